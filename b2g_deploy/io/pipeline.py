@@ -1,0 +1,189 @@
+"""Decode -> batched inference -> encode, pipelined with threads and bounded queues.
+
+Three stages overlap: a decoder thread reads frames into a small queue, the calling thread
+stacks whatever frames are ready (up to ``batch``) and runs the runtime on them, and an encoder
+thread writes the results. The queues are bounded, so a fast decoder never holds more than
+``queue_size`` frames in memory and a slow encoder throttles inference instead of piling up.
+Inference stays on the calling thread so that Ctrl-C (delivered to the main thread) lands
+where we can handle it: on KeyboardInterrupt the decoder is told to stop, every frame already
+denoised is still written, and the sink is closed (its file renamed into place) in a finally
+block. The stats say ``interrupted``; the caller decides the exit code.
+
+Torch, ONNX Runtime and TensorRT release the GIL while they compute, and OpenCV does while it
+decodes and encodes, so threads (not processes) are enough to overlap the three.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..runtimes.base import Runtime
+from .temporal import TemporalBlend
+
+_END = object()  # end-of-stream marker passed down the queues
+
+
+@dataclass
+class PipelineStats:
+    written: int = 0
+    skipped: int = 0  # frames the source could not decode (corrupt, dropped stream)
+    seconds: float = 0.0
+    interrupted: bool = False
+    reconnects: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressFn = Callable[[PipelineStats], None]
+
+
+class _Failure:
+    """An exception raised in a worker thread, carried to the main thread to be re-raised."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put unless told to stop; a bounded queue must not block a thread that should exit."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _decode(source, q_in: queue.Queue, stop: threading.Event, limit: int | None) -> None:
+    try:
+        for n, (index, frame) in enumerate(source):
+            if (limit is not None and n >= limit) or not _put(q_in, (index, frame), stop):
+                break
+        _put(q_in, _END, stop)
+    except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+        _put(q_in, _Failure(exc), stop)
+
+
+def _put_while_alive(q: queue.Queue, item: object, worker: threading.Thread) -> None:
+    """Put for the encoder: blocks while it works through its queue, gives up if it died."""
+    while worker.is_alive():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _encode(sink, q_out: queue.Queue, stats: PipelineStats, source, progress, errors: list) -> None:
+    try:
+        while True:
+            item = q_out.get()
+            if item is _END:
+                return
+            index, frame = item
+            sink.write(frame, index)
+            stats.written += 1
+            stats.skipped = source.skipped
+            if progress is not None:
+                progress(stats)
+    except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+        errors.append(exc)
+
+
+def _next_batch(q_in: queue.Queue, batch: int, errors: list) -> tuple[list, bool]:
+    """Block for one frame, then take whatever else is ready up to ``batch`` (no waiting for a
+    full batch: on a live stream that would add latency). Returns (items, ended)."""
+    items: list = []
+    while not items:
+        if errors:  # the encoder died: stop feeding it
+            return items, True
+        try:
+            item = q_in.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if item is _END:
+            return items, True
+        if isinstance(item, _Failure):
+            raise item.exc
+        items.append(item)
+    while len(items) < batch:
+        try:
+            item = q_in.get_nowait()
+        except queue.Empty:
+            break
+        if item is _END:
+            return items, True
+        if isinstance(item, _Failure):
+            raise item.exc
+        items.append(item)
+    return items, False
+
+
+def check_channels(runtime: Runtime, source) -> None:
+    want, have = runtime.info.channels, source.info.channels
+    if want != have:
+        raise InputError(f"the model was fitted on {want}-channel frames; this video has {have} channels")
+
+
+def run_pipeline(
+    source,
+    runtime: Runtime,
+    sink,
+    *,
+    batch: int = 4,
+    queue_size: int = 8,
+    blend: TemporalBlend | None = None,
+    limit: int | None = None,
+    progress: ProgressFn | None = None,
+) -> PipelineStats:
+    """Denoise every frame of ``source`` with ``runtime`` into ``sink``; closes the sink (not the
+    source or runtime). ``limit`` stops after that many frames (an early stop, like Ctrl-C)."""
+    check_channels(runtime, source)
+    stats = PipelineStats()
+    stop = threading.Event()
+    q_in: queue.Queue = queue.Queue(maxsize=queue_size)
+    q_out: queue.Queue = queue.Queue(maxsize=queue_size)
+    errors: list[BaseException] = []
+    decoder = threading.Thread(target=_decode, args=(source, q_in, stop, limit), daemon=True, name="decode")
+    encoder = threading.Thread(
+        target=_encode, args=(sink, q_out, stats, source, progress, errors), daemon=True, name="encode"
+    )
+    start = time.perf_counter()
+    decoder.start()
+    encoder.start()
+    try:
+        ended = False
+        while not ended:
+            items, ended = _next_batch(q_in, batch, errors)
+            if not items:
+                break
+            frames = np.stack([frame for _, frame in items]).astype(np.float32, copy=False)
+            out = runtime.infer(frames)
+            for (index, noisy), denoised in zip(items, out):
+                if blend is not None:
+                    denoised = blend(noisy, denoised)
+                _put_while_alive(q_out, (index, denoised), encoder)  # waits, never drops
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    finally:
+        stop.set()
+        _put_while_alive(q_out, _END, encoder)  # after every denoised frame: all are written
+        encoder.join()
+        decoder.join(timeout=5.0)
+        stats.seconds = time.perf_counter() - start
+        stats.skipped = source.skipped
+        stats.reconnects = getattr(source, "reconnected", 0)
+        sink.close()
+    if errors:
+        raise errors[0]
+    return stats
