@@ -1,0 +1,258 @@
+"""Video for the CLI: frames to fit on (``fit VIDEO --frames N``) and ``denoise VIDEO``.
+
+``denoise_video`` is the library entry the ``denoise`` command dispatches to for a video, an
+image folder, a camera index or a stream URL. Without a model it is the one-command flow: fit
+on the first frames, save the checkpoint and the exported model next to the output, and stream
+every frame through the fastest runtime available here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from ..errors import InputError
+from ..io.images import ImageInfo
+from ._common import progress_bar
+
+DEFAULT_VIDEO_FIT_FRAMES = 8  # `fit VIDEO` without --frames
+
+
+def load_fit_input(path: Path, frames: int | None) -> tuple[np.ndarray, ImageInfo, dict[str, Any]]:
+    """What ``fit`` fits on, (N, C, H, W): the image itself, or N frames spread over a video
+    (or folder / stream), plus metadata recording which frames were used."""
+    from ..io.images import read_image
+    from ..io.video import is_video_input, sample_frames
+
+    if not is_video_input(path):
+        if frames is not None and frames != 1:
+            raise InputError(f"--frames {frames} needs a video or an image folder; {path} is one image")
+        image, info = read_image(path)
+        return image[None], info, {}
+    stack, vinfo, indices = sample_frames(path, frames or DEFAULT_VIDEO_FIT_FRAMES)
+    info = ImageInfo(channels=vinfo.channels, bit_depth=vinfo.bit_depth, height=vinfo.height, width=vinfo.width)
+    meta = {"frames": indices, "frame_count": vinfo.frame_count, "fps": vinfo.fps}
+    return stack, info, meta
+
+
+def companion_paths(output: Path) -> tuple[Path, Path]:
+    """Where the one-command flow keeps its checkpoint and exported model: beside the output."""
+    stem = output.parent / (output.stem if output.suffix else output.name)
+    return stem.with_name(stem.name + ".b2g.pt"), stem.with_name(stem.name + ".onnx")
+
+
+@dataclass
+class VideoOptions:
+    fit_frames: int = 4
+    preset: str = "fast"
+    fit_seconds: float | None = None
+    device: str = "auto"
+    seed: int = 0
+    runtime: str | None = None
+    batch: int = 4
+    codec: str = "ffv1"
+    bit_depth: int | None = None
+    blend: float = 0.0
+    blend_threshold: float = 0.3
+    sigma: float | None = None  # noise sigma on a 0..255 scale for the blend; None = estimated
+    limit: int | None = None
+    reconnects: int = 3
+    force: bool = False
+
+
+def _fit_first_frames(source_spec: str, opts: VideoOptions, ckpt_path: Path):
+    """Fit on the first ``fit_frames`` frames and save the checkpoint; returns the Checkpoint.
+
+    Ctrl-C while fitting keeps the checkpoint as it stands and ends the command (exit 130)
+    without streaming: a half-fitted network should be a choice (``-m`` it), not a surprise.
+    """
+    import torch
+
+    from ..checkpoint import Checkpoint, save_checkpoint
+    from ..config import preset as get_preset
+    from ..fit import fit
+    from ..io.video import read_frames
+    from ._common import resolve_device
+
+    if opts.fit_frames < 1:
+        raise InputError("--fit-frames must be at least 1")
+    frames = read_frames(source_spec, limit=opts.fit_frames)
+    cfg = get_preset(opts.preset)
+    with progress_bar("fitting", cfg.iters, "loss") as bar:
+        task = bar.add_task("fit", total=cfg.iters, loss="-", rate="")
+        t0 = time.perf_counter()
+
+        def on_step(step: int, loss: float, done: float) -> None:
+            rate = step / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=int(done * cfg.iters), loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
+
+        result = fit(
+            torch.from_numpy(np.stack(frames)), cfg, device=resolve_device(opts.device),
+            seed=opts.seed, time_budget=opts.fit_seconds, progress=on_step,
+        )
+    meta = {
+        "preset": opts.preset, "seed": opts.seed, "steps": result.steps, "seconds": round(result.seconds, 3),
+        "interrupted": result.interrupted, "source": Path(source_spec).name, "frames": list(range(len(frames))),
+        "size": list(frames[0].shape[-2:]), "bit_depth": 8, "history": result.history,
+    }
+    ckpt = Checkpoint(result.net.cpu(), cfg, meta)
+    save_checkpoint(ckpt_path, ckpt, force=opts.force)
+    typer.echo(f"wrote {ckpt_path} ({len(frames)} frames, {result.steps} steps, {result.seconds:.1f} s)", err=True)
+    if result.interrupted:
+        typer.echo("interrupted while fitting: checkpoint kept, nothing denoised (pass it with -m)", err=True)
+        raise typer.Exit(130)
+    return ckpt
+
+
+def _tensorrt_usable() -> bool:
+    import importlib.util
+
+    import torch
+
+    return importlib.util.find_spec("tensorrt") is not None and torch.cuda.is_available()
+
+
+def _export_fastest(ckpt_path: Path, onnx_path: Path, info, opts: VideoOptions) -> Path:
+    """Export the fitted network for the fastest runtime here and return the model to load.
+
+    TensorRT (fp32 engine for this frame size) when it and a GPU are present; otherwise the
+    .onnx file, which the runtime factory runs on ORT CUDA when onnxruntime-gpu has a GPU, else
+    on ORT CPU. ORT CPU rather than torch eager on a CPU because it measured ~2.8x faster on a
+    720p frame with the fast preset's width-32 network on the 2-core CPU this was built on
+    (docs/BENCHMARKS.md, "Video").
+    """
+    from ..export.onnx_export import export_onnx
+
+    export_onnx(ckpt_path, onnx_path, force=opts.force)
+    typer.echo(f"wrote {onnx_path}", err=True)
+    if opts.runtime in (None, "auto", "tensorrt") and _tensorrt_usable():
+        from ..export.engine_sidecar import Profile
+        from ..export.tensorrt_build import build_engine
+
+        engine = onnx_path.with_suffix(".engine")
+        shape = (opts.batch, info.channels, info.height, info.width)
+        profile = Profile(min=(1, *shape[1:]), opt=shape, max=shape)
+        build_engine(onnx_path, engine, profile, fp16=False, force=opts.force)
+        typer.echo(f"wrote {engine}", err=True)
+        return engine
+    return onnx_path
+
+
+def _open_runtime(model: Path, opts: VideoOptions):
+    from ..runtimes.factory import load_runtime, runtime_for
+
+    name = runtime_for(model, opts.runtime)
+    options: dict[str, Any] = {}
+    if name == "torch":
+        from ._common import resolve_device
+
+        options["device"] = resolve_device(opts.device)
+    elif name == "onnxruntime" and opts.device in ("cpu", "cuda", "tensorrt"):
+        options["provider"] = opts.device
+    return load_runtime(model, name, **options)
+
+
+def denoise_video(source_spec: str, output: Path, model: Path | None, opts: VideoOptions):
+    """Denoise a whole video or stream into ``output``; returns the pipeline's stats."""
+    from ..io.atomic import check_writable
+
+    if opts.batch < 1:
+        raise InputError("--batch must be at least 1")
+    _check_sink_free(output, opts.force)  # before minutes of fitting, not after
+    if model is None:
+        ckpt_path, onnx_path = companion_paths(output)
+        for path in (ckpt_path, onnx_path, onnx_path.with_suffix(".engine")):
+            check_writable(path, opts.force)
+        probe = _open(source_spec, None, opts)  # the fit follows the video: grey or colour
+        info = probe.info
+        probe.close()
+        _fit_first_frames(source_spec, opts, ckpt_path)
+        model = _export_fastest(ckpt_path, onnx_path, info, opts)
+    with _open_runtime(model, opts) as runtime:
+        # The model decides the channels: a colour model reads a grey video as three equal
+        # planes; a grey model on a colour video is refused by the reader.
+        source = _open(source_spec, runtime.info.channels, opts)
+        try:
+            stats = _stream(source, runtime, output, opts)
+        finally:
+            source.close()
+    what = "interrupted: kept" if stats.interrupted else "wrote"
+    typer.echo(
+        f"{what} {stats.written} frames to {output} ({stats.fps:.2f} fps end to end, {runtime.name};"
+        f" {stats.skipped} skipped, {stats.reconnects} reconnects)", err=True,
+    )
+    return stats
+
+
+def _open(spec: str, channels: int | None, opts: VideoOptions):
+    from ..io.video import open_source
+
+    if spec.isdigit() or "://" in spec:
+        return open_source(spec, channels, reconnects=opts.reconnects)
+    return open_source(spec, channels)
+
+
+def _stream(source, runtime, output: Path, opts: VideoOptions):
+    from ..io.pipeline import check_channels, run_pipeline
+    from ..io.temporal import TemporalBlend
+    from ..io.video import open_sink
+
+    check_channels(runtime, source)
+    sink = open_sink(output, source.info, opts.codec, opts.bit_depth, opts.force)
+    blend = None
+    if opts.blend > 0:
+        sigma = opts.sigma / 255.0 if opts.sigma is not None else None
+        blend = TemporalBlend(opts.blend, opts.blend_threshold, sigma)
+    total = source.info.frame_count
+    if opts.limit is not None:
+        total = min(opts.limit, total or opts.limit)
+    with progress_bar("denoising", total, "skipped") as bar:
+        task = bar.add_task("denoise", total=total, skipped=0, rate="")
+        t0 = time.perf_counter()
+
+        def on_frame(stats) -> None:
+            fps = stats.written / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=stats.written, skipped=stats.skipped, rate=f"{fps:.2f} fps")
+
+        return run_pipeline(source, runtime, sink, batch=opts.batch, blend=blend, limit=opts.limit, progress=on_frame)
+
+
+def _check_sink_free(output: Path, force: bool) -> None:
+    """Refuse an existing output before minutes of fitting, not after."""
+    from ..errors import OutputExistsError
+
+    if output.exists() and not force and (output.is_file() or any(output.iterdir())):
+        raise OutputExistsError(f"{output} exists; pass --force to overwrite it")
+
+
+def source_spec(input: Path | str) -> str:
+    """The reader spec from a CLI argument: typer's Path folds ``rtsp://h/x`` to ``rtsp:/h/x``."""
+    import re
+
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)", r"\1://", str(input))
+
+
+def is_video_job(input: Path | str, output: Path) -> bool:
+    """Does ``denoise INPUT -o OUTPUT`` go through the video pipeline? Video files, cameras and
+    URLs always; an image folder only when the output is a video file (folder -> folder of the
+    same names stays the image path)."""
+    from ..io.video import VIDEO_SUFFIXES, is_video_input
+
+    spec = source_spec(input)
+    if Path(spec).is_dir():
+        return output.suffix.lower() in VIDEO_SUFFIXES
+    return is_video_input(spec)
+
+
+def run_video_cli(input: Path | str, output: Path, model: Path | None, runtime: str, device: str, **options: Any) -> None:
+    """The ``denoise`` command's video branch: exit 130 after an interrupt (the frames written
+    are kept, the file is playable), 0 otherwise."""
+    opts = VideoOptions(runtime=None if runtime == "auto" else runtime, device=device, **options)
+    stats = denoise_video(source_spec(input), output, model, opts)
+    if stats.interrupted:
+        raise typer.Exit(130)
