@@ -1,0 +1,77 @@
+"""`b2g-deploy export CHECKPOINT --onnx OUT.onnx [--trt OUT.engine]`: export, check parity, build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from ._common import user_errors
+
+
+@user_errors
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="a .pt checkpoint written by b2g-deploy fit")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file to write")],
+    mode: Annotated[str, typer.Option(help="single (deterministic f(y)) | ensemble (K fixed masks)")] = "single",
+    passes: Annotated[int, typer.Option(help="masks averaged in ensemble mode")] = 8,
+    fp16: Annotated[bool, typer.Option("--fp16", help="half-precision graph (and engine), float32 I/O")] = False,
+    seed: Annotated[int, typer.Option(help="seed of the ensemble's fixed masks")] = 0,
+    trt: Annotated[Optional[Path], typer.Option("--trt", help="also build this TensorRT engine")] = None,
+    min_shape: Annotated[str, typer.Option(help="TensorRT profile minimum, BxCxHxW")] = "1xCx64x64",
+    opt_shape: Annotated[str, typer.Option(help="TensorRT profile optimum, BxCxHxW")] = "1xCx720x1280",
+    max_shape: Annotated[str, typer.Option(help="TensorRT profile maximum, BxCxHxW")] = "1xCx1088x1920",
+    timing_cache: Annotated[Optional[Path], typer.Option(help="TensorRT timing cache file (read and updated)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite existing outputs")] = False,
+) -> None:
+    """Export CHECKPOINT to ONNX, check it against PyTorch, optionally build a TensorRT engine.
+
+    The ONNX model takes any frame size and batch; its parity with PyTorch is checked on a
+    real image after every export, and a failed check writes nothing.
+    """
+    from ..checkpoint import load_checkpoint
+    from ..export.engine_sidecar import Profile, parse_shape, sidecar_path
+    from ..export.onnx_export import export_onnx
+    from ..io.atomic import check_writable
+
+    if onnx.suffix.lower() != ".onnx":
+        raise InputError(f"{onnx}: the ONNX output must end in .onnx")
+    profile = None
+    if trt is not None:
+        if trt.suffix.lower() not in (".engine", ".plan"):
+            raise InputError(f"{trt}: the engine output must end in .engine")
+        from ..export.engine_sidecar import current_gpu
+        from ..export.tensorrt_build import import_tensorrt
+
+        import_tensorrt(), current_gpu()  # a missing package or GPU fails now, before any output
+        check_writable(trt, force)
+        check_writable(sidecar_path(trt), force)
+        channels = load_checkpoint(checkpoint).channels
+        shapes = [s.replace("C", str(channels)).replace("c", str(channels)) for s in (min_shape, opt_shape, max_shape)]
+        profile = Profile(*(parse_shape(s, channels, f"--{n}-shape") for s, n in zip(shapes, ("min", "opt", "max"))))
+    result = export_onnx(checkpoint, onnx, mode=mode, passes=passes, fp16=fp16, seed=seed, force=force)
+    typer.echo(f"wrote {result.path} ({result.meta.mode}, {result.meta.passes} pass(es), {result.meta.precision},"
+               f" opset {result.meta.opset}{', simplified' if result.simplified else ''})")
+    typer.echo(f"parity: {result.parity.line()}")
+    if trt is not None and profile is not None:
+        _build_trt(checkpoint, result.path, trt, profile, fp16, seed, timing_cache, force)
+
+
+def _build_trt(checkpoint: Path, onnx: Path, trt: Path, profile, fp16: bool, seed: int,
+               timing_cache: Optional[Path], force: bool) -> None:
+    from ..export.engine_sidecar import sidecar_path
+    from ..export.tensorrt_build import build_engine, engine_parity
+
+    built = build_engine(onnx, trt, profile, fp16=fp16, timing_cache=timing_cache, force=force)
+    try:
+        report = engine_parity(trt, checkpoint, seed=seed)
+    except BaseException:
+        # A failed check leaves no engine behind: nothing untrusted stays on disk.
+        trt.unlink(missing_ok=True)
+        sidecar_path(trt).unlink(missing_ok=True)
+        raise
+    typer.echo(f"wrote {built.engine} (+ {built.engine.name}.json; TensorRT {built.sidecar.tensorrt_version},"
+               f" {built.sidecar.gpu_name}, profile {profile.describe()}, fp16 {fp16})")
+    typer.echo(f"parity: {report.line()}")

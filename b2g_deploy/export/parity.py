@@ -1,0 +1,96 @@
+"""Does an exported model reproduce PyTorch? Numbers, on a deterministic real image.
+
+fp32 graphs are judged by the largest absolute difference (<= 1e-4 on a 0..1 scale: 1/40 of
+an 8-bit level, so no written pixel can change by more than one rounding). fp16 graphs cannot
+meet that (half has 11 bits of mantissa, ~5e-4 relative), so they are judged as images, by the
+PSNR between the two outputs (>= 50 dB: an RMS difference of 0.0032, under one 8-bit level),
+as Polygraphy's comparator does for image outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParityError
+
+FP32_MAX_ABS = 1e-4
+FP16_MIN_PSNR = 50.0
+KODAK = Path("/work/shared/data/Kodak24/kodim03.png")
+PARITY_SIZE = (250, 371)  # not a multiple of 32: the in-graph padding is part of what is checked
+NOISE_SIGMA = 25.0 / 255.0
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    what: str
+    max_abs: float
+    psnr_db: float
+    precision: str
+    shape: tuple[int, ...]
+
+    @property
+    def passed(self) -> bool:
+        if self.precision == "fp16":
+            return self.psnr_db >= FP16_MIN_PSNR
+        return self.max_abs <= FP32_MAX_ABS
+
+    def line(self) -> str:
+        limit = f"PSNR >= {FP16_MIN_PSNR:g} dB" if self.precision == "fp16" else f"max |diff| <= {FP32_MAX_ABS:g}"
+        return (
+            f"{self.what} vs PyTorch ({self.precision}, {'x'.join(map(str, self.shape))}): "
+            f"max |diff| {self.max_abs:.3g}, PSNR {self.psnr_db:.1f} dB (needs {limit})"
+        )
+
+
+def psnr_between(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+
+
+def parity_image(channels: int, size: tuple[int, int] = PARITY_SIZE) -> np.ndarray:
+    """(1, C, H, W) float32: a crop of kodim03 (or a synthetic scene) with sigma-25 noise.
+
+    A denoiser must be checked on what it will see, a noisy natural image; a fixed seed makes
+    the check repeatable.
+    """
+    h, w = size
+    rng = np.random.default_rng(0)
+    clean = None
+    if KODAK.is_file():
+        from ..io.images import read_image
+
+        img, _ = read_image(KODAK)
+        if img.shape[1] >= h and img.shape[2] >= w:
+            top, left = (img.shape[1] - h) // 2, (img.shape[2] - w) // 2
+            clean = img[:, top : top + h, left : left + w]
+    if clean is None:  # smooth gradients and a few edges, the same on every machine
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        base = 0.5 + 0.3 * np.sin(xx / 17.0) * np.cos(yy / 23.0) + 0.15 * ((xx // 40 + yy // 40) % 2)
+        clean = np.stack([base, base[::-1], base[:, ::-1]]).clip(0, 1)
+    if channels == 1:
+        clean = clean.mean(axis=0, keepdims=True)
+    noisy = clean + rng.normal(0.0, NOISE_SIGMA, clean.shape)
+    return np.clip(noisy, 0.0, 1.0).astype(np.float32)[None]
+
+
+def compare(what: str, got: np.ndarray, ref: np.ndarray, precision: str) -> ParityReport:
+    if got.shape != ref.shape:
+        raise ParityError(f"{what} returned shape {got.shape}, PyTorch {ref.shape}")
+    if not np.isfinite(got).all():
+        raise ParityError(f"{what} returned NaN or infinite values")
+    diff = float(np.abs(got.astype(np.float64) - ref).max())
+    return ParityReport(what, diff, psnr_between(got, ref), precision, tuple(got.shape))
+
+
+def check_parity(
+    what: str, run: Callable[[np.ndarray], np.ndarray], reference: np.ndarray, x: np.ndarray, precision: str
+) -> ParityReport:
+    """Run ``run`` on ``x``, compare with ``reference``; raise ParityError with the numbers."""
+    report = compare(what, run(x), reference, precision)
+    if not report.passed:
+        raise ParityError(f"parity check failed: {report.line()}")
+    return report

@@ -1,0 +1,123 @@
+"""ONNX -> TensorRT engine with the TensorRT Python API, saved with its sidecar.
+
+TensorRT is imported inside the functions: the package works without it, and the builder is
+tested against a stand-in module. Each step that can fail says why in one exception: every
+parser error at once (not just the first), a build that returns nothing, a timing cache that
+does not load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import EngineBuildError, InputError, MissingPackageError
+from ..io.atomic import atomic_path, check_writable
+from .engine_sidecar import EngineSidecar, Profile, current_gpu, sidecar_path
+from .metadata import read_onnx_metadata
+
+WORKSPACE_BYTES = 4 << 30  # room for the convolution tactics at 1080p; TensorRT uses less if it can
+
+
+def import_tensorrt():
+    try:
+        import tensorrt
+    except ImportError:
+        raise MissingPackageError("tensorrt", "trt") from None
+    return tensorrt
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    engine: Path
+    sidecar: EngineSidecar
+    timing_cache_saved: bool
+
+
+def _parse(trt, builder, logger, onnx_path: Path):
+    # Explicit batch is the only mode in TensorRT 10 (the flag is gone); older versions need it.
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
+    network = builder.create_network(0 if flag is None else 1 << int(flag))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes()):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)] or ["unknown parser error"]
+        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: " + " | ".join(errors))
+    return network, parser
+
+
+def _config(trt, builder, network, profile: Profile, fp16: bool, cache_bytes: bytes | None):
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    opt = builder.create_optimization_profile()
+    opt.set_shape(network.get_input(0).name, profile.min, profile.opt, profile.max)
+    config.add_optimization_profile(opt)
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    else:
+        # TF32 convolutions are on by default and break the fp32 parity bound (1e-4).
+        config.clear_flag(trt.BuilderFlag.TF32)
+    cache = config.create_timing_cache(cache_bytes or b"")
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+        raise EngineBuildError("the timing cache could not be loaded; delete it and build again")
+    return config
+
+
+def build_engine(
+    onnx_path: str | Path,
+    out: str | Path,
+    profile: Profile,
+    fp16: bool = False,
+    timing_cache: str | Path | None = None,
+    force: bool = False,
+) -> BuildResult:
+    """Build ``out`` (and ``out.json``) from a b2g-deploy ONNX file; nothing is written on failure."""
+    onnx_path, out = Path(onnx_path), Path(out)
+    check_writable(out, force)
+    check_writable(sidecar_path(out), force)
+    meta = read_onnx_metadata(str(onnx_path))
+    profile = profile.validate(meta.multiple)
+    trt = import_tensorrt()
+    gpu = current_gpu()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network, _parser = _parse(trt, builder, logger, onnx_path)
+    cache_file = Path(timing_cache) if timing_cache else None
+    if cache_file is not None and not cache_file.parent.is_dir():
+        raise InputError(f"the folder {cache_file.parent} for the timing cache does not exist")
+    cache_bytes = cache_file.read_bytes() if cache_file and cache_file.is_file() else None
+    config = _config(trt, builder, network, profile, fp16, cache_bytes)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineBuildError("TensorRT returned no engine (see its log above); check the shapes and workspace")
+    sidecar = EngineSidecar(
+        tensorrt_version=trt.__version__, gpu_name=gpu[0], compute_capability=gpu[1], profile=profile,
+        fp16=fp16, channels=meta.channels, model={k[4:]: v for k, v in meta.to_props().items()},
+    )
+    with atomic_path(out) as tmp_engine, atomic_path(sidecar_path(out)) as tmp_json:
+        tmp_engine.write_bytes(bytes(serialized))
+        tmp_json.write_text(sidecar.to_json())
+    saved = False
+    if cache_file is not None:  # the cache makes the next build seconds instead of minutes
+        with atomic_path(cache_file) as tmp_cache:
+            tmp_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+        saved = True
+    return BuildResult(out, sidecar, saved)
+
+
+def engine_parity(engine: str | Path, checkpoint: str | Path, seed: int = 0):
+    """TensorRT against the fp32 PyTorch wrapper on the parity image, cropped into the profile.
+
+    fp32 engines are built without TF32 and must meet the fp32 bound; fp16 ones the PSNR bound.
+    """
+    from ..checkpoint import load_checkpoint
+    from ..runtimes.trt_runtime import TrtRuntime
+    from .onnx_export import torch_reference
+    from .parity import check_parity, parity_image
+
+    with TrtRuntime(engine) as rt:
+        ckpt = load_checkpoint(checkpoint, channels=rt.info.channels)
+        prof = rt.sidecar.profile
+        x = parity_image(rt.info.channels)
+        x = x[..., : prof.max[2], : prof.max[3]]
+        ref = torch_reference(ckpt.net, rt.info.mode, rt.info.passes, ckpt.config.mask.rate, seed, x)
+        return check_parity("TensorRT", rt.infer, ref, x, "fp16" if rt.sidecar.fp16 else "fp32")

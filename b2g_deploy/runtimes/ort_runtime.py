@@ -1,0 +1,100 @@
+"""ONNX Runtime: CPU, CUDA or TensorRT execution provider, IOBinding on the GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError, InputError, MissingPackageError
+from ..export.metadata import ExportMetadata
+from ._frames import check_frames, pad_small
+from .base import Runtime
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def import_ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingPackageError("onnxruntime", "gpu") from None
+    return onnxruntime
+
+
+def provider_list(provider: str, device_id: int, fp16: bool, cache_dir: str | None) -> list[Any]:
+    """The provider chain for ``provider``, each GPU provider with its options, CPU last."""
+    cuda = ("CUDAExecutionProvider", {"device_id": device_id, "cudnn_conv_algo_search": "EXHAUSTIVE"})
+    if provider == "cpu":
+        return ["CPUExecutionProvider"]
+    if provider == "cuda":
+        return [cuda, "CPUExecutionProvider"]
+    trt: dict[str, Any] = {"device_id": device_id, "trt_fp16_enable": fp16}
+    if cache_dir:  # building TensorRT engines takes minutes; cache them between runs
+        trt.update(trt_engine_cache_enable=True, trt_engine_cache_path=cache_dir, trt_timing_cache_enable=True)
+    return [("TensorrtExecutionProvider", trt), cuda, "CPUExecutionProvider"]
+
+
+class OrtRuntime(Runtime):
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | Path,
+        provider: str = "auto",
+        device_id: int = 0,
+        fp16: bool = False,
+        cache_dir: str | None = None,
+        threads: int = 0,
+    ):
+        ort = import_ort()
+        available = ort.get_available_providers()
+        if provider == "auto":
+            provider = "cuda" if PROVIDERS["cuda"] in available else "cpu"
+        if provider not in PROVIDERS:
+            raise InputError(f"unknown ONNX Runtime provider '{provider}'; use {', '.join(PROVIDERS)} or auto")
+        if PROVIDERS[provider] not in available:
+            raise MissingPackageError("onnxruntime-gpu", "gpu")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(
+                str(path), opts, providers=provider_list(provider, device_id, fp16, cache_dir)
+            )
+        except Exception as exc:  # protobuf or graph errors: the file is not a usable model
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{path} is not a loadable ONNX model: {first}") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.meta = ExportMetadata.from_props(props, str(path))
+        self.info = self.meta.model_info(provider=provider)
+        self.provider, self.device_id = provider, device_id
+        self._input = self.session.get_inputs()[0].name
+        self._output = self.session.get_outputs()[0].name
+
+    def infer(self, frames: np.ndarray) -> np.ndarray:
+        frames = check_frames(frames, self.info.channels)
+        padded, h, w = pad_small(frames, self.meta.multiple)
+        if self.provider == "cpu":
+            out = self.session.run([self._output], {self._input: padded})[0]
+        else:
+            out = self._run_bound(padded)
+        return out[..., :h, :w]
+
+    def _run_bound(self, frames: np.ndarray) -> np.ndarray:
+        """IOBinding: one host->device copy in, one out, no per-run allocation by ORT on the host."""
+        ort = import_ort()
+        binding = self.session.io_binding()
+        x = ort.OrtValue.ortvalue_from_numpy(frames, "cuda", self.device_id)
+        binding.bind_ortvalue_input(self._input, x)
+        binding.bind_output(self._output, "cuda", self.device_id)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
