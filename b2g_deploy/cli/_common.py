@@ -1,0 +1,61 @@
+"""What every command shares: one-line errors with exit code 2, device choice, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from ..errors import B2GError, InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Our errors become 'error: <message>' on stderr and exit code 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except B2GError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but no CUDA GPU is available here")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"unknown device '{name}'; use cpu, cuda, cuda:N or auto")
+    return name
+
+
+def progress_bar(what: str, total: int | None, *fields: str):
+    """A rich progress bar: count, rate, ETA (no ETA when total is None, e.g. a live stream)."""
+    from rich.progress import (  # noqa: I001
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TextColumn(f"{name} {{task.fields[{name}]}}") for name in fields]
+    columns += [TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    if total is not None:
+        columns.append(TimeRemainingColumn())
+    from rich.console import Console
+
+    return Progress(*columns, console=Console(stderr=True))

@@ -1,0 +1,134 @@
+"""Typed configuration for the B2G network and its fitting, and the named presets.
+
+Every ambiguity of the paper (see shared/design/METHOD.md) is a field here, so an ablation is
+a config change, never a code change. Unknown keys are rejected (``extra="forbid"``) so a typo
+in a saved config or a ``--set`` override fails loudly instead of being ignored.
+Thresholds from the paper are on a 0..255 scale and stay that way here; the code divides by 255.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """The network f_theta (METHOD.md sections 1 and 2)."""
+
+    width: int = Field(48, ge=4, le=256, description="feature channels at every stage")
+    depth: int = Field(5, ge=1, le=5, description="poolings; 5 reaches H/32")
+    attention_reduction: int = Field(4, ge=1, le=64, description="channel-attention squeeze ratio")
+    gradient_layer: Literal["concat", "add", "none"] = "concat"
+    dropout: Literal["none", "standard", "tstandout"] = "tstandout"
+    dropout_p: float = Field(0.3, ge=0.0, lt=1.0)
+    standout_threshold: float = Field(25.0, ge=0.0, description="eps_s on a 0..255 scale")
+    standout_norm: Literal["max", "std"] = Field(
+        "max", description="how feature gradients are brought to a 0..1 scale before eps_s"
+    )
+    output: Literal["clamp", "sigmoid"] = "clamp"
+
+
+class MaskConfig(_Strict):
+    """The blind-spot masks (METHOD.md section 3)."""
+
+    kind: Literal["bernoulli", "dual"] = "dual"
+    rate: float = Field(0.25, gt=0.0, lt=1.0, description="fraction of pixels that are blind spots")
+    detail_threshold: float = Field(40.0, ge=0.0, description="eps_g on a 0..255 scale")
+    detail_window: int = Field(
+        5, ge=1, le=31, description="odd box size the distance is averaged over; 1 = per pixel"
+    )
+    detail_rate_ratio: float = Field(
+        0.5, ge=0.0, le=1.0, description="detail pixels are masked at this fraction of the rate"
+    )
+    cycle: int = Field(200, ge=1, description="iterations between refreshes of x_m and the mask")
+
+
+class LossConfig(_Strict):
+    """The gradient-regularized loss (METHOD.md section 4)."""
+
+    kind: Literal["blindspot", "gradient"] = "gradient"
+    omega: float = Field(0.8, ge=0.0)
+    gamma: float = Field(0.5, ge=0.0)
+    gradient_on_blind_spots_only: bool = False
+    stop_gradient_full_pass: bool = Field(
+        False, description="hold b = f(y) fixed; True means f(y) is never trained directly"
+    )
+    distill_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="weight of mean((1-Omega)(f(y) - sg(f(Omega y)))^2): anchors the values of the "
+        "deployable single pass f(y) to the blind-spot prediction (not in the paper; 0 = off)",
+    )
+
+
+class FitConfig(_Strict):
+    """Everything `b2g-deploy fit` needs besides the image."""
+
+    model: ModelConfig = ModelConfig()
+    mask: MaskConfig = MaskConfig()
+    loss: LossConfig = LossConfig()
+    iters: int = Field(3000, ge=1)
+    lr: float = Field(2e-5, gt=0.0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    batch: int = Field(1, ge=1, le=64, description="masks (and crops) per iteration")
+    crop: int | None = Field(
+        None, ge=32, description="random square crop side, a multiple of 32; None = whole image"
+    )
+    augment: bool = Field(False, description="random flips and 90-degree rotations of crops")
+    ensemble_passes: int = Field(40, ge=1, description="stochastic passes averaged at the end")
+    time_budget: float | None = Field(
+        None, gt=0.0, description="seconds of fitting; the schedule follows time, not steps"
+    )
+
+    def with_overrides(self, **changes: object) -> "FitConfig":
+        """A copy with top-level fields replaced, validated like a fresh config."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return FitConfig.model_validate(data)
+
+
+PRESETS: dict[str, FitConfig] = {
+    # The paper's settings: width 48 (Self2Self's; the paper gives none), 25% masks,
+    # omega 0.8 / gamma 0.5, Adam at 2e-5, 3,000 iterations (its figure 7 reports 3k and 6k),
+    # 40-pass ensemble, whole image per step.
+    "paper": FitConfig(),
+    # Tuned for a 768x512 RGB image in about two minutes on a 2-core CPU: random crops with a
+    # batch of masks per step, a narrower net and a higher learning rate on a cosine schedule.
+    # Same method: dual mask, gradient-regularized loss, T-Standout, channel attention.
+    "fast": FitConfig(
+        model=ModelConfig(width=32),
+        mask=MaskConfig(cycle=50),
+        iters=5000,
+        time_budget=100.0,
+        lr=1e-3,
+        lr_schedule="cosine",
+        batch=4,
+        crop=96,
+        augment=True,
+        ensemble_passes=8,
+    ),
+    # For tests and smoke runs: seconds, not minutes.
+    "tiny": FitConfig(
+        model=ModelConfig(width=8, depth=3),
+        mask=MaskConfig(cycle=20),
+        iters=40,
+        lr=2e-3,
+        batch=2,
+        crop=64,
+        ensemble_passes=2,
+    ),
+}
+
+
+def preset(name: str) -> FitConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}") from None

@@ -1,0 +1,168 @@
+"""The fitting loop: masked and full passes, the B2G loss, Adam, and the recurrent mask refresh.
+
+The loop fits one network to N >= 1 frames of the same size, (N, C, H, W) in [0, 1]. Each step
+draws ``batch`` (crop, mask) pairs, each crop from a random frame. Every ``mask.cycle`` steps
+the estimate x_m of every frame is refreshed with the deterministic pass f(y) and the dual
+mask's probability map rebuilt (the first cycle is Bernoulli only, as in Algorithm 1 / eq. 3.10).
+Ctrl-C ends the loop cleanly: the caller gets the network as it stands and ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from ..config import FitConfig
+from ..model import B2GNet, denoise, pad_to_multiple
+from .losses import b2g_loss
+from .masks import blind_probability, detail_map, sample_mask
+
+ProgressFn = Callable[[int, float, float], None]  # (step, loss, fraction done)
+
+
+@dataclass
+class FitResult:
+    net: B2GNet
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    stopped_by_budget: bool = False
+
+
+@dataclass
+class _Frames:
+    """Padded frames, the valid-pixel weight and the current blind-spot probability map."""
+
+    y: torch.Tensor  # (N, C, Hp, Wp)
+    weight: torch.Tensor  # (N, 1, Hp, Wp), 1 inside the original frame
+    prob: torch.Tensor  # (N, 1, Hp, Wp)
+
+
+def _prepare(frames: torch.Tensor, net: B2GNet, cfg: FitConfig) -> _Frames:
+    y, h, w = pad_to_multiple(frames, net.multiple)
+    weight = torch.zeros_like(y[:, :1])
+    weight[..., :h, :w] = 1.0
+    return _Frames(y, weight, blind_probability(None, cfg.mask, y))
+
+
+def _refresh_mask(state: _Frames, net: B2GNet, cfg: FitConfig) -> None:
+    if cfg.mask.kind != "dual":
+        return
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        estimate = torch.cat([net(state.y[i : i + 1]) for i in range(state.y.shape[0])])
+    net.train(was_training)
+    state.prob = blind_probability(detail_map(state.y, estimate, cfg.mask), cfg.mask, state.y)
+
+
+def _batch(state: _Frames, cfg: FitConfig, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """``batch`` crops of (y, weight, prob), each from a random frame, optionally flipped/rotated."""
+    n, _, hp, wp = state.y.shape
+    ch = min(cfg.crop or hp, hp)
+    cw = min(cfg.crop or wp, wp)
+    stack = torch.cat([state.y, state.weight, state.prob], dim=1)
+    crops = []
+    for _ in range(cfg.batch):
+        i = int(torch.randint(n, (1,), generator=gen))
+        top = int(torch.randint(hp - ch + 1, (1,), generator=gen))
+        left = int(torch.randint(wp - cw + 1, (1,), generator=gen))
+        c = stack[i, :, top : top + ch, left : left + cw]
+        if cfg.augment:
+            if torch.rand(1, generator=gen) < 0.5:
+                c = c.flip(-1)
+            if torch.rand(1, generator=gen) < 0.5:
+                c = c.flip(-2)
+            if ch == cw:
+                c = torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), dims=(-2, -1))
+        crops.append(c)
+    batch = torch.stack(crops)
+    channels = state.y.shape[1]
+    return batch[:, :channels], batch[:, channels : channels + 1], batch[:, channels + 1 :]
+
+
+def _lr_factor(cfg: FitConfig, done: float) -> float:
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    # Cosine to 5% of the peak: the last steps refine rather than stall at zero.
+    return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+
+
+def fit(
+    frames: torch.Tensor,
+    cfg: FitConfig,
+    *,
+    net: B2GNet | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    time_budget: float | None = None,
+    progress: ProgressFn | None = None,
+) -> FitResult:
+    """Fit f_theta to ``frames`` (N, C, H, W) or (C, H, W). ``net`` continues an earlier fit."""
+    if frames.dim() == 3:
+        frames = frames.unsqueeze(0)
+    time_budget = time_budget or cfg.time_budget
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    fine_tune = net is not None
+    net = (net if fine_tune else B2GNet(frames.shape[1], cfg.model)).to(device)
+    state = _prepare(frames.to(device), net, cfg)
+    if fine_tune:
+        _refresh_mask(state, net, cfg)  # the earlier fit already gives a usable x_m
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    result = FitResult(net)
+    every = max(1, cfg.iters // 200)
+    start = time.perf_counter()
+    net.train()
+    try:
+        for step in range(1, cfg.iters + 1):
+            elapsed = time.perf_counter() - start
+            done = max(step / cfg.iters, elapsed / time_budget if time_budget else 0.0)
+            if time_budget is not None and elapsed >= time_budget:
+                result.stopped_by_budget = True
+                break
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(cfg, done)
+            loss, parts = _step(net, opt, state, cfg, gen, device)
+            result.steps = step
+            if step % every == 0 or step == cfg.iters:
+                result.history.append({"step": step, "loss": loss, "seconds": elapsed, **parts})
+            if progress is not None:
+                progress(step, loss, done)
+            if step % cfg.mask.cycle == 0:
+                _refresh_mask(state, net, cfg)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    net.eval()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _step(net, opt, state, cfg, gen, device) -> tuple[float, dict[str, float]]:
+    y, weight, prob = _batch(state, cfg, gen)
+    mask = sample_mask(prob, gen).to(device)
+    a = net(y * mask, mask)
+    b = None
+    if cfg.loss.kind == "gradient":
+        if cfg.loss.stop_gradient_full_pass:
+            with torch.no_grad():
+                b = net(y)
+        else:
+            b = net(y)
+    loss, parts = b2g_loss(a, b, y, mask, cfg.loss, weight)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach().item(), parts
+
+
+def denoise_estimate(net: B2GNet, y: torch.Tensor) -> torch.Tensor:
+    """The deterministic estimate f(y) of a (C, H, W) frame, any size."""
+    net.eval()
+    with torch.no_grad():
+        return denoise(net, y.unsqueeze(0))[0]

@@ -1,0 +1,1 @@
+"""Reading and writing images, video and streams; tiling large frames."""

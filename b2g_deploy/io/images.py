@@ -1,0 +1,100 @@
+"""Images in and out: 8- and 16-bit PNG/TIFF, JPEG, float TIFF; grey or RGB.
+
+Inside the package an image is float32 (C, H, W) in [0, 1], RGB order. ``ImageInfo`` remembers
+what the file was so the output can be written back at the same bit depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .atomic import atomic_path, check_writable
+
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
+MIN_SIDE = 8  # a blind-spot fit predicts each pixel from its neighbours: it needs some
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    channels: int
+    bit_depth: int  # 8, 16, or 32 for float
+    height: int
+    width: int
+
+
+def _to_unit(raw: np.ndarray, path: Path) -> tuple[np.ndarray, int]:
+    if raw.dtype == np.uint8:
+        return raw.astype(np.float32) / 255.0, 8
+    if raw.dtype == np.uint16:
+        return raw.astype(np.float32) / 65535.0, 16
+    if raw.dtype in (np.float32, np.float64):
+        if not np.isfinite(raw).all():
+            raise InputError(f"{path} contains NaN or infinite values")
+        return np.clip(raw.astype(np.float32), 0.0, 1.0), 32
+    raise InputError(f"{path}: unsupported pixel type {raw.dtype}; use 8- or 16-bit or float")
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file")
+    data = np.fromfile(path, dtype=np.uint8)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if raw is None:
+        raise InputError(f"{path} is not a readable image (missing, truncated or not an image)")
+    if raw.ndim == 3 and raw.shape[2] in (2, 4):
+        raise InputError(f"{path} has an alpha channel; save it as grey or RGB without alpha")
+    if raw.ndim == 3 and raw.shape[2] != 3:
+        raise InputError(f"{path} has {raw.shape[2]} channels; only grey and RGB are supported")
+    h, w = raw.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise InputError(f"{path} is {w}x{h}; images need at least {MIN_SIDE} pixels on each side")
+    unit, depth = _to_unit(raw, path)
+    if unit.ndim == 2:
+        chw = unit[None]
+    else:
+        chw = np.ascontiguousarray(unit[..., ::-1].transpose(2, 0, 1))  # BGR -> RGB
+    return chw, ImageInfo(channels=chw.shape[0], bit_depth=depth, height=h, width=w)
+
+
+def to_storage(chw: np.ndarray, bit_depth: int) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> HWC/HW array in the file's type, BGR for OpenCV."""
+    x = np.clip(chw, 0.0, 1.0)
+    x = x[0] if x.shape[0] == 1 else x[::-1].transpose(1, 2, 0)
+    if bit_depth == 8:
+        return np.round(x * 255.0).astype(np.uint8)
+    if bit_depth == 16:
+        return np.round(x * 65535.0).astype(np.uint16)
+    return np.ascontiguousarray(x.astype(np.float32))
+
+
+def check_image_output(path: Path, bit_depth: int, force: bool) -> None:
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"{path}: unknown image type; use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+    if bit_depth == 16 and path.suffix.lower() in {".jpg", ".jpeg", ".bmp"}:
+        raise InputError(f"{path}: a 16-bit image needs PNG or TIFF to keep its bit depth")
+    if bit_depth == 32 and path.suffix.lower() not in {".tif", ".tiff"}:
+        raise InputError(f"{path}: a float image needs TIFF to keep its values")
+    check_writable(path, force)
+
+
+def write_image(path: str | Path, chw: np.ndarray, bit_depth: int, force: bool = False) -> None:
+    """Write atomically at ``bit_depth``; refuses to overwrite without ``force``."""
+    import cv2
+
+    path = Path(path)
+    check_image_output(path, bit_depth, force)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), to_storage(chw, bit_depth)):
+            raise InputError(f"could not write {path}")
+
+
+def default_bit_depth_for(path: Path, bit_depth: int) -> int:
+    """JPEG and BMP hold 8 bits only; other types keep the input's depth."""
+    return 8 if path.suffix.lower() in {".jpg", ".jpeg", ".bmp"} else bit_depth
