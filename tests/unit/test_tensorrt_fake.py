@@ -1,0 +1,270 @@
+"""The TensorRT builder and the engine checks, against a stand-in ``tensorrt`` module.
+
+No GPU or TensorRT is needed: the fake records what the builder asked for (profile shapes,
+flags, timing cache) so each decision of tensorrt_build.py is checked here; the real thing runs
+in tests/gpu/ and scripts/gpu_check.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from enum import Enum, IntEnum
+
+import pytest
+
+from b2g_deploy.errors import EngineBuildError, EngineMismatchError, InputError, OutputExistsError
+from b2g_deploy.export import tensorrt_build
+from b2g_deploy.export.engine_sidecar import EngineSidecar, Profile, parse_shape, sidecar_path
+from b2g_deploy.export.metadata import ExportMetadata, write_props
+from b2g_deploy.runtimes import trt_runtime
+
+GPU = ("Fake H100", "9.0")
+
+
+class _Recorder:
+    """Everything the fake saw, for the assertions."""
+
+    def __init__(self):
+        self.calls: dict[str, object] = {"flags": set(), "cleared": set(), "deserialized": 0}
+
+
+def make_fake_trt(rec: _Recorder, parse_ok: bool = True, version: str = "10.3.0", build_ok: bool = True):
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.BuilderFlag = Enum("BuilderFlag", "FP16 TF32")
+    trt.MemoryPoolType = Enum("MemoryPoolType", "WORKSPACE")
+    trt.NetworkDefinitionCreationFlag = Enum("NetworkDefinitionCreationFlag", "STRONGLY_TYPED")  # TRT 10: no EXPLICIT_BATCH
+    trt.TensorIOMode = Enum("TensorIOMode", "INPUT OUTPUT")
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            self.level = level
+
+    class Tensor:
+        name = "input"
+
+    class Network:
+        def get_input(self, i):
+            return Tensor()
+
+    class Parser:
+        def __init__(self, network, logger):
+            self.num_errors = 0 if parse_ok else 2
+
+        def parse(self, data):
+            rec.calls["parsed_bytes"] = len(data)
+            return parse_ok
+
+        def get_error(self, i):
+            return ["In node 3 (Pad): unsupported mode", "In node 9 (Resize): bad scales"][i]
+
+    class TimingCache:
+        def __init__(self, data):
+            self.data = data
+
+        def serialize(self):
+            return b"cache:" + self.data
+
+    class Config:
+        def set_memory_pool_limit(self, pool, size):
+            rec.calls["workspace"] = size
+
+        def add_optimization_profile(self, prof):
+            rec.calls["profile"] = prof.shapes
+
+        def set_flag(self, flag):
+            rec.calls["flags"].add(flag.name)
+
+        def clear_flag(self, flag):
+            rec.calls["cleared"].add(flag.name)
+
+        def create_timing_cache(self, data):
+            rec.calls["cache_in"] = data
+            return TimingCache(data)
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            self.cache = cache
+            return True
+
+        def get_timing_cache(self):
+            return self.cache
+
+    class OptProfile:
+        def set_shape(self, name, lo, opt, hi):
+            self.shapes = (name, tuple(lo), tuple(opt), tuple(hi))
+
+    class Builder:
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            rec.calls["network_flags"] = flags
+            return Network()
+
+        def create_builder_config(self):
+            return Config()
+
+        def create_optimization_profile(self):
+            return OptProfile()
+
+        def build_serialized_network(self, network, config):
+            return b"ENGINE" if build_ok else None
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, data):
+            rec.calls["deserialized"] += 1
+            return None
+
+    trt.Logger, trt.OnnxParser, trt.Builder, trt.Runtime = Logger, Parser, Builder, Runtime
+    return trt
+
+
+@pytest.fixture
+def rec():
+    return _Recorder()
+
+
+@pytest.fixture
+def onnx_file(tmp_path):
+    """A small ONNX file carrying b2g metadata: all the builder reads besides TensorRT itself."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 3, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["b", 3, "h", "w"])],
+    )
+    model = helper.make_model(graph)
+    write_props(model, ExportMetadata(3, 8, "single", 1, "fp32", 32, 17, "ab" * 32))
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def install(monkeypatch, rec):
+    def _install(**kw):
+        monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(rec, **kw))
+        monkeypatch.setattr(tensorrt_build, "current_gpu", lambda: GPU)
+        monkeypatch.setattr(trt_runtime, "current_gpu", lambda: GPU)
+
+    return _install
+
+
+PROFILE = Profile((1, 3, 64, 64), (2, 3, 720, 1280), (4, 3, 1088, 1920))
+
+
+def test_profile_flags_cache_and_sidecar(tmp_path, onnx_file, install, rec):
+    install()
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(b"old")
+    out = tmp_path / "m.engine"
+    result = tensorrt_build.build_engine(onnx_file, out, PROFILE, fp16=True, timing_cache=cache)
+    assert rec.calls["profile"] == ("input", (1, 3, 64, 64), (2, 3, 720, 1280), (4, 3, 1088, 1920))
+    assert rec.calls["flags"] == {"FP16"} and rec.calls["network_flags"] == 0
+    assert rec.calls["cache_in"] == b"old" and cache.read_bytes() == b"cache:old"
+    assert out.read_bytes() == b"ENGINE" and result.timing_cache_saved
+    side = json.loads(sidecar_path(out).read_text())
+    assert side["tensorrt_version"] == "10.3.0" and side["gpu_name"] == "Fake H100"
+    assert side["compute_capability"] == "9.0" and side["fp16"] is True and side["channels"] == 3
+    assert side["profile"]["max"] == [4, 3, 1088, 1920] and side["package_version"]
+    assert side["model"]["mode"] == "single"
+
+
+def test_fp32_build_clears_tf32_and_old_api_gets_explicit_batch(tmp_path, onnx_file, install, rec, monkeypatch):
+    install()
+    sys.modules["tensorrt"].NetworkDefinitionCreationFlag = IntEnum("F", {"EXPLICIT_BATCH": 0})
+    tensorrt_build.build_engine(onnx_file, tmp_path / "m.engine", PROFILE, fp16=False)
+    assert rec.calls["flags"] == set() and rec.calls["cleared"] == {"TF32"}
+    assert rec.calls["network_flags"] == 1  # 1 << EXPLICIT_BATCH(0)
+
+
+def test_every_parser_error_in_one_exception(tmp_path, onnx_file, install):
+    install(parse_ok=False)
+    with pytest.raises(EngineBuildError) as err:
+        tensorrt_build.build_engine(onnx_file, tmp_path / "m.engine", PROFILE)
+    assert "node 3 (Pad)" in str(err.value) and "node 9 (Resize)" in str(err.value)
+    assert not (tmp_path / "m.engine").exists() and not (tmp_path / "m.engine.json").exists()
+
+
+def test_failed_build_writes_nothing(tmp_path, onnx_file, install):
+    install(build_ok=False)
+    with pytest.raises(EngineBuildError, match="no engine"):
+        tensorrt_build.build_engine(onnx_file, tmp_path / "m.engine", PROFILE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_existing_engine_needs_force(tmp_path, onnx_file, install):
+    install()
+    out = tmp_path / "m.engine"
+    out.write_bytes(b"old")
+    with pytest.raises(OutputExistsError):
+        tensorrt_build.build_engine(onnx_file, out, PROFILE)
+    tensorrt_build.build_engine(onnx_file, out, PROFILE, force=True)
+    assert out.read_bytes() == b"ENGINE"
+
+
+def test_shape_parsing_and_profile_validation():
+    assert parse_shape("1x3x720x1280") == (1, 3, 720, 1280)
+    for bad in ("1x3x720", "1x3xAx4", "0x3x64x64", "1x3x64x64x1"):
+        with pytest.raises(InputError):
+            parse_shape(bad)
+    with pytest.raises(InputError, match="channels"):
+        parse_shape("1x1x64x64", channels=3)
+    with pytest.raises(InputError, match="min <= opt <= max"):
+        Profile((1, 3, 128, 128), (1, 3, 64, 64), (1, 3, 256, 256)).validate(32)
+    with pytest.raises(InputError, match="at least 32"):
+        Profile((1, 3, 16, 16), (1, 3, 64, 64), (1, 3, 256, 256)).validate(32)
+
+
+def test_frame_outside_profile_is_a_clear_error():
+    PROFILE.check((1, 3, 720, 1280))
+    for shape in [(1, 3, 1200, 1920), (8, 3, 720, 1280), (1, 3, 32, 64)]:
+        with pytest.raises(EngineMismatchError, match="outside the engine's profile"):
+            PROFILE.check(shape)
+
+
+def _built(tmp_path, onnx_file, install):
+    install()
+    out = tmp_path / "m.engine"
+    tensorrt_build.build_engine(onnx_file, out, PROFILE)
+    return out
+
+
+def test_engine_from_another_tensorrt_is_refused_before_deserializing(tmp_path, onnx_file, install, rec):
+    engine = _built(tmp_path, onnx_file, install)
+    install(version="10.7.0")
+    with pytest.raises(EngineMismatchError, match="TensorRT 10.3.0, this machine has 10.7.0"):
+        trt_runtime.load_checked(engine)
+    assert rec.calls["deserialized"] == 0
+
+
+def test_engine_from_another_gpu_is_refused(tmp_path, onnx_file, install, monkeypatch):
+    engine = _built(tmp_path, onnx_file, install)
+    monkeypatch.setattr(trt_runtime, "current_gpu", lambda: ("Fake A100", "8.0"))
+    with pytest.raises(EngineMismatchError, match="built for Fake H100 .* this GPU is Fake A100"):
+        trt_runtime.load_checked(engine)
+
+
+def test_matching_engine_passes_the_checks(tmp_path, onnx_file, install):
+    engine = _built(tmp_path, onnx_file, install)
+    sidecar, trt = trt_runtime.load_checked(engine)
+    assert sidecar == EngineSidecar.load(engine) and sidecar.profile == PROFILE
+
+
+def test_damaged_or_missing_sidecar(tmp_path, onnx_file, install):
+    engine = _built(tmp_path, onnx_file, install)
+    sidecar_path(engine).write_text("{not json")
+    with pytest.raises(EngineMismatchError, match="not a b2g-deploy engine sidecar"):
+        trt_runtime.load_checked(engine)
+    sidecar_path(engine).unlink()
+    with pytest.raises(EngineMismatchError, match="no sidecar"):
+        trt_runtime.load_checked(engine)
