@@ -67,17 +67,23 @@ class TrtRuntime(Runtime):
     def _run(self, frames: np.ndarray) -> np.ndarray:
         import torch
 
-        self.sidecar.profile.check(frames.shape)
         with torch.cuda.stream(self._stream):
-            x = torch.from_numpy(frames).cuda(non_blocking=True)
-            y = torch.empty_like(x)
-            self.context.set_input_shape(self._input, tuple(x.shape))
-            self.context.set_tensor_address(self._input, x.data_ptr())
-            self.context.set_tensor_address(self._output, y.data_ptr())
-            if not self.context.execute_async_v3(self._stream.cuda_stream):
-                raise EngineMismatchError("TensorRT failed to run the engine on this batch")
+            y = self.infer_tensor(torch.from_numpy(frames).cuda(non_blocking=True))
         self._stream.synchronize()
         return y.cpu().numpy()
+
+    def infer_tensor(self, x):
+        """A contiguous float32 CUDA tensor in the profile -> output tensor, on the current stream."""
+        import torch
+
+        self.sidecar.profile.check(tuple(x.shape))
+        y = torch.empty_like(x)
+        self.context.set_input_shape(self._input, tuple(x.shape))
+        self.context.set_tensor_address(self._input, x.data_ptr())
+        self.context.set_tensor_address(self._output, y.data_ptr())
+        if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+            raise EngineMismatchError("TensorRT failed to run the engine on this batch")
+        return y
 
     def close(self) -> None:
         self.context = self.engine = self._runtime = None

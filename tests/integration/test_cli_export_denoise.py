@@ -140,3 +140,15 @@ def test_info_lists_runtimes():
     assert result.exit_code == 0
     for word in ("runtimes:", "torch", "onnxruntime", "tensorrt", "ort providers", "CPUExecutionProvider"):
         assert word in result.output
+
+
+def test_gpu_check_script_parses_and_stops_cleanly_without_cuda():
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: run the script itself")
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "no CUDA GPU" in done.stderr
