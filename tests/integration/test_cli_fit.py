@@ -1,0 +1,121 @@
+"""`b2g-deploy fit` end to end on the bundled sample, Ctrl-C, and bad input."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from b2g_deploy.checkpoint import load_checkpoint
+from b2g_deploy.cli import app
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+NOISY = SAMPLES / "kodim03_256_sigma25.png"
+CLEAN = SAMPLES / "kodim03_256_clean.png"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_fit_on_the_sample_writes_image_and_checkpoint(tmp_path):
+    out, ckpt = tmp_path / "den.png", tmp_path / "den.pt"
+    res = run("fit", NOISY, "-o", out, "--checkpoint", ckpt, "--preset", "tiny", "--device", "cpu", "--reference", CLEAN)
+    assert res.exit_code == 0, res.output
+    assert "PSNR noisy" in res.output
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (256, 256, 3) and img.dtype == np.uint8
+    raw = torch.load(ckpt, weights_only=True)
+    meta = raw["meta"]
+    assert meta["channels"] == 3 and meta["bit_depth"] == 8 and meta["preset"] == "tiny"
+    assert meta["steps"] == 40 and meta["history"]
+    # Existing outputs are kept unless --force.
+    again = run("fit", NOISY, "-o", out, "--checkpoint", ckpt, "--preset", "tiny")
+    assert again.exit_code == 2 and "--force" in again.output
+    # Fine-tuning from the checkpoint.
+    tuned = run("fit", NOISY, "-o", tmp_path / "t.png", "--checkpoint", tmp_path / "t.pt", "--preset", "tiny",
+                "--init", ckpt, "--iters", "3", "--single-pass")
+    assert tuned.exit_code == 0, tuned.output
+    assert load_checkpoint(tmp_path / "t.pt").meta["init"] == "den.pt"
+
+
+def test_sixteen_bit_grey_in_sixteen_bit_out(tmp_path):
+    src = tmp_path / "g16.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(src), rng.integers(0, 65535, (40, 48), dtype=np.uint16))
+    res = run("fit", src, "--preset", "tiny", "--iters", "3", "--passes", "1")
+    assert res.exit_code == 0, res.output
+    out = cv2.imread(str(tmp_path / "g16_b2g.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (40, 48)
+    assert (tmp_path / "g16_b2g.b2g.pt").exists()
+
+
+def test_ctrl_c_still_writes_a_loadable_checkpoint_and_output(tmp_path, monkeypatch):
+    import b2g_deploy.fit.loop as loop
+
+    real_step, calls = loop._step, {"n": 0}
+
+    def interrupted_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_step", interrupted_step)
+    out, ckpt = tmp_path / "o.png", tmp_path / "o.pt"
+    res = run("fit", NOISY, "-o", out, "--checkpoint", ckpt, "--preset", "tiny")
+    assert res.exit_code == 0, res.output
+    back = load_checkpoint(ckpt)
+    assert back.meta["interrupted"] and back.meta["steps"] == 4
+    assert cv2.imread(str(out)).shape == (256, 256, 3)
+
+
+def _bad_files(tmp_path):
+    alpha = tmp_path / "alpha.png"
+    cv2.imwrite(str(alpha), np.zeros((32, 32, 4), np.uint8))
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((32, 1, 3), np.uint8))
+    text = tmp_path / "text.png"
+    text.write_text("not an image")
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(NOISY.read_bytes()[:500])
+    nan = tmp_path / "nan.tif"
+    arr = np.zeros((32, 32), np.float32)
+    arr[1, 1] = np.nan
+    cv2.imwrite(str(nan), arr)
+    return [tmp_path / "missing.png", alpha, tiny, text, trunc, nan]
+
+
+def test_bad_images_give_one_line_errors_and_no_output(tmp_path):
+    for bad in _bad_files(tmp_path):
+        out = tmp_path / f"{bad.stem}_out.png"
+        res = run("fit", bad, "-o", out, "--preset", "tiny")
+        assert res.exit_code == 2, (bad, res.output)
+        assert res.output.startswith("error: ") and res.output.count("\n") == 1, res.output
+        assert not out.exists()
+    assert not list(tmp_path.glob(".*part*"))
+
+
+@pytest.mark.parametrize("kind", ["grey", "pickled", "options"])
+def test_bad_init_and_options(tmp_path, kind):
+    out = tmp_path / "o.png"
+    if kind == "grey":
+        grey = tmp_path / "g.png"
+        cv2.imwrite(str(grey), np.zeros((32, 32), np.uint8))
+        assert run("fit", grey, "--preset", "tiny", "--iters", "2", "--passes", "1").exit_code == 0
+        res = run("fit", NOISY, "-o", out, "--init", tmp_path / "g_b2g.b2g.pt")
+        assert "1-channel" in res.output
+    elif kind == "pickled":
+        evil = tmp_path / "evil.pt"
+        torch.save({"format": "something else", "x": [1, 2]}, evil)
+        res = run("fit", NOISY, "-o", out, "--init", evil)
+        assert "not a b2g-deploy checkpoint" in res.output
+    else:
+        res = run("fit", NOISY, "-o", out, "--preset", "nope")
+        assert "unknown preset" in res.output
+        res = run("fit", NOISY, "-o", out, "--iters", "0")
+        assert res.exit_code == 2 and "--iters" in res.output
+    assert res.exit_code == 2 and not out.exists()

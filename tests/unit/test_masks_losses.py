@@ -1,0 +1,95 @@
+import pytest
+import torch
+
+from b2g_deploy.config import LossConfig, MaskConfig
+from b2g_deploy.fit.losses import b2g_loss, content_residual, gradient_deviation
+from b2g_deploy.fit.masks import blind_probability, detail_map, sample_mask
+
+
+def test_bernoulli_mask_rate_is_25_percent():
+    like = torch.zeros(4, 3, 128, 128)
+    prob = blind_probability(None, MaskConfig(kind="bernoulli"), like)
+    mask = sample_mask(prob, torch.Generator().manual_seed(0))
+    assert mask.shape == (4, 1, 128, 128)
+    assert abs((1 - mask).mean().item() - 0.25) < 0.01
+
+
+def test_dual_mask_masks_detail_pixels_less_and_keeps_the_overall_rate():
+    cfg = MaskConfig(kind="dual", detail_window=1, detail_threshold=40.0)
+    y = torch.full((1, 3, 64, 64), 0.5)
+    estimate = y.clone()
+    estimate[..., :, :16] += 0.3  # a quarter of the image: the estimate misses detail there
+    detail = detail_map(y, estimate, cfg)
+    assert detail[..., :, :16].all() and not detail[..., :, 16:].any()
+    prob = blind_probability(detail, cfg, y)
+    masks = sample_mask(prob.expand(64, 1, 64, 64), torch.Generator().manual_seed(1))
+    blind = 1 - masks
+    assert blind[..., :, :16].mean() < blind[..., :, 16:].mean()
+    assert abs(blind.mean().item() - 0.25) < 0.01
+    assert abs(blind[..., :, :16].mean().item() - 0.125) < 0.01
+
+
+def test_detail_window_averages_out_isolated_noise():
+    cfg1 = MaskConfig(detail_window=1, detail_threshold=40.0)
+    cfg5 = MaskConfig(detail_window=5, detail_threshold=40.0)
+    y = torch.zeros(1, 1, 32, 32)
+    estimate = y.clone()
+    estimate[0, 0, 10, 10] = 0.5  # one outlier pixel
+    assert detail_map(y, estimate, cfg1).sum() == 1
+    assert detail_map(y, estimate, cfg5).sum() == 0
+
+
+def test_content_residual_counts_blind_spots_only():
+    a = torch.ones(1, 1, 4, 4)
+    y = torch.zeros(1, 1, 4, 4)
+    mask = torch.ones(1, 1, 4, 4)
+    mask[..., 0, 0] = 0
+    d = content_residual(a, y, mask)
+    assert d.sum() == 1 and d[..., 0, 0] == 1
+
+
+def test_gradient_deviation_on_hand_made_inputs():
+    a = torch.zeros(1, 1, 4, 4)
+    b = torch.arange(4.0).repeat(4, 1)[None, None]  # ramp along x: d/dx = 1
+    gx, gy = gradient_deviation(a, b, torch.ones_like(a), blind_only=False)
+    assert torch.equal(gx[..., :, :3], torch.ones(1, 1, 4, 3)) and gx[..., :, 3].abs().sum() == 0
+    assert gy.abs().sum() == 0
+    gx_blind, _ = gradient_deviation(a, b, torch.ones_like(a), blind_only=True)
+    assert gx_blind.abs().sum() == 0  # no blind spots: nothing counted
+
+
+def test_gradient_loss_value_on_hand_made_inputs():
+    y = torch.zeros(1, 1, 4, 4)
+    a = torch.zeros(1, 1, 4, 4)
+    a[..., 1, 1] = 1.0
+    mask = torch.ones(1, 1, 4, 4)
+    mask[..., 1, 1] = 0.0
+    b = a.clone()  # same gradients: d_g = 0, so the loss is (1/2 + 1/2 + gamma) * mean(d_c^2)
+    cfg = LossConfig(omega=0.8, gamma=0.5)
+    loss, parts = b2g_loss(a, b, y, mask, cfg)
+    assert parts["gradient"] == 0.0
+    assert loss.item() == pytest.approx((1 + 0.5) / 16)
+    blind, _ = b2g_loss(a, b, y, mask, LossConfig(kind="blindspot"))
+    assert blind.item() == pytest.approx(1 / 16)
+
+
+def test_gradient_term_trains_the_full_pass_unless_stopped():
+    y = torch.rand(1, 1, 8, 8)
+    mask = (torch.rand(1, 1, 8, 8) > 0.25).float()
+    a = torch.rand(1, 1, 8, 8, requires_grad=True)
+    b = torch.rand(1, 1, 8, 8, requires_grad=True)
+    loss, _ = b2g_loss(a, b, y, mask, LossConfig())
+    loss.backward()
+    assert b.grad is not None and b.grad.abs().sum() > 0
+
+
+def test_distillation_term_ties_full_pass_values():
+    y = torch.zeros(1, 1, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    a = torch.zeros(1, 1, 8, 8)
+    b = torch.full((1, 1, 8, 8), 0.5)  # flat: no gradient difference, only an offset
+    plain, _ = b2g_loss(a, b, y, mask, LossConfig())
+    tied, parts = b2g_loss(a, b, y, mask, LossConfig(distill_weight=1.0))
+    assert plain.item() == pytest.approx(0.0)
+    assert parts["distill"] == pytest.approx(0.25)
+    assert tied.item() == pytest.approx(0.25)
