@@ -56,7 +56,7 @@ def fixed_masks(passes: int, rate: float, seed: int, tile: int = MASK_TILE) -> t
 
 
 class EnsembleModule(nn.Module):
-    """Mean of K masked passes f(x*m_k, m_k) with fixed masks, folded into the batch."""
+    """K masked passes f(x*m_k, m_k) with fixed masks, folded into the batch and averaged."""
 
     def __init__(self, net: B2GNet, masks: torch.Tensor, half: bool = False):
         super().__init__()
@@ -78,7 +78,13 @@ class EnsembleModule(nn.Module):
         k = self.masks.shape[0]
         xk = (xp.unsqueeze(1) * m.unsqueeze(0)).reshape(-1, c, hp, wp)  # (B*K, C, Hp, Wp)
         mk = m.unsqueeze(0).expand(b, k, 1, hp, wp).reshape(-1, 1, hp, wp)
-        out = self.net(xk, mk).reshape(b, k, c, hp, wp).mean(dim=1)
+        out = self.net(xk, mk).reshape(b, k, c, hp, wp)
+        # As in fit.ensemble: each pass is trusted at its blind spots (where the loss trained
+        # it); a pixel no pass blinded falls back to the plain mean.
+        blind = (1 - m).unsqueeze(0)  # (1, K, 1, Hp, Wp)
+        count = blind.sum(dim=1)
+        weighted = (out * blind).sum(dim=1) / count.clamp(min=1)
+        out = torch.where(count > 0, weighted, out.mean(dim=1))
         return out[..., :h, :w].float()
 
 
