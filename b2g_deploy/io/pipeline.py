@@ -177,13 +177,17 @@ def run_pipeline(
         stats.interrupted = True
     finally:
         stop.set()
-        _put_while_alive(q_out, _END, encoder)  # after every denoised frame: all are written
-        encoder.join()
-        decoder.join(timeout=5.0)
-        stats.seconds = time.perf_counter() - start
-        stats.skipped = source.skipped
-        stats.reconnects = getattr(source, "reconnected", 0)
-        sink.close()
+        try:
+            _put_while_alive(q_out, _END, encoder)  # after every denoised frame: all are written
+            encoder.join()
+            decoder.join(timeout=5.0)
+        finally:
+            # Even a second Ctrl-C while draining must not skip this: release() finalises the
+            # container and the rename puts the frames written so far in place.
+            stats.seconds = time.perf_counter() - start
+            stats.skipped = source.skipped
+            stats.reconnects = getattr(source, "reconnected", 0)
+            sink.close()
     if errors:
         raise errors[0]
     return stats
