@@ -54,7 +54,8 @@ def b2g_curve(y, clean, args) -> tuple[list[dict], dict]:
     t0 = time.perf_counter()
     with mock.patch.object(loop, "B2GNet", record):
         result = fit(y, cfg, seed=args.seed, device=args.device, progress=progress)
-    snaps.append((result.seconds, result.steps, result.net.state_dict()))
+    if not snaps or snaps[-1][1] != result.steps:  # the final net, unless just snapshotted
+        snaps.append((result.seconds, result.steps, result.net.state_dict()))
     points = []
     for seconds, step, state in snaps:
         net = B2GNet(y.shape[0], cfg.model).to(args.device)
@@ -98,17 +99,26 @@ def run(args) -> dict:
     noisy = add_noise(clean, NOISE, noise_seed(SET, args.image, NOISE))
     out: dict = {"image": args.image, "noise": NOISE, "facts": run_facts(),
                  "input_psnr": psnr(noisy, clean)}
+    # Saved after each method, so a run cut short keeps the curves it finished.
     if "b2g" in args.methods:
         out["b2g"], out["b2g_meta"] = b2g_curve(as_chw_tensor(noisy), clean, args)
+        _save(out, args.json)
     if "zsn2n" in args.methods:
         out["zsn2n"] = zsn2n_curve(noisy, clean, args)
+        _save(out, args.json)
     if "bm3d" in args.methods:
         from bench_quality import run_bm3d
 
         t0 = time.perf_counter()
         den, _ = run_bm3d(noisy, NOISE)
         out["bm3d"] = {"seconds": time.perf_counter() - t0, "psnr": psnr(den, clean)}
+        _save(out, args.json)
     return out
+
+
+def _save(result: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
 
 
 def plot(result: dict, png: Path) -> None:
@@ -195,8 +205,6 @@ def main(argv=None) -> None:
 
         torch.set_num_threads(args.threads)
     result = run(args)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1))
     plot(result, args.png)
     print("plot written to", args.png)
     if args.output is not None:
