@@ -124,7 +124,7 @@ def denoise_command(
 
     if is_video_job(input, output):  # video files, cameras, streams: the pipeline in video_cmd.py
         return run_video_cli(input, output, model, runtime, device, batch=batch, force=force, fit_frames=fit_frames,
-                             preset=preset, codec=codec, blend=blend, limit=frames_limit)
+                             preset=preset, codec=codec, blend=blend, limit=frames_limit, mode=mode, passes=passes)
     if model is None:
         raise InputError("-m/--model is required for images; only a video can be fitted on the fly")
     if not input.exists():

@@ -62,6 +62,8 @@ class VideoOptions:
     sigma: float | None = None  # noise sigma on a 0..255 scale for the blend; None = estimated
     limit: int | None = None
     reconnects: int = 3
+    mode: str = "single"  # .pt models only: single | ensemble (exported models carry their mode)
+    passes: int = 8
     force: bool = False
 
 
@@ -151,8 +153,10 @@ def _open_runtime(model: Path, opts: VideoOptions):
     if name == "torch":
         from ._common import resolve_device
 
-        options["device"] = resolve_device(opts.device)
-    elif name == "onnxruntime" and opts.device in ("cpu", "cuda", "tensorrt"):
+        options.update(device=resolve_device(opts.device), mode=opts.mode, passes=opts.passes)
+    elif opts.mode != "single":
+        raise InputError("--mode applies to .pt checkpoints; an exported model has its mode built in")
+    if name == "onnxruntime" and opts.device in ("cpu", "cuda", "tensorrt"):
         options["provider"] = opts.device
     return load_runtime(model, name, **options)
 

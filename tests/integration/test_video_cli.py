@@ -40,6 +40,14 @@ def test_one_command_fits_exports_and_streams_every_frame(tmp_path):
                                      "-m", str(tmp_path / "out.onnx"), "--blend", "0.5"])
     assert again.exit_code == 0, again.output
     assert len(read_frames(tmp_path / "b.avi")) == N
+    # A .pt checkpoint streams in ensemble mode when asked; an exported model refuses --mode.
+    ens = CliRunner().invoke(app, ["denoise", str(clip), "-o", str(tmp_path / "e.mkv"), "--device", "cpu",
+                                   "-m", str(tmp_path / "out.b2g.pt"), "--mode", "ensemble", "--passes", "2"])
+    assert ens.exit_code == 0, ens.output
+    assert len(read_frames(tmp_path / "e.mkv")) == N
+    wrong = CliRunner().invoke(app, ["denoise", str(clip), "-o", str(tmp_path / "w.mkv"),
+                                     "-m", str(tmp_path / "out.onnx"), "--mode", "ensemble"])
+    assert wrong.exit_code == 2 and "--mode" in wrong.output
     # An existing output without --force: refused before any fitting, exit 2.
     refused = CliRunner().invoke(app, args)
     assert refused.exit_code == 2 and "exists" in refused.output
