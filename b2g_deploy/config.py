@@ -24,6 +24,7 @@ class ModelConfig(_Strict):
 
     width: int = Field(48, ge=4, le=256, description="feature channels at every stage")
     depth: int = Field(5, ge=1, le=5, description="poolings; 5 reaches H/32")
+    norm: Literal["batch", "none"] = Field("batch", description="normalisation in decoder stages")
     attention_reduction: int = Field(4, ge=1, le=64, description="channel-attention squeeze ratio")
     gradient_layer: Literal["concat", "add", "none"] = "concat"
     dropout: Literal["none", "standard", "tstandout"] = "tstandout"

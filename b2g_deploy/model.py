@@ -132,7 +132,7 @@ class DecoderStage(nn.Module):
         super().__init__()
         w = cfg.width
         self.convs = nn.Sequential(_conv(2 * w, w), _conv(w, w))
-        self.norm = nn.BatchNorm2d(w)
+        self.norm = nn.BatchNorm2d(w) if cfg.norm == "batch" else nn.Identity()
         use_grad = with_gradient_layer and cfg.gradient_layer != "none"
         self.gradient = GradientLayer(w, cfg.gradient_layer) if use_grad else nn.Identity()
         self.attention = ChannelAttention(w, cfg.attention_reduction)
