@@ -98,6 +98,15 @@ def test_gradient_magnitude_of_a_ramp():
     assert torch.allclose(g[..., :-1, :-1], torch.full((7, 7), 1 / 8), atol=1e-5)
 
 
+def test_without_batchnorm_eval_equals_train_when_dropout_is_off():
+    net = B2GNet(3, ModelConfig(width=8, depth=3, norm="none", dropout="none"))
+    x = torch.rand(1, 3, 16, 16) * 0.5 + 0.25
+    net.train()
+    fitted = net(x).clamp(0, 1)
+    net.eval()
+    assert torch.allclose(fitted, net(x))
+
+
 def test_gradient_layer_options_build_and_run():
     for fusion in ("concat", "add", "none"):
         net = B2GNet(1, ModelConfig(width=8, depth=3, gradient_layer=fusion)).eval()
