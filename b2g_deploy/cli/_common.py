@@ -59,3 +59,24 @@ def progress_bar(what: str, total: int | None, *fields: str):
     from rich.console import Console
 
     return Progress(*columns, console=Console(stderr=True))
+
+
+def fit_with_progress(frames, cfg, **fit_options: Any):
+    """``fit`` with a progress bar of steps, loss, it/s and ETA; returns the FitResult.
+
+    With a time budget the bar follows the fraction of the budget used, which is what ends
+    the fit; otherwise it counts steps.
+    """
+    import time
+
+    from ..fit import fit
+
+    with progress_bar("fitting", cfg.iters, "loss") as bar:
+        task = bar.add_task("fit", total=cfg.iters, loss="-", rate="")
+        t0 = time.perf_counter()
+
+        def on_step(step: int, loss: float, done: float) -> None:
+            rate = step / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=int(done * cfg.iters), loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
+
+        return fit(frames, cfg, progress=on_step, **fit_options)

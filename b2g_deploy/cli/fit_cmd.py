@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +9,7 @@ import numpy as np
 import typer
 
 from ..errors import InputError
-from ._common import progress_bar, resolve_device, user_errors
+from ._common import fit_with_progress, resolve_device, user_errors
 
 
 def default_outputs(noisy: Path, output: Path | None, checkpoint: Path | None) -> tuple[Path, Path]:
@@ -42,7 +41,7 @@ def fit_command(
 
     from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from ..config import preset as get_preset
-    from ..fit import ensemble, fit
+    from ..fit import ensemble
     from ..fit.ensemble import single_pass as run_single_pass
     from ..io.images import check_image_output, default_bit_depth_for, read_image, write_image
     from ..io.atomic import check_writable
@@ -74,15 +73,9 @@ def fit_command(
     clean = read_image(reference)[0] if reference is not None else None
 
     y = torch.from_numpy(image)  # the image, or the first fitted frame: what -o shows
-    with progress_bar("fitting", cfg.iters, "loss") as bar:
-        task = bar.add_task("fit", total=cfg.iters, loss="-", rate="")
-        t0 = time.perf_counter()
-
-        def on_step(step: int, loss: float, done: float) -> None:
-            rate = step / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, completed=step, loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
-
-        result = fit(torch.from_numpy(stack), cfg, net=start_net, device=dev, seed=seed, time_budget=time_budget, progress=on_step)
+    result = fit_with_progress(
+        torch.from_numpy(stack), cfg, net=start_net, device=dev, seed=seed, time_budget=time_budget
+    )
     meta = {
         "bit_depth": info.bit_depth,
         "preset": preset,

@@ -77,26 +77,17 @@ def _fit_first_frames(source_spec: str, opts: VideoOptions, ckpt_path: Path):
 
     from ..checkpoint import Checkpoint, save_checkpoint
     from ..config import preset as get_preset
-    from ..fit import fit
     from ..io.video import read_frames
-    from ._common import resolve_device
+    from ._common import fit_with_progress, resolve_device
 
     if opts.fit_frames < 1:
         raise InputError("--fit-frames must be at least 1")
     frames = read_frames(source_spec, limit=opts.fit_frames)
     cfg = get_preset(opts.preset)
-    with progress_bar("fitting", cfg.iters, "loss") as bar:
-        task = bar.add_task("fit", total=cfg.iters, loss="-", rate="")
-        t0 = time.perf_counter()
-
-        def on_step(step: int, loss: float, done: float) -> None:
-            rate = step / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, completed=int(done * cfg.iters), loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
-
-        result = fit(
-            torch.from_numpy(np.stack(frames)), cfg, device=resolve_device(opts.device),
-            seed=opts.seed, time_budget=opts.fit_seconds, progress=on_step,
-        )
+    result = fit_with_progress(
+        torch.from_numpy(np.stack(frames)), cfg, device=resolve_device(opts.device),
+        seed=opts.seed, time_budget=opts.fit_seconds,
+    )
     meta = {
         "preset": opts.preset, "seed": opts.seed, "steps": result.steps, "seconds": round(result.seconds, 3),
         "interrupted": result.interrupted, "source": Path(source_spec).name, "frames": list(range(len(frames))),
