@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import FitConfig
-from ..model import B2GNet, denoise, pad_to_multiple
+from ..model import B2GNet, pad_to_multiple
 from .losses import b2g_loss
 from .masks import blind_probability, detail_map, sample_mask
 
@@ -160,9 +160,3 @@ def _step(net, opt, state, cfg, gen, device) -> tuple[float, dict[str, float]]:
     opt.step()
     return loss.detach().item(), parts
 
-
-def denoise_estimate(net: B2GNet, y: torch.Tensor) -> torch.Tensor:
-    """The deterministic estimate f(y) of a (C, H, W) frame, any size."""
-    net.eval()
-    with torch.no_grad():
-        return denoise(net, y.unsqueeze(0))[0]

@@ -20,14 +20,6 @@ from b2g_deploy.fit import fit, single_pass
 SMALL = (70, 90)  # parity image for tests: small, and not a multiple of 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def fit_tiny(path, channels: int):
     cfg = preset("tiny").with_overrides(iters=15)
     y = torch.from_numpy(parity_image(channels, (48, 64))[0])

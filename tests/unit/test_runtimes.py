@@ -18,14 +18,6 @@ from b2g_deploy.runtimes import load_runtime
 from b2g_deploy.runtimes.factory import runtime_for
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A tiny fitted RGB checkpoint and its single and 2-pass ensemble ONNX exports."""
