@@ -29,6 +29,8 @@ _METHOD_NAMES = {"input": "noisy input", "bm3d": "BM3D", "nlm": "OpenCV NLM", "z
 
 
 def method_name(key: str) -> str:
+    if key.endswith("@gpu"):
+        return method_name(key[: -len("@gpu")]) + " on GPU"
     if key.startswith("b2g-ens:"):
         return f"B2G `{key.split(':', 1)[1]}` ensemble"
     if key.startswith("b2g-single:"):
@@ -38,7 +40,7 @@ def method_name(key: str) -> str:
 
 def _method_order(key: str) -> tuple:
     rank = {"input": 0, "b2g-ens": 1, "b2g-single": 2, "bm3d": 3, "nlm": 4, "zsn2n": 5}
-    return (rank.get(key.split(":")[0], 9), key)
+    return (rank.get(key.split(":")[0].split("@")[0], 9), key)
 
 
 def _noise_order(noise: str) -> tuple:
@@ -106,6 +108,8 @@ _NOTES = """Notes
   the best of {0.2 … 1.5} on kodim01 (colour) / BSD68 test001 (grey) (`--nlm-sweep`): colour
   k = 0.5 (0.4 at σ ≥ 75), grey k = 0.8 (0.6 at σ ≥ 75, 1.0 for Poisson). Tuned on one image
   of the test set, so it is if anything flattered. For Poisson σ is the same estimate as BM3D's.
+- Rows marked "on GPU" ran with `--device cuda` on the GPU named in the run list below; their
+  fit seconds are that GPU's, not this CPU's. A preset name with "-Nit" ran N iterations.
 - ZS-N2N: our implementation (benchmarks/zsn2n.py) of Mansour & Heckel 2023: two diagonal
   downsamplers, a 2-hidden-layer 48-channel conv net, residual + consistency loss, Adam 1e-3,
   step decay; "steps" is its iteration count (the paper's is 2000).

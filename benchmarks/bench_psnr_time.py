@@ -36,7 +36,7 @@ def b2g_curve(y, clean, args) -> tuple[list[dict], dict]:
     from b2g_deploy.metrics import psnr
     from b2g_deploy.model import B2GNet
 
-    cfg = preset(args.preset)
+    cfg = preset(args.preset).with_overrides(iters=args.iters)
     built: list[B2GNet] = []
     snaps: list[tuple[float, int, dict]] = []
     next_at = [args.every]
@@ -67,7 +67,7 @@ def b2g_curve(y, clean, args) -> tuple[list[dict], dict]:
                                              .cpu().numpy(), clean)})
         print(f"B2G {seconds:6.1f} s  step {step:5d}  f(y) {points[-1]['psnr_single']:.2f}  "
               f"ens8 {points[-1]['psnr_ensemble']:.2f}", flush=True)
-    return points, {"preset": args.preset, "time_budget": cfg.time_budget, "how": "progress-callback snapshots"}
+    return points, {"preset": args.preset, "iters": cfg.iters, "time_budget": cfg.time_budget, "how": "progress-callback snapshots"}
 
 
 def zsn2n_curve(noisy, clean, args) -> list[dict]:
@@ -184,6 +184,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--image", default="kodim03.png", help=f"an image of {SET}")
     p.add_argument("--preset", default="fast")
+    p.add_argument("--iters", type=int, default=None, help="B2G iterations instead of the preset's")
     p.add_argument("--every", type=float, default=10.0, help="seconds between B2G snapshots")
     p.add_argument("--zsn2n-iters", type=int, default=2000)
     p.add_argument("--methods", default="b2g,zsn2n,bm3d", type=lambda s: s.split(","))

@@ -91,7 +91,7 @@ def run_b2g(noisy: np.ndarray, args, seed: int) -> list[tuple[str, np.ndarray, f
     from b2g_deploy.config import preset
     from b2g_deploy.fit import ensemble, fit, single_pass
 
-    cfg = preset(args.preset)
+    cfg = b2g_config(args)
     y = as_chw_tensor(noisy)
     result = fit(y, cfg, seed=seed, device=args.device)
     if result.interrupted:
@@ -104,12 +104,29 @@ def run_b2g(noisy: np.ndarray, args, seed: int) -> list[tuple[str, np.ndarray, f
     one = single_pass(result.net, y)
     t_one = time.perf_counter() - t0
     common = {"steps": result.steps, "stopped_by_budget": result.stopped_by_budget}
+    ens_key, single_key = method_keys("b2g", args)
     return [
-        (f"b2g-ens:{args.preset}", ens.cpu().numpy(), result.seconds,
+        (ens_key, ens.cpu().numpy(), result.seconds,
          {**common, "passes": cfg.ensemble_passes, "infer_seconds": t_ens}),
-        (f"b2g-single:{args.preset}", one.cpu().numpy(), result.seconds,
-         {**common, "infer_seconds": t_one}),
+        (single_key, one.cpu().numpy(), result.seconds, {**common, "infer_seconds": t_one}),
     ]
+
+
+def b2g_config(args):
+    """The preset, with ``--iters`` / ``--time-budget`` when given."""
+    from b2g_deploy.config import preset
+
+    return preset(args.preset).with_overrides(iters=args.iters, time_budget=args.time_budget)
+
+
+def b2g_label(args) -> str:
+    """The preset's name, plus what was changed: rows of a changed preset never merge with its own."""
+    label = args.preset
+    if args.iters is not None:
+        label += f"-{args.iters}it"
+    if args.time_budget is not None:
+        label += f"-{args.time_budget:g}s"
+    return label
 
 
 def _method_outputs(method, noisy, noise, args, seed):
@@ -118,7 +135,7 @@ def _method_outputs(method, noisy, noise, args, seed):
         return run_b2g(noisy, args, seed)
     if method == "zsn2n":
         out, seconds, extra = run_zsn2n(noisy, args, seed)
-        return [("zsn2n", out, seconds, extra)]
+        return [(method_keys("zsn2n", args)[0], out, seconds, extra)]
     fn = {"bm3d": run_bm3d, "nlm": run_nlm}[method]
     t0 = time.perf_counter()
     out, extra = fn(noisy, noise)
@@ -126,8 +143,13 @@ def _method_outputs(method, noisy, noise, args, seed):
 
 
 def method_keys(method: str, args) -> list[str]:
+    """Row keys of a method. Methods that run on ``--device`` carry "@gpu" when it is CUDA, so
+    GPU seconds never average with CPU ones."""
+    on_gpu = "@gpu" if str(args.device).startswith("cuda") else ""
     if method == "b2g":
-        return [f"b2g-ens:{args.preset}", f"b2g-single:{args.preset}"]
+        return [f"b2g-ens:{b2g_label(args)}{on_gpu}", f"b2g-single:{b2g_label(args)}{on_gpu}"]
+    if method == "zsn2n":
+        return [f"zsn2n{on_gpu}"]
     return [method]
 
 
@@ -196,6 +218,8 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="first N images of each set")
     p.add_argument("--methods", default="b2g,bm3d,nlm,zsn2n", type=lambda s: s.split(","))
     p.add_argument("--preset", default="fast", help="B2G preset (fast, paper, tiny)")
+    p.add_argument("--iters", type=int, default=None, help="B2G iterations instead of the preset's")
+    p.add_argument("--time-budget", type=float, default=None, help="B2G seconds per fit (caps --iters)")
     p.add_argument("--zsn2n-iters", type=int, default=2000, help="ZS-N2N iterations (paper: 2000)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -227,9 +251,7 @@ def main(argv=None) -> None:
         data = json.loads(args.json.read_text())
         return write_table(data["rows"], data["runs"], args)
     if "b2g" in args.methods:
-        from b2g_deploy.config import preset
-
-        preset(args.preset)  # an unknown preset fails now, not after an hour of BM3D
+        b2g_config(args)  # an unknown preset or bad override fails now, not after an hour of BM3D
     run(args)
 
 

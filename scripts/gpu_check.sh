@@ -46,5 +46,5 @@ timeout 90 "${B2G[@]}" export "$WORK/m.pt" --onnx "$WORK/m16.onnx" --fp16 | tee 
 
 step "fp16 PSNR, TensorRT, timings"
 timeout 200 "$PY" scripts/gpu_check.py --checkpoint "$WORK/m.pt" --onnx "$WORK/m.onnx" \
-    --frame "$WORK/noisy.png" --work "$WORK" --budget 170 | tee "$OUTDIR/gpu_check.log"
+    --frame "$WORK/noisy.png" --work "$WORK" --budget "${CHECK_BUDGET:-170}" | tee "$OUTDIR/gpu_check.log"
 echo "gpu_check: done"

@@ -42,6 +42,12 @@ def blind_probability(detail: torch.Tensor | None, cfg: MaskConfig, like: torch.
 
 
 def sample_mask(prob: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Visible (1) / blind (0) mask with P(blind) = prob, float, shape of prob."""
-    u = torch.rand(prob.shape, generator=generator, device=prob.device)
+    """Visible (1) / blind (0) mask with P(blind) = prob, float, shape of prob.
+
+    The uniforms are drawn on the generator's device and then moved to ``prob``'s: a CPU
+    generator cannot draw CUDA tensors, and drawing on the CPU keeps a seed's masks the same
+    whichever device fits.
+    """
+    where = generator.device if generator is not None else prob.device
+    u = torch.rand(prob.shape, generator=generator, device=where).to(prob.device)
     return (u >= prob).to(torch.float32)
