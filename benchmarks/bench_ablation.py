@@ -76,7 +76,7 @@ def run(args) -> None:
               or n.startswith("base")}
     store = ResultStore(args.json, args.resume)
     try:
-        for path in list_images(args.data, SET, args.images):
+        for path in list_images(args.data, SET)[args.start : args.start + args.images]:
             clean = read_image(path)[0]
             seed = noise_seed(SET, path.name, args.noise)
             noisy = add_noise(clean, args.noise, seed)
@@ -144,7 +144,8 @@ def render(rows: list[dict], runs: list[dict], json_path: Path) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--images", type=int, default=4, help="first N Kodak24 images")
+    p.add_argument("--images", type=int, default=4, help="N Kodak24 images (the first, unless --start)")
+    p.add_argument("--start", type=int, default=0, help="skip this many images (to split a run over processes)")
     p.add_argument("--iters", type=int, default=None, help="iterations for every variant (default: fast's)")
     p.add_argument("--noise", default="50", help="sigma on the 0..255 scale (or p<lambda>)")
     p.add_argument("--variants", type=lambda s: s.split(","), default=None,
