@@ -8,9 +8,11 @@ Thresholds from the paper are on a 0..255 scale and stay that way here; the code
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError
 
@@ -141,3 +143,45 @@ def preset(name: str) -> FitConfig:
         return PRESETS[name]
     except KeyError:
         raise InputError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}") from None
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        nested = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = _merged(base[key], value) if nested else value
+    return out
+
+
+def apply_changes(cfg: FitConfig, changes: dict[str, Any], source: str = "config") -> FitConfig:
+    """``cfg`` with a nested mapping merged in key by key: {"loss": {"omega": 0}} changes omega
+    and keeps the rest of ``loss``. Unknown keys and bad values fail with one line naming them."""
+    try:
+        return FitConfig.model_validate(_merged(cfg.model_dump(), changes))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InputError(f"{source}: {where}: {first['msg']}{more}") from None
+
+
+def load_changes(path: Path) -> dict[str, Any]:
+    """A TOML (.toml) or JSON file of config changes, as a mapping."""
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib  # Python 3.11+
+            except ImportError:
+                raise InputError("TOML config files need Python 3.11 or later; use JSON") from None
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise InputError(f"{path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} must hold a table/object of config keys, not {type(data).__name__}")
+    return data

@@ -3,9 +3,8 @@
     python benchmarks/bench_sweep.py --name "dropout none" --change '{"model": {"dropout": "none"}}' \
         --iters 2000 --time-budget 120 --every 15 --json runs/sweep_dropout.json
 
-The variant is the `fast` preset (or ``--preset``) with ``--change`` merged in: a JSON object
-whose nested objects update the matching sub-config key by key (unlike ``with_overrides``,
-which replaces whole sub-configs). Weights are copied every ``--every`` seconds of fitting and
+The variant is the `fast` preset (or ``--preset``) with ``--change`` merged in key by key, as
+`b2g-deploy fit --config` does (b2g_deploy.config.apply_changes). Weights are copied every ``--every`` seconds of fitting and
 scored after the fit as f(y) and an 8-pass ensemble; the last one also as a 40-pass ensemble
 (the paper's count). Several variants run side by side as separate processes (one JSON each) on
 a GPU, whose time each launch-bound fit barely uses. Same noisy image as bench_quality.py.
@@ -23,21 +22,11 @@ from _common import DATA, add_noise, as_chw_tensor, noise_seed, run_facts
 SET = "Kodak24"
 
 
-def merged(base: dict, change: dict) -> dict:
-    out = dict(base)
-    for key, value in change.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return out
-
-
 def variant_config(preset_name: str, change: dict, iters: int | None, budget: float | None):
-    from b2g_deploy.config import FitConfig, preset
+    from b2g_deploy.config import apply_changes, preset
 
-    data = merged(preset(preset_name).model_dump(), change)
-    if iters is not None:
-        data["iters"] = iters
-    data["time_budget"] = budget
-    return FitConfig.model_validate(data)
+    extra = {"time_budget": budget, **({"iters": iters} if iters is not None else {})}
+    return apply_changes(preset(preset_name), {**change, **extra}, source="--change")
 
 
 def run(args) -> dict:

@@ -25,6 +25,7 @@ def fit_command(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="denoised image")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="checkpoint to write")] = None,
     preset: Annotated[str, typer.Option(help="paper | fast | tiny")] = "fast",
+    config: Annotated[Optional[Path], typer.Option(help="TOML/JSON file of changes to the preset, e.g. [loss] omega = 0.0")] = None,
     iters: Annotated[Optional[int], typer.Option(help="iterations (default: the preset's)")] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="stop fitting after SECONDS")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",
@@ -40,6 +41,7 @@ def fit_command(
     import torch
 
     from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from ..config import apply_changes, load_changes
     from ..config import preset as get_preset
     from ..fit import ensemble
     from ..fit.ensemble import single_pass as run_single_pass
@@ -57,6 +59,8 @@ def fit_command(
     stack, info, frames_meta = load_fit_input(noisy, frames)  # (N, C, H, W); N = 1 for an image
     image = stack[0]
     cfg = get_preset(preset)
+    if config is not None:
+        cfg = apply_changes(cfg, load_changes(config), source=str(config))
     start_net = None
     if init is not None:
         earlier = load_checkpoint(init, channels=info.channels)
@@ -79,6 +83,7 @@ def fit_command(
     meta = {
         "bit_depth": info.bit_depth,
         "preset": preset,
+        "config_file": config.name if config else None,
         "seed": seed,
         "steps": result.steps,
         "seconds": round(result.seconds, 3),

@@ -119,3 +119,22 @@ def test_bad_init_and_options(tmp_path, kind):
         res = run("fit", NOISY, "-o", out, "--iters", "0")
         assert res.exit_code == 2 and "--iters" in res.output
     assert res.exit_code == 2 and not out.exists()
+
+
+def test_config_file_changes_the_fit_and_bad_ones_write_nothing(tmp_path):
+    good = tmp_path / "s2s.toml"
+    good.write_text('iters = 2\n[mask]\nkind = "bernoulli"\n[model]\ndropout = "none"\n')
+    out, ckpt = tmp_path / "o.png", tmp_path / "o.pt"
+    res = run("fit", NOISY, "-o", out, "--checkpoint", ckpt, "--preset", "tiny", "--config", good, "--single-pass")
+    assert res.exit_code == 0, res.output
+    loaded = load_checkpoint(ckpt)
+    assert (loaded.config.mask.kind, loaded.config.model.dropout, loaded.meta["steps"]) == ("bernoulli", "none", 2)
+    assert loaded.meta["config_file"] == "s2s.toml"
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[loss]\nomegaa = 0\n")
+    res = run("fit", NOISY, "-o", tmp_path / "b.png", "--checkpoint", tmp_path / "b.pt", "--preset", "tiny",
+              "--config", bad)
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [f"error: {bad}: loss.omegaa: Extra inputs are not permitted"]
+    assert not (tmp_path / "b.png").exists() and not (tmp_path / "b.pt").exists()

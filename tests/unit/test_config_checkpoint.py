@@ -3,7 +3,7 @@ import torch
 from pydantic import ValidationError
 
 from b2g_deploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from b2g_deploy.config import PRESETS, FitConfig, preset
+from b2g_deploy.config import PRESETS, FitConfig, apply_changes, load_changes, preset
 from b2g_deploy.errors import CheckpointError, InputError, OutputExistsError
 from b2g_deploy.model import B2GNet
 
@@ -15,6 +15,46 @@ def test_config_rejects_unknown_keys_and_bad_values():
         FitConfig.model_validate({"mask": {"rate": 1.5}})
     with pytest.raises(ValidationError):
         preset("fast").with_overrides(iters=0)
+
+
+def test_config_changes_merge_key_by_key(tmp_path):
+    fast = preset("fast")
+    cfg = apply_changes(fast, {"loss": {"omega": 0.0}, "mask": {"kind": "bernoulli"}, "iters": 7})
+    assert (cfg.loss.omega, cfg.mask.kind, cfg.iters) == (0.0, "bernoulli", 7)
+    assert cfg.loss.distill_weight == fast.loss.distill_weight  # the rest of [loss] is kept
+    assert cfg.mask.cycle == fast.mask.cycle and cfg.model == fast.model
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('iters = 9\n[model]\ndropout = "none"\n')
+    assert apply_changes(fast, load_changes(toml)).model.dropout == "none"
+    js = tmp_path / "c.json"
+    js.write_text('{"lr": 0.001}')
+    assert apply_changes(fast, load_changes(js)).lr == 0.001
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[loss]\nomegaa = 0.0\n', "loss.omegaa: Extra inputs are not permitted"),
+        ('[mask]\nrate = 2.0\n', "mask.rate: Input should be less than 1"),
+        ('iters = "many"\n', "iters: Input should be a valid integer"),
+        ("iters = \n", "is not valid TOML"),
+    ],
+)
+def test_bad_config_files_are_one_line_user_errors(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as info:
+        apply_changes(preset("fast"), load_changes(path), source=str(path))
+    assert "\n" not in str(info.value)
+
+
+def test_config_file_must_exist_and_hold_a_mapping(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_changes(tmp_path / "missing.toml")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="table/object"):
+        load_changes(tmp_path / "list.json")
 
 
 def test_paper_preset_matches_the_paper():
