@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import DATA, DOC, REPO, add_noise, as_chw_tensor, describe_runs, noise_seed, run_facts
+from _common import DATA, DOC, REPO, add_noise, as_chw_tensor, describe_runs, fit_with_snapshots, noise_seed, run_facts
 
 HEADING = "## PSNR against fitting time (issue 2)"
 SET, NOISE = "Kodak24", "25"
@@ -28,34 +28,13 @@ ZSN2N_POINTS = (25, 50, 100, 200, 400, 800, 1200, 1600, 2000)
 
 
 def b2g_curve(y, clean, args) -> tuple[list[dict], dict]:
-    from unittest import mock
-
-    import b2g_deploy.fit.loop as loop
     from b2g_deploy.config import preset
-    from b2g_deploy.fit import ensemble, fit, single_pass
+    from b2g_deploy.fit import ensemble, single_pass
     from b2g_deploy.metrics import psnr
     from b2g_deploy.model import B2GNet
 
     cfg = preset(args.preset).with_overrides(iters=args.iters)
-    built: list[B2GNet] = []
-    snaps: list[tuple[float, int, dict]] = []
-    next_at = [args.every]
-
-    def record(*a, **k):
-        built.append(B2GNet(*a, **k))
-        return built[-1]
-
-    def progress(step, loss, done):
-        elapsed = time.perf_counter() - t0
-        if elapsed >= next_at[0] and built:
-            snaps.append((elapsed, step, {n: v.detach().clone() for n, v in built[0].state_dict().items()}))
-            next_at[0] += args.every
-
-    t0 = time.perf_counter()
-    with mock.patch.object(loop, "B2GNet", record):
-        result = fit(y, cfg, seed=args.seed, device=args.device, progress=progress)
-    if not snaps or snaps[-1][1] != result.steps:  # the final net, unless just snapshotted
-        snaps.append((result.seconds, result.steps, result.net.state_dict()))
+    _, snaps = fit_with_snapshots(y, cfg, args.every, args.seed, args.device)
     points = []
     for seconds, step, state in snaps:
         net = B2GNet(y.shape[0], cfg.model).to(args.device)
@@ -67,7 +46,8 @@ def b2g_curve(y, clean, args) -> tuple[list[dict], dict]:
                                              .cpu().numpy(), clean)})
         print(f"B2G {seconds:6.1f} s  step {step:5d}  f(y) {points[-1]['psnr_single']:.2f}  "
               f"ens8 {points[-1]['psnr_ensemble']:.2f}", flush=True)
-    return points, {"preset": args.preset, "iters": cfg.iters, "time_budget": cfg.time_budget, "how": "progress-callback snapshots"}
+    meta = {"preset": args.preset, "iters": cfg.iters, "time_budget": cfg.time_budget, "how": "progress-callback snapshots"}
+    return points, meta
 
 
 def zsn2n_curve(noisy, clean, args) -> list[dict]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-from _common import DATA, add_noise, as_chw_tensor, noise_seed, run_facts
+from _common import DATA, add_noise, as_chw_tensor, fit_with_snapshots, noise_seed, run_facts
 
 SET = "Kodak24"
 
@@ -30,10 +29,7 @@ def variant_config(preset_name: str, change: dict, iters: int | None, budget: fl
 
 
 def run(args) -> dict:
-    from unittest import mock
-
-    import b2g_deploy.fit.loop as loop
-    from b2g_deploy.fit import ensemble, fit, single_pass
+    from b2g_deploy.fit import ensemble, single_pass
     from b2g_deploy.io.images import read_image
     from b2g_deploy.metrics import psnr
     from b2g_deploy.model import B2GNet
@@ -42,24 +38,7 @@ def run(args) -> dict:
     clean = read_image(args.data / SET / args.image)[0]
     noisy = add_noise(clean, args.noise, noise_seed(SET, args.image, args.noise))
     y = as_chw_tensor(noisy)
-    built: list[B2GNet] = []
-    snaps: list[tuple[float, int, dict]] = []
-    next_at = [args.every]
-
-    def record(*a, **k):  # the loop builds the net; keep a handle on it for the snapshots
-        built.append(B2GNet(*a, **k))
-        return built[-1]
-
-    def progress(step, loss, done):
-        elapsed = time.perf_counter() - t0
-        if elapsed >= next_at[0] and built:
-            snaps.append((elapsed, step, {n: v.detach().clone() for n, v in built[0].state_dict().items()}))
-            next_at[0] += args.every
-
-    t0 = time.perf_counter()
-    with mock.patch.object(loop, "B2GNet", record):
-        result = fit(y, cfg, seed=args.seed, device=args.device, progress=progress)
-    snaps.append((result.seconds, result.steps, result.net.state_dict()))
+    _, snaps = fit_with_snapshots(y, cfg, args.every, args.seed, args.device)
     yd = y.to(args.device)
     points = []
     for i, (seconds, step, state) in enumerate(snaps):

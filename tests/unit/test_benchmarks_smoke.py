@@ -92,3 +92,21 @@ def test_replace_section_keeps_other_sections(tmp_path, common):
     assert "keep me" in text and "keep too" in text and "new" in text and "old" not in text
     common.replace_section(doc, "## Added", "fresh")
     assert doc.read_text().rstrip().endswith("fresh")
+
+
+def test_fit_with_snapshots_copies_the_weights_as_they_were(smooth_image, common):
+    from b2g_deploy.config import preset
+
+    cfg = preset("tiny").with_overrides(iters=4)
+    y = torch.from_numpy(smooth_image(64, 64, 3))
+    result, snaps = common.fit_with_snapshots(y, cfg, every=0.0, seed=0, device="cpu")
+    assert [s[1] for s in snaps] == [1, 2, 3, 4]  # every step, the last being the final net
+    first, last = snaps[0][2], snaps[-1][2]
+    assert any(not torch.equal(first[k], last[k]) for k in first)  # copies, not live references
+    assert all(torch.equal(last[k], v) for k, v in result.net.state_dict().items())
+
+
+def test_sweep_changes_merge_into_the_preset():
+    sweep = _load("bench_sweep")
+    cfg = sweep.variant_config("fast", {"loss": {"omega": 0.0}}, iters=12, budget=3.0)
+    assert (cfg.loss.omega, cfg.loss.distill_weight, cfg.iters, cfg.time_budget) == (0.0, 1.0, 12, 3.0)
