@@ -52,7 +52,7 @@ def variants(base) -> dict[str, dict]:
 def describe_base(cfg) -> str:
     return (f"mask {cfg.mask.kind}, loss {cfg.loss.kind} (omega {cfg.loss.omega}, gamma {cfg.loss.gamma}), "
             f"dropout {cfg.model.dropout}, stop_gradient_full_pass {cfg.loss.stop_gradient_full_pass}, "
-            f"distill_weight {cfg.loss.distill_weight:g}; width {cfg.model.width}, crop {cfg.crop}, "
+            f"distill_weight {cfg.loss.distill_weight:g}; width {cfg.model.width}, norm {cfg.model.norm}, crop {cfg.crop}, "
             f"batch {cfg.batch}, lr {cfg.lr:g} {cfg.lr_schedule}, {cfg.ensemble_passes}-pass ensemble")
 
 
@@ -157,6 +157,7 @@ def parse_args(argv=None):
     p.add_argument("--no-doc", dest="output", action="store_const", const=None)
     p.add_argument("--json", type=Path, default=Path("runs/ablation.json"))
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--table-only", action="store_true", help="rebuild the table from --json only")
     return p.parse_args(argv)
 
 
@@ -166,6 +167,15 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.table_only:
+        import json
+
+        from _common import replace_section
+
+        data = json.loads(args.json.read_text())
+        replace_section(args.output, HEADING, render(data["rows"], data["runs"], args.json))
+        print("table written to", args.output)
+        return
     run(args)
 
 
