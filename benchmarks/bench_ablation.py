@@ -104,11 +104,16 @@ def run(args) -> None:
     except KeyboardInterrupt:
         print("interrupted: rows so far are in", args.json, "- rerun with --resume to continue")
     finally:
-        if args.output is not None:
-            from _common import replace_section
+        write_table(store.rows, store.runs, args)
 
-            replace_section(args.output, HEADING, render(store.rows, store.runs, args.json))
-            print("table written to", args.output)
+
+def write_table(rows: list[dict], runs: list[dict], args) -> None:
+    if args.output is None:
+        return
+    from _common import replace_section
+
+    replace_section(args.output, HEADING, render(rows, runs, args.json))
+    print("table written to", args.output)
 
 
 def render(rows: list[dict], runs: list[dict], json_path: Path) -> str:
@@ -170,12 +175,8 @@ def main(argv=None) -> None:
     if args.table_only:
         import json
 
-        from _common import replace_section
-
         data = json.loads(args.json.read_text())
-        replace_section(args.output, HEADING, render(data["rows"], data["runs"], args.json))
-        print("table written to", args.output)
-        return
+        return write_table(data["rows"], data["runs"], args)
     run(args)
 
 
