@@ -112,7 +112,11 @@ def write_table(rows: list[dict], runs: list[dict], args) -> None:
         return
     from _common import replace_section
 
-    replace_section(args.output, HEADING, render(rows, runs, args.json))
+    # What the rows mean is written by a person, after a run, in a file beside the rows: a
+    # re-render keeps it, and a new run shows it is to be re-read.
+    reading = args.json.with_name(args.json.stem + "_reading.md")
+    lead = reading.read_text().strip() + "\n\n" if reading.is_file() else ""
+    replace_section(args.output, HEADING, lead + render(rows, runs, args.json))
     print("table written to", args.output)
 
 
