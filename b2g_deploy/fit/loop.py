@@ -41,6 +41,7 @@ class _Frames:
     y: torch.Tensor  # (N, C, Hp, Wp)
     weight: torch.Tensor  # (N, 1, Hp, Wp), 1 inside the original frame
     prob: torch.Tensor  # (N, 1, Hp, Wp)
+    next_refresh: int = 0  # the frame the next partial refresh starts at
 
 
 def _prepare(frames: torch.Tensor, net: B2GNet, cfg: FitConfig) -> _Frames:
@@ -50,15 +51,22 @@ def _prepare(frames: torch.Tensor, net: B2GNet, cfg: FitConfig) -> _Frames:
     return _Frames(y, weight, blind_probability(None, cfg.mask, y))
 
 
-def _refresh_mask(state: _Frames, net: B2GNet, cfg: FitConfig) -> None:
+def _refresh_mask(state: _Frames, net: B2GNet, cfg: FitConfig, every_frame: bool = False) -> None:
+    """Recompute x_m = f(y) and the dual mask's probability map, for every frame or, with
+    ``mask.refresh_frames``, for the next few frames in turn (each map is per frame)."""
     if cfg.mask.kind != "dual":
         return
+    n = state.y.shape[0]
+    count = n if every_frame or cfg.mask.refresh_frames is None else min(cfg.mask.refresh_frames, n)
+    chosen = [(state.next_refresh + k) % n for k in range(count)]
+    state.next_refresh = (state.next_refresh + count) % n
     was_training = net.training
     net.eval()
     with torch.no_grad():
-        estimate = torch.cat([net(state.y[i : i + 1]) for i in range(state.y.shape[0])])
+        for i in chosen:
+            y = state.y[i : i + 1]
+            state.prob[i : i + 1] = blind_probability(detail_map(y, net(y), cfg.mask), cfg.mask, y)
     net.train(was_training)
-    state.prob = blind_probability(detail_map(state.y, estimate, cfg.mask), cfg.mask, state.y)
 
 
 def _batch(state: _Frames, cfg: FitConfig, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -113,7 +121,7 @@ def fit(
     net = (net if fine_tune else B2GNet(frames.shape[1], cfg.model)).to(device)
     state = _prepare(frames.to(device), net, cfg)
     if fine_tune:
-        _refresh_mask(state, net, cfg)  # the earlier fit already gives a usable x_m
+        _refresh_mask(state, net, cfg, every_frame=True)  # the earlier fit already gives a usable x_m
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     result = FitResult(net)
     every = max(1, cfg.iters // 200)

@@ -93,3 +93,30 @@ def test_distillation_term_ties_full_pass_values():
     assert plain.item() == pytest.approx(0.0)
     assert parts["distill"] == pytest.approx(0.25)
     assert tied.item() == pytest.approx(0.25)
+
+
+def _refreshed_frames(state, before):
+    return [i for i in range(state.prob.shape[0]) if not torch.equal(state.prob[i], before[i])]
+
+
+def test_partial_refresh_visits_frames_in_turn_and_full_refresh_all():
+    from b2g_deploy.config import preset
+    from b2g_deploy.fit.loop import _prepare, _refresh_mask
+    from b2g_deploy.model import B2GNet
+
+    cfg = preset("tiny")
+    cfg = cfg.model_copy(update={"mask": cfg.mask.model_copy(update={"kind": "dual", "refresh_frames": 1})})
+    torch.manual_seed(0)
+    net = B2GNet(3, cfg.model)
+    frames = torch.rand(3, 3, 32, 32)  # noise: far from any estimate, so a refreshed map changes
+    state = _prepare(frames, net, cfg)
+    visited = []
+    for _ in range(4):
+        before = state.prob.clone()
+        _refresh_mask(state, net, cfg)
+        visited.append(_refreshed_frames(state, before))
+    assert visited[:3] == [[0], [1], [2]] and visited[3] in ([0], [])  # frame 0 again (its map may repeat)
+    state = _prepare(frames, net, cfg)
+    before = state.prob.clone()
+    _refresh_mask(state, net, cfg, every_frame=True)
+    assert _refreshed_frames(state, before) == [0, 1, 2]
