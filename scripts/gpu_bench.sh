@@ -14,17 +14,9 @@
 #      PYTHON, DEVICE (cuda), PAPER_PRESET (paper), LIMIT (3), NOISES (25,50),
 #      CURVE_ITERS (5000), TESTS_S/QUALITY_S/CURVE_S/CHECK_S (stage limits in seconds).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-DATA="${DATA:-$([ -d .gpudata ] && echo .gpudata || echo ../shared/data)}"
+source "$(dirname "$0")/_gpu_env.sh" gpu_bench
 DEVICE="${DEVICE:-cuda}"
-OUTDIR="${OUT:-runs/gpu_bench}"
-mkdir -p "$OUTDIR"
 LOG="$OUTDIR/run.log"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
 
 # stage NAME SECONDS CMD...: run CMD under a time limit (SIGINT first, KILL 15 s later), log it.
 stage() {

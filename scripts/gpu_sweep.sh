@@ -5,15 +5,8 @@
 #   bash scripts/gpu_sweep.sh                  # on the GPU machine, from the repo root
 #   DEVICE=cpu BUDGET=10 ITERS=20 EVERY=5 ONLY=2 bash scripts/gpu_sweep.sh   # plumbing dry run
 set -uo pipefail
-cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OMP_NUM_THREADS=2
-DATA="${DATA:-$([ -d .gpudata ] && echo .gpudata || echo ../shared/data)}"
-OUTDIR="${OUT:-runs/gpu_sweep}"
-mkdir -p "$OUTDIR"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/_gpu_env.sh" gpu_sweep
+export OMP_NUM_THREADS=2  # each of the side-by-side processes gets two of the 16 cores
 BUDGET="${BUDGET:-120}"
 
 VARIANTS=(
