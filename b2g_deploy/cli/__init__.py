@@ -12,6 +12,7 @@ from .denoise_cmd import denoise_command
 from .export_cmd import export_command
 from .fit_cmd import fit_command
 from .info_cmd import info_command
+from .pretrain_cmd import pretrain_command
 
 app = typer.Typer(
     name="b2g-deploy",
@@ -24,6 +25,7 @@ app.command("fit")(fit_command)
 app.command("export")(export_command)
 app.command("denoise")(denoise_command)
 app.command("info")(info_command)
+app.command("pretrain")(pretrain_command)
 
 
 @app.callback()

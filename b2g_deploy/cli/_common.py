@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..errors import B2GError, InputError
+from ..devices import resolve_device  # noqa: F401  (re-exported for the commands)
+from ..errors import B2GError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,18 +27,6 @@ def user_errors(fn: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA GPU is available here")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise InputError(f"unknown device '{name}'; use cpu, cuda, cuda:N or auto")
-    return name
 
 
 def progress_bar(what: str, total: int | None, *fields: str):

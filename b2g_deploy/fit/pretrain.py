@@ -1,0 +1,203 @@
+"""Pretraining a prior for B2G on clean photographs (docs/METHOD_NOTES.md, "Prior").
+
+Two objectives:
+- ``masked`` (MPI, Ma et al. 2024): the clean crop is the input, a random blind-spot mask hides
+  ``mask_rate`` of its pixels and the loss is the reconstruction error at the blind spots. No
+  noise model: the prior learns image statistics only.
+- ``noisy``: Gaussian (sigma in [0, sigma_max]) or Poisson-Gaussian noise is added to the clean
+  crop, and the clean crop is the target of both passes the per-image fit uses: the masked pass
+  f(Omega y) at its blind spots and the full pass f(y) everywhere.
+
+The run is resumable: the state (weights, Adam moments, step, seconds) goes into the prior file
+itself, and the crops of step k depend only on (seed, k), so a run resumed on another machine
+draws what an uninterrupted one would have. The learning rate is warm-up / stable / decay
+("WSD"): constant until the last fifth of ``steps``, then cosine to 1%, so extending ``steps``
+before the decay has begun changes nothing already done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..config import PretrainConfig
+from ..io.corpus import Corpus, random_crops
+from ..model import B2GNet
+
+_WARMUP = 500
+_VALIDATION_SIGMA = 25.0
+_VALIDATION_CROP = 128
+
+
+@dataclass
+class PretrainState:
+    net: B2GNet
+    optimizer: dict | None = None  # Adam's state_dict, to resume
+    step: int = 0
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class PretrainResult:
+    state: PretrainState
+    interrupted: bool = False
+    stopped_by_budget: bool = False
+    steps_this_run: int = 0
+
+
+def lr_at(cfg: PretrainConfig, step: int) -> float:
+    if step < _WARMUP:
+        return cfg.lr * (step + 1) / _WARMUP
+    decay_start = int(0.8 * cfg.steps)
+    if step < decay_start:
+        return cfg.lr
+    done = min((step - decay_start) / max(cfg.steps - decay_start, 1), 1.0)
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * done)))
+
+
+def add_training_noise(x: torch.Tensor, cfg: PretrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Per crop: Gaussian with sigma ~ U[0, sigma_max]/255, or (poisson_share of crops)
+    Poisson(lam x)/lam with lam log-uniform in poisson_lam plus a little Gaussian read noise.
+    Not clipped, like the benchmarks' test noise."""
+    n = x.shape[0]
+    sigma = torch.rand(n, 1, 1, 1, generator=gen) * cfg.sigma_max / 255.0
+    y = x + sigma * torch.randn(x.shape, generator=gen)
+    poisson = torch.rand(n, generator=gen) < cfg.poisson_share
+    if poisson.any():
+        lo, hi = (math.log(v) for v in cfg.poisson_lam)
+        lam = torch.exp(lo + (hi - lo) * torch.rand(int(poisson.sum()), 1, 1, 1, generator=gen))
+        xp = x[poisson]
+        read = torch.rand(xp.shape[0], 1, 1, 1, generator=gen) * 5.0 / 255.0
+        y[poisson] = torch.poisson(lam * xp, generator=gen) / lam + read * torch.randn(xp.shape, generator=gen)
+    return y
+
+
+def draw_inputs(x: torch.Tensor, cfg: PretrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's input y and the visible-pixel mask (B, 1, H, W) for clean crops x, drawn on
+    the CPU generator so that a seed gives the same run on any device."""
+    mask = (torch.rand(x.shape[0], 1, *x.shape[-2:], generator=gen) >= cfg.mask_rate).to(x.dtype)
+    y = x if cfg.objective == "masked" else add_training_noise(x, cfg, gen)
+    return y, mask
+
+
+def pretrain_loss(net: B2GNet, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                  cfg: PretrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    blind = 1.0 - mask
+    a = net(y * mask, mask).float()
+    masked = ((a - x) ** 2 * blind).sum() / (blind.sum() * x.shape[1]).clamp(min=1.0)
+    if cfg.objective == "masked":
+        return masked, {"masked": masked.item()}
+    full = ((net(y).float() - x) ** 2).mean()
+    return masked + full, {"masked": masked.item(), "full": full.item()}
+
+
+def validation_set(corpus: Corpus, limit: int = 16) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Centre crops of the held-out photographs with fixed sigma-25 noise: (clean, noisy)."""
+    crops = []
+    s = _VALIDATION_CROP
+    for im in corpus.held[:limit]:
+        if min(im.shape[:2]) < s:
+            continue
+        top, left = (im.shape[0] - s) // 2, (im.shape[1] - s) // 2
+        crops.append(im[top : top + s, left : left + s].transpose(2, 0, 1))
+    if not crops:
+        return None
+    clean = torch.from_numpy(np.stack(crops).astype(np.float32) / 255.0)
+    gen = torch.Generator().manual_seed(1234)
+    return clean, clean + _VALIDATION_SIGMA / 255.0 * torch.randn(clean.shape, generator=gen)
+
+
+@torch.no_grad()
+def validate(net: B2GNet, data: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> float:
+    """Mean PSNR (dB) of f(y) on the validation crops."""
+    clean, noisy = data
+    was = net.training
+    net.eval()
+    out = net(noisy.to(device)).float().clamp(0, 1).cpu()
+    net.train(was)
+    mse = ((out - clean) ** 2).mean(dim=(1, 2, 3))
+    return float((10 * torch.log10(1.0 / mse.clamp(min=1e-12))).mean())
+
+
+def pretrain(
+    corpus: Corpus,
+    cfg: PretrainConfig,
+    state: PretrainState,
+    *,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    time_budget: float | None = None,
+    save: Callable[[PretrainState], None] | None = None,
+    save_every: float = 300.0,
+    validate_every: int = 1000,
+    snapshot: Callable[[PretrainState], None] | None = None,
+    snapshot_every: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+) -> PretrainResult:
+    """Train ``state.net`` from ``state.step`` to ``cfg.steps``. ``save`` is called every
+    ``save_every`` seconds, at the end and on Ctrl-C, so a run killed any way but SIGKILL
+    leaves a checkpoint at most that old."""
+    device = torch.device(device)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = state.net.to(device, memory_format=layout).train()
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    if state.optimizer is not None:
+        opt.load_state_dict(state.optimizer)
+    val = validation_set(corpus)
+    use_bf16 = cfg.bf16 and device.type in ("cpu", "cuda")
+    result = PretrainResult(state)
+    start = time.perf_counter()
+    seconds_before, last_save = state.seconds, time.perf_counter()
+
+    def sync() -> None:
+        state.optimizer = opt.state_dict()
+        state.seconds = seconds_before + time.perf_counter() - start
+
+    try:
+        while state.step < cfg.steps:
+            if time_budget is not None and time.perf_counter() - start >= time_budget:
+                result.stopped_by_budget = True
+                break
+            # Crops and noise of step k depend on (seed, k) only: a resumed run draws the same.
+            rng = np.random.default_rng([seed, state.step])
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + state.step)
+            x = torch.from_numpy(random_crops(corpus, cfg.batch, cfg.crop, rng))
+            for group in opt.param_groups:
+                group["lr"] = lr_at(cfg, state.step)
+            y, mask = draw_inputs(x, cfg, gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss, parts = pretrain_loss(net, x.to(device), y.to(device, memory_format=layout),
+                                            mask.to(device, memory_format=layout), cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state.step += 1
+            result.steps_this_run += 1
+            if progress is not None:
+                progress(state.step, loss.item())
+            if state.step % validate_every == 0 or state.step == cfg.steps:
+                sync()
+                row = {"step": state.step, "seconds": round(state.seconds, 1), "loss": loss.item(), **parts}
+                if val is not None:
+                    row["val_psnr"] = round(validate(net, val, device), 3)
+                state.history.append(row)
+            if snapshot is not None and snapshot_every and state.step % snapshot_every == 0:
+                sync()
+                snapshot(state)
+            if save is not None and time.perf_counter() - last_save >= save_every:
+                sync()
+                save(state)
+                last_save = time.perf_counter()
+    except KeyboardInterrupt:
+        result.interrupted = True
+    sync()
+    net.eval()
+    if save is not None:
+        save(state)
+    return result

@@ -1,0 +1,110 @@
+"""Prior files: a pretrained network in the checkpoint format, plus what resuming needs.
+
+A prior is an ordinary b2g-deploy checkpoint (``load_checkpoint`` reads it, so ``fit --init``
+takes a prior or an earlier fit alike) whose meta says ``kind = "prior"`` and records the
+objective, the pretraining config, the corpus (file count and a hash of the file list), the
+steps and seconds so far and the validation curve. A ``resume`` entry adds Adam's state, so
+``pretrain --resume`` continues exactly where a run stopped, on this machine or another.
+
+The shipped priors live in ``b2g_deploy/data/`` as package data (docs/PRIORS.md says how they
+were made and the terms of the photographs they came from).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+
+from . import __version__
+from .checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
+from .config import FitConfig, ModelConfig, PretrainConfig
+from .errors import CheckpointError
+from .fit.pretrain import PretrainState
+from .io.atomic import atomic_path
+from .model import B2GNet
+
+SHIPPED = {3: "prior_rgb.pt", 1: "prior_grey.pt"}
+
+# Fields of ModelConfig that change the weights' shapes; the rest (dropout, T-Standout,
+# output) may differ between a prior and the fit that starts from it.
+SHAPE_FIELDS = ("width", "depth", "norm", "attention_reduction", "gradient_layer")
+
+
+def save_prior(path: Path, state: PretrainState, cfg: PretrainConfig, corpus: dict[str, Any],
+               extra_meta: dict[str, Any] | None = None) -> None:
+    """Write atomically (a Ctrl-C mid-write leaves the previous file whole)."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in state.net.state_dict().items()},
+        "config": FitConfig(model=cfg.model).model_dump(),
+        "meta": {
+            "kind": "prior",
+            "channels": state.net.channels,
+            "package_version": __version__,
+            "objective": cfg.objective,
+            "pretrain_config": cfg.model_dump(),
+            "corpus": corpus,
+            "steps": state.step,
+            "seconds": round(state.seconds, 1),
+            "history": state.history,
+            **(extra_meta or {}),
+        },
+        "resume": {"optimizer": state.optimizer} if state.optimizer is not None else None,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_prior_state(path: Path) -> tuple[PretrainState, PretrainConfig, dict[str, Any]]:
+    """A prior file as a resumable state, its pretraining config and its meta."""
+    ckpt = load_checkpoint(path)
+    meta = ckpt.meta
+    if meta.get("kind") != "prior":
+        raise CheckpointError(f"{path} is a fitted checkpoint, not a prior; --resume needs a prior file")
+    try:
+        cfg = PretrainConfig.model_validate(meta["pretrain_config"])
+    except (KeyError, ValidationError) as exc:
+        raise CheckpointError(f"{path} is a damaged prior: no valid pretraining config ({type(exc).__name__})") from None
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    resume = payload.get("resume") or {}
+    state = PretrainState(ckpt.net, resume.get("optimizer"), int(meta.get("steps", 0)),
+                          float(meta.get("seconds", 0.0)), list(meta.get("history", [])))
+    return state, cfg, meta
+
+
+def shipped_prior_path(channels: int) -> Path:
+    """The packaged prior for grey (1) or RGB (3) images."""
+    ref = resources.files("b2g_deploy") / "data" / SHIPPED[channels]
+    path = Path(str(ref))
+    if not path.is_file():
+        raise CheckpointError(
+            f"the shipped {'RGB' if channels == 3 else 'grey'} prior ({SHIPPED[channels]}) is missing from "
+            "the installed package; reinstall b2g-deploy (pip install --force-reinstall b2g-deploy) "
+            "or pass --init none"
+        )
+    return path
+
+
+def check_compatible(prior: ModelConfig, wanted: ModelConfig, source: str) -> None:
+    """Refuse a prior whose weights do not fit the network the fit will build."""
+    diff = [f"{f} {getattr(prior, f)} vs {getattr(wanted, f)}" for f in SHAPE_FIELDS
+            if getattr(prior, f) != getattr(wanted, f)]
+    if diff:
+        raise CheckpointError(f"{source} has another network shape than this preset ({', '.join(diff)})")
+
+
+def grey_from_rgb(net: B2GNet) -> B2GNet:
+    """A one-channel network that computes the RGB one on (g, g, g) and averages its outputs:
+    a warm start for a grey prior (the head's weights summed over colours, the tail's averaged)."""
+    grey = B2GNet(1, net.cfg)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state["head.weight"] = state["head.weight"].sum(dim=1, keepdim=True)
+    state["tail.weight"] = state["tail.weight"].mean(dim=0, keepdim=True)
+    state["tail.bias"] = state["tail.bias"].mean(dim=0, keepdim=True)
+    grey.load_state_dict(state)
+    return grey

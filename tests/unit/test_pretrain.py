@@ -1,0 +1,151 @@
+"""Pretraining a prior: the loss goes down, runs resume where they stopped, bad corpora and
+resumes are refused with one line, and a grey prior can start from an RGB one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from b2g_deploy import api
+from b2g_deploy.cli import app
+from b2g_deploy.config import ModelConfig, PretrainConfig
+from b2g_deploy.errors import B2GError, InputError
+from b2g_deploy.fit.pretrain import PretrainState, draw_inputs, lr_at, pretrain, pretrain_loss
+from b2g_deploy.io.corpus import load_corpus
+from b2g_deploy.model import B2GNet
+from b2g_deploy.priors import grey_from_rgb, load_prior_state
+
+TINY = {"model": {"width": 8, "depth": 3, "norm": "none", "dropout": "none"}, "crop": 32, "batch": 4,
+        "bf16": False, "channels_last": False}
+runner = CliRunner()
+
+
+@pytest.fixture
+def corpus_dir(tmp_path, smooth_image):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(6):
+        img = smooth_image(48 + 8 * i, 64, 3, seed=i)
+        img = np.roll(img, 5 * i, axis=2)  # different content per file
+        cv2.imwrite(str(folder / f"im{i}.png"), (img[::-1].transpose(1, 2, 0) * 255).astype(np.uint8))
+    return folder
+
+
+def _cfg(**changes) -> PretrainConfig:
+    return PretrainConfig.model_validate({**TINY, **changes})
+
+
+def _eval_loss(net, corpus, cfg) -> float:
+    from b2g_deploy.io.corpus import random_crops
+
+    rng = np.random.default_rng(99)
+    x = torch.from_numpy(random_crops(corpus, 16, cfg.crop, rng))
+    gen = torch.Generator().manual_seed(5)
+    y, mask = draw_inputs(x, cfg, gen)
+    with torch.no_grad():
+        return pretrain_loss(net, x, y, mask, cfg)[0].item()
+
+
+@pytest.mark.parametrize("objective", ["masked", "noisy"])
+def test_pretraining_lowers_the_loss(corpus_dir, objective):
+    cfg = _cfg(objective=objective, steps=120, lr=3e-3)
+    corpus = load_corpus([corpus_dir], grey=False, min_side=cfg.crop)
+    torch.manual_seed(0)
+    state = PretrainState(B2GNet(3, cfg.model))
+    before = _eval_loss(state.net, corpus, cfg)
+    result = pretrain(corpus, cfg, state, validate_every=10**9)
+    assert state.step == 120 and result.steps_this_run == 120
+    assert _eval_loss(state.net, corpus, cfg) < 0.5 * before
+
+
+def test_resume_continues_from_the_step_it_stopped_at(corpus_dir, tmp_path):
+    cfg_file = tmp_path / "tiny.json"
+    cfg_file.write_text(json.dumps(TINY))
+    out = tmp_path / "p.pt"
+    report = api.pretrain([corpus_dir], out, steps=5, changes=json.loads(cfg_file.read_text()), holdout=1)
+    assert report.steps == 5 and out.is_file()
+    state, cfg, meta = load_prior_state(out)
+    assert state.step == 5 and state.optimizer is not None and cfg.objective == "noisy"
+    assert meta["kind"] == "prior" and meta["corpus"]["files"] == 5 and len(meta["corpus"]["sha256"]) == 64
+    assert len(meta["corpus"]["holdout"]) == 1
+    out2 = tmp_path / "p2.pt"
+    report = api.pretrain([corpus_dir], out2, steps=9, resume=out)
+    assert report.steps == 9 and report.steps_this_run == 4
+    # Resuming in place needs --force; another objective is refused.
+    with pytest.raises(B2GError, match="--force"):
+        api.pretrain([corpus_dir], out, steps=12, resume=out)
+    with pytest.raises(InputError, match="objective"):
+        api.pretrain([corpus_dir], tmp_path / "p3.pt", steps=12, resume=out, objective="masked")
+    assert not (tmp_path / "p3.pt").exists()
+
+
+def test_a_resumed_run_draws_what_an_uninterrupted_one_would(corpus_dir, tmp_path):
+    whole = api.pretrain([corpus_dir], tmp_path / "a.pt", steps=6, changes=TINY, holdout=0)
+    api.pretrain([corpus_dir], tmp_path / "b.pt", steps=3, changes=TINY, holdout=0)
+    api.pretrain([corpus_dir], tmp_path / "c.pt", steps=6, resume=tmp_path / "b.pt")
+    a, _, _ = load_prior_state(tmp_path / "a.pt")
+    c, _, _ = load_prior_state(tmp_path / "c.pt")
+    assert whole.steps == 6
+    for (name, pa), pc in zip(a.net.state_dict().items(), c.net.state_dict().values()):
+        assert torch.allclose(pa, pc, atol=1e-5), name
+
+
+def test_bad_corpora_are_refused_or_skipped(tmp_path, corpus_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no image files"):
+        api.pretrain([empty], tmp_path / "x.pt", changes=TINY)
+    (empty / "broken.png").write_bytes(b"not a png")
+    cv2.imwrite(str(empty / "small.png"), np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(InputError, match="no usable image.*2 skipped"):
+        api.pretrain([empty], tmp_path / "x.pt", changes=TINY)
+    assert not (tmp_path / "x.pt").exists()
+    # Bad files among good ones are skipped and named.
+    (corpus_dir / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    report = api.pretrain([corpus_dir], tmp_path / "ok.pt", steps=2, changes=TINY, holdout=0)
+    assert report.skipped == ["broken.jpg (not a readable image)"]
+
+
+def test_cli_pretrain_one_line_errors(tmp_path, corpus_dir):
+    cfg_file = tmp_path / "tiny.json"
+    cfg_file.write_text(json.dumps(TINY))
+    res = runner.invoke(app, ["pretrain", str(corpus_dir), "-o", str(tmp_path / "p.pt"), "--steps", "3",
+                              "--config", str(cfg_file), "--device", "cpu", "--holdout", "1"])
+    assert res.exit_code == 0, res.output
+    assert "step 3/3" in res.output
+    for args, expect in [
+        (["--steps", "3"], "exists"),
+        (["--objective", "blurry"], "unknown objective"),
+        (["--resume", str(cfg_file)], "not a b2g-deploy checkpoint"),
+    ]:
+        out = tmp_path / ("p.pt" if expect == "exists" else "q.pt")
+        res = runner.invoke(app, ["pretrain", str(corpus_dir), "-o", str(out), *args])
+        assert res.exit_code == 2, res.output
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert lines[-1].startswith("error:") and expect in lines[-1], res.output
+
+
+def test_lr_schedule_is_stable_then_decays():
+    cfg = PretrainConfig(steps=10_000, lr=1e-3)
+    assert lr_at(cfg, 0) < lr_at(cfg, 499) <= 1e-3
+    assert lr_at(cfg, 5_000) == lr_at(cfg, 7_999) == 1e-3
+    assert lr_at(cfg, 9_999) < 2e-5
+    # Extending the run before the decay changes nothing already done.
+    assert lr_at(cfg.model_copy(update={"steps": 20_000}), 7_999) == 1e-3
+
+
+def test_grey_from_rgb_computes_the_rgb_network_on_grey_input():
+    torch.manual_seed(0)
+    # Train mode: no clamp to [0, 1], which would act per colour before the mean.
+    rgb = B2GNet(3, ModelConfig(width=8, depth=3, norm="none", dropout="none")).train()
+    grey = grey_from_rgb(rgb).train()
+    g = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        expected = rgb(g.expand(1, 3, 32, 32)).mean(dim=1, keepdim=True)
+        assert torch.allclose(grey(g), expected, atol=1e-5)
