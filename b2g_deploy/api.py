@@ -153,3 +153,112 @@ def pretrain(
     )
     return PretrainReport(output, state.step, cfg.steps, state.seconds, result.steps_this_run,
                           result.interrupted, len(corpus.files), corpus.skipped, notes, state.history)
+
+
+@dataclass
+class FitReport:
+    output: Path
+    checkpoint: Path
+    steps: int
+    seconds: float
+    interrupted: bool
+    what: str  # "single pass" or "K-pass ensemble"
+    init: str
+    psnr: dict[str, float] = field(default_factory=dict)  # with a reference: noisy, single, output
+
+
+def default_fit_outputs(noisy: Path, output: Path | None, checkpoint: Path | None) -> tuple[Path, Path]:
+    suffix = noisy.suffix if noisy.suffix.lower() in {".png", ".tif", ".tiff"} else ".png"
+    output = output or noisy.with_name(f"{noisy.stem}_b2g{suffix}")
+    checkpoint = checkpoint or output.with_suffix(".b2g.pt")
+    return output, checkpoint
+
+
+def fit(
+    noisy: Path,
+    output: Path | None = None,
+    checkpoint: Path | None = None,
+    *,
+    preset: str = "fast",
+    config: Path | None = None,
+    iters: int | None = None,
+    time_budget: float | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    init: str | Path | None = None,
+    passes: int | None = None,
+    single_pass: bool = False,
+    reference: Path | None = None,
+    force: bool = False,
+    frames: int | None = None,
+    progress: Callable[[int, int, float, float], None] | None = None,
+) -> FitReport:
+    """Fit B2G to an image (or ``frames`` frames of a video) and write the denoised image and a
+    checkpoint. ``init``: "prior", "none" or a checkpoint path (None = the preset's choice).
+    ``progress(step, total, loss, fraction_done)`` is called every step."""
+    if iters is not None and iters < 1:
+        raise InputError("--iters must be at least 1")
+    if time_budget is not None and time_budget <= 0:
+        raise InputError("--time-budget must be positive")
+    if passes is not None and passes < 1:
+        raise InputError("--passes must be at least 1")
+    if frames is not None and frames < 1:
+        raise InputError("--frames must be at least 1")
+    from .config import apply_changes, load_changes
+    from .config import preset as get_preset
+
+    cfg = get_preset(preset)
+    if config is not None:
+        cfg = apply_changes(cfg, load_changes(config), source=str(config))
+    output, checkpoint = default_fit_outputs(noisy, output, checkpoint)
+
+    import torch
+
+    from .checkpoint import Checkpoint, save_checkpoint
+    from .devices import resolve_device
+    from .fit import ensemble
+    from .fit import fit as run_fit
+    from .fit.ensemble import single_pass as run_single_pass
+    from .io.atomic import check_writable
+    from .io.fit_input import load_fit_input
+    from .io.images import check_image_output, default_bit_depth_for, read_image, write_image
+    from .priors import starting_network
+
+    dev = resolve_device(device)
+    stack, info, frames_meta = load_fit_input(noisy, frames)  # (N, C, H, W); N = 1 for an image
+    start_net, cfg, init_label = starting_network(init, info.channels, cfg)
+    cfg = cfg.with_overrides(iters=iters, ensemble_passes=passes)
+    out_depth = default_bit_depth_for(output, info.bit_depth)
+    check_image_output(output, out_depth, force)
+    check_writable(checkpoint, force)
+    clean = read_image(reference)[0] if reference is not None else None
+    if clean is not None and clean.shape != stack[0].shape:
+        raise InputError(f"--reference is {clean.shape[2]}x{clean.shape[1]}x{clean.shape[0]}, "
+                         f"the noisy image {stack.shape[3]}x{stack.shape[2]}x{stack.shape[1]}")
+
+    y = torch.from_numpy(stack[0])  # the image, or the first fitted frame: what -o shows
+    on_step = (lambda step, loss, done: progress(step, cfg.iters, loss, done)) if progress else None
+    result = run_fit(torch.from_numpy(stack), cfg, net=start_net, device=dev, seed=seed,
+                     time_budget=time_budget, progress=on_step)
+    meta = {
+        "bit_depth": info.bit_depth, "preset": preset, "config_file": config.name if config else None,
+        "seed": seed, "steps": result.steps, "seconds": round(result.seconds, 3),
+        "interrupted": result.interrupted, "source": noisy.name, "size": [info.height, info.width],
+        "history": result.history, "init": init_label,
+        **frames_meta,  # video input: which frames were fitted on
+    }
+    save_checkpoint(checkpoint, Checkpoint(result.net, cfg, meta), force=force)
+    y_dev = y.to(dev)
+    single = run_single_pass(result.net, y_dev).cpu()
+    # After Ctrl-C the quick pass, not K more; f(y) when the preset or the caller asks for it.
+    use_single = single_pass or result.interrupted or cfg.output == "single" or cfg.ensemble_passes == 1
+    out = single if use_single else ensemble(result.net, y_dev, cfg.ensemble_passes, cfg.mask.rate, seed).cpu()
+    write_image(output, out.numpy(), out_depth, force=force)
+    report = FitReport(output, checkpoint, result.steps, result.seconds, result.interrupted,
+                       "single pass" if use_single else f"{cfg.ensemble_passes}-pass ensemble", init_label)
+    if clean is not None:
+        from .metrics import psnr
+
+        report.psnr = {"noisy": psnr(stack[0], clean), "single": psnr(single.numpy(), clean),
+                       "output": psnr(out.numpy(), clean)}
+    return report

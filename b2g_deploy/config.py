@@ -93,6 +93,18 @@ class FitConfig(_Strict):
     time_budget: float | None = Field(
         None, gt=0.0, description="seconds of fitting; the schedule follows time, not steps"
     )
+    init: Literal["prior", "none"] = Field(
+        "none", description="start from the shipped prior or from random weights (--init overrides)"
+    )
+    output: Literal["ensemble", "single", "filled"] = Field(
+        "ensemble", description="what the fit writes as the image: the K-pass ensemble, f(y), or "
+        "MPI's iterative filling (needs filling)"
+    )
+    filling: float | None = Field(
+        None, ge=0.0, lt=1.0, description="MPI's iterative filling: every step a whole-frame masked "
+        "pass updates a running mean at its blind spots with this weight (0.9 for 200 steps, 0.99 for "
+        "1,000 in MPI); None = off. Costs a whole-frame pass per step",
+    )
 
     def with_overrides(self, **changes: object) -> "FitConfig":
         """A copy with top-level fields replaced, validated like a fresh config."""
@@ -142,6 +154,10 @@ PRESETS: dict[str, FitConfig] = {
         ensemble_passes=2,
     ),
 }
+
+
+# The zero-shot fit from scratch that `fast` was before there was a prior (docs/METHOD_NOTES.md).
+PRESETS["scratch"] = PRESETS["fast"]
 
 
 def preset(name: str) -> FitConfig:

@@ -108,3 +108,27 @@ def grey_from_rgb(net: B2GNet) -> B2GNet:
     state["tail.bias"] = state["tail.bias"].mean(dim=0, keepdim=True)
     grey.load_state_dict(state)
     return grey
+
+
+def starting_network(init: str | Path | None, channels: int, cfg: FitConfig) -> tuple[B2GNet | None, FitConfig, str]:
+    """The network a fit starts from and the config it fits with.
+
+    ``init``: None = the preset's own choice (``cfg.init``); "prior" = the shipped prior for this
+    channel count; "none" = from scratch; a path = a prior file or an earlier fit. A prior keeps
+    the preset's recipe (its weights must fit the preset's network); an earlier fit keeps the
+    network it was fitted with and, unless told, a fifth of the preset's steps: a new scene or
+    gain needs an adjustment, not a fresh fit. Returns (network or None, config, what it was).
+    """
+    choice = cfg.init if init is None else init
+    if str(choice) == "none":
+        return None, cfg, "none"
+    path = shipped_prior_path(channels) if str(choice) == "prior" else Path(choice)
+    ckpt = load_checkpoint(path, channels=channels)
+    label = "prior" if str(choice) == "prior" else path.name
+    if ckpt.meta.get("kind") == "prior":
+        check_compatible(ckpt.config.model, cfg.model, str(path))
+        net = B2GNet(channels, cfg.model)
+        net.load_state_dict(ckpt.net.state_dict())
+        return net, cfg, label
+    cfg = cfg.model_copy(update={"model": ckpt.config.model, "iters": max(cfg.iters // 5, 1)})
+    return ckpt.net, cfg, label

@@ -69,3 +69,26 @@ def fit_with_progress(frames, cfg, **fit_options: Any):
             bar.update(task, completed=int(done * cfg.iters), loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
 
         return fit(frames, cfg, progress=on_step, **fit_options)
+
+
+class LazyBar:
+    """A progress bar that appears at the first update, so an input refused before any work
+    prints its one ``error:`` line alone. Use as a context manager; ``update`` takes the total."""
+
+    def __init__(self, what: str, *fields: str):
+        self.what, self.fields = what, fields
+        self.bar, self.task = None, None
+
+    def update(self, completed: int, total: int | None, **values: str) -> None:
+        if self.bar is None:
+            self.bar = progress_bar(self.what, total, *self.fields)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total, rate="", **{f: "-" for f in self.fields})
+        self.bar.update(self.task, total=total, completed=completed, **values)
+
+    def __enter__(self) -> "LazyBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

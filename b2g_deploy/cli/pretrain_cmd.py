@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import progress_bar, user_errors
+from ._common import LazyBar, user_errors
 
 
 @user_errors
@@ -38,28 +38,18 @@ def pretrain_command(
 
         raise InputError(f"unknown objective '{objective}'; use noisy or masked")
     changes = load_changes(config) if config is not None else None
-    # The bar starts at the first step, so a refused input prints its one error line alone.
-    bar, task = None, None
+    with LazyBar("pretraining", "step", "loss") as bar:
 
-    def on_step(step: int, total: int, loss: float) -> None:
-        nonlocal bar, task
-        if bar is None:
-            bar = progress_bar("pretraining", total, "step", "loss")
-            bar.start()
-            task = bar.add_task("pretrain", total=total, step="-", loss="-", rate="")
-        if step % 10 == 0 or step == total:
-            bar.update(task, total=total, completed=step, step=f"{step}/{total}", loss=f"{loss:.5f}")
+        def on_step(step: int, total: int, loss: float) -> None:
+            if step % 10 == 0 or step == total:
+                bar.update(step, total, step=f"{step}/{total}", loss=f"{loss:.5f}")
 
-    try:
         report = api.pretrain(
             corpus, output, objective=objective, steps=steps, time_budget=time_budget, resume=resume,
             init_rgb=init_rgb, grey=grey, holdout=holdout, device=device, seed=seed, changes=changes,
             force=force, save_every=save_every, snapshot_dir=snapshots, snapshot_every=snapshot_every,
             progress=on_step,
         )
-    finally:
-        if bar is not None:
-            bar.stop()
     for note in report.notes:
         typer.echo(f"note: {note}", err=True)
     if report.skipped:

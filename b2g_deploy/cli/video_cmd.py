@@ -20,26 +20,6 @@ from ..errors import InputError
 from ..io.images import ImageInfo
 from ._common import progress_bar
 
-DEFAULT_VIDEO_FIT_FRAMES = 8  # `fit VIDEO` without --frames
-
-
-def load_fit_input(path: Path, frames: int | None) -> tuple[np.ndarray, ImageInfo, dict[str, Any]]:
-    """What ``fit`` fits on, (N, C, H, W): the image itself, or N frames spread over a video
-    (or folder / stream), plus metadata recording which frames were used."""
-    from ..io.images import read_image
-    from ..io.video import is_video_input, sample_frames
-
-    if not is_video_input(path):
-        if frames is not None and frames != 1:
-            raise InputError(f"--frames {frames} needs a video or an image folder; {path} is one image")
-        image, info = read_image(path)
-        return image[None], info, {}
-    stack, vinfo, indices = sample_frames(path, frames or DEFAULT_VIDEO_FIT_FRAMES)
-    info = ImageInfo(channels=vinfo.channels, bit_depth=vinfo.bit_depth, height=vinfo.height, width=vinfo.width)
-    meta = {"frames": indices, "frame_count": vinfo.frame_count, "fps": vinfo.fps}
-    return stack, info, meta
-
-
 def companion_paths(output: Path) -> tuple[Path, Path]:
     """Where the one-command flow keeps its checkpoint and exported model: beside the output."""
     stem = output.parent / (output.stem if output.suffix else output.name)
@@ -82,16 +62,18 @@ def _fit_first_frames(source_spec: str, opts: VideoOptions, ckpt_path: Path):
 
     if opts.fit_frames < 1:
         raise InputError("--fit-frames must be at least 1")
+    from ..priors import starting_network
+
     frames = read_frames(source_spec, limit=opts.fit_frames)
-    cfg = get_preset(opts.preset)
+    net, cfg, init_label = starting_network(None, frames[0].shape[0], get_preset(opts.preset))
     result = fit_with_progress(
-        torch.from_numpy(np.stack(frames)), cfg, device=resolve_device(opts.device),
+        torch.from_numpy(np.stack(frames)), cfg, net=net, device=resolve_device(opts.device),
         seed=opts.seed, time_budget=opts.fit_seconds,
     )
     meta = {
         "preset": opts.preset, "seed": opts.seed, "steps": result.steps, "seconds": round(result.seconds, 3),
         "interrupted": result.interrupted, "source": Path(source_spec).name, "frames": list(range(len(frames))),
-        "size": list(frames[0].shape[-2:]), "bit_depth": 8, "history": result.history,
+        "size": list(frames[0].shape[-2:]), "bit_depth": 8, "history": result.history, "init": init_label,
     }
     ckpt = Checkpoint(result.net.cpu(), cfg, meta)
     save_checkpoint(ckpt_path, ckpt, force=opts.force)

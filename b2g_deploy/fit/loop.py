@@ -32,6 +32,7 @@ class FitResult:
     seconds: float = 0.0
     interrupted: bool = False
     stopped_by_budget: bool = False
+    filled: torch.Tensor | None = None  # (C, H, W) MPI filling of the first frame, when configured
 
 
 @dataclass
@@ -124,6 +125,7 @@ def fit(
         _refresh_mask(state, net, cfg, every_frame=True)  # the earlier fit already gives a usable x_m
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     result = FitResult(net)
+    fill = state.y[:1].clone() if cfg.filling is not None else None  # starts from the noisy frame
     every = max(1, cfg.iters // 200)
     # Every step has the same shapes, so cuDNN's one-off algorithm search pays for itself.
     benchmark_was = torch.backends.cudnn.benchmark
@@ -147,13 +149,32 @@ def fit(
                 progress(step, loss, done)
             if step % cfg.mask.cycle == 0:
                 _refresh_mask(state, net, cfg)
+            if fill is not None:
+                _update_filling(fill, state, net, cfg, gen)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
         torch.backends.cudnn.benchmark = benchmark_was
     net.eval()
     result.seconds = time.perf_counter() - start
+    if fill is not None:
+        result.filled = fill[0, :, : frames.shape[-2], : frames.shape[-1]].cpu()
     return result
+
+
+@torch.no_grad()
+def _update_filling(fill: torch.Tensor, state: _Frames, net: B2GNet, cfg: FitConfig, gen: torch.Generator) -> None:
+    """MPI's iterative filling: a whole-frame masked pass, and at its blind spots
+    fill <- w * fill + (1 - w) * prediction. The running mean over the fit's trajectory averages
+    out both the masks and the steps' parameter noise."""
+    y = state.y[:1]
+    mask = sample_mask(torch.full_like(y[:, :1], cfg.mask.rate), gen).to(y.device)
+    was = net.training
+    net.eval()
+    pred = net(y * mask, mask)
+    net.train(was)
+    w = cfg.filling
+    fill.copy_(torch.where(mask > 0, fill, w * fill + (1.0 - w) * pred))
 
 
 def _step(net, opt, state, cfg, gen, device) -> tuple[float, dict[str, float]]:

@@ -1,0 +1,30 @@
+"""What a fit fits on: one image, or N frames spread over a video or image folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .images import ImageInfo
+
+DEFAULT_VIDEO_FIT_FRAMES = 8  # `fit VIDEO` without --frames
+
+
+def load_fit_input(path: Path, frames: int | None) -> tuple[np.ndarray, ImageInfo, dict[str, Any]]:
+    """(N, C, H, W) in [0, 1]: the image itself, or N frames spread over a video (or folder /
+    stream), plus metadata recording which frames were used."""
+    from .images import read_image
+    from .video import is_video_input, sample_frames
+
+    if not is_video_input(path):
+        if frames is not None and frames != 1:
+            raise InputError(f"--frames {frames} needs a video or an image folder; {path} is one image")
+        image, info = read_image(path)
+        return image[None], info, {}
+    stack, vinfo, indices = sample_frames(path, frames or DEFAULT_VIDEO_FIT_FRAMES)
+    info = ImageInfo(channels=vinfo.channels, bit_depth=vinfo.bit_depth, height=vinfo.height, width=vinfo.width)
+    meta = {"frames": indices, "frame_count": vinfo.frame_count, "fps": vinfo.fps}
+    return stack, info, meta

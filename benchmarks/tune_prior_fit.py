@@ -1,0 +1,125 @@
+"""Choose the per-image fit that starts from a prior, on photographs the prior never saw.
+
+The tuning images are the prior's own held-out training photographs (``meta.corpus.holdout``,
+under ../shared/data/train), never a set whose quality we report. Each variant is a set of
+config changes on top of a base preset; every variant fine-tunes the same prior on the same
+noisy crops, and the table gives f(y), the K-pass ensemble and the time.
+
+    python benchmarks/tune_prior_fit.py --prior work/pretrain/prior_rgb.pt --images 4 \
+        --noises 25,50 --variants variants.json --out benchmarks/results/tune_prior_fit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import DATA, add_noise, noise_seed  # noqa: E402
+
+
+def holdout_images(prior_meta: dict, limit: int, size: int) -> list[tuple[str, np.ndarray]]:
+    from b2g_deploy.io.images import read_image
+
+    names = prior_meta["corpus"]["holdout"][:limit]
+    out = []
+    for name in names:
+        path = next((DATA / "train").rglob(name))
+        img = read_image(path)[0]
+        if prior_meta["pretrain_config"].get("grey"):
+            img = (0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2])[None]
+        h, w = img.shape[1:]
+        top, left = (h - min(h, size)) // 2, (w - min(w, size)) // 2
+        out.append((name, np.ascontiguousarray(img[:, top : top + size, left : left + size])))
+    return out
+
+
+def run_variant(prior_path: Path, base: str, changes: dict, noisy: np.ndarray, clean: np.ndarray,
+                seed: int) -> dict:
+    import torch
+
+    from b2g_deploy.checkpoint import load_checkpoint
+    from b2g_deploy.config import apply_changes, preset
+    from b2g_deploy.fit import ensemble, fit
+    from b2g_deploy.fit.ensemble import single_pass
+    from b2g_deploy.metrics import psnr
+    from b2g_deploy.model import B2GNet
+
+    cfg = apply_changes(preset(base), changes)
+    prior = load_checkpoint(prior_path)
+    net = B2GNet(prior.channels, cfg.model)
+    net.load_state_dict(prior.net.state_dict())
+    y = torch.from_numpy(noisy)
+    t0 = time.perf_counter()
+    filled = None
+    if cfg.iters > 1:
+        res = fit(y, cfg, net=net, seed=seed)
+        net, filled = res.net, res.filled
+    fit_s = time.perf_counter() - t0
+    single = single_pass(net, y).numpy()
+    row = {"single": psnr(single, clean), "fit_s": round(fit_s, 2)}
+    if filled is not None:
+        row["filled"] = psnr(filled.numpy(), clean)
+    if cfg.ensemble_passes > 1:
+        ens = ensemble(net, y, cfg.ensemble_passes, cfg.mask.rate, seed).numpy()
+        row["ensemble"] = psnr(ens, clean)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prior", type=Path, required=True)
+    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--size", type=int, default=256, help="centre crop side")
+    ap.add_argument("--noises", default="25,50")
+    ap.add_argument("--base", default="scratch", help="preset the variants change")
+    ap.add_argument("--variants", type=Path, required=True, help="JSON {name: config changes}")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    import torch
+
+    from b2g_deploy.checkpoint import load_checkpoint
+
+    torch.set_num_threads(args.threads)
+    meta = load_checkpoint(args.prior).meta
+    variants = json.loads(args.variants.read_text())
+    rows = json.loads(args.out.read_text()) if args.out.exists() else []
+    done = {(r["variant"], r["image"], r["noise"], r["prior_steps"]) for r in rows}
+    for name, clean in holdout_images(meta, args.images, args.size):
+        for noise in args.noises.split(","):
+            noisy = add_noise(clean, noise, noise_seed("train-holdout", name, noise))
+            for vname, changes in variants.items():
+                key = (vname, name, noise, meta["steps"])
+                if key in done:
+                    continue
+                row = run_variant(args.prior, args.base, changes, noisy, clean, seed=0)
+                row.update(variant=vname, image=name, noise=noise, prior_steps=meta["steps"])
+                rows.append(row)
+                args.out.write_text(json.dumps(rows, indent=1))
+                print(json.dumps(row), flush=True)
+    summarize(rows)
+
+
+def summarize(rows: list[dict]) -> None:
+    from collections import defaultdict
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["prior_steps"], r["noise"], r["variant"])].append(r)
+    for (steps, noise, variant), rs in sorted(groups.items()):
+        ens = [r["ensemble"] for r in rs if "ensemble" in r]
+        fil = [r["filled"] for r in rs if "filled" in r]
+        print(f"prior {steps:6d} sigma {noise:>3} {variant:24s} n={len(rs)} f(y) {np.mean([r['single'] for r in rs]):.2f}"
+              f" ens {np.mean(ens) if ens else float('nan'):.2f} filled {np.mean(fil) if fil else float('nan'):.2f} fit {np.mean([r['fit_s'] for r in rs]):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
