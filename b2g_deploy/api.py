@@ -174,6 +174,18 @@ def default_fit_outputs(noisy: Path, output: Path | None, checkpoint: Path | Non
     return output, checkpoint
 
 
+def _check_distinct(noisy: Path, output: Path, checkpoint: Path) -> None:
+    """No output may be the input or the other output, whatever --force says."""
+    same = lambda a, b: a.resolve() == b.resolve()  # noqa: E731
+    if same(output, checkpoint):
+        raise InputError(f"the image and the checkpoint would both be written to {output}")
+    for out in (output, checkpoint):
+        if same(out, noisy):
+            raise InputError(f"{out} would overwrite the input {noisy}")
+    if checkpoint.suffix.lower() != ".pt":
+        raise InputError(f"--checkpoint {checkpoint}: a checkpoint is a torch file; name it *.pt")
+
+
 def fit(
     noisy: Path,
     output: Path | None = None,
@@ -204,13 +216,20 @@ def fit(
         raise InputError("--passes must be at least 1")
     if frames is not None and frames < 1:
         raise InputError("--frames must be at least 1")
+    is_stream = "://" in str(noisy) or str(noisy).isdigit()
+    if not is_stream and not noisy.exists():  # before torch is imported: a typo answers at once
+        raise InputError(f"{noisy} does not exist")
     from .config import apply_changes, load_changes
     from .config import preset as get_preset
 
     cfg = get_preset(preset)
+    if str(init) == "none" and cfg.init == "prior":
+        # From scratch, the prior's short recipe would not converge: B2G's own zero-shot recipe.
+        cfg = get_preset("scratch")
     if config is not None:
         cfg = apply_changes(cfg, load_changes(config), source=str(config))
     output, checkpoint = default_fit_outputs(noisy, output, checkpoint)
+    _check_distinct(noisy, output, checkpoint)
 
     import torch
 

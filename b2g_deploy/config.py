@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError
 
@@ -60,12 +60,20 @@ class MaskConfig(_Strict):
 class LossConfig(_Strict):
     """The gradient-regularized loss (METHOD.md section 4)."""
 
-    kind: Literal["blindspot", "gradient"] = "gradient"
+    kind: Literal["blindspot", "gradient", "recorrupted"] = Field(
+        "gradient", description="gradient: B2G's loss; blindspot: Self2Self/Noise2Self; recorrupted: "
+        "R2R (Pang et al. 2021), trains f(y) itself: f(y + a s z) against y - s z / a",
+    )
     omega: float = Field(0.8, ge=0.0)
     gamma: float = Field(0.5, ge=0.0)
     gradient_on_blind_spots_only: bool = False
     stop_gradient_full_pass: bool = Field(
         False, description="hold b = f(y) fixed; True means f(y) is never trained directly"
+    )
+    recorrupt_alpha: float = Field(0.5, gt=0.0, description="a in the recorrupted loss")
+    noise_sigma: float | None = Field(
+        None, gt=0.0, description="noise std on a 0..255 scale for the recorrupted loss; None = "
+        "estimated from the image (fit/noise_level.py)",
     )
     distill_weight: float = Field(
         0.0,
@@ -106,6 +114,13 @@ class FitConfig(_Strict):
         "1,000 in MPI); None = off. Costs a whole-frame pass per step",
     )
 
+    @model_validator(mode="after")
+    def _crop_fits_the_network(self) -> "FitConfig":
+        # Crops are cut from the padded frame and go through 2**depth poolings whole.
+        if self.crop is not None and self.crop % 2**self.model.depth:
+            raise ValueError(f"crop {self.crop} must be a multiple of {2**self.model.depth}")
+        return self
+
     def with_overrides(self, **changes: object) -> "FitConfig":
         """A copy with top-level fields replaced, validated like a fresh config."""
         data = self.model_dump()
@@ -118,30 +133,24 @@ PRESETS: dict[str, FitConfig] = {
     # omega 0.8 / gamma 0.5, Adam at 2e-5, 3,000 iterations (its figure 7 reports 3k and 6k),
     # 40-pass ensemble, whole image per step.
     "paper": FitConfig(),
-    # Tuned for a 768x512 RGB image in about two minutes on a 2-core CPU: random 64x64 crops
-    # with a batch of 4 masks per step, width 32, Adam 3e-3 on a cosine schedule, 8-pass
-    # ensemble. On a kodim03 crop at sigma 25, 64x64 crops reached the PSNR of 96x96 ones at
-    # under half the cost per step, and lr 1e-2 or width 16 did worse (docs/METHOD_NOTES.md).
-    # A step count, not a time budget, so results do not depend on how busy the machine is;
-    # --time-budget caps a fit by time instead.
-    # Same method (dual mask, gradient-regularized loss, T-Standout, channel attention) plus
-    # the distillation term that makes the deployable f(y) denoise (docs/METHOD_NOTES.md).
+    # The default: start from the shipped prior (docs/PRIORS.md) and adapt it to the image with
+    # the recorrupted loss, which trains f(y) itself, so the image written and the network
+    # exported are the same function. On held-out training photographs (never a reported set;
+    # benchmarks/tune_prior_fit.py) the B2G loss fine-tuned from the prior lost 1-4 dB of f(y)
+    # in 100 steps at any learning rate, while this gained 1-2 dB (docs/METHOD_NOTES.md, "Prior").
     "fast": FitConfig(
-        # No BatchNorm: over four 64x64 crops its statistics are noisy, the eval-mode output
-        # drifted from the fitted one by up to 0.07 in mean colour, and one Kodak fit in twelve
-        # collapsed to 9 dB with it (docs/METHOD_NOTES.md). Without it f(y) is the fitted function.
-        model=ModelConfig(width=32, norm="none"),
-        # One frame's x_m per refresh, in turn: on 8 spread 720p frames (benchmarks/bench_refresh.py)
-        # this fit 2.2x faster (255 vs 549 s) and scored 28.10 vs 25.75 dB; one frame: no change.
-        mask=MaskConfig(cycle=50, refresh_frames=1),
-        loss=LossConfig(distill_weight=1.0),
-        iters=500,
-        lr=3e-3,
+        model=ModelConfig(width=32, norm="none", dropout="none"),
+        mask=MaskConfig(kind="bernoulli"),
+        loss=LossConfig(kind="recorrupted"),
+        iters=300,
+        lr=3e-4,
         lr_schedule="cosine",
         batch=4,
         crop=64,
         augment=True,
-        ensemble_passes=8,
+        ensemble_passes=1,
+        init="prior",
+        output="single",
     ),
     # For tests and smoke runs: seconds, not minutes.
     "tiny": FitConfig(
@@ -156,8 +165,30 @@ PRESETS: dict[str, FitConfig] = {
 }
 
 
-# The zero-shot fit from scratch that `fast` was before there was a prior (docs/METHOD_NOTES.md).
-PRESETS["scratch"] = PRESETS["fast"]
+# B2G zero-shot from random weights, what `fast` was before there was a prior: tuned for a
+# 768x512 RGB image in a few minutes on a 2-core CPU: random 64x64 crops with a batch of 4
+# masks per step, width 32, Adam 3e-3 on a cosine schedule, 8-pass ensemble. On a kodim03 crop
+# at sigma 25, 64x64 crops reached the PSNR of 96x96 ones at under half the cost per step, and
+# lr 1e-2 or width 16 did worse (docs/METHOD_NOTES.md). Same method as the paper (dual mask,
+# gradient-regularized loss, T-Standout, channel attention) plus the distillation term that
+# makes the deployable f(y) denoise.
+PRESETS["scratch"] = FitConfig(
+    # No BatchNorm: over four 64x64 crops its statistics are noisy, the eval-mode output
+    # drifted from the fitted one by up to 0.07 in mean colour, and one Kodak fit in twelve
+    # collapsed to 9 dB with it (docs/METHOD_NOTES.md). Without it f(y) is the fitted function.
+    model=ModelConfig(width=32, norm="none"),
+    # One frame's x_m per refresh, in turn: on 8 spread 720p frames (benchmarks/bench_refresh.py)
+    # this fit 2.2x faster (255 vs 549 s) and scored 28.10 vs 25.75 dB; one frame: no change.
+    mask=MaskConfig(cycle=50, refresh_frames=1),
+    loss=LossConfig(distill_weight=1.0),
+    iters=500,
+    lr=3e-3,
+    lr_schedule="cosine",
+    batch=4,
+    crop=64,
+    augment=True,
+    ensemble_passes=8,
+)
 
 
 def preset(name: str) -> FitConfig:

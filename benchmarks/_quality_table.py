@@ -35,11 +35,16 @@ def method_name(key: str) -> str:
         return f"B2G `{key.split(':', 1)[1]}` ensemble"
     if key.startswith("b2g-single:"):
         return f"B2G `{key.split(':', 1)[1]}` single pass f(y)"
+    if key.startswith("b2g-filled:"):
+        return f"B2G `{key.split(':', 1)[1]}` iterative filling"
+    if key.startswith("prior-single:"):
+        return f"prior f(y), no fit (`{key.split(':', 1)[1]}`)"
     return _METHOD_NAMES.get(key, key)
 
 
 def _method_order(key: str) -> tuple:
-    rank = {"input": 0, "b2g-ens": 1, "b2g-single": 2, "bm3d": 3, "nlm": 4, "zsn2n": 5}
+    rank = {"input": 0, "prior-single": 1, "b2g-ens": 1, "b2g-filled": 1, "b2g-single": 2, "bm3d": 3, "nlm": 4,
+            "zsn2n": 5}
     return (rank.get(key.split(":")[0].split("@")[0], 9), key)
 
 

@@ -59,7 +59,7 @@ def describe_base(cfg) -> str:
 def base_config(iters: int | None):
     from b2g_deploy.config import FitConfig, preset
 
-    fast = preset("fast")
+    fast = preset("scratch")
     # with_overrides drops None values, so time_budget=None has to go through model_validate.
     return FitConfig.model_validate({**fast.model_dump(), "time_budget": None, "iters": iters or fast.iters})
 

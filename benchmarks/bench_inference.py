@@ -109,11 +109,11 @@ def fit_checkpoint(path: Path, noisy0: np.ndarray, width: int) -> None:
     from b2g_deploy.config import ModelConfig, preset
     from b2g_deploy.fit import fit
 
-    cfg = preset("fast")
+    cfg = preset("scratch")
     cfg = cfg.model_copy(update={"model": ModelConfig(**{**cfg.model.model_dump(), "width": width})})
     result = fit(torch.from_numpy(noisy0), cfg, seed=0)
     print(f"fitted width {width}: {result.steps} steps in {result.seconds:.0f} s", flush=True)
-    meta = {"bit_depth": 8, "preset": "fast", "steps": result.steps, "seconds": round(result.seconds)}
+    meta = {"bit_depth": 8, "preset": "scratch", "steps": result.steps, "seconds": round(result.seconds)}
     save_checkpoint(path, Checkpoint(result.net, cfg, meta), force=True)
 
 

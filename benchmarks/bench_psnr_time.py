@@ -163,7 +163,7 @@ def render(result: dict, png: Path, doc: Path, json_path: Path) -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--image", default="kodim03.png", help=f"an image of {SET}")
-    p.add_argument("--preset", default="fast")
+    p.add_argument("--preset", default="scratch")
     p.add_argument("--iters", type=int, default=None, help="B2G iterations instead of the preset's")
     p.add_argument("--every", type=float, default=10.0, help="seconds between B2G snapshots")
     p.add_argument("--zsn2n-iters", type=int, default=2000)

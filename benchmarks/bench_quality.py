@@ -217,7 +217,7 @@ def parse_args(argv=None):
     p.add_argument("--noises", default="25,50,75,100,p30,p50", type=parse_noises)
     p.add_argument("--limit", type=int, default=None, help="first N images of each set")
     p.add_argument("--methods", default="b2g,bm3d,nlm,zsn2n", type=lambda s: s.split(","))
-    p.add_argument("--preset", default="fast", help="B2G preset (fast, paper, tiny)")
+    p.add_argument("--preset", default="scratch", help="B2G preset (scratch, paper, tiny; fast is bench_prior.py)")
     p.add_argument("--iters", type=int, default=None, help="B2G iterations instead of the preset's")
     p.add_argument("--time-budget", type=float, default=None, help="B2G seconds per fit (caps --iters)")
     p.add_argument("--zsn2n-iters", type=int, default=2000, help="ZS-N2N iterations (paper: 2000)")

@@ -37,7 +37,7 @@ def main() -> None:
     spread = np.linspace(0, 279, 8).round().astype(int).tolist()
     frames = read_indices(VIDEO, sorted(set(range(8)) | set(spread)))
     stack = np.stack([add_noise(frames[i], args.sigma, i) for i in spread]).astype(np.float32)
-    cfg = apply_changes(preset("fast"), {"mask": {"refresh_frames": args.refresh_frames or None}})
+    cfg = apply_changes(preset("scratch"), {"mask": {"refresh_frames": args.refresh_frames or None}})
     t0 = time.perf_counter()
     result = fit(torch.from_numpy(stack), cfg, seed=0)
     seconds = time.perf_counter() - t0

@@ -62,7 +62,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--name", required=True)
     p.add_argument("--change", default="{}", help="JSON merged into the preset's config")
-    p.add_argument("--preset", default="fast")
+    p.add_argument("--preset", default="scratch")
     p.add_argument("--image", default="kodim03.png")
     p.add_argument("--noise", default="25")
     p.add_argument("--iters", type=int, default=None)

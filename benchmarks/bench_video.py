@@ -117,7 +117,7 @@ def tune_nlm_h(noisy: np.ndarray, clean: np.ndarray, sigma: float) -> float:
 
 
 def fit_net(frames: np.ndarray, fit_seconds: float, seed: int = 0):
-    cfg = preset("fast")
+    cfg = preset("scratch")
     t = time.perf_counter()
     result = fit(torch.from_numpy(frames), cfg, device="cpu", seed=seed, time_budget=fit_seconds)
     return result.net, cfg, time.perf_counter() - t, result.steps
@@ -125,7 +125,7 @@ def fit_net(frames: np.ndarray, fit_seconds: float, seed: int = 0):
 
 def export(net, cfg, folder: Path, name: str, mode: str = "single", passes: int = 8) -> Path:
     ckpt = folder / f"{name}.b2g.pt"
-    save_checkpoint(ckpt, Checkpoint(net, cfg, {"preset": "fast", "bit_depth": 8}), force=True)
+    save_checkpoint(ckpt, Checkpoint(net, cfg, {"preset": "scratch", "bit_depth": 8}), force=True)
     out = folder / f"{name}_{mode}.onnx"
     export_onnx(ckpt, out, mode=mode, passes=passes, force=True)
     return out

@@ -18,7 +18,7 @@ import torch
 
 from ..config import FitConfig
 from ..model import B2GNet, pad_to_multiple
-from .losses import b2g_loss
+from .losses import b2g_loss, recorrupted_loss
 from .masks import blind_probability, detail_map, sample_mask
 
 ProgressFn = Callable[[int, float, float], None]  # (step, loss, fraction done)
@@ -33,6 +33,7 @@ class FitResult:
     interrupted: bool = False
     stopped_by_budget: bool = False
     filled: torch.Tensor | None = None  # (C, H, W) MPI filling of the first frame, when configured
+    noise_sigma: float | None = None  # the sigma the recorrupted loss used (0..255 scale)
 
 
 @dataclass
@@ -55,7 +56,7 @@ def _prepare(frames: torch.Tensor, net: B2GNet, cfg: FitConfig) -> _Frames:
 def _refresh_mask(state: _Frames, net: B2GNet, cfg: FitConfig, every_frame: bool = False) -> None:
     """Recompute x_m = f(y) and the dual mask's probability map, for every frame or, with
     ``mask.refresh_frames``, for the next few frames in turn (each map is per frame)."""
-    if cfg.mask.kind != "dual":
+    if cfg.mask.kind != "dual" or cfg.loss.kind == "recorrupted":  # no masks to build
         return
     n = state.y.shape[0]
     count = n if every_frame or cfg.mask.refresh_frames is None else min(cfg.mask.refresh_frames, n)
@@ -125,6 +126,12 @@ def fit(
         _refresh_mask(state, net, cfg, every_frame=True)  # the earlier fit already gives a usable x_m
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     result = FitResult(net)
+    sigma = None
+    if cfg.loss.kind == "recorrupted":
+        from .noise_level import estimate_sigma
+
+        sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
+        result.noise_sigma = round(sigma * 255.0, 3)
     fill = state.y[:1].clone() if cfg.filling is not None else None  # starts from the noisy frame
     every = max(1, cfg.iters // 200)
     # Every step has the same shapes, so cuDNN's one-off algorithm search pays for itself.
@@ -141,7 +148,7 @@ def fit(
                 break
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, done)
-            loss, parts = _step(net, opt, state, cfg, gen, device)
+            loss, parts = _step(net, opt, state, cfg, gen, device, sigma)
             result.steps = step
             if step % every == 0 or step == cfg.iters:
                 result.history.append({"step": step, "loss": loss, "seconds": elapsed, **parts})
@@ -177,8 +184,14 @@ def _update_filling(fill: torch.Tensor, state: _Frames, net: B2GNet, cfg: FitCon
     fill.copy_(torch.where(mask > 0, fill, w * fill + (1.0 - w) * pred))
 
 
-def _step(net, opt, state, cfg, gen, device) -> tuple[float, dict[str, float]]:
+def _step(net, opt, state, cfg, gen, device, sigma=None) -> tuple[float, dict[str, float]]:
     y, weight, prob = _batch(state, cfg, gen)
+    if cfg.loss.kind == "recorrupted":
+        loss, parts = recorrupted_loss(net, y, sigma, cfg.loss.recorrupt_alpha, gen, weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach().item(), parts
     mask = sample_mask(prob, gen).to(device)
     a = net(y * mask, mask)
     b = None

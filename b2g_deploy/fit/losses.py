@@ -66,3 +66,15 @@ def b2g_loss(
         total = total + cfg.distill_weight * distill
         parts["distill"] = distill.detach().item()
     return total, parts
+
+
+def recorrupted_loss(net, y: torch.Tensor, sigma: float, alpha: float, gen: torch.Generator,
+                     weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Recorrupted-to-Recorrupted (Pang et al., CVPR 2021): with z ~ N(0, sigma^2),
+    y + a z and y - z / a have independent noise when the noise of y is Gaussian with std sigma,
+    so mean((f(y + a z) - (y - z / a))^2) trains the full pass f, the one export ships, without
+    a clean image and without blind spots."""
+    z = torch.randn(y.shape, generator=gen, device=gen.device).to(y.device) * sigma
+    out = net(y + alpha * z)
+    loss = _mean((out - (y - z / alpha)) ** 2, weight)
+    return loss, {"recorrupted": loss.detach().item()}

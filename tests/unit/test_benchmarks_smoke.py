@@ -108,5 +108,5 @@ def test_fit_with_snapshots_copies_the_weights_as_they_were(smooth_image, common
 
 def test_sweep_changes_merge_into_the_preset():
     sweep = _load("bench_sweep")
-    cfg = sweep.variant_config("fast", {"loss": {"omega": 0.0}}, iters=12, budget=3.0)
+    cfg = sweep.variant_config("scratch", {"loss": {"omega": 0.0}}, iters=12, budget=3.0)
     assert (cfg.loss.omega, cfg.loss.distill_weight, cfg.iters, cfg.time_budget) == (0.0, 1.0, 12, 3.0)

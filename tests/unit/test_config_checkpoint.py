@@ -18,7 +18,7 @@ def test_config_rejects_unknown_keys_and_bad_values():
 
 
 def test_config_changes_merge_key_by_key(tmp_path):
-    fast = preset("fast")
+    fast = preset("scratch")  # the B2G recipe: has the dropout and distillation it changes
     cfg = apply_changes(fast, {"loss": {"omega": 0.0}, "mask": {"kind": "bernoulli"}, "iters": 7})
     assert (cfg.loss.omega, cfg.mask.kind, cfg.iters) == (0.0, "bernoulli", 7)
     assert cfg.loss.distill_weight == fast.loss.distill_weight  # the rest of [loss] is kept

@@ -120,3 +120,32 @@ def test_partial_refresh_visits_frames_in_turn_and_full_refresh_all():
     before = state.prob.clone()
     _refresh_mask(state, net, cfg, every_frame=True)
     assert _refreshed_frames(state, before) == [0, 1, 2]
+
+
+def test_noise_level_estimate_is_close_on_a_smooth_image(smooth_image):
+    from b2g_deploy.fit.noise_level import estimate_sigma
+
+    clean = torch.from_numpy(smooth_image(128, 128, 3))
+    gen = torch.Generator().manual_seed(0)
+    for sigma in (10.0, 25.0, 50.0):
+        noisy = clean + sigma / 255.0 * torch.randn(clean.shape, generator=gen)
+        assert abs(estimate_sigma(noisy) * 255.0 - sigma) < 0.08 * sigma
+    assert estimate_sigma(clean) * 255.0 < 2.0
+
+
+def test_recorrupted_fit_trains_the_full_pass_towards_the_clean_image(smooth_image):
+    """R2R needs no clean image: a few steps from random weights lower f(y)'s error."""
+    from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
+    from b2g_deploy.fit import fit, single_pass
+
+    clean = torch.from_numpy(smooth_image(64, 64, 3))
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    cfg = FitConfig(model=ModelConfig(width=8, depth=3, norm="none", dropout="none"),
+                    mask=MaskConfig(kind="bernoulli"), loss=LossConfig(kind="recorrupted"),
+                    iters=150, lr=3e-3, batch=2, crop=32, ensemble_passes=1)
+    torch.manual_seed(0)
+    result = fit(noisy, cfg, seed=0)
+    assert result.noise_sigma is not None and abs(result.noise_sigma - 25.5) < 4.0
+    err_noisy = ((noisy - clean) ** 2).mean()
+    err_fit = ((single_pass(result.net, noisy) - clean) ** 2).mean()
+    assert err_fit < 0.5 * err_noisy

@@ -1,0 +1,201 @@
+"""Quality of the fit that starts from the shipped prior (issue 8), beside BM3D and NLM.
+
+    python benchmarks/bench_prior.py --sets Kodak24 --noises 25,50 --methods prior,fast,bm3d,nlm \
+        --json benchmarks/results/prior.json --resume --threads 1
+    python benchmarks/bench_prior.py --sets PolyU62 --methods prior,fast,bm3d,nlm ...
+
+Methods
+- prior: f(y) of the prior alone, no fitting (``--init``, default the shipped one).
+- fast / scratch / paper (any preset): ``b2g_deploy.api``'s fit of that preset from its own
+  starting point (``fast``: the shipped prior), its image output and f(y). The row key carries
+  the prior's step count, so rows of different priors never average together.
+- bm3d, nlm: as in bench_quality.py. On PolyU62 (real noise, noise key "real") both are told the
+  sigma scikit-image's ``estimate_sigma`` gives for the noisy image.
+
+Synthetic noise is bench_quality's (same seeds), so BM3D / NLM / noisy rows already in
+``benchmarks/results/quality.json`` are reused instead of recomputed (``--reuse``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import DATA, DOC, ResultStore, add_noise, as_chw_tensor, list_images, noise_seed, parse_noises
+from _quality_table import render_quality
+
+HEADING = "## Quality from the prior (issue 8)"
+REAL = "real"
+
+
+def polyu_pairs(data: Path, limit: int | None) -> list[tuple[str, Path, Path]]:
+    noisy = sorted((data / "PolyU62" / "noisy").glob("*_real.JPG"))[:limit]
+    return [(p.name, p, data / "PolyU62" / "mean" / p.name.replace("_real", "_mean")) for p in noisy]
+
+
+def estimated_sigma(noisy: np.ndarray) -> float:
+    from skimage.restoration import estimate_sigma
+
+    return float(estimate_sigma(noisy.transpose(1, 2, 0), channel_axis=-1, average_sigmas=True))
+
+
+def classical(method: str, noisy: np.ndarray, noise: str) -> tuple[np.ndarray, dict]:
+    from bench_quality import run_bm3d, run_nlm
+
+    if noise != REAL:
+        return (run_bm3d if method == "bm3d" else run_nlm)(noisy, noise)
+    sigma = estimated_sigma(noisy)
+    # Told through the Gaussian path: a sigma on the 0..255 scale.
+    fn = run_bm3d if method == "bm3d" else run_nlm
+    out, extra = fn(noisy, f"{sigma * 255.0:.4f}")
+    return out, {**extra, "sigma_estimated": round(sigma * 255.0, 3)}
+
+
+def prior_steps(init: str | None, channels: int) -> str:
+    from b2g_deploy.checkpoint import load_checkpoint
+    from b2g_deploy.priors import shipped_prior_path
+
+    path = shipped_prior_path(channels) if init in (None, "prior") else Path(init)
+    meta = load_checkpoint(path).meta
+    return f"prior{meta.get('steps', 0) / 1000:g}k" if meta.get("kind") == "prior" else path.stem
+
+
+def run_method(method: str, noisy: np.ndarray, noise: str, args, seed: int) -> list[tuple[str, np.ndarray, float, dict]]:
+    import torch
+
+    from b2g_deploy.config import preset
+    from b2g_deploy.fit import ensemble, fit, single_pass
+    from b2g_deploy.priors import starting_network
+
+    if method in ("bm3d", "nlm"):
+        t0 = time.perf_counter()
+        out, extra = classical(method, noisy, noise)
+        return [(method, out, time.perf_counter() - t0, extra)]
+    channels = noisy.shape[0]
+    y = as_chw_tensor(noisy)
+    if method == "prior":
+        net, _, _ = starting_network(args.init or "prior", channels, preset("fast"))
+        t0 = time.perf_counter()
+        out = single_pass(net, y).numpy()
+        return [(f"prior-single:{prior_steps(args.init, channels)}", out, time.perf_counter() - t0, {"steps": 0})]
+    cfg = preset(method).with_overrides(iters=args.iters, time_budget=args.time_budget)
+    net, cfg, label = starting_network(args.init, channels, cfg)
+    tag = method + (f"+{prior_steps(args.init, channels)}" if net is not None else "")
+    t0 = time.perf_counter()
+    res = fit(y, cfg, net=net, seed=seed)
+    fit_s = time.perf_counter() - t0
+    if res.interrupted:
+        raise KeyboardInterrupt
+    common = {"steps": res.steps, "init": label}
+    rows = [(f"b2g-single:{tag}", single_pass(res.net, y).numpy(), fit_s, common)]
+    if cfg.output == "ensemble":
+        rows.append((f"b2g-ens:{tag}", ensemble(res.net, y, cfg.ensemble_passes, cfg.mask.rate, seed).numpy(),
+                     fit_s, common))
+    if res.filled is not None:
+        rows.append((f"b2g-filled:{tag}", res.filled.numpy(), fit_s, common))
+    del torch
+    return rows
+
+
+def cases(args):
+    """(set, image name, noise, clean, noisy, seed) for every case asked for."""
+    from b2g_deploy.io.images import read_image
+
+    for set_name in args.sets:
+        if set_name == "PolyU62":
+            for name, noisy_path, mean_path in polyu_pairs(args.data, args.limit):
+                yield set_name, name, REAL, lambda m=mean_path: read_image(m)[0], \
+                    lambda n=noisy_path: read_image(n)[0], 0
+            continue
+        for path in list_images(args.data, set_name, args.limit):
+            for noise in args.noises:
+                seed = noise_seed(set_name, path.name, noise)
+                clean = lambda p=path: read_image(p)[0]  # noqa: E731
+                yield set_name, path.name, noise, clean, (lambda c=clean, n=noise, s=seed: add_noise(c(), n, s)), seed
+
+
+def expected_key(method: str, set_name: str, args) -> str:
+    """The row key a method writes (its f(y) row for B2G), known before running it."""
+    if method in ("input", "bm3d", "nlm"):
+        return method
+    from b2g_deploy.config import preset
+
+    channels = 1 if set_name == "BSD68" else 3
+    if method == "prior":
+        return f"prior-single:{prior_steps(args.init, channels)}"
+    from_prior = args.init not in (None, "none") or (args.init is None and preset(method).init == "prior")
+    return f"b2g-single:{method}" + (f"+{prior_steps(args.init, channels)}" if from_prior else "")
+
+
+def reuse_rows(store: ResultStore, quality_json: Path) -> None:
+    """BM3D, NLM and noisy-input rows of bench_quality on the same noisy pixels."""
+    if not quality_json.exists():
+        return
+    for row in json.loads(quality_json.read_text())["rows"]:
+        if row["method"] in ("bm3d", "nlm", "input") and not store.done((row["set"], row["image"], row["noise"], row["method"])):
+            store.add({**row, "reused_from": quality_json.name})
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default="Kodak24", type=lambda s: s.split(","))
+    p.add_argument("--noises", default="25,50", type=parse_noises)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--methods", default="prior,fast,bm3d,nlm", type=lambda s: s.split(","))
+    p.add_argument("--init", default=None, help="prior file (default: the shipped prior)")
+    p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--time-budget", type=float, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--json", type=Path, default=Path("benchmarks/results/prior.json"))
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--reuse", type=Path, default=Path("benchmarks/results/quality.json"))
+    p.add_argument("--output", type=Path, default=DOC)
+    p.add_argument("--table-only", action="store_true")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from b2g_deploy.metrics import psnr, ssim
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.table_only:
+        data = json.loads(args.json.read_text())
+        return write_table(data["rows"], data["runs"], args)
+    store = ResultStore(args.json, args.resume)
+    reuse_rows(store, args.reuse)
+    try:
+        for set_name, name, noise, clean_fn, noisy_fn, seed in cases(args):
+            clean = noisy = None
+            for method in ["input", *args.methods]:
+                if store.done((set_name, name, noise, expected_key(method, set_name, args))):
+                    continue
+                if clean is None:
+                    clean, noisy = clean_fn(), noisy_fn()
+                outputs = [("input", noisy, 0.0, {})] if method == "input" else run_method(method, noisy, noise, args, seed)
+                for key, out, seconds, extra in outputs:
+                    if store.done((set_name, name, noise, key)):
+                        continue
+                    row = {"set": set_name, "image": name, "noise": noise, "method": key, "psnr": psnr(out, clean),
+                           "ssim": ssim(out, clean), "seconds": seconds, "seed": seed, **extra}
+                    store.add(row)
+                    print(f"{set_name}/{name} {noise:>4} {key:<28} {row['psnr']:6.2f} dB {seconds:7.1f} s", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted: rows so far are in", args.json)
+    finally:
+        write_table(store.rows, store.runs, args)
+
+
+def write_table(rows, runs, args) -> None:
+    from _common import replace_section
+
+    replace_section(args.output, HEADING, render_quality(rows, runs, args.json))
+    print("table written to", args.output)
+
+
+if __name__ == "__main__":
+    main()

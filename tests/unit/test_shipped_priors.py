@@ -1,0 +1,46 @@
+"""The priors ship inside the package: they load, have the `fast` network's shape, and are
+in a wheel built from the source tree (so a non-editable install finds them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from b2g_deploy.checkpoint import load_checkpoint
+from b2g_deploy.config import preset
+from b2g_deploy.errors import CheckpointError
+from b2g_deploy.priors import SHIPPED, check_compatible, shipped_prior_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shipped_priors_load_with_the_fast_network_shape(channels):
+    ckpt = load_checkpoint(shipped_prior_path(channels))
+    assert ckpt.channels == channels and ckpt.meta["kind"] == "prior"
+    check_compatible(ckpt.config.model, preset("fast").model, "shipped prior")
+    assert ckpt.meta["steps"] > 0 and ckpt.meta["corpus"]["files"] > 1000
+    assert shipped_prior_path(channels).stat().st_size < 5_000_000
+
+
+def test_a_missing_shipped_prior_names_the_reinstall(monkeypatch, tmp_path):
+    import b2g_deploy.priors as priors
+
+    monkeypatch.setitem(priors.SHIPPED, 3, "no_such_prior.pt")
+    with pytest.raises(CheckpointError, match="reinstall"):
+        shipped_prior_path(3)
+
+
+@pytest.mark.slow
+def test_the_priors_are_in_a_wheel(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                          "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    wheel = next(tmp_path.glob("b2g_deploy-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in SHIPPED.values():
+        assert f"b2g_deploy/data/{name}" in names
