@@ -23,6 +23,7 @@ from .model import B2GNet
 
 FORMAT = "b2g-deploy/checkpoint"
 FORMAT_VERSION = 1
+BIT_DEPTHS = (8, 16, 32)  # what an output is written back at; 32 = float TIFF
 
 
 @dataclass
@@ -61,21 +62,42 @@ def load_checkpoint(path: str | Path, channels: int | None = None) -> Checkpoint
         raise CheckpointError(f"{path} is not a b2g-deploy checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a b2g-deploy checkpoint")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not _is_int(version):
+        raise CheckpointError(f"{path} is a damaged b2g-deploy checkpoint: format_version {version!r} "
+                              "is not a number")
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer b2g-deploy; upgrade to read it")
     try:
         config = FitConfig.model_validate(payload["config"])
-        meta = dict(payload["meta"])
-        net = B2GNet(int(meta["channels"]), config.model)
+        meta = _checked_meta(payload["meta"])
+        net = B2GNet(meta["channels"], config.model)
         net.load_state_dict(payload["state_dict"])
-    except (KeyError, ValidationError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is a damaged b2g-deploy checkpoint: {str(exc).splitlines()[0]}") from None
+    except (KeyError, ValidationError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path} is a damaged b2g-deploy checkpoint: {first}") from None
     net.eval()
     if channels is not None and channels != net.channels:
         raise CheckpointError(
             f"{path} was fitted on {net.channels}-channel images; this input has {channels}"
         )
     return Checkpoint(net, config, meta)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checked_meta(meta: Any) -> dict[str, Any]:
+    """The meta dict, with the fields code relies on checked: channels, and bit_depth if given."""
+    if not isinstance(meta, dict):
+        raise TypeError(f"meta is a {type(meta).__name__}, not a dict")
+    if not _is_int(meta.get("channels")) or meta["channels"] < 1:
+        raise ValueError(f"meta channels {meta.get('channels')!r} is not a positive whole number")
+    if "bit_depth" in meta and not (_is_int(meta["bit_depth"]) and meta["bit_depth"] in BIT_DEPTHS):
+        allowed = ", ".join(map(str, BIT_DEPTHS))
+        raise ValueError(f"meta bit_depth {meta['bit_depth']!r} is not one of {allowed}")
+    return dict(meta)
 
 
 def file_sha256(path: str | Path) -> str:

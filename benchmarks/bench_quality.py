@@ -88,7 +88,6 @@ def run_zsn2n(noisy: np.ndarray, args, seed: int) -> tuple[np.ndarray, float, di
 
 
 def run_b2g(noisy: np.ndarray, args, seed: int) -> list[tuple[str, np.ndarray, float, dict]]:
-    from b2g_deploy.config import preset
     from b2g_deploy.fit import ensemble, fit, single_pass
 
     cfg = b2g_config(args)

@@ -52,13 +52,15 @@ def fp16_vs_fp32(ckpt: Path, frame: np.ndarray) -> dict:
 def build_trt(ckpt: Path, onnx: Path, work: Path, fp16: bool) -> Path:
     from b2g_deploy.export.engine_sidecar import Profile
     from b2g_deploy.export.tensorrt_build import build_engine, engine_parity
+    from b2g_deploy.runtimes.trt_runtime import TrtRuntime
 
     c = 3
     engine = work / f"m_{'fp16' if fp16 else 'fp32'}.engine"
     profile = Profile((1, c, 64, 64), (1, c, 1080, 1920), (1, c, 1088, 1920))
     t0 = time.perf_counter()
     build_engine(onnx, engine, profile, fp16=fp16, timing_cache=work / "timing.cache", force=True)
-    report = engine_parity(engine, ckpt)
+    with TrtRuntime(engine) as rt:
+        report = engine_parity(rt, ckpt)
     print(f"  built {engine.name} in {time.perf_counter() - t0:.0f} s; {report.line()}", flush=True)
     return engine
 

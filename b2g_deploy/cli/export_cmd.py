@@ -13,7 +13,8 @@ from ._common import user_errors
 
 @user_errors
 def export_command(
-    checkpoint: Annotated[Path, typer.Argument(help="a .pt checkpoint written by b2g-deploy fit")],
+    checkpoint: Annotated[Path, typer.Argument(
+        metavar="CHECKPOINT", help="a .pt checkpoint written by b2g-deploy fit")],
     onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file to write")],
     mode: Annotated[str, typer.Option(help="single (deterministic f(y)) | ensemble (K fixed masks)")] = "single",
     passes: Annotated[int, typer.Option(help="masks averaged in ensemble mode")] = 8,
@@ -63,10 +64,12 @@ def _build_trt(checkpoint: Path, onnx: Path, trt: Path, profile, fp16: bool, see
                timing_cache: Optional[Path], force: bool) -> None:
     from ..export.engine_sidecar import sidecar_path
     from ..export.tensorrt_build import build_engine, engine_parity
+    from ..runtimes.trt_runtime import TrtRuntime
 
     built = build_engine(onnx, trt, profile, fp16=fp16, timing_cache=timing_cache, force=force)
     try:
-        report = engine_parity(trt, checkpoint, seed=seed)
+        with TrtRuntime(trt) as engine:
+            report = engine_parity(engine, checkpoint, seed=seed)
     except BaseException:
         # A failed check leaves no engine behind: nothing untrusted stays on disk.
         trt.unlink(missing_ok=True)

@@ -17,8 +17,8 @@ import numpy as np
 import typer
 
 from ..errors import InputError
-from ..io.images import ImageInfo
 from ._common import progress_bar
+
 
 def companion_paths(output: Path) -> tuple[Path, Path]:
     """Where the one-command flow keeps its checkpoint and exported model: beside the output."""
@@ -137,9 +137,11 @@ def _open_runtime(model: Path, opts: VideoOptions):
 def denoise_video(source_spec: str, output: Path, model: Path | None, opts: VideoOptions):
     """Denoise a whole video or stream into ``output``; returns the pipeline's stats."""
     from ..io.atomic import check_writable
+    from ..io.video import check_output_not_input
 
     if opts.batch < 1:
         raise InputError("--batch must be at least 1")
+    check_output_not_input(source_spec, output)  # --force or not: never overwrite the input
     _check_sink_free(output, opts.force)  # before minutes of fitting, not after
     if model is None:
         ckpt_path, onnx_path = companion_paths(output)
@@ -163,6 +165,12 @@ def denoise_video(source_spec: str, output: Path, model: Path | None, opts: Vide
         f"{what} {stats.written} frames to {output} ({stats.fps:.2f} fps end to end, {runtime.name};"
         f" {stats.skipped} skipped, {stats.reconnects} reconnects)", err=True,
     )
+    if stats.missing:
+        total = source.info.frame_count
+        typer.echo(
+            f"warning: {source_spec} announces {total} frames but ended after {total - stats.missing}:"
+            f" {stats.missing} missing (a truncated file?)", err=True,
+        )
     return stats
 
 

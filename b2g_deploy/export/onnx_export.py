@@ -18,8 +18,8 @@ import torch
 from ..checkpoint import file_sha256, load_checkpoint
 from ..errors import InputError, ParityError
 from ..io.atomic import atomic_path, check_writable
-from .graph import build_module
-from .metadata import ExportMetadata, write_props
+from ..modelfile.graph import build_module
+from ..modelfile.onnx_metadata import ExportMetadata, write_props
 from .parity import ParityReport, check_parity, parity_image
 
 OPSET = 17

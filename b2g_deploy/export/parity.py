@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from ..errors import ParityError
 
 FP32_MAX_ABS = 1e-4
 FP16_MIN_PSNR = 50.0
-KODAK = Path("/work/shared/data/Kodak24/kodim03.png")
+PARITY_IMAGE = "parity_kodim03_256.png"  # package data: b2g_deploy/data/, a 256x256 kodim03
 PARITY_SIZE = (250, 371)  # not a multiple of 32: the in-graph padding is part of what is checked
 NOISE_SIGMA = 25.0 / 255.0
 
@@ -51,26 +51,37 @@ def psnr_between(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
 
 
+def clean_parity_image() -> np.ndarray:
+    """The shipped photograph, (3, 256, 256) float32 in [0, 1], the same on every machine."""
+    from ..io.images import read_image
+
+    with resources.as_file(resources.files("b2g_deploy").joinpath("data", PARITY_IMAGE)) as path:
+        return read_image(path)[0]
+
+
+def _fit(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The centre (h, w) of ``img``; a side shorter than asked is mirrored out to it."""
+    for axis, want in ((1, h), (2, w)):
+        have = img.shape[axis]
+        if have >= want:
+            start = (have - want) // 2
+            img = img.take(range(start, start + want), axis=axis)
+        else:
+            pad = [(0, 0)] * 3
+            pad[axis] = ((want - have) // 2, want - have - (want - have) // 2)
+            img = np.pad(img, pad, mode="symmetric")
+    return img
+
+
 def parity_image(channels: int, size: tuple[int, int] = PARITY_SIZE) -> np.ndarray:
-    """(1, C, H, W) float32: a crop of kodim03 (or a synthetic scene) with sigma-25 noise.
+    """(1, C, H, W) float32: kodim03 (shipped with the package) with sigma-25 noise.
 
     A denoiser must be checked on what it will see, a noisy natural image; a fixed seed makes
     the check repeatable.
     """
     h, w = size
     rng = np.random.default_rng(0)
-    clean = None
-    if KODAK.is_file():
-        from ..io.images import read_image
-
-        img, _ = read_image(KODAK)
-        if img.shape[1] >= h and img.shape[2] >= w:
-            top, left = (img.shape[1] - h) // 2, (img.shape[2] - w) // 2
-            clean = img[:, top : top + h, left : left + w]
-    if clean is None:  # smooth gradients and a few edges, the same on every machine
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        base = 0.5 + 0.3 * np.sin(xx / 17.0) * np.cos(yy / 23.0) + 0.15 * ((xx // 40 + yy // 40) % 2)
-        clean = np.stack([base, base[::-1], base[:, ::-1]]).clip(0, 1)
+    clean = _fit(clean_parity_image(), h, w)
     if channels == 1:
         clean = clean.mean(axis=0, keepdims=True)
     noisy = clean + rng.normal(0.0, NOISE_SIGMA, clean.shape)

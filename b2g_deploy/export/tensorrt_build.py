@@ -10,21 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..errors import EngineBuildError, InputError, MissingPackageError
+from ..errors import EngineBuildError, InputError
 from ..io.atomic import atomic_path, check_writable
-from .engine_sidecar import EngineSidecar, Profile, current_gpu, sidecar_path
-from .metadata import read_onnx_metadata
+from ..modelfile.engine_sidecar import EngineSidecar, Profile, current_gpu, sidecar_path
+from ..modelfile.onnx_metadata import read_onnx_metadata
+from ..modelfile.optional import import_tensorrt
+
+__all__ = ["BuildResult", "build_engine", "engine_parity", "import_tensorrt"]
 
 WORKSPACE_BYTES = 4 << 30  # room for the convolution tactics at 1080p; TensorRT uses less if it can
-
-
-def import_tensorrt():
-    try:
-        import tensorrt
-    except ImportError:
-        raise MissingPackageError("tensorrt", "trt") from None
-    return tensorrt
 
 
 @dataclass(frozen=True)
@@ -104,20 +100,21 @@ def build_engine(
     return BuildResult(out, sidecar, saved)
 
 
-def engine_parity(engine: str | Path, checkpoint: str | Path, seed: int = 0):
+def engine_parity(runtime: Any, checkpoint: str | Path, seed: int = 0):
     """TensorRT against the fp32 PyTorch wrapper on the parity image, cropped into the profile.
 
+    ``runtime`` is the engine, loaded: a ``runtimes.trt_runtime.TrtRuntime`` (anything with its
+    ``info``, ``sidecar`` and ``infer``); export writes engines, the runtimes layer loads them.
     fp32 engines are built without TF32 and must meet the fp32 bound; fp16 ones the PSNR bound.
     """
     from ..checkpoint import load_checkpoint
-    from ..runtimes.trt_runtime import TrtRuntime
     from .onnx_export import torch_reference
     from .parity import check_parity, parity_image
 
-    with TrtRuntime(engine) as rt:
-        ckpt = load_checkpoint(checkpoint, channels=rt.info.channels)
-        prof = rt.sidecar.profile
-        x = parity_image(rt.info.channels)
-        x = x[..., : prof.max[2], : prof.max[3]]
-        ref = torch_reference(ckpt.net, rt.info.mode, rt.info.passes, ckpt.config.mask.rate, seed, x)
-        return check_parity("TensorRT", rt.infer, ref, x, "fp16" if rt.sidecar.fp16 else "fp32")
+    info, sidecar = runtime.info, runtime.sidecar
+    ckpt = load_checkpoint(checkpoint, channels=info.channels)
+    prof = sidecar.profile
+    x = parity_image(info.channels)
+    x = x[..., : prof.max[2], : prof.max[3]]
+    ref = torch_reference(ckpt.net, info.mode, info.passes, ckpt.config.mask.rate, seed, x)
+    return check_parity("TensorRT", runtime.infer, ref, x, "fp16" if sidecar.fp16 else "fp32")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from .atomic import atomic_path, check_writable
+from .image_size import check_pixel_limit
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 MIN_SIDE = 8  # a blind-spot fit predicts each pixel from its neighbours: it needs some
@@ -45,7 +46,11 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     if not path.is_file():
         raise InputError(f"{path} does not exist or is not a file")
     data = np.fromfile(path, dtype=np.uint8)
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    check_pixel_limit(data, path)  # from the header, before the decoder allocates anything
+    try:
+        raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:  # OpenCV's own checks (its pixel limit, a corrupt header it rejects)
+        raw = None
     if raw is None:
         raise InputError(f"{path} is not a readable image (missing, truncated or not an image)")
     if raw.ndim == 3 and raw.shape[2] in (2, 4):

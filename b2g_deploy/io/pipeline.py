@@ -20,14 +20,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import InputError
-from ..runtimes.base import Runtime
+from ..modelfile.info import ModelInfo
 from .temporal import TemporalBlend
 
 _END = object()  # end-of-stream marker passed down the queues
+
+
+class FrameDenoiser(Protocol):
+    """What the pipeline needs of a runtime (any ``runtimes.Runtime`` is one)."""
+
+    info: ModelInfo
+
+    def infer(self, frames: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -37,6 +46,9 @@ class PipelineStats:
     seconds: float = 0.0
     interrupted: bool = False
     reconnects: int = 0
+    # Frames the container's header announces that never decoded after the last good one (a
+    # truncated file); known only when the source was read to its end.
+    missing: int = 0
 
     @property
     def fps(self) -> float:
@@ -129,7 +141,7 @@ def _next_batch(q_in: queue.Queue, batch: int, errors: list) -> tuple[list, bool
     return items, False
 
 
-def check_channels(runtime: Runtime, source) -> None:
+def check_channels(runtime: FrameDenoiser, source) -> None:
     want, have = runtime.info.channels, source.info.channels
     if want != have:
         raise InputError(f"the model was fitted on {want}-channel frames; this video has {have} channels")
@@ -137,7 +149,7 @@ def check_channels(runtime: Runtime, source) -> None:
 
 def run_pipeline(
     source,
-    runtime: Runtime,
+    runtime: FrameDenoiser,
     sink,
     *,
     batch: int = 4,
@@ -187,6 +199,7 @@ def run_pipeline(
             stats.seconds = time.perf_counter() - start
             stats.skipped = source.skipped
             stats.reconnects = getattr(source, "reconnected", 0)
+            stats.missing = getattr(source, "missing", 0)
             sink.close()
     if errors:
         raise errors[0]

@@ -87,6 +87,8 @@ class CaptureSource:
             raise InputError(f"{spec} does not exist or is not a file")
         self.skipped = 0
         self.reconnected = 0
+        self.decoded = 0  # frames yielded
+        self.missing = 0  # set when the file ends: frames its header announces that never came
         self._cap = self._open()
         ok, first = self._cap.read()
         if not ok or first is None:
@@ -153,6 +155,7 @@ class CaptureSource:
                     continue
                 return
             if ended and (total is None or index >= total):
+                self._count_missing()
                 return
             if ended or bad:
                 # Mid-file: a corrupt frame, or one of the wrong size. Skip it; it is counted
@@ -162,12 +165,21 @@ class CaptureSource:
                 index += 1
                 failures += 1
                 if failures >= _MAX_CONSECUTIVE_FAILURES:
+                    self._count_missing()
                     return
                 continue
             self.skipped += failures
             failures = 0
+            self.decoded += 1
             yield index, _bgr_to_unit(raw, self.channels)
             index += 1
+
+    def _count_missing(self) -> None:
+        """At the end of a file: the frames its header counts that were neither decoded nor
+        skipped mid-file (those a good frame followed), i.e. the ones lost at the end."""
+        total = self.info.frame_count
+        if total is not None and not self.info.live:
+            self.missing = max(total - self.decoded - self.skipped, 0)
 
     def close(self) -> None:
         self._cap.release()
@@ -366,6 +378,48 @@ def check_output(path: Path, force: bool) -> None:
         raise OutputExistsError(f"{path} exists; pass --force to overwrite it")
     if not path.parent.exists():
         raise InputError(f"the folder {path.parent} does not exist")
+
+
+def _sink_target(path: Path) -> tuple[Path, bool]:
+    """(the file or folder ``open_sink`` writes for ``path``, whether it is a folder)."""
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return path, False
+    if path.name.startswith("*") and suffix in {".png", ".tif", ".tiff"}:
+        return path.parent, True
+    return path, True
+
+
+def _source_files(spec: str) -> list[Path]:
+    """The files ``open_source(spec)`` reads; none for a camera or a stream."""
+    if spec.isdigit() or "://" in spec:
+        return []
+    p = Path(spec)
+    if p.is_dir():
+        return [f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES]
+    if any(c in spec for c in "*?["):
+        return [Path(f) for f in glob.glob(spec) if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return [p]
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)  # hard links and symlinks too
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_output_not_input(spec: str | Path, output: str | Path) -> None:
+    """Refuse an output that would overwrite what is being read: the input video itself, or a
+    folder of frames the input images come from (``--force`` does not change this)."""
+    target, is_folder = _sink_target(Path(output))
+    for f in _source_files(str(spec)):
+        if not is_folder and _same(f, target):
+            raise InputError(f"{output} is also the input; write somewhere else")
+        if is_folder and f.suffix.lower() in IMAGE_SUFFIXES and _same(f.parent, target):
+            raise InputError(f"{output} is the folder the input frames are read from; write somewhere else")
 
 
 def open_sink(path: str | Path, info: VideoInfo, codec: str = "ffv1", bit_depth: int | None = None, force: bool = False):

@@ -8,21 +8,12 @@ context manager; ``close`` frees sessions, engines and device memory.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from ..modelfile.info import ModelInfo
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a runtime knows about the model it runs (from checkpoint meta or ONNX metadata)."""
-
-    channels: int
-    bit_depth: int = 8
-    mode: str = "single"  # "single" or "ensemble"
-    passes: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["ModelInfo", "Runtime"]
 
 
 class Runtime(abc.ABC):

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError, InputError, MissingPackageError
-from ..export.metadata import ExportMetadata
+from ..modelfile.onnx_metadata import ExportMetadata
+from ..modelfile.optional import import_ort
 from ._frames import check_frames, pad_small
 from .base import Runtime
 
@@ -17,14 +18,6 @@ PROVIDERS = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
-
-
-def import_ort():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingPackageError("onnxruntime", "gpu") from None
-    return onnxruntime
 
 
 def provider_list(provider: str, device_id: int, fp16: bool, cache_dir: str | None) -> list[Any]:
@@ -38,6 +31,26 @@ def provider_list(provider: str, device_id: int, fp16: bool, cache_dir: str | No
     if cache_dir:  # building TensorRT engines takes minutes; cache them between runs
         trt.update(trt_engine_cache_enable=True, trt_engine_cache_path=cache_dir, trt_timing_cache_enable=True)
     return [("TensorrtExecutionProvider", trt), cuda, "CPUExecutionProvider"]
+
+
+def _shape(dims) -> str:
+    return "x".join("?" if not isinstance(d, int) else str(d) for d in dims)
+
+
+def check_signature(session: Any, path: Path, channels: int) -> tuple[str, str]:
+    """(input name, output name) of a denoiser: one (B, C, H, W) input, a (B, C, H, W) output."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or not outputs:
+        raise CheckpointError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; "
+                              "a b2g-deploy model has one of each")
+    for what, arg in (("input", inputs[0]), ("output", outputs[0])):
+        if arg.shape is None:  # rank unknown until run: infer checks the shape it gets
+            continue
+        dims = list(arg.shape)
+        if len(dims) != 4 or (isinstance(dims[1], int) and dims[1] != channels):
+            raise CheckpointError(f"{path} has the {what} shape {_shape(dims) or 'scalar'}; its metadata "
+                                  f"says a (B, {channels}, H, W) denoiser")
+    return inputs[0].name, outputs[0].name
 
 
 class OrtRuntime(Runtime):
@@ -74,8 +87,8 @@ class OrtRuntime(Runtime):
         self.meta = ExportMetadata.from_props(props, str(path))
         self.info = self.meta.model_info(provider=provider)
         self.provider, self.device_id = provider, device_id
-        self._input = self.session.get_inputs()[0].name
-        self._output = self.session.get_outputs()[0].name
+        self.path = Path(path)
+        self._input, self._output = check_signature(self.session, self.path, self.info.channels)
 
     def infer(self, frames: np.ndarray) -> np.ndarray:
         frames = check_frames(frames, self.info.channels)
@@ -84,6 +97,11 @@ class OrtRuntime(Runtime):
             out = self.session.run([self._output], {self._input: padded})[0]
         else:
             out = self._run_bound(padded)
+        if out.shape != padded.shape:  # a graph whose declared shapes were dynamic or wrong
+            raise CheckpointError(
+                f"{self.path} returned shape {_shape(out.shape)} for input {_shape(padded.shape)}; "
+                "a b2g-deploy model returns the shape it is given"
+            )
         return out[..., :h, :w]
 
     def _run_bound(self, frames: np.ndarray) -> np.ndarray:

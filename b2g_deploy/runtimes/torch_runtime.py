@@ -9,7 +9,7 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..errors import InputError
-from ..export.graph import build_module
+from ..modelfile.graph import build_module
 from ._frames import check_frames, pad_small
 from .base import ModelInfo, Runtime
 

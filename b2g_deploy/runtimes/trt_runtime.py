@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EngineMismatchError
-from ..export.engine_sidecar import EngineSidecar, current_gpu
-from ..export.tensorrt_build import import_tensorrt
+from ..modelfile.engine_sidecar import EngineSidecar, current_gpu
+from ..modelfile.info import ModelInfo
+from ..modelfile.optional import import_tensorrt
 from ._frames import check_frames
-from .base import ModelInfo, Runtime
+from .base import Runtime
 
 
 def load_checked(path: Path):

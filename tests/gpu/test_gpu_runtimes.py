@@ -77,8 +77,8 @@ def test_tensorrt_engine_parity_and_profile(models):
 
     engine = models / "m.engine"
     build_engine(models / "m.onnx", engine, Profile((1, 3, 64, 64), (1, 3, 256, 256), (2, 3, 320, 320)))
-    assert engine_parity(engine, models / "m.pt").passed
     with load_runtime(engine) as rt:
+        assert engine_parity(rt, models / "m.pt").passed
         assert rt.infer(frame()).shape == frame().shape
         with pytest.raises(EngineMismatchError):
             rt.infer(np.zeros((1, 3, 64, 400), np.float32))

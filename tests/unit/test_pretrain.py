@@ -4,7 +4,6 @@ resumes are refused with one line, and a grey prior can start from an RGB one.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np

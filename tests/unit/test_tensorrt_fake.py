@@ -268,3 +268,34 @@ def test_damaged_or_missing_sidecar(tmp_path, onnx_file, install):
     sidecar_path(engine).unlink()
     with pytest.raises(EngineMismatchError, match="no sidecar"):
         trt_runtime.load_checked(engine)
+
+
+def test_engine_parity_takes_a_loaded_runtime(tmp_path):
+    """export does not load engines (that is the runtimes layer): engine_parity gets the loaded
+    one, runs the parity image cropped into its profile, and judges it like any export."""
+    from types import SimpleNamespace
+
+    from b2g_deploy.checkpoint import Checkpoint, save_checkpoint
+    from b2g_deploy.config import preset
+    from b2g_deploy.errors import ParityError
+    from b2g_deploy.export.onnx_export import torch_reference
+    from b2g_deploy.model import B2GNet
+    from b2g_deploy.modelfile.info import ModelInfo
+
+    cfg = preset("tiny")
+    net = B2GNet(3, cfg.model)
+    save_checkpoint(tmp_path / "m.pt", Checkpoint(net, cfg, {"bit_depth": 8}))
+    seen = []
+
+    def infer(x):
+        seen.append(x.shape)
+        return torch_reference(net, "single", 1, cfg.mask.rate, 0, x)
+
+    profile = Profile((1, 3, 32, 32), (1, 3, 64, 64), (1, 3, 96, 128))
+    sidecar = SimpleNamespace(profile=profile, fp16=False)
+    engine = SimpleNamespace(info=ModelInfo(3), sidecar=sidecar, infer=infer)
+    report = tensorrt_build.engine_parity(engine, tmp_path / "m.pt")
+    assert report.passed and seen == [(1, 3, 96, 128)] and report.what == "TensorRT"
+    engine.infer = lambda x: infer(x) + 0.01
+    with pytest.raises(ParityError, match="TensorRT vs PyTorch"):
+        tensorrt_build.engine_parity(engine, tmp_path / "m.pt")

@@ -1,0 +1,110 @@
+"""The modules that get exported: the fitted network wrapped so any frame size and batch work.
+
+Both wrappers take (B, C, H, W) float32 in [0, 1] and return the same shape. They pad H and W
+(reflect, like :func:`b2g_deploy.model.denoise`) up to the network's multiple and crop back, so
+the traced graph carries the padding and an exported model accepts any frame of side >= the
+multiple (runtimes edge-pad smaller frames first, see ``runtimes/_frames.py``).
+
+``EnsembleModule`` is the exportable form of METHOD.md section 5, path 2: K Bernoulli masks
+drawn once with a fixed seed are stored as constant (K, 1, T, T) tiles, tiled and cropped in the
+graph to the padded frame, folded into the batch as B*K masked passes f(x*m, m) and averaged.
+T-Standout is the identity in eval mode, so neither graph contains a random op.
+
+The torch runtime runs these same wrappers, so torch and ONNX outputs are comparable; that is
+why they live in this low layer and not in ``export``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..model import B2GNet
+
+# A 128x128 tile repeats every 128 pixels: far beyond the masks' 1-pixel structure, so the
+# repetition is invisible, and 8 passes of constants cost 512 KiB in the file.
+MASK_TILE = 128
+
+
+def _pad_reflect(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    # Written with shape arithmetic (not Python ints) so the tracer records it as graph ops and
+    # the exported model stays dynamic in H and W.
+    h, w = x.shape[-2], x.shape[-1]
+    ph = (multiple - h % multiple) % multiple
+    pw = (multiple - w % multiple) % multiple
+    return F.pad(x, (0, pw, 0, ph), mode="reflect")
+
+
+class SingleModule(nn.Module):
+    """f(y) in eval mode, any size: the deterministic single pass."""
+
+    def __init__(self, net: B2GNet, half: bool = False):
+        super().__init__()
+        self.net, self.half = net.eval(), half
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        xp = _pad_reflect(x, self.net.multiple)
+        # fp16: the network runs in half, the boundary stays float32 for every caller.
+        out = self.net(xp.half() if self.half else xp)
+        return out[..., :h, :w].float()
+
+
+def fixed_masks(passes: int, rate: float, seed: int, tile: int = MASK_TILE) -> torch.Tensor:
+    """(K, 1, tile, tile) visible(1)/blind(0) masks, the same for the same arguments.
+
+    Blind with probability ``rate``, drawn on the CPU as ``fit.masks.sample_mask`` draws them
+    (tests/unit/test_layers.py checks that both give the same masks for a seed).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.rand((passes, 1, tile, tile), generator=gen)
+    return (u >= torch.full_like(u, rate)).to(torch.float32)
+
+
+class EnsembleModule(nn.Module):
+    """K masked passes f(x*m_k, m_k) with fixed masks, folded into the batch and averaged."""
+
+    def __init__(self, net: B2GNet, masks: torch.Tensor, half: bool = False):
+        super().__init__()
+        self.net, self.half = net.eval(), half
+        self.register_buffer("masks", masks.half() if half else masks)
+
+    @property
+    def passes(self) -> int:
+        return int(self.masks.shape[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        xp = _pad_reflect(x, self.net.multiple)
+        if self.half:
+            xp = xp.half()
+        hp, wp = xp.shape[-2], xp.shape[-1]
+        tile = self.masks.shape[-1]
+        m = self.masks.repeat(1, 1, (hp + tile - 1) // tile, (wp + tile - 1) // tile)[..., :hp, :wp]
+        k = self.masks.shape[0]
+        xk = (xp.unsqueeze(1) * m.unsqueeze(0)).reshape(-1, c, hp, wp)  # (B*K, C, Hp, Wp)
+        mk = m.unsqueeze(0).expand(b, k, 1, hp, wp).reshape(-1, 1, hp, wp)
+        out = self.net(xk, mk).reshape(b, k, c, hp, wp)
+        # As in fit.ensemble: each pass is trusted at its blind spots (where the loss trained
+        # it); a pixel no pass blinded falls back to the plain mean.
+        blind = (1 - m).unsqueeze(0)  # (1, K, 1, Hp, Wp)
+        count = blind.sum(dim=1)
+        weighted = (out * blind).sum(dim=1) / count.clamp(min=1)
+        out = torch.where(count > 0, weighted, out.mean(dim=1))
+        return out[..., :h, :w].float()
+
+
+def build_module(net: B2GNet, mode: str, passes: int, rate: float, seed: int, half: bool) -> nn.Module:
+    """The wrapper for ``mode`` ("single" or "ensemble"); ``net`` is copied, never changed."""
+    import copy
+
+    net = copy.deepcopy(net).cpu().eval()
+    if half:
+        net = net.half()
+    if mode == "single":
+        return SingleModule(net, half).eval()
+    if mode == "ensemble":
+        return EnsembleModule(net, fixed_masks(passes, rate, seed), half).eval()
+    raise ValueError(f"unknown mode {mode!r}")
+
