@@ -31,8 +31,8 @@ HEADING = "## Quality from the prior (issue 8)"
 REAL = "real"
 
 
-def polyu_pairs(data: Path, limit: int | None) -> list[tuple[str, Path, Path]]:
-    noisy = sorted((data / "PolyU62" / "noisy").glob("*_real.JPG"))[:limit]
+def polyu_pairs(data: Path, limit: int | None, stride: int = 1) -> list[tuple[str, Path, Path]]:
+    noisy = sorted((data / "PolyU62" / "noisy").glob("*_real.JPG"))[::stride][:limit]
     return [(p.name, p, data / "PolyU62" / "mean" / p.name.replace("_real", "_mean")) for p in noisy]
 
 
@@ -106,11 +106,14 @@ def cases(args):
 
     for set_name in args.sets:
         if set_name == "PolyU62":
-            for name, noisy_path, mean_path in polyu_pairs(args.data, args.limit):
+            for name, noisy_path, mean_path in polyu_pairs(args.data, args.limit, args.stride):
                 yield set_name, name, REAL, lambda m=mean_path: read_image(m)[0], \
                     lambda n=noisy_path: read_image(n)[0], 0
             continue
-        for path in list_images(args.data, set_name, args.limit):
+        paths = list_images(args.data, set_name)
+        if args.only:
+            paths = [p for p in paths if p.name in args.only.split(",")]
+        for path in paths[:: args.stride][: args.limit]:
             for noise in args.noises:
                 seed = noise_seed(set_name, path.name, noise)
                 clean = lambda p=path: read_image(p)[0]  # noqa: E731
@@ -144,6 +147,8 @@ def main(argv=None) -> None:
     p.add_argument("--sets", default="Kodak24", type=lambda s: s.split(","))
     p.add_argument("--noises", default="25,50", type=parse_noises)
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--stride", type=int, default=1, help="every STRIDE-th image (PolyU62: both cameras)")
+    p.add_argument("--only", default=None, help="comma-separated image names (e.g. F16_GT.png)")
     p.add_argument("--methods", default="prior,fast,bm3d,nlm", type=lambda s: s.split(","))
     p.add_argument("--init", default=None, help="prior file (default: the shipped prior)")
     p.add_argument("--iters", type=int, default=None)

@@ -38,6 +38,7 @@ def pretrain_command(
 
         raise InputError(f"unknown objective '{objective}'; use noisy or masked")
     changes = load_changes(config) if config is not None else None
+    _stop_cleanly_on_signals()
     with LazyBar("pretraining", "step", "loss") as bar:
 
         def on_step(step: int, total: int, loss: float) -> None:
@@ -62,3 +63,16 @@ def pretrain_command(
     if report.interrupted:
         typer.echo("interrupted; continue with --resume", err=True)
         raise typer.Exit(130)
+
+
+def _stop_cleanly_on_signals() -> None:
+    """SIGTERM (``kill``) and SIGINT stop the run like Ctrl-C: the prior is saved, resumable.
+    A job started in the background by a non-interactive shell inherits SIGINT as ignored,
+    so Python's own Ctrl-C handler is installed explicitly."""
+    import signal
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)

@@ -148,3 +148,26 @@ def test_grey_from_rgb_computes_the_rgb_network_on_grey_input():
     with torch.no_grad():
         expected = rgb(g.expand(1, 3, 32, 32)).mean(dim=1, keepdim=True)
         assert torch.allclose(grey(g), expected, atol=1e-5)
+
+
+def test_sigterm_stops_a_pretraining_run_with_a_resumable_prior(tmp_path, corpus_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg_file = tmp_path / "tiny.json"
+    cfg_file.write_text(json.dumps(TINY))
+    out = tmp_path / "p.pt"
+    cmd = [sys.executable, "-c", "from b2g_deploy.cli import main; main()", "pretrain", str(corpus_dir), "-o", str(out),
+           "--steps", "1000000", "--config", str(cfg_file), "--device", "cpu", "--holdout", "0", "--save-every", "0.2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.time() + 60
+    while time.time() < deadline and not out.exists():  # the first periodic save: it is running
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    state, _, _ = load_prior_state(out)
+    assert state.step > 0 and state.optimizer is not None

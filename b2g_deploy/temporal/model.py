@@ -1,0 +1,179 @@
+"""TemporalB2GNet: the B2G network with a two-part head that reads a window of frames.
+
+Input (B, T*C, H, W): T frames of C channels stacked on the channel axis in time order, one of
+them (``target_index``) the frame to denoise. Output (B, C, H, W): the denoised target frame.
+
+Why two heads: the blind-spot loss only works if the network cannot see the noisy value of a
+pixel it is asked to predict. That value lives in the target frame alone, so only the target
+goes through :class:`~b2g_deploy.model.PartialConv2d` with the blind-spot mask; the neighbouring
+frames carry the same scene with *independent* noise (``noise_check`` verifies it), so they are
+read in full by a plain 3x3 convolution. The two head outputs are summed, and everything after
+the head (pooling encoder, decoder, tail) is B2GNet's own: the temporal net *is* a B2GNet whose
+head was swapped (composition, so a change to B2GNet's trunk applies here unchanged).
+
+Because the neighbour head is additive, a zero neighbour head makes the temporal net exactly the
+single-frame net applied to the target: :meth:`TemporalB2GNet.init_from_single_frame` uses that
+to start a video fit from a fitted single-frame network or a shipped prior.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..model import B2GNet, PartialConv2d, denoise
+from .windows import stack_window, window_indices
+
+
+class TemporalHead(nn.Module):
+    """Blind-spot partial conv on the target frame + plain conv on the neighbours, summed."""
+
+    def __init__(self, channels: int, window: int, target_index: int, width: int):
+        super().__init__()
+        self.channels, self.window, self.target_index = channels, window, target_index
+        self.target = PartialConv2d(channels, width)
+        # window 1 is the single-frame net: no neighbours, no neighbour weights.
+        self.neighbours = nn.Conv2d((window - 1) * channels, width, 3, padding=1) if window > 1 else None
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(target (B, C, H, W), neighbours (B, (T-1)*C, H, W) or None) of a stacked window.
+
+        The slices are chosen in Python from the fixed target index, so a traced graph holds no
+        zero-sized slice (a causal window's target is last, a T=1 window has no neighbours).
+        """
+        c, t = self.channels, self.target_index
+        target = x[:, t * c : (t + 1) * c]
+        if self.window == 1:
+            return target, None
+        if t == 0:
+            return target, x[:, c:]
+        if t == self.window - 1:
+            return target, x[:, : t * c]
+        return target, torch.cat([x[:, : t * c], x[:, (t + 1) * c :]], dim=1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        target, neighbours = self.split(x)
+        out = self.target(target, mask)
+        if neighbours is not None:
+            out = out + self.neighbours(neighbours)
+        return out
+
+
+class TemporalB2GNet(nn.Module):
+    """f_theta over a window of ``window`` frames; ``forward(window, mask)`` -> target frame.
+
+    ``mask`` (B, 1, H, W), 1 = visible, applies to the target frame only; None = all visible,
+    the deployable pass. ``target_index`` defaults to the centre (``window // 2``); a causal
+    window (no future frames) has its target last: use :meth:`for_k`.
+    """
+
+    def __init__(self, channels: int, window: int, cfg: ModelConfig = ModelConfig(),
+                 target_index: int | None = None):
+        super().__init__()
+        if window < 1:
+            raise ValueError(f"window must hold at least one frame, got {window}")
+        target_index = window // 2 if target_index is None else target_index
+        if not 0 <= target_index < window:
+            raise ValueError(f"target_index {target_index} is outside a window of {window} frames")
+        self.core = B2GNet(channels, cfg)  # validates channels
+        self.core.head = TemporalHead(channels, window, target_index, cfg.width)
+
+    @classmethod
+    def for_k(cls, channels: int, k: int, causal: bool, cfg: ModelConfig = ModelConfig()) -> "TemporalB2GNet":
+        """The net for ``windows.window_indices(.., k, causal)``: 2k+1 frames, target centred
+        (frames t-k..t+k) or last (causal: frames t-2k..t)."""
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        window = 2 * k + 1
+        return cls(channels, window, cfg, target_index=window - 1 if causal else k)
+
+    @property
+    def head(self) -> TemporalHead:
+        return self.core.head
+
+    @property
+    def channels(self) -> int:
+        return self.core.channels
+
+    @property
+    def cfg(self) -> ModelConfig:
+        return self.core.cfg
+
+    @property
+    def window(self) -> int:
+        return self.head.window
+
+    @property
+    def target_index(self) -> int:
+        return self.head.target_index
+
+    @property
+    def multiple(self) -> int:
+        """H and W must be multiples of this (``b2g_deploy.model.denoise`` pads to it)."""
+        return self.core.multiple
+
+    def target_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """The target frame (B, C, H, W) of a stacked window (B, T*C, H, W)."""
+        return self.head.split(x)[0]
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        expected = self.window * self.channels
+        if x.dim() != 4 or x.shape[1] != expected:
+            raise ValueError(
+                f"expected a (B, {expected}, H, W) window ({self.window} frames x {self.channels} "
+                f"channels), got {tuple(x.shape)}"
+            )
+        return self.core(x, mask)
+
+    @torch.no_grad()
+    def init_from_single_frame(self, net: B2GNet) -> "TemporalB2GNet":
+        """Copy a single-frame B2GNet in: its head becomes the target head, its trunk (encoder,
+        decoder, tail, BatchNorm statistics) is copied, and the neighbour head is zeroed.
+
+        The result on any window equals ``net`` on the window's target frame, so a temporal fit
+        starts where the single-frame fit (or prior) ended and only learns what the neighbours add.
+        """
+        if net.channels != self.channels or net.cfg != self.cfg:
+            raise ValueError(
+                f"cannot initialise a {self.channels}-channel temporal net with {self.cfg!r} from a "
+                f"{net.channels}-channel net with {net.cfg!r}"
+            )
+        state = {("head.target." + key[len("head."):] if key.startswith("head.") else key): value
+                 for key, value in net.state_dict().items()}
+        missing, unexpected = self.core.load_state_dict(state, strict=False)
+        if unexpected or any(not key.startswith("head.neighbours.") for key in missing):
+            raise ValueError(f"single-frame weights do not fit: missing {missing}, unexpected {unexpected}")
+        if self.head.neighbours is not None:
+            self.head.neighbours.weight.zero_()
+            self.head.neighbours.bias.zero_()
+        return self
+
+    @classmethod
+    def from_single_frame(cls, net: B2GNet, k: int, causal: bool) -> "TemporalB2GNet":
+        """A new temporal net (see :meth:`for_k`) initialised from ``net`` (same device)."""
+        device = next(net.parameters()).device
+        temporal = cls.for_k(net.channels, k, causal, net.cfg).to(device)
+        return temporal.init_from_single_frame(net)
+
+
+@torch.no_grad()
+def denoise_clip(net: TemporalB2GNet, frames: torch.Tensor, chunk: int = 4) -> torch.Tensor:
+    """The deployable pass (target fully visible) on every frame of a clip (N, C, H, W), any H, W.
+
+    Frame t is denoised from its window ``window_indices(t, N, k, causal)`` with k and causal
+    read off the net, so offline results match what a :class:`~.windows.RingBuffer` stream gives.
+    """
+    k = (net.window - 1) // 2
+    causal = net.window > 1 and net.target_index == net.window - 1
+    if net.window % 2 == 0 or net.target_index not in (k, 2 * k):
+        raise ValueError(f"a {net.window}-frame window with the target in slot {net.target_index} is "
+                         "neither centred nor causal (see windows.window_indices)")
+    net.eval()
+    n = frames.shape[0]
+    outs = []
+    for first in range(0, n, chunk):
+        batch = torch.stack([stack_window(frames, window_indices(t, n, k, causal))
+                             for t in range(first, min(first + chunk, n))])
+        outs.append(denoise(net, batch))
+    return torch.cat(outs)

@@ -1,0 +1,171 @@
+"""Which frames form the window of frame t, and a ring buffer that assembles windows from a stream.
+
+A window has 2k+1 slots in time order:
+
+- centred: frames t-k .. t+k, the target in the middle (slot k); k frames of lookahead.
+- causal: frames t-2k .. t, the target last (slot 2k); no lookahead, for live streams.
+
+At the clip edges the missing slots are filled as follows, and :func:`window_indices` is the one
+place that decides it (the fit, the ring buffer and the tests all go through it):
+
+- centred: the slot for t+d (d != 0) outside the clip takes frame t-d, i.e. the window is
+  *reflected about the target*. At t = 0 this is the usual reflection about the first frame
+  (t-2, t-1 -> frames 2, 1). Reflecting about the clip edge instead would, for 0 < t < k, put
+  the target frame itself into a neighbour slot (t=1, k=2: slot t-2 = -1 -> frame 1): its
+  noise would then reach the network unmasked, which teaches the blind-spot fit to copy it.
+  Reflection about the target never does that and keeps each slot's temporal distance.
+- causal: slots before the first frame replicate frame 0 (reflection would need future frames,
+  which a zero-lookahead stream does not have). Frame 0's window is frame 0 in every slot; the
+  fit skips such windows (:func:`window_sees_own_target`), the deployed pass just runs on it.
+- clips shorter than the window (n < 2k+1): a centred slot whose reflection is outside the clip
+  too takes the nearest frame on its own side, or if that is the target, the nearest on the
+  other side; so every neighbour slot holds another frame whenever n >= 2, and a 1-frame clip
+  has the frame itself in every slot. Causal windows need no special case (replication).
+
+:class:`RingBuffer` keeps the last 2k+1 frames of a stream and emits each frame's window exactly
+once, in order: causal windows as soon as the frame arrives, centred ones k frames later (and
+the last k on :meth:`RingBuffer.flush`), identical to what :func:`window_indices` gives for the
+whole clip.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+Frame = Union[torch.Tensor, np.ndarray]  # (C, H, W)
+
+
+class FrameSizeChangedError(InputError):
+    """A stream changed frame size (or channel count) mid-window; a window needs equal frames."""
+
+
+def window_size(k: int) -> int:
+    """Frames in a window of half-width k (centred or causal): 2k+1."""
+    return 2 * k + 1
+
+
+def target_slot(k: int, causal: bool) -> int:
+    """The target frame's slot in the window: the last for causal windows, the centre otherwise."""
+    return 2 * k if causal else k
+
+
+def _centred_index(t: int, d: int, n: int) -> int:
+    for i in (t + d, t - d):  # the frame itself, else its reflection about the target
+        if 0 <= i < n:
+            return i
+    # Clip shorter than the window: the nearest frame on d's side, else on the other side.
+    own_side = min(max(t + d, 0), n - 1)
+    return own_side if own_side != t else min(max(t - d, 0), n - 1)
+
+
+def window_indices(t: int, n_frames: int, k: int, causal: bool = False) -> list[int]:
+    """Frame indices of frame t's window in slot order (see the module docstring for the edges)."""
+    if n_frames < 1:
+        raise ValueError("a clip needs at least one frame")
+    if not 0 <= t < n_frames:
+        raise ValueError(f"frame {t} is outside a clip of {n_frames} frames")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    if causal:
+        return [max(t + d, 0) for d in range(-2 * k, 1)]
+    return [_centred_index(t, d, n_frames) for d in range(-k, k + 1)]
+
+
+def window_sees_own_target(indices: Sequence[int], target_index: int) -> bool:
+    """True when a neighbour slot holds the target frame itself (its noise would be visible)."""
+    t = indices[target_index]
+    return any(i == t for slot, i in enumerate(indices) if slot != target_index)
+
+
+def stack_window(frames: torch.Tensor | np.ndarray | Sequence[Frame], indices: Sequence[int]) -> Frame:
+    """The frames at ``indices`` concatenated on the channel axis: (T*C, H, W).
+
+    ``frames`` is an (N, C, H, W) tensor/array or a sequence of (C, H, W) frames; the result
+    has the type of the frames (torch or numpy).
+    """
+    chosen = [frames[i] for i in indices]
+    if isinstance(chosen[0], torch.Tensor):
+        return torch.cat(chosen, dim=0)
+    return np.concatenate(chosen, axis=0)
+
+
+class RingBuffer:
+    """Streaming window assembly: ``push`` frames one by one, get ``(index, window)`` pairs back.
+
+    Every pushed frame's window is emitted exactly once, in frame order; index counts frames
+    from the start of the stream. Causal buffers emit the pushed frame's window at once (zero
+    frames of lookahead); centred ones emit frame i-k when frame i arrives, and the last k
+    frames' windows (reflected at the end) on :meth:`flush`, which also starts a new stream.
+    All frames of a stream must have one shape; another raises :class:`FrameSizeChangedError`.
+    """
+
+    def __init__(self, k: int, causal: bool = False):
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        self.k, self.causal = k, causal
+        self._frames: deque[tuple[int, Frame]] = deque(maxlen=window_size(k))
+        self._pushed = 0  # frames pushed in this stream
+        self._emitted = 0  # windows emitted in this stream
+        self._shape: tuple[int, ...] | None = None
+
+    @property
+    def latency(self) -> int:
+        """Frames of lookahead: a frame's window is out this many pushes after the frame."""
+        return 0 if self.causal else self.k
+
+    @property
+    def pending(self) -> int:
+        """Frames pushed whose window has not been emitted yet."""
+        return self._pushed - self._emitted
+
+    def _frame(self, index: int) -> Frame:
+        for i, frame in self._frames:
+            if i == index:
+                return frame
+        raise AssertionError(f"frame {index} is no longer buffered")  # window_indices guarantees it
+
+    def _window(self, t: int, n_frames: int) -> tuple[int, Frame]:
+        indices = window_indices(t, n_frames, self.k, self.causal)
+        self._emitted = t + 1
+        return t, stack_window([self._frame(i) for i in indices], range(len(indices)))
+
+    def push(self, frame: Frame) -> list[tuple[int, Frame]]:
+        """Add the next (C, H, W) frame; returns the windows now complete (zero or one)."""
+        shape = tuple(frame.shape)
+        if len(shape) != 3:
+            raise InputError(f"expected a (C, H, W) frame, got shape {shape}")
+        if self._shape is None:
+            self._shape = shape
+        elif shape != self._shape:
+            raise FrameSizeChangedError(
+                f"frame {self._pushed} is {shape[2]}x{shape[1]} with {shape[0]} channel(s) but the stream "
+                f"started at {self._shape[2]}x{self._shape[1]} with {self._shape[0]}; flush() before a new size"
+            )
+        self._frames.append((self._pushed, frame))
+        self._pushed += 1
+        if self.causal:
+            return [self._window(self._pushed - 1, self._pushed)]
+        t = self._pushed - 1 - self.k
+        # Every slot of t's window is at most t+k = the newest frame, so the clip length seen so
+        # far gives the same window as the whole clip will (window_indices reflects about t).
+        return [self._window(t, self._pushed)] if t >= 0 else []
+
+    def flush(self) -> list[tuple[int, Frame]]:
+        """End of stream: the windows still pending, reflected at the end; then reset."""
+        n = self._pushed
+        out = [self._window(t, n) for t in range(self._emitted, n)]
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        """Forget the stream (pending windows are dropped; call flush() to get them)."""
+        self._frames.clear()
+        self._pushed = self._emitted = 0
+        self._shape = None
