@@ -1,6 +1,6 @@
 """Typed configuration for the B2G network and its fitting, and the named presets.
 
-Every ambiguity of the paper (see shared/design/METHOD.md) is a field here, so an ablation is
+Every ambiguity of the paper (docs/METHOD_NOTES.md) is a field here, so an ablation is
 a config change, never a code change. Unknown keys are rejected (``extra="forbid"``) so a typo
 in a saved config or a ``--set`` override fails loudly instead of being ignored.
 Thresholds from the paper are on a 0..255 scale and stay that way here; the code divides by 255.
@@ -22,7 +22,7 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
-    """The network f_theta (METHOD.md sections 1 and 2)."""
+    """The network f_theta (docs/METHOD_NOTES.md, "Network")."""
 
     width: int = Field(48, ge=4, le=256, description="feature channels at every stage")
     depth: int = Field(5, ge=1, le=5, description="poolings; 5 reaches H/32")
@@ -39,7 +39,7 @@ class ModelConfig(_Strict):
 
 
 class MaskConfig(_Strict):
-    """The blind-spot masks (METHOD.md section 3)."""
+    """The blind-spot masks (docs/METHOD_NOTES.md, "Dual mask")."""
 
     kind: Literal["bernoulli", "dual"] = "dual"
     rate: float = Field(0.25, gt=0.0, lt=1.0, description="fraction of pixels that are blind spots")
@@ -58,7 +58,7 @@ class MaskConfig(_Strict):
 
 
 class LossConfig(_Strict):
-    """The gradient-regularized loss (METHOD.md section 4)."""
+    """The gradient-regularized loss (docs/METHOD_NOTES.md, "Loss")."""
 
     kind: Literal["blindspot", "gradient", "recorrupted"] = Field(
         "gradient", description="gradient: B2G's loss; blindspot: Self2Self/Noise2Self; recorrupted: "

@@ -1,4 +1,4 @@
-"""Image quality metrics on (C, H, W) arrays in [0, 1] (METHOD.md section 6: clip, all channels).
+"""Image quality metrics on (C, H, W) arrays in [0, 1] (docs/METHOD_NOTES.md, "Evaluation": clip, all channels).
 
 SSIM is scikit-image's, the one the benchmark tables quote; it is imported only when asked for.
 """

@@ -1,4 +1,4 @@
-"""The Blind2Grad network f_theta, in one file (METHOD.md sections 1 and 2).
+"""The Blind2Grad network f_theta, in one file (docs/METHOD_NOTES.md, "Network").
 
 Conventions: tensors are (B, C, H, W) float32 in [0, 1]; masks are (B, 1, H, W) with 1 for a
 visible pixel and 0 for a blind spot. H and W must be multiples of ``2 ** depth``;

@@ -1,7 +1,7 @@
 """Shared pieces of the quality benchmarks: data, noise with fixed seeds, the results store,
 machine facts, and rewriting one section of docs/BENCHMARKS.md.
 
-Noise follows METHOD.md section 6: clean in [0, 1]; Gaussian ``clean + N(0, (s/255)^2)``, not
+Noise follows docs/METHOD_NOTES.md "Evaluation": clean in [0, 1]; Gaussian ``clean + N(0, (s/255)^2)``, not
 clipped; Poisson ``Poisson(lam * clean) / lam``. The seed of each noisy image is a CRC32 of
 "set/image/noise", so every method, every script and every machine sees the same noisy pixels
 (Python's own ``hash`` is salted per process and would not do).

@@ -15,7 +15,7 @@ from _common import describe_runs, fmt, noise_label
 
 HEADING = "## Quality (issue 2)"
 
-# METHOD.md section 6 (the paper's tables 2 and 3): PSNR dB / SSIM, Gaussian noise.
+# docs/METHOD_NOTES.md "Evaluation" (the paper's tables 2 and 3): PSNR dB / SSIM, Gaussian noise.
 PAPER_B2G = {
     ("Set9", "25"): (32.01, 0.965), ("Set9", "50"): (29.66, 0.946),
     ("Set9", "75"): (27.85, 0.918), ("Set9", "100"): (26.59, 0.890),
@@ -118,7 +118,7 @@ _NOTES = """Notes
 - ZS-N2N: our implementation (benchmarks/zsn2n.py) of Mansour & Heckel 2023: two diagonal
   downsamplers, a 2-hidden-layer 48-channel conv net, residual + consistency loss, Adam 1e-3,
   step decay; "steps" is its iteration count (the paper's is 2000).
-- The paper's numbers (METHOD.md section 6) are for the paper's B2G and BM3D, not this run.
+- The paper's numbers (docs/METHOD_NOTES.md "Evaluation") are for the paper's B2G and BM3D, not this run.
   Its Set9 has 9 images; ours has the 5 that could be traced (F16 and kodim01/02/03/12), so the
   Set9 comparison is indicative only. Its Kodak24 may be a different variant (FFDNet ships
   500x500 crops); ours is the full 768x512 set. Its Poisson numbers are on Planaria

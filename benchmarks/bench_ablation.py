@@ -9,7 +9,7 @@ variant flips one setting of the base (whatever the preset holds now):
 - loss: gradient-regularized vs blind-spot only;
 - dropout: T-Standout vs standard vs none (the paper's figure 13 direction);
 - stop_gradient_full_pass True/False, and distill_weight 0/1. These two decide whether the
-  deterministic single pass f(y) learns to denoise (METHOD.md section 4).
+  deterministic single pass f(y) learns to denoise (docs/METHOD_NOTES.md, "Loss").
 For every variant both outputs are scored: the stochastic ensemble and the single pass f(y).
 Same noisy images and seeds as bench_quality.py.
 """

@@ -195,10 +195,43 @@ def main(argv=None) -> None:
         write_table(store.rows, store.runs, args)
 
 
+def curve_table(rows: list[dict]) -> str:
+    """PSNR against pretraining steps: the prior's f(y) and the `fast` fit from it, on the
+    (set, noise) cases that every prior version ran, so the means compare like for like."""
+    import re
+    from collections import defaultdict
+
+    by: dict[tuple, dict[str, dict[tuple, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        m = re.match(r"^(prior-single|b2g-single):(?:fast\+)?prior([\d.]+)k$", r["method"])
+        if m:
+            by[(r["set"], r["noise"])][(m.group(1), float(m.group(2)))][r["image"]] = r["psnr"]
+    lines = []
+    for (set_name, noise), series in sorted(by.items()):
+        steps = sorted({k for _, k in series})
+        if len(steps) < 2:
+            continue
+        images = set.intersection(*(set(v) for v in series.values()))
+        if not images:
+            continue
+        lines += [f"\n{set_name}, noise {noise}, the {len(images)} images every version ran "
+                  f"({', '.join(sorted(images))}):\n", "| pretraining steps | prior f(y), no fit | `fast` fit from it |",
+                  "|---|---|---|"]
+        for k in steps:
+            cells = []
+            for kind in ("prior-single", "b2g-single"):
+                vals = series.get((kind, k), {})
+                cells.append(f"{np.mean([vals[i] for i in images]):.2f}" if images <= set(vals) else "–")
+            lines.append(f"| {k * 1000:,.0f} | {cells[0]} | {cells[1]} |")
+    if not lines:
+        return ""
+    return "\n### PSNR after fine-tuning against pretraining steps\n" + "\n".join(lines) + "\n"
+
+
 def write_table(rows, runs, args) -> None:
     from _common import replace_section
 
-    replace_section(args.output, HEADING, render_quality(rows, runs, args.json))
+    replace_section(args.output, HEADING, render_quality(rows, runs, args.json) + curve_table(rows))
     print("table written to", args.output)
 
 

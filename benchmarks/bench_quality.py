@@ -4,7 +4,7 @@
         --methods b2g,bm3d,nlm,zsn2n --preset fast --limit 6 --json runs/quality_fast.json --resume
 
 Every method sees the same noisy image: the seed is fixed per (set, image, noise) (_common.py;
-Gaussian not clipped, Poisson Poisson(lam x)/lam). Metrics follow METHOD.md section 6: PSNR and
+Gaussian not clipped, Poisson Poisson(lam x)/lam). Metrics follow docs/METHOD_NOTES.md "Evaluation": PSNR and
 scikit-image SSIM of the output clipped to [0, 1], on all channels.
 
 Methods

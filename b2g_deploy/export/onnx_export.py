@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import file_sha256, load_checkpoint
-from ..errors import InputError, ParityError
+from ..errors import CheckpointError, InputError, ParityError
 from ..io.atomic import atomic_path, check_writable
 from ..modelfile.graph import build_module
 from ..modelfile.onnx_metadata import ExportMetadata, write_props
@@ -93,6 +93,9 @@ def export_onnx(
         raise InputError(f"--passes must be between 1 and 64, got {passes}")
     check_writable(out, force)
     ckpt = load_checkpoint(checkpoint)
+    if ckpt.is_temporal:
+        raise CheckpointError(f"{checkpoint} is a temporal checkpoint: export it with "
+                              "temporal.export.export_temporal_checkpoint (b2g-deploy export does)")
     net, precision = ckpt.net, "fp16" if fp16 else "fp32"
     rate = ckpt.config.mask.rate
     passes = passes if mode == "ensemble" else 1
@@ -102,7 +105,7 @@ def export_onnx(
         _trace(module, net.channels, net.multiple, raw)
         model = onnx.load(str(raw))
     model, simplified = _simplify(model)
-    if random_ops(model):  # METHOD.md section 2: sampling never reaches a deployed graph
+    if random_ops(model):  # docs/METHOD_NOTES.md "T-Standout": sampling never reaches a deployed graph
         raise ParityError(f"the exported graph contains random ops: {', '.join(random_ops(model))}")
     meta = ExportMetadata(
         channels=net.channels, bit_depth=int(ckpt.meta.get("bit_depth", 8)), mode=mode, passes=passes,

@@ -1,4 +1,4 @@
-"""Inference after fitting (METHOD.md section 5): the deterministic single pass f(y), and the
+"""Inference after fitting (docs/METHOD_NOTES.md, "Inference"): the deterministic single pass f(y), and the
 paper's stochastic ensemble (fresh Bernoulli masks, T-Standout sampling, averaged)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The B2G losses (METHOD.md section 4), as plain functions.
+"""The B2G losses (docs/METHOD_NOTES.md, "Loss"), as plain functions.
 
 a = f(Omega * y), b = f(y); d_c = (1 - Omega)(a - y); d_g = grad(b) - grad(a).
 gradient loss: 1/2 sum_{dir in x,y} mean((d_c + omega d_g_dir)^2) + gamma mean(d_c^2)

@@ -1,4 +1,4 @@
-"""Blind-spot masks (METHOD.md section 3). 1 = visible pixel, 0 = blind spot; (B, 1, H, W).
+"""Blind-spot masks (docs/METHOD_NOTES.md, "Dual mask"). 1 = visible pixel, 0 = blind spot; (B, 1, H, W).
 
 The dual mask is expressed as a per-pixel blind-spot probability map: detail pixels get
 ``rate * detail_rate_ratio`` and flat pixels whatever keeps the image-wide rate at ``rate``.

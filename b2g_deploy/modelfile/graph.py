@@ -5,7 +5,7 @@ Both wrappers take (B, C, H, W) float32 in [0, 1] and return the same shape. The
 the traced graph carries the padding and an exported model accepts any frame of side >= the
 multiple (runtimes edge-pad smaller frames first, see ``runtimes/_frames.py``).
 
-``EnsembleModule`` is the exportable form of METHOD.md section 5, path 2: K Bernoulli masks
+``EnsembleModule`` is the exportable form of docs/METHOD_NOTES.md "Inference", path 2: K Bernoulli masks
 drawn once with a fixed seed are stored as constant (K, 1, T, T) tiles, tiled and cropped in the
 graph to the padded frame, folded into the batch as B*K masked passes f(x*m, m) and averaged.
 T-Standout is the identity in eval mode, so neither graph contains a random op.

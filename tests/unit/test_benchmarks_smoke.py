@@ -72,7 +72,7 @@ def test_noise_and_seeds_are_deterministic(smooth_image, common):
     a, b = common.add_noise(clean, "25", seed), common.add_noise(clean, "25", seed)
     assert np.array_equal(a, b)
     assert abs(float((a - clean).std()) - 25 / 255) < 0.01
-    assert a.min() < 0 or a.max() > 1  # Gaussian noise is not clipped (METHOD.md section 6)
+    assert a.min() < 0 or a.max() > 1  # Gaussian noise is not clipped (docs/METHOD_NOTES.md "Evaluation")
     p = common.add_noise(clean, "p30", seed)
     assert np.allclose(p * 30, np.round(p * 30), atol=1e-4)  # Poisson counts / lambda
     assert abs(common.noise_std(p, "p30") - np.sqrt(clean.mean() / 30)) < 0.01
