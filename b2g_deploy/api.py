@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputExistsError
+from .errors import CheckpointError, InputError, OutputExistsError
 
 
 @dataclass
@@ -165,6 +165,79 @@ class FitReport:
     what: str  # "single pass" or "K-pass ensemble"
     init: str
     psnr: dict[str, float] = field(default_factory=dict)  # with a reference: noisy, single, output
+    notes: list[str] = field(default_factory=list)  # one line each: fallbacks and what was chosen
+    temporal: dict[str, Any] | None = None  # the temporal stage's record (None: not asked for)
+    temporal_net: bool = False  # the checkpoint holds a temporal network
+
+
+@dataclass
+class TemporalStage:
+    """What :func:`fit_temporal_stage` did: the network to keep and why."""
+
+    net: Any  # the TemporalB2GNet, or the single-frame B2GNet it was given (fallback)
+    temporal: bool  # net is temporal
+    record: dict[str, Any]  # for the checkpoint's meta["temporal_fit"]
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def fit_temporal_stage(
+    frames: Any,
+    single_net: Any,
+    cfg: Any,
+    *,
+    k: int = 2,
+    causal: bool = False,
+    device: Any = "cpu",
+    seed: int = 0,
+    time_budget: float | None = None,
+    progress: Callable[[int, float, float], None] | None = None,
+) -> TemporalStage:
+    """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
+    noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
+    net, and if so fit a temporal net starting from it; otherwise keep the single-frame net.
+
+    ``k`` larger than the clip allows (2k+1 > N) is lowered to what the frames allow, with a
+    note; a single frame is refused (InputError). The loss follows the preset: "recorrupted"
+    when ``cfg.loss.kind`` is, else "blindspot".
+    """
+    import torch
+
+    from .model import denoise
+    from .temporal.fit import TemporalConfig, fit_temporal
+    from .temporal.noise_check import INDEPENDENCE_THRESHOLD, check_temporal_noise
+
+    n = int(frames.shape[0])
+    if n < 2:
+        raise InputError("a temporal fit needs at least 2 consecutive frames; this input gave 1")
+    notes: list[str] = []
+    k_used = k
+    if 2 * k + 1 > n:
+        k_used = max(1, (n - 1) // 2)
+        if k_used != k:
+            notes.append(f"{n} frames are too few for k={k} ({2 * k + 1}-frame windows): using k={k_used}")
+    loss = "recorrupted" if cfg.loss.kind == "recorrupted" else "blindspot"
+    try:
+        tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss)
+    except Exception as exc:  # pydantic's ValidationError: k out of range
+        raise InputError(f"--k {k}: {str(exc).splitlines()[-1].strip()}") from None
+    single_net = single_net.to(device).eval()
+    with torch.no_grad():
+        independent, corr = check_temporal_noise(frames.to(device), lambda y: denoise(single_net, y))
+    record: dict[str, Any] = {"k": k_used, "causal": causal, "loss": loss, "noise_correlation": round(corr, 4),
+                              "threshold": INDEPENDENCE_THRESHOLD, "frames": n}
+    if not independent:
+        notes.append(f"the noise is correlated from frame to frame (residual correlation {corr:.3f} > "
+                     f"{INDEPENDENCE_THRESHOLD}): kept the single-frame network")
+        record["fallback"] = "correlated noise"
+        return TemporalStage(single_net, False, record, notes)
+    result = fit_temporal(frames, cfg, tcfg, net=single_net, device=device, seed=seed,
+                          time_budget=time_budget, progress=progress)
+    record.update(steps=result.steps, seconds=round(result.seconds, 3), interrupted=result.interrupted,
+                  history=result.history)
+    if result.noise_sigma is not None:
+        record["noise_sigma"] = result.noise_sigma
+    return TemporalStage(result.net, True, record, notes, result.interrupted)
 
 
 def default_fit_outputs(noisy: Path, output: Path | None, checkpoint: Path | None) -> tuple[Path, Path]:
@@ -203,11 +276,20 @@ def fit(
     reference: Path | None = None,
     force: bool = False,
     frames: int | None = None,
+    temporal: bool = False,
+    k: int = 2,
+    causal: bool = False,
     progress: Callable[[int, int, float, float], None] | None = None,
 ) -> FitReport:
     """Fit B2G to an image (or ``frames`` frames of a video) and write the denoised image and a
     checkpoint. ``init``: "prior", "none" or a checkpoint path (None = the preset's choice).
-    ``progress(step, total, loss, fraction_done)`` is called every step."""
+    ``progress(step, total, loss, fraction_done)`` is called every step (for each stage).
+
+    ``temporal``: video input only. The first ``frames`` consecutive frames are fitted
+    single-frame as usual, then (see :func:`fit_temporal_stage`) a temporal network with
+    windows of 2k+1 frames (``causal``: the target last) is fitted from it, unless the noise is
+    correlated between frames; the checkpoint holds whichever network was kept (``notes`` say
+    which and why) and -o is the first frame denoised with it."""
     if iters is not None and iters < 1:
         raise InputError("--iters must be at least 1")
     if time_budget is not None and time_budget <= 0:
@@ -216,6 +298,10 @@ def fit(
         raise InputError("--passes must be at least 1")
     if frames is not None and frames < 1:
         raise InputError("--frames must be at least 1")
+    if temporal and not 1 <= k <= 8:
+        raise InputError(f"--k must be between 1 and 8, got {k}")
+    if not temporal and (causal or k != 2):
+        raise InputError("--k and --causal choose the temporal window; add --temporal")
     is_stream = "://" in str(noisy) or str(noisy).isdigit()
     if not is_stream and not noisy.exists():  # before torch is imported: a typo answers at once
         raise InputError(f"{noisy} does not exist")
@@ -244,8 +330,21 @@ def fit(
     from .priors import starting_network
 
     dev = resolve_device(device)
-    stack, info, frames_meta = load_fit_input(noisy, frames)  # (N, C, H, W); N = 1 for an image
+    if temporal:  # neighbours, not frames spread over the clip
+        from .io.fit_input import load_consecutive_frames
+
+        stack, info, frames_meta = load_consecutive_frames(noisy, frames)
+        if stack.shape[0] < 2:
+            raise InputError(f"--temporal needs at least 2 frames; {noisy} gave {stack.shape[0]} "
+                             "(pass --frames N with N >= 2, or fit it without --temporal)")
+    else:
+        stack, info, frames_meta = load_fit_input(noisy, frames)  # (N, C, H, W); N = 1 for an image
     start_net, cfg, init_label = starting_network(init, info.channels, cfg)
+    from .temporal.model import TemporalB2GNet
+
+    if isinstance(start_net, TemporalB2GNet):
+        raise CheckpointError(f"--init {init}: a temporal checkpoint cannot start a fit; "
+                              "give a prior or a single-frame checkpoint")
     cfg = cfg.with_overrides(iters=iters, ensemble_passes=passes)
     out_depth = default_bit_depth_for(output, info.bit_depth)
     check_image_output(output, out_depth, force)
@@ -266,15 +365,41 @@ def fit(
         "history": result.history, "init": init_label,
         **frames_meta,  # video input: which frames were fitted on
     }
-    save_checkpoint(checkpoint, Checkpoint(result.net, cfg, meta), force=force)
-    y_dev = y.to(dev)
-    single = run_single_pass(result.net, y_dev).cpu()
-    # After Ctrl-C the quick pass, not K more; f(y) when the preset or the caller asks for it.
-    use_single = single_pass or result.interrupted or cfg.output == "single" or cfg.ensemble_passes == 1
-    out = single if use_single else ensemble(result.net, y_dev, cfg.ensemble_passes, cfg.mask.rate, seed).cpu()
-    write_image(output, out.numpy(), out_depth, force=force)
-    report = FitReport(output, checkpoint, result.steps, result.seconds, result.interrupted,
-                       "single pass" if use_single else f"{cfg.ensemble_passes}-pass ensemble", init_label)
+    notes: list[str] = []
+    stage = None
+    if temporal and result.interrupted:
+        notes.append("interrupted during the single-frame fit: no temporal fit, single-frame checkpoint")
+    elif temporal:
+        on_tstep = (lambda step, loss, done: progress(step, cfg.iters, loss, done)) if progress else None
+        stage = fit_temporal_stage(torch.from_numpy(stack), result.net, cfg, k=k, causal=causal, device=dev,
+                                   seed=seed, time_budget=time_budget, progress=on_tstep)
+        notes += stage.notes
+        meta["temporal_fit"] = stage.record
+    if stage is not None and stage.temporal:
+        tnet = stage.net.cpu().eval()
+        save_checkpoint(checkpoint, Checkpoint(tnet, cfg, meta), force=force)
+        from .temporal.model import denoise_clip
+
+        with torch.no_grad():  # frame 0 from its window of the fitted (consecutive) frames
+            single = out = denoise_clip(tnet, torch.from_numpy(stack))[0]
+        write_image(output, out.numpy(), out_depth, force=force)
+        window = f"k={stage.record['k']} {'causal' if causal else 'centred'}"
+        report = FitReport(output, checkpoint, result.steps + stage.record["steps"],
+                           result.seconds + stage.record["seconds"], stage.interrupted,
+                           f"temporal, {2 * stage.record['k'] + 1}-frame {window} window", init_label)
+    else:
+        save_checkpoint(checkpoint, Checkpoint(result.net, cfg, meta), force=force)
+        y_dev = y.to(dev)
+        single = run_single_pass(result.net, y_dev).cpu()
+        # After Ctrl-C the quick pass, not K more; f(y) when the preset or the caller asks for it.
+        use_single = single_pass or result.interrupted or cfg.output == "single" or cfg.ensemble_passes == 1
+        out = single if use_single else ensemble(result.net, y_dev, cfg.ensemble_passes, cfg.mask.rate, seed).cpu()
+        write_image(output, out.numpy(), out_depth, force=force)
+        report = FitReport(output, checkpoint, result.steps, result.seconds, result.interrupted,
+                           "single pass" if use_single else f"{cfg.ensemble_passes}-pass ensemble", init_label)
+    report.notes = notes
+    report.temporal = stage.record if stage is not None else None
+    report.temporal_net = stage is not None and stage.temporal
     if clean is not None:
         from .metrics import psnr
 

@@ -3,6 +3,11 @@
 Only tensors, numbers, strings, lists and dicts go in, so ``torch.load(weights_only=True)``
 reads it and a checkpoint can never run code. A file that is not ours is refused by its
 ``format`` key, not by guessing from its contents.
+
+A temporal (multi-frame) network is saved the same way, with its window in
+``meta["temporal"] = {"k", "causal", "window", "target_index"}``; ``load_checkpoint`` rebuilds a
+:class:`~b2g_deploy.temporal.model.TemporalB2GNet` from it. A checkpoint without that key is a
+single-frame :class:`~b2g_deploy.model.B2GNet`, as before.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .config import FitConfig
 from .errors import CheckpointError
 from .io.atomic import atomic_path, check_writable
 from .model import B2GNet
+from .temporal.model import TemporalB2GNet
 
 FORMAT = "b2g-deploy/checkpoint"
 FORMAT_VERSION = 1
@@ -28,7 +34,7 @@ BIT_DEPTHS = (8, 16, 32)  # what an output is written back at; 32 = float TIFF
 
 @dataclass
 class Checkpoint:
-    net: B2GNet
+    net: B2GNet | TemporalB2GNet
     config: FitConfig
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -36,16 +42,31 @@ class Checkpoint:
     def channels(self) -> int:
         return self.net.channels
 
+    @property
+    def is_temporal(self) -> bool:
+        return isinstance(self.net, TemporalB2GNet)
+
+
+def temporal_settings(net: TemporalB2GNet) -> dict[str, Any]:
+    """The window a temporal net reads, as stored in ``meta["temporal"]``."""
+    k = (net.window - 1) // 2
+    causal = net.window > 1 and net.target_index == net.window - 1
+    return {"k": k, "causal": causal, "window": net.window, "target_index": net.target_index}
+
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint, force: bool = False) -> None:
     path = Path(path)
     check_writable(path, force)
+    meta = {"channels": ckpt.channels, "package_version": __version__, **ckpt.meta}
+    meta.pop("temporal", None)  # the network decides, not a copied meta dict
+    if isinstance(ckpt.net, TemporalB2GNet):
+        meta["temporal"] = temporal_settings(ckpt.net)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "state_dict": {k: v.detach().cpu() for k, v in ckpt.net.state_dict().items()},
         "config": ckpt.config.model_dump(),
-        "meta": {"channels": ckpt.channels, "package_version": __version__, **ckpt.meta},
+        "meta": meta,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -71,7 +92,7 @@ def load_checkpoint(path: str | Path, channels: int | None = None) -> Checkpoint
     try:
         config = FitConfig.model_validate(payload["config"])
         meta = _checked_meta(payload["meta"])
-        net = B2GNet(meta["channels"], config.model)
+        net = _build_net(meta, config)
         net.load_state_dict(payload["state_dict"])
     except (KeyError, ValidationError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -82,6 +103,31 @@ def load_checkpoint(path: str | Path, channels: int | None = None) -> Checkpoint
             f"{path} was fitted on {net.channels}-channel images; this input has {channels}"
         )
     return Checkpoint(net, config, meta)
+
+
+def _build_net(meta: dict[str, Any], config: FitConfig) -> B2GNet | TemporalB2GNet:
+    """The network class the checkpoint holds: temporal when its meta names a window."""
+    if "temporal" not in meta:
+        return B2GNet(meta["channels"], config.model)
+    t = meta["temporal"]
+    if not isinstance(t, dict) or not _is_int(t.get("k")) or not 0 <= t["k"] <= 8 \
+            or not isinstance(t.get("causal"), bool):
+        raise ValueError(f"meta temporal {t!r} is not a window (k 0..8, causal true/false)")
+    net = TemporalB2GNet.for_k(meta["channels"], t["k"], t["causal"], config.model)
+    for key in ("window", "target_index"):  # written for readers; must agree with k and causal
+        if key in t and t[key] != getattr(net, key):
+            raise ValueError(f"meta temporal {key} {t[key]!r} does not match k={t['k']} causal={t['causal']}")
+    return net
+
+
+def checkpoint_is_temporal(path: str | Path) -> bool:
+    """Does ``path`` hold a temporal network? False for anything else (errors come on loading)."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not ours or unreadable: load_checkpoint says why
+        return False
+    meta = payload.get("meta") if isinstance(payload, dict) and payload.get("format") == FORMAT else None
+    return isinstance(meta, dict) and "temporal" in meta
 
 
 def _is_int(value: Any) -> bool:

@@ -66,7 +66,7 @@ def _paired_delta(rows: list[dict], bm3d: dict[str, float]) -> float | None:
     return float(np.mean(diffs)) if diffs else None
 
 
-def render_quality(rows: list[dict], runs: list[dict], json_path: Path) -> str:
+def render_quality(rows: list[dict], runs: list[dict], json_path: Path, notes: str | None = None) -> str:
     if not rows:
         return "No rows yet: nothing has been run.\n\n" + describe_runs(runs)
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -93,7 +93,7 @@ def render_quality(rows: list[dict], runs: list[dict], json_path: Path) -> str:
         )
     images = {s: sorted({r["image"] for r in rows if r["set"] == s}) for s in set_order}
     image_lines = "\n".join(f"- {s}: {', '.join(v)}" for s, v in images.items())
-    return "\n".join([*lines, "", _NOTES, "", "Images run:", image_lines, "",
+    return "\n".join([*lines, "", notes or _NOTES, "", "Images run:", image_lines, "",
                       f"Raw per-image rows: `{json_path}`. Runs that wrote these rows:",
                       describe_runs(runs)])
 

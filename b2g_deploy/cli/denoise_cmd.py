@@ -50,6 +50,9 @@ def denoise_command(
     codec: Annotated[str, typer.Option(help="video output: ffv1 (lossless, .mkv) | mp4v | mjpg")] = "ffv1",
     blend: Annotated[float, typer.Option(help="video: motion-aware temporal blend strength, 0 = off")] = 0.0,
     frames_limit: Annotated[Optional[int], typer.Option(help="video: stop after N frames")] = None,
+    temporal: Annotated[bool, typer.Option("--temporal", help="video without -m: fit, export and stream a multi-frame network")] = False,
+    k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
+    causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead, no delay)")] = False,
 ) -> None:
     """Denoise INPUT with a fitted MODEL and write OUTPUT (same names for a folder)."""
     from ..io.images import IMAGE_SUFFIXES, read_image
@@ -63,7 +66,10 @@ def denoise_command(
 
     if is_video_job(input, output):  # video files, cameras, streams: the pipeline in video_cmd.py
         return run_video_cli(input, output, model, runtime, device, batch=batch, force=force, fit_frames=fit_frames,
-                             preset=preset, codec=codec, blend=blend, limit=frames_limit, mode=mode, passes=passes)
+                             preset=preset, codec=codec, blend=blend, limit=frames_limit, mode=mode, passes=passes,
+                             temporal=temporal, k=k, causal=causal)
+    if temporal or causal or k != 2:
+        raise InputError("--temporal, --k and --causal apply to video input")
     if model is None:
         raise InputError("-m/--model is required for images; only a video can be fitted on the fly")
     if not input.exists():

@@ -39,6 +39,10 @@ def export_command(
 
     if onnx.suffix.lower() != ".onnx":
         raise InputError(f"{onnx}: the ONNX output must end in .onnx")
+    from ..checkpoint import checkpoint_is_temporal
+
+    if checkpoint_is_temporal(checkpoint):
+        return _export_temporal(checkpoint, onnx, mode, fp16, trt, force)
     profile = None
     if trt is not None:
         if trt.suffix.lower() not in (".engine", ".plan"):
@@ -58,6 +62,20 @@ def export_command(
     typer.echo(f"parity: {result.parity.line()}")
     if trt is not None and profile is not None:
         _build_trt(checkpoint, result.path, trt, profile, fp16, seed, timing_cache, force)
+
+
+def _export_temporal(checkpoint: Path, onnx: Path, mode: str, fp16: bool, trt: Optional[Path], force: bool) -> None:
+    """A temporal checkpoint: a window-in, frame-out graph (fp32, single pass), parity-checked."""
+    from ..temporal.export import export_temporal_checkpoint
+
+    if mode != "single" or fp16 or trt is not None:
+        raise InputError("a temporal checkpoint exports to ONNX only, fp32 single pass "
+                         "(no --mode ensemble, --fp16 or --trt)")
+    result = export_temporal_checkpoint(checkpoint, onnx, force=force)
+    m = result.meta
+    typer.echo(f"wrote {result.path} (temporal, {m.window}-frame {'causal' if m.causal else 'centred'} window,"
+               f" k {m.k}, {m.precision}, opset {m.opset})")
+    typer.echo(f"parity: max |ONNX Runtime - PyTorch| {result.max_abs_diff:.2e} (CPU, fp32)")
 
 
 def _build_trt(checkpoint: Path, onnx: Path, trt: Path, profile, fp16: bool, seed: int,

@@ -27,7 +27,10 @@ def fit_command(
     single_pass: Annotated[bool, typer.Option("--single-pass", help="write f(y), not the ensemble")] = False,
     reference: Annotated[Optional[Path], typer.Option(help="clean image: print PSNR against it")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing outputs")] = False,
-    frames: Annotated[Optional[int], typer.Option(help="video input: fit one network on N frames spread over it")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="video input: fit one network on N frames spread over it (--temporal: the first N consecutive frames)")] = None,
+    temporal: Annotated[bool, typer.Option("--temporal", help="video input: then fit a multi-frame network (windows of 2k+1 frames) if the noise is independent between frames")] = False,
+    k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
+    causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead) instead of t-k..t+k")] = False,
 ) -> None:
     """Fit Blind2Grad to NOISY and write the denoised image and a reusable checkpoint."""
     from .. import api
@@ -43,8 +46,10 @@ def fit_command(
             noisy, output, checkpoint, preset=preset, config=config, iters=iters, time_budget=time_budget,
             device=device, seed=seed, init=Path(init) if init not in (None, "prior", "none") else init,
             passes=passes, single_pass=single_pass, reference=reference, force=force, frames=frames,
-            progress=on_step,
+            temporal=temporal, k=k, causal=causal, progress=on_step,
         )
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
     if report.interrupted:
         typer.echo(f"interrupted after {report.steps} steps; checkpoint written", err=True)
     typer.echo(f"wrote {report.output} ({report.what}; started from {report.init})")

@@ -3,7 +3,10 @@
 ``denoise_video`` is the library entry the ``denoise`` command dispatches to for a video, an
 image folder, a camera index or a stream URL. Without a model it is the one-command flow: fit
 on the first frames, save the checkpoint and the exported model next to the output, and stream
-every frame through the fastest runtime available here.
+every frame through the fastest runtime available here. With ``temporal`` the fit goes on to a
+multi-frame network (``api.fit_temporal_stage``) and the exported temporal model streams
+through a ring buffer of frames (``io.pipeline.TemporalFeeder``). A ``-m`` model that is
+temporal (.pt or .onnx) is recognised by its metadata and streamed the same way.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class VideoOptions:
     mode: str = "single"  # .pt models only: single | ensemble (exported models carry their mode)
     passes: int = 8
     force: bool = False
+    temporal: bool = False  # without a model: fit a temporal network after the single-frame one
+    k: int = 2
+    causal: bool = False
 
 
 def _fit_first_frames(source_spec: str, opts: VideoOptions, ckpt_path: Path):
@@ -62,6 +68,8 @@ def _fit_first_frames(source_spec: str, opts: VideoOptions, ckpt_path: Path):
 
     if opts.fit_frames < 1:
         raise InputError("--fit-frames must be at least 1")
+    if opts.temporal and opts.fit_frames < 2:
+        raise InputError("--temporal needs at least 2 frames to fit on; pass --fit-frames N with N >= 2")
     from ..priors import starting_network
 
     frames = read_frames(source_spec, limit=opts.fit_frames)
@@ -75,10 +83,23 @@ def _fit_first_frames(source_spec: str, opts: VideoOptions, ckpt_path: Path):
         "interrupted": result.interrupted, "source": Path(source_spec).name, "frames": list(range(len(frames))),
         "size": list(frames[0].shape[-2:]), "bit_depth": 8, "history": result.history, "init": init_label,
     }
-    ckpt = Checkpoint(result.net.cpu(), cfg, meta)
+    net, interrupted = result.net, result.interrupted
+    if opts.temporal and not interrupted:
+        from ..api import fit_temporal_stage
+
+        stage = fit_temporal_stage(torch.from_numpy(np.stack(frames)), result.net, cfg, k=opts.k,
+                                   causal=opts.causal, device=resolve_device(opts.device), seed=opts.seed,
+                                   time_budget=opts.fit_seconds)
+        for note in stage.notes:
+            typer.echo(f"note: {note}", err=True)
+        meta["temporal_fit"] = stage.record
+        net, interrupted = stage.net, stage.interrupted
+        meta["interrupted"] = interrupted
+    ckpt = Checkpoint(net.cpu().eval(), cfg, meta)
     save_checkpoint(ckpt_path, ckpt, force=opts.force)
-    typer.echo(f"wrote {ckpt_path} ({len(frames)} frames, {result.steps} steps, {result.seconds:.1f} s)", err=True)
-    if result.interrupted:
+    kind = " temporal" if ckpt.is_temporal else ""
+    typer.echo(f"wrote {ckpt_path} ({len(frames)} frames,{kind} {result.steps} steps, {result.seconds:.1f} s)", err=True)
+    if interrupted:
         typer.echo("interrupted while fitting: checkpoint kept, nothing denoised (pass it with -m)", err=True)
         raise typer.Exit(130)
     return ckpt
@@ -101,8 +122,15 @@ def _export_fastest(ckpt_path: Path, onnx_path: Path, info, opts: VideoOptions) 
     720p frame with the fast preset's width-32 network on the 2-core CPU this was built on
     (docs/BENCHMARKS.md, "Video").
     """
+    from ..checkpoint import checkpoint_is_temporal
     from ..export.onnx_export import export_onnx
 
+    if checkpoint_is_temporal(ckpt_path):  # no TensorRT path for windows yet: ORT
+        from ..temporal.export import export_temporal_checkpoint
+
+        export_temporal_checkpoint(ckpt_path, onnx_path, force=opts.force)
+        typer.echo(f"wrote {onnx_path} (temporal)", err=True)
+        return onnx_path
     export_onnx(ckpt_path, onnx_path, force=opts.force)
     typer.echo(f"wrote {onnx_path}", err=True)
     if opts.runtime in (None, "auto", "tensorrt") and _tensorrt_usable():
@@ -120,6 +148,19 @@ def _export_fastest(ckpt_path: Path, onnx_path: Path, info, opts: VideoOptions) 
 
 def _open_runtime(model: Path, opts: VideoOptions):
     from ..runtimes.factory import load_runtime, runtime_for
+    from ..runtimes.temporal import is_temporal_model, load_temporal_runtime
+
+    if is_temporal_model(model):  # windows of frames through a ring buffer (io.pipeline)
+        if opts.mode != "single":
+            raise InputError("--mode ensemble does not apply to a temporal model")
+        options: dict[str, Any] = {}
+        if model.suffix.lower() in (".pt", ".pth"):
+            from ._common import resolve_device
+
+            options["device"] = resolve_device(opts.device)
+        elif opts.device in ("cpu", "cuda"):
+            options["provider"] = opts.device
+        return load_temporal_runtime(model, opts.runtime, **options)
 
     name = runtime_for(model, opts.runtime)
     options: dict[str, Any] = {}
@@ -141,6 +182,13 @@ def denoise_video(source_spec: str, output: Path, model: Path | None, opts: Vide
 
     if opts.batch < 1:
         raise InputError("--batch must be at least 1")
+    if model is not None and (opts.temporal or opts.causal or opts.k != 2):
+        raise InputError("--temporal, --k and --causal choose what to fit without -m; "
+                         "a model given with -m brings its own window")
+    if opts.temporal and not 1 <= opts.k <= 8:
+        raise InputError(f"--k must be between 1 and 8, got {opts.k}")
+    if not opts.temporal and (opts.causal or opts.k != 2):
+        raise InputError("--k and --causal choose the temporal window; add --temporal")
     check_output_not_input(source_spec, output)  # --force or not: never overwrite the input
     _check_sink_free(output, opts.force)  # before minutes of fitting, not after
     if model is None:

@@ -9,6 +9,15 @@ where we can handle it: on KeyboardInterrupt the decoder is told to stop, every 
 denoised is still written, and the sink is closed (its file renamed into place) in a finally
 block. The stats say ``interrupted``; the caller decides the exit code.
 
+A temporal runtime (``runtimes.temporal``: windows of frames in, the target frame out) is fed
+through a :class:`~b2g_deploy.temporal.windows.RingBuffer` (:class:`TemporalFeeder`): the
+output still has exactly one frame per decoded input frame, in order, under the input frame's
+index. Causal windows are emitted as their frame arrives; centred ones k frames later, and the
+last k, reflected at the end, when the source ends (not after Ctrl-C: the frames already
+denoised are kept, the pending k are not run). Frames the source skips are not pushed (the
+window closes over the gap); a frame size change mid-stream flushes the old size's windows
+and starts a new window stream.
+
 Torch, ONNX Runtime and TensorRT release the GIL while they compute, and OpenCV does while it
 decodes and encodes, so threads (not processes) are enough to overlap the three.
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,7 +42,9 @@ _END = object()  # end-of-stream marker passed down the queues
 
 
 class FrameDenoiser(Protocol):
-    """What the pipeline needs of a runtime (any ``runtimes.Runtime`` is one)."""
+    """What the pipeline needs of a runtime (any ``runtimes.Runtime`` is one). A temporal runtime
+    (``runtimes.temporal``, ``temporal = True``) has ``infer_windows``, ``k`` and ``causal``
+    instead and goes through :class:`TemporalFeeder`."""
 
     info: ModelInfo
 
@@ -141,6 +153,50 @@ def _next_batch(q_in: queue.Queue, batch: int, errors: list) -> tuple[list, bool
     return items, False
 
 
+class TemporalFeeder:
+    """Frames in, (index, noisy frame, denoised frame) out, through a temporal runtime's windows.
+
+    ``push`` takes decoded ``(index, frame)`` items and returns the frames whose windows are now
+    complete (denoised as one batch); ``flush`` returns the rest at the end of the stream.
+    """
+
+    def __init__(self, runtime):
+        from ..temporal.windows import RingBuffer
+
+        self.runtime = runtime
+        self.ring = RingBuffer(runtime.k, runtime.causal)
+        self._pending: deque[tuple[int, np.ndarray]] = deque()  # pushed, window not emitted yet
+
+    def _take(self, windows: list) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        if not windows:
+            return []
+        out = self.runtime.infer_windows(np.stack([w for _, w in windows]).astype(np.float32, copy=False))
+        ready = []
+        for denoised in out:  # the ring emits each pushed frame's window once, in push order
+            index, noisy = self._pending.popleft()
+            ready.append((index, noisy, denoised))
+        return ready
+
+    def push(self, items: list[tuple[int, np.ndarray]]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        from ..temporal.windows import FrameSizeChangedError
+
+        windows: list = []
+        ready: list = []
+        for index, frame in items:
+            try:
+                emitted = self.ring.push(frame)
+            except FrameSizeChangedError:  # a new stream size: finish the old one's windows first
+                ready += self._take(windows + self.ring.flush())
+                windows = []
+                emitted = self.ring.push(frame)
+            self._pending.append((index, frame))
+            windows += emitted
+        return ready + self._take(windows)
+
+    def flush(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        return self._take(self.ring.flush())
+
+
 def check_channels(runtime: FrameDenoiser, source) -> None:
     want, have = runtime.info.channels, source.info.channels
     if want != have:
@@ -170,21 +226,31 @@ def run_pipeline(
     encoder = threading.Thread(
         target=_encode, args=(sink, q_out, stats, source, progress, errors), daemon=True, name="encode"
     )
+    feeder = TemporalFeeder(runtime) if getattr(runtime, "temporal", False) else None
     start = time.perf_counter()
     decoder.start()
     encoder.start()
+
+    def emit(results) -> None:
+        for index, noisy, denoised in results:
+            if blend is not None:
+                denoised = blend(noisy, denoised)
+            _put_while_alive(q_out, (index, denoised), encoder)  # waits, never drops
+
     try:
         ended = False
         while not ended:
             items, ended = _next_batch(q_in, batch, errors)
             if not items:
                 break
+            if feeder is not None:
+                emit(feeder.push(items))
+                continue
             frames = np.stack([frame for _, frame in items]).astype(np.float32, copy=False)
             out = runtime.infer(frames)
-            for (index, noisy), denoised in zip(items, out):
-                if blend is not None:
-                    denoised = blend(noisy, denoised)
-                _put_while_alive(q_out, (index, denoised), encoder)  # waits, never drops
+            emit((index, noisy, denoised) for (index, noisy), denoised in zip(items, out))
+        if feeder is not None and not errors:
+            emit(feeder.flush())  # the source ended: the last k centred windows, reflected
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:

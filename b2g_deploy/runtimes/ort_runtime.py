@@ -84,6 +84,9 @@ class OrtRuntime(Runtime):
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"{path} is not a loadable ONNX model: {first}") from None
         props = self.session.get_modelmeta().custom_metadata_map
+        if props.get("b2g.format") == "b2g-deploy/onnx-temporal":
+            raise InputError(f"{path} is a temporal (multi-frame) model: it denoises videos, "
+                             "frame windows at a time (b2g-deploy denoise VIDEO -m ...)")
         self.meta = ExportMetadata.from_props(props, str(path))
         self.info = self.meta.model_info(provider=provider)
         self.provider, self.device_id = provider, device_id

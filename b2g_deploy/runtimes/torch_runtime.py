@@ -32,6 +32,9 @@ class TorchRuntime(Runtime):
         if fp16 and not str(device).startswith("cuda"):
             raise InputError("fp16 with the torch runtime needs a CUDA device (CPU half is slower)")
         ckpt = load_checkpoint(path)
+        if ckpt.is_temporal:
+            raise InputError(f"{path} is a temporal (multi-frame) checkpoint: it denoises videos, "
+                             "frame windows at a time (b2g-deploy denoise VIDEO -m ...)")
         self.device = torch.device(device)
         passes = passes if mode == "ensemble" else 1
         module = build_module(ckpt.net, mode, passes, ckpt.config.mask.rate, seed, half=fp16)

@@ -179,3 +179,24 @@ def export_temporal_onnx(net: TemporalB2GNet, out: str | Path, parity_input: np.
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return TemporalExportResult(out, meta, diff)
+
+
+def export_temporal_checkpoint(checkpoint: str | Path, out: str | Path, force: bool = False) -> TemporalExportResult:
+    """``export_temporal_onnx`` of a temporal checkpoint file (``b2g-deploy export`` calls this).
+
+    Raises CheckpointError if ``checkpoint`` holds a single-frame network (use
+    ``export.onnx_export.export_onnx`` for those) and OutputExistsError if ``out`` exists
+    without ``force``.
+    """
+    from ..checkpoint import load_checkpoint
+    from ..errors import InputError
+    from ..io.atomic import check_writable
+
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"{out}: the ONNX output must end in .onnx")
+    ckpt = load_checkpoint(checkpoint)
+    if not isinstance(ckpt.net, TemporalB2GNet):
+        raise CheckpointError(f"{checkpoint} holds a single-frame network, not a temporal one")
+    check_writable(out, force)
+    return export_temporal_onnx(ckpt.net, out)

@@ -1,0 +1,215 @@
+"""Runtimes for temporal (multi-frame) models: a window of frames in, the target frame out.
+
+A temporal model takes (B, T*C, H, W) windows, not (B, C, H, W) frames, so it is not a
+:class:`~b2g_deploy.runtimes.base.Runtime` the image paths could be handed by mistake: the
+ordinary ``load_runtime`` refuses temporal files, and the video pipeline opens them with
+:func:`load_temporal_runtime` and feeds them through a
+:class:`~b2g_deploy.temporal.windows.RingBuffer` (``io.pipeline``).
+
+Two backends: ONNX Runtime (an ``export --onnx`` of a temporal checkpoint) and PyTorch (the
+checkpoint itself), both running the same wrapper (``temporal.export.TemporalExportModule``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError, InputError
+from ..modelfile.info import ModelInfo
+from ._frames import pad_small
+
+TEMPORAL_SUFFIXES = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime"}
+
+
+def is_temporal_model(path: str | Path) -> bool:
+    """Does ``path`` hold a temporal model (a .pt checkpoint or .onnx export)? False for
+    anything else, including unreadable files: the runtime that loads them says why."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        return False
+    if suffix in (".pt", ".pth"):
+        from ..checkpoint import checkpoint_is_temporal
+
+        return checkpoint_is_temporal(path)
+    if suffix == ".onnx":
+        try:
+            import onnx
+
+            from ..temporal.export import FORMAT, PREFIX
+
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception:  # noqa: BLE001 - missing package or not ONNX: not ours to judge here
+            return False
+        return any(p.key == PREFIX + "format" and p.value == FORMAT for p in model.metadata_props)
+    return False
+
+
+class TemporalRuntime:
+    """``infer_windows`` on stacked windows; ``k``, ``causal`` say how to assemble them."""
+
+    name = "temporal"
+    temporal = True  # the pipeline's cue to feed windows through a RingBuffer
+    info: ModelInfo
+    k: int
+    causal: bool
+    window: int
+    multiple: int
+
+    def _check(self, windows: np.ndarray) -> np.ndarray:
+        want = self.window * self.info.channels
+        if not isinstance(windows, np.ndarray) or windows.ndim != 4 or windows.shape[1] != want:
+            raise InputError(f"expected (B, {want}, H, W) windows ({self.window} frames x "
+                             f"{self.info.channels} channels), got shape {getattr(windows, 'shape', None)}")
+        if windows.shape[0] == 0:
+            raise InputError("empty batch")
+        return np.ascontiguousarray(windows, dtype=np.float32)
+
+    def infer_windows(self, windows: np.ndarray) -> np.ndarray:
+        """(B, T*C, H, W) float32 in [0, 1] -> the denoised target frames (B, C, H, W)."""
+        windows = self._check(windows)
+        padded, h, w = pad_small(windows, self.multiple)
+        return self._run(padded)[..., :h, :w]
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def denoise_clip(self, frames: np.ndarray, batch: int = 4) -> np.ndarray:
+        """Every frame of a whole clip (N, C, H, W), each from its ``window_indices`` window."""
+        from ..temporal.windows import stack_window, window_indices
+
+        n = frames.shape[0]
+        outs = []
+        for first in range(0, n, batch):
+            windows = np.stack([stack_window(frames, window_indices(t, n, self.k, self.causal))
+                                for t in range(first, min(first + batch, n))])
+            outs.append(self.infer_windows(windows))
+        return np.concatenate(outs)
+
+    def close(self) -> None:  # noqa: B027 - optional
+        pass
+
+    def __enter__(self) -> "TemporalRuntime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _info(channels: int, k: int, causal: bool, window: int, bit_depth: int = 8, **extra: Any) -> ModelInfo:
+    return ModelInfo(channels, bit_depth, "single", 1, {"temporal": True, "k": k, "causal": causal, "window": window, **extra})
+
+
+class TorchTemporalRuntime(TemporalRuntime):
+    """A temporal .pt checkpoint in PyTorch eager."""
+
+    name = "torch"
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        import torch
+
+        from ..checkpoint import load_checkpoint, temporal_settings
+        from ..temporal.export import TemporalExportModule
+
+        ckpt = load_checkpoint(path)
+        if not ckpt.is_temporal:
+            raise CheckpointError(f"{path} holds a single-frame network, not a temporal one")
+        s = temporal_settings(ckpt.net)
+        self.k, self.causal, self.window = s["k"], s["causal"], s["window"]
+        self.multiple = ckpt.net.multiple
+        self.device = torch.device(device)
+        self.module = TemporalExportModule(ckpt.net).to(self.device).eval()
+        self.info = _info(ckpt.channels, self.k, self.causal, self.window, int(ckpt.meta.get("bit_depth", 8)),
+                          device=str(device), multiple=self.multiple)
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(windows).to(self.device)
+            return self.module(x).float().cpu().numpy()
+
+    def close(self) -> None:
+        self.module = None  # type: ignore[assignment]
+
+
+class OrtTemporalRuntime(TemporalRuntime):
+    """A temporal .onnx export in ONNX Runtime (CPU, or CUDA when onnxruntime-gpu has a GPU)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, provider: str = "auto", device_id: int = 0, threads: int = 0):
+        from ..errors import MissingPackageError
+        from ..modelfile.optional import import_ort
+        from ..temporal.export import INPUT, OUTPUT, TemporalExportMetadata
+        from .ort_runtime import PROVIDERS, provider_list
+
+        ort = import_ort()
+        available = ort.get_available_providers()
+        if provider == "auto":
+            provider = "cuda" if PROVIDERS["cuda"] in available else "cpu"
+        if provider not in ("cpu", "cuda"):
+            raise InputError(f"a temporal model runs on ONNX Runtime cpu or cuda, not '{provider}'")
+        if PROVIDERS[provider] not in available:
+            raise MissingPackageError("onnxruntime-gpu", "gpu")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), opts,
+                                                providers=provider_list(provider, device_id, False, None))
+        except Exception as exc:  # protobuf or graph errors: the file is not a usable model
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{path} is not a loadable ONNX model: {first}") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        meta = TemporalExportMetadata.from_props(props, str(path))
+        self.meta = meta
+        self.k, self.causal, self.window, self.multiple = meta.k, meta.causal, meta.window, meta.multiple
+        self.path, self.provider = Path(path), provider
+        self._input, self._output = INPUT, OUTPUT
+        names = [i.name for i in self.session.get_inputs()]
+        if names != [INPUT]:
+            raise CheckpointError(f"{path} has inputs {names}; a temporal b2g-deploy model has one, '{INPUT}'")
+        self.info = _info(meta.channels, meta.k, meta.causal, meta.window, provider=provider,
+                          precision=meta.precision, multiple=meta.multiple)
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        out = self.session.run([self._output], {self._input: windows})[0]
+        b, _, h, w = windows.shape
+        if out.shape != (b, self.info.channels, h, w):
+            raise CheckpointError(f"{self.path} returned shape {out.shape} for windows {windows.shape}")
+        return out
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
+
+def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels: int | None = None,
+                          **options: Any) -> TemporalRuntime:
+    """Open a temporal model: torch for .pt, ONNX Runtime for .onnx (``runtime`` may say so too).
+
+    Options: torch takes device; onnxruntime takes provider, device_id, threads.
+    """
+    import inspect
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file")
+    by_file = TEMPORAL_SUFFIXES.get(path.suffix.lower())
+    if by_file is None:
+        raise InputError(f"{path}: a temporal model is a .pt checkpoint or an .onnx export")
+    if runtime not in (None, "auto", by_file):
+        raise InputError(f"a temporal {path.suffix} model runs on {by_file}, not {runtime}")
+    cls = TorchTemporalRuntime if by_file == "torch" else OrtTemporalRuntime
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "path"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InputError(f"the temporal {by_file} runtime has no option {', '.join(unknown)}")
+    rt = cls(path, **options)
+    if channels is not None and channels != rt.info.channels:
+        rt.close()
+        raise CheckpointError(f"{path} denoises {rt.info.channels}-channel frames; this input has {channels}")
+    return rt

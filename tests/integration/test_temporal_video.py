@@ -1,0 +1,210 @@
+"""The temporal network in the product: fit --temporal, export, streaming, the noise fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from b2g_deploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from b2g_deploy.cli import app
+from b2g_deploy.config import preset
+from b2g_deploy.io.video import VideoInfo, open_sink, read_frames
+from b2g_deploy.temporal.export import read_temporal_metadata
+from b2g_deploy.temporal.model import TemporalB2GNet, denoise_clip
+
+W, H, N = 40, 32, 6
+QUANT = 1.5 / 255  # outputs are written at 8 bits
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def clip(path: Path, same_noise: bool = False, n: int = N, channels: int = 1) -> Path:
+    """Frame i: a flat level 0.25 + 0.08 i with a bright square, plus noise (independent per
+    frame, or one fixed pattern in every frame)."""
+    rng = np.random.default_rng(0)
+    fixed = rng.normal(0, 0.1, (channels, H, W))
+    sink = open_sink(path, VideoInfo(W, H, channels, 10.0, n))
+    for i in range(n):
+        clean = np.full((channels, H, W), 0.25 + 0.08 * i, np.float32)
+        clean[:, 8:20, 10:24] = 0.85
+        noise = fixed if same_noise else rng.normal(0, 0.1, (channels, H, W))
+        sink.write(np.clip(clean + noise, 0, 1))
+    sink.close()
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+# --- fit --temporal ---------------------------------------------------------------------------
+
+
+def test_fit_temporal_end_to_end_then_export(tmp_path):
+    # The fast preset (from the shipped prior) with 3 steps: its residuals are noise, so the
+    # check passes; an untrained tiny net's residuals still hold the scene and read as correlated.
+    video = clip(tmp_path / "clip.mkv")
+    out = tmp_path / "first.png"
+    result = run("fit", video, "--frames", 4, "--temporal", "--k", 2, "--preset", "fast", "--iters", 3,
+                 "--device", "cpu", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "too few for k=2" in result.output  # 4 frames: k lowered to 1, and said so
+    assert "temporal" in result.output and out.is_file()
+    ckpt = load_checkpoint(tmp_path / "first.b2g.pt")
+    assert isinstance(ckpt.net, TemporalB2GNet)
+    assert ckpt.meta["temporal"]["k"] == 1 and ckpt.meta["temporal"]["causal"] is False
+    record = ckpt.meta["temporal_fit"]
+    assert record["loss"] == "recorrupted" and record["steps"] == 3 and abs(record["noise_correlation"]) <= 0.1
+    assert ckpt.meta["frames"] == [0, 1, 2, 3]  # consecutive frames, not spread over the clip
+
+    onnx = tmp_path / "t.onnx"
+    exported = run("export", tmp_path / "first.b2g.pt", "--onnx", onnx)
+    assert exported.exit_code == 0, exported.output
+    assert "temporal" in exported.output and "parity" in exported.output
+    meta = read_temporal_metadata(onnx)
+    assert (meta.window, meta.k, meta.causal, meta.channels) == (3, 1, False, 1)
+    again = run("export", tmp_path / "first.b2g.pt", "--onnx", onnx)
+    assert again.exit_code == 2 and "exists" in again.output
+    refused = run("export", tmp_path / "first.b2g.pt", "--onnx", tmp_path / "e.onnx", "--mode", "ensemble")
+    assert refused.exit_code == 2 and refused.output.startswith("error:") and "temporal" in refused.output
+
+
+def test_fit_temporal_falls_back_when_the_noise_repeats_across_frames(tmp_path):
+    video = clip(tmp_path / "fixed.mkv", same_noise=True)
+    result = run("fit", video, "--frames", 4, "--temporal", "--k", 1, "--causal", "--preset", "fast",
+                 "--iters", 2, "--device", "cpu", "-o", tmp_path / "o.png")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "correlated" in notes[0] and "single-frame" in notes[0]
+    ckpt = load_checkpoint(tmp_path / "o.b2g.pt")
+    assert not ckpt.is_temporal and ckpt.meta["temporal_fit"]["fallback"] == "correlated noise"
+    assert ckpt.meta["temporal_fit"]["noise_correlation"] > 0.5
+
+
+def test_fit_temporal_refusals_are_one_line_errors(tmp_path):
+    video = clip(tmp_path / "clip.mkv", n=3)
+    one = run("fit", video, "--frames", 1, "--temporal", "--preset", "tiny", "--iters", 1, "--device", "cpu",
+              "-o", tmp_path / "a.png")
+    assert one.exit_code == 2 and one.output.startswith("error:") and "at least 2" in one.output
+    image = tmp_path / "img.png"
+    cv2.imwrite(str(image), np.full((H, W), 128, np.uint8))
+    still = run("fit", image, "--temporal", "--preset", "tiny", "--iters", 1, "--device", "cpu")
+    assert still.exit_code == 2 and "temporal" in still.output
+    nok = run("fit", video, "--causal", "--preset", "tiny", "--iters", 1, "--device", "cpu", "-o", tmp_path / "b.png")
+    assert nok.exit_code == 2 and "--temporal" in nok.output
+
+
+# --- streaming --------------------------------------------------------------------------------
+
+
+def _temporal_model(tmp_path: Path, causal: bool, suffix: str) -> tuple[Path, TemporalB2GNet]:
+    """The shipped grey prior as a temporal net (its output follows the target frame's level)
+    with a small random neighbour head, so the neighbours in each window change the output."""
+    from b2g_deploy.priors import starting_network
+
+    single, cfg, _ = starting_network("prior", 1, preset("fast"))
+    net = TemporalB2GNet.from_single_frame(single, 1, causal).eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        net.head.neighbours.weight.normal_(0.0, 0.02)
+    ckpt = tmp_path / f"t{int(causal)}.pt"
+    save_checkpoint(ckpt, Checkpoint(net, cfg, {"bit_depth": 8}))
+    if suffix == ".pt":
+        return ckpt, net
+    onnx = tmp_path / f"t{int(causal)}.onnx"
+    assert run("export", ckpt, "--onnx", onnx).exit_code == 0
+    return onnx, net
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["centred", "causal"])
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_stream_has_one_output_frame_per_input_frame_in_order(tmp_path, causal, suffix):
+    model, net = _temporal_model(tmp_path, causal, suffix)
+    video = clip(tmp_path / "clip.mkv")
+    out = tmp_path / "frames"  # a folder: each output PNG is named after its input frame
+    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--batch", 2)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"frame_{i:06d}.png" for i in range(N)]
+    got = np.stack([cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)[None] / 255.0 for name in names])
+    want = denoise_clip(net, torch.from_numpy(np.stack(read_frames(video)))).numpy()
+    assert np.abs(got - want).max() <= QUANT  # output i is frame i's window, reflected at the end
+    levels = got.mean(axis=(1, 2, 3))
+    assert np.all(np.abs(np.diff(levels)) > 2 / 255)  # distinct frames: the order is checked
+
+
+def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
+    from b2g_deploy.cli.video_cmd import VideoOptions, denoise_video
+
+    model, net = _temporal_model(tmp_path, False, ".onnx")
+    frames = read_frames(clip(tmp_path / "clip.mkv"))
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"f{i:02d}.png"), np.round(frame[0] * 255).astype(np.uint8))
+    (folder / "f02.png").write_bytes(b"not a png")
+    out = tmp_path / "out.mkv"
+    stats = denoise_video(str(folder), out, model, VideoOptions(device="cpu", batch=3))
+    assert (stats.written, stats.skipped) == (N - 1, 1)
+    good = np.stack([f for i, f in enumerate(frames) if i != 2])
+    want = denoise_clip(net, torch.from_numpy(good)).numpy()
+    got = np.stack(read_frames(out))
+    assert got.shape == want.shape and np.abs(got - want).max() <= QUANT
+
+
+def test_one_command_flow_fits_exports_and_streams_a_temporal_net(tmp_path):
+    from b2g_deploy.cli.video_cmd import VideoOptions, denoise_video
+
+    video = clip(tmp_path / "clip.mkv")
+    out = tmp_path / "out.mkv"
+    opts = VideoOptions(fit_frames=4, preset="fast", fit_seconds=0.5, device="cpu", temporal=True, k=1, causal=True)
+    stats = denoise_video(str(video), out, None, opts)
+    assert stats.written == N
+    assert load_checkpoint(tmp_path / "out.b2g.pt").is_temporal
+    meta = read_temporal_metadata(tmp_path / "out.onnx")
+    assert (meta.k, meta.causal) == (1, True)
+    frames = read_frames(out)
+    assert len(frames) == N and frames[0].shape == (1, H, W)
+    from b2g_deploy.io.video import open_source
+
+    source = open_source(out)
+    assert source.info.fps == pytest.approx(10.0)
+    source.close()
+
+
+def test_temporal_model_on_an_image_is_a_one_line_error(tmp_path):
+    model, _ = _temporal_model(tmp_path, False, ".onnx")
+    image = tmp_path / "img.png"
+    cv2.imwrite(str(image), np.full((H, W), 128, np.uint8))
+    result = run("denoise", image, "-m", model, "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and result.output.startswith("error:") and "temporal" in result.output
+    flag = run("denoise", clip(tmp_path / "c.mkv"), "-m", model, "-o", tmp_path / "o.mkv", "--temporal")
+    assert flag.exit_code == 2 and "-m" in flag.output
+
+
+def test_temporal_stage_library_blindspot_loss_and_short_clips():
+    from b2g_deploy.api import fit_temporal_stage
+    from b2g_deploy.errors import InputError
+    from b2g_deploy.priors import starting_network
+
+    single, _, _ = starting_network("prior", 1, preset("fast"))
+    rng = np.random.default_rng(3)
+    frames = torch.from_numpy((0.5 + rng.normal(0, 0.1, (3, 1, H, W))).clip(0, 1).astype(np.float32))
+    cfg = preset("tiny").with_overrides(iters=2)  # not the recorrupted loss: the blind-spot one
+    stage = fit_temporal_stage(frames, single, cfg, k=3, causal=False)
+    assert stage.temporal and stage.net.window == 3  # 3 frames allow k=1 only
+    assert stage.record["loss"] == "blindspot" and stage.record["steps"] == 2
+    assert len(stage.notes) == 1 and "k=1" in stage.notes[0]
+    with pytest.raises(InputError, match="at least 2"):
+        fit_temporal_stage(frames[:1], single, cfg)
