@@ -1,0 +1,369 @@
+"""Temporal B2G on video (issue 9): a temporal network fitted on the clip itself, against the
+single-frame fit it starts from and OpenCV NLM.
+
+    .venv/bin/python benchmarks/bench_temporal.py --scale 0.5 --frames-limit 40 --fit-frames 8 \
+        --sigmas 25,50 --causal --threads 1 --json benchmarks/results/temporal.json --resume
+
+The first F frames of the clip (``--frames-limit``), downscaled with INTER_AREA (``--scale``),
+get Gaussian noise sigma/255 with seed = frame index, clipped and quantised to 8 bits like a
+camera video: bench_video.py's noise, so the same pixels as the issue 4 table. Per sigma:
+
+- single-frame B2G: the ``fast`` preset from the shipped prior (priors.starting_network), fitted
+  on the first N frames (``--fit-frames``), its f(y) on every frame;
+- temporal B2G: b2g_deploy.api.fit_temporal_stage from that single-frame net (what ``b2g fit
+  --temporal`` does: noise-independence check, then the temporal fit, k=2 centred) on the same N
+  consecutive frames, denoise_clip on all F frames; with ``--causal`` also the causal window;
+- OpenCV NLM per frame: bench_quality.run_nlm with k = 0.5 (h = hColor = 0.5 sigma, template 7,
+  search 21) on the uint8 frames.
+
+PSNR is averaged over the frames no network was fitted on (N..F-1, "unseen") and over the
+fitted ones (0..N-1); flicker is b2g_deploy.io.temporal.flicker against the clean frames (all F).
+Fit seconds are wall time of that fit (the temporal rows also give the total with the
+single-frame fit and the noise check), inference ms per frame are torch on CPU with --threads.
+Rows go to ``--json`` as each completes (``--resume`` continues a file); the section
+"## Temporal video (issue 9)" of docs/BENCHMARKS.md is rebuilt from every row in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench modules
+
+from _common import DATA, DOC, REPO, ResultStore, describe_runs, fmt  # noqa: E402
+
+HEADING = "## Temporal video (issue 9)"
+VIDEO = DATA / "video" / "cockatoo.mp4"
+NLM_K = 0.5  # h = hColor = 0.5 sigma (bench_quality's colour choice)
+TARGET_VS_NLM = 2.0  # dB, temporal over NLM on unseen frames
+TARGET_VS_SINGLE = 1.5  # dB, temporal over the single-frame fit on unseen frames
+
+SINGLE, TEMPORAL, CAUSAL, NLM, INPUT = "b2g-single", "b2g-temporal", "b2g-temporal-causal", "nlm", "input"
+LABELS = {
+    INPUT: "noisy input",
+    SINGLE: "B2G single-frame (`fast` from the prior)",
+    TEMPORAL: "B2G temporal, k=2 centred",
+    CAUSAL: "B2G temporal, k=2 causal",
+    NLM: "OpenCV NLM per frame (h=0.5σ)",
+}
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+
+def load_clip(video: Path, frames: int, scale: float) -> list[np.ndarray]:
+    """The first ``frames`` clean frames (C, H, W) float32 in [0, 1], downscaled with INTER_AREA."""
+    import cv2
+
+    from b2g_deploy.io.video import read_frames
+
+    out = []
+    for f in read_frames(video, limit=frames, channels=3):
+        f = np.asarray(f, dtype=np.float32)
+        if scale != 1.0:
+            hwc = cv2.resize(f.transpose(1, 2, 0), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            f = np.ascontiguousarray(hwc.transpose(2, 0, 1))
+        out.append(f)
+    if len(out) < frames:
+        raise SystemExit(f"{video} has {len(out)} frames, fewer than --frames-limit {frames}")
+    return out
+
+
+def add_noise(clean: np.ndarray, sigma: float, index: int) -> np.ndarray:
+    """bench_video.py's noise: Gaussian sigma/255 with seed = frame index, clipped to [0, 1] and
+    quantised to 8 bits. (Kept here, identical, so this script does not import ONNX Runtime.)"""
+    rng = np.random.default_rng(index)
+    noisy = clean + rng.normal(0.0, sigma / 255.0, clean.shape).astype(np.float32)
+    return (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)
+
+
+# ---- rows ------------------------------------------------------------------------------------
+
+
+def setup_key(args) -> str:
+    """The row's "image": everything that changes the numbers besides sigma and method."""
+    iters = args.iters if args.iters is not None else "preset"
+    return (f"{args.video.name}[0:{args.frames_limit}] x{args.scale:g}, fit on 0-{args.fit_frames - 1}, "
+            f"iters {iters}")
+
+
+def score(outs: list[np.ndarray], clean: list[np.ndarray], n_fit: int) -> dict:
+    from b2g_deploy.io.temporal import flicker
+    from b2g_deploy.metrics import psnr
+
+    per_frame = [psnr(o, c) for o, c in zip(outs, clean)]
+    unseen, fitted = per_frame[n_fit:], per_frame[:n_fit]
+    return {
+        "psnr_unseen": float(np.mean(unseen)) if unseen else float("nan"),
+        "psnr_fitted": float(np.mean(fitted)) if fitted else float("nan"),
+        "psnr_all": float(np.mean(per_frame)),
+        "psnr_per_frame": [round(p, 3) for p in per_frame],
+        "flicker": float(flicker(outs, clean)),
+    }
+
+
+# ---- methods ---------------------------------------------------------------------------------
+
+
+def fit_single(noisy: list[np.ndarray], args, seed: int = 0):
+    """The `fast` preset from the shipped prior on the first N frames: (net, cfg, seconds, facts)."""
+    import torch
+
+    from b2g_deploy.config import preset
+    from b2g_deploy.fit import fit
+    from b2g_deploy.priors import starting_network
+
+    cfg = preset("fast").with_overrides(iters=args.iters)
+    net, cfg, label = starting_network(None, noisy[0].shape[0], cfg)
+    stack = torch.from_numpy(np.stack(noisy[: args.fit_frames]))
+    t0 = time.perf_counter()
+    res = fit(stack, cfg, net=net, seed=seed)
+    seconds = time.perf_counter() - t0
+    if res.interrupted:
+        raise KeyboardInterrupt
+    return res.net, cfg, seconds, {"steps": res.steps, "init": label, "iters": cfg.iters}
+
+
+def apply_single(net, noisy: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    """f(y) frame by frame: (outputs, seconds per frame)."""
+    import torch
+
+    from b2g_deploy.fit import single_pass
+
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        outs = [single_pass(net, torch.from_numpy(y)).numpy() for y in noisy]
+    return outs, (time.perf_counter() - t0) / len(noisy)
+
+
+def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causal: bool, seed: int = 0):
+    """api.fit_temporal_stage on the N fitted frames, then denoise_clip on all F:
+    (outputs, fit seconds, seconds per frame, facts)."""
+    import torch
+
+    from b2g_deploy.api import fit_temporal_stage
+    from b2g_deploy.fit import single_pass
+    from b2g_deploy.temporal.model import denoise_clip
+
+    stack = torch.from_numpy(np.stack(noisy[: args.fit_frames]))
+    t0 = time.perf_counter()
+    stage = fit_temporal_stage(stack, copy.deepcopy(single_net), cfg, k=2, causal=causal, seed=seed)
+    fit_s = time.perf_counter() - t0
+    if stage.interrupted:
+        raise KeyboardInterrupt
+    rec = stage.record
+    facts = {"temporal": stage.temporal, "k": rec["k"], "causal": causal, "loss": rec["loss"],
+             "noise_correlation": rec["noise_correlation"], "noise_threshold": rec["threshold"],
+             "steps": rec.get("steps", 0), "temporal_fit_s": rec.get("seconds", 0.0),
+             "noise_sigma_used": rec.get("noise_sigma"), "notes": stage.notes}
+    clip = torch.from_numpy(np.stack(noisy))
+    t1 = time.perf_counter()
+    with torch.no_grad():
+        if stage.temporal:
+            outs = [o.numpy() for o in denoise_clip(stage.net, clip)]
+        else:  # correlated noise: the stage kept the single-frame network
+            outs = [single_pass(stage.net, y).numpy() for y in clip]
+    return outs, fit_s, (time.perf_counter() - t1) / len(noisy), facts
+
+
+def apply_nlm(noisy: list[np.ndarray], sigma: float) -> tuple[list[np.ndarray], float, dict]:
+    from bench_quality import run_nlm
+
+    t0 = time.perf_counter()
+    outs, extra = [], {}
+    for y in noisy:
+        out, extra = run_nlm(y, f"{sigma:g}", k=NLM_K)
+        outs.append(out)
+    return outs, (time.perf_counter() - t0) / len(noisy), extra
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+
+def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -> None:
+    image, noise = setup_key(args), f"{sigma:g}"
+    base = {"set": "video", "image": image, "noise": noise, "frames": len(clean), "fit_frames": args.fit_frames,
+            "scale": args.scale, "size": list(clean[0].shape[1:]), "sigma": sigma}
+    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM]
+    todo = [m for m in wanted if not store.done(("video", image, noise, m))]
+    if not todo:
+        return
+    noisy = [add_noise(c, sigma, i) for i, c in enumerate(clean)]
+
+    def add(method: str, outs: list[np.ndarray], **extra) -> None:
+        row = {**base, "method": method, **score(outs, clean, args.fit_frames), **extra}
+        store.add(row)
+        log(f"sigma {noise} {method:<20} unseen {fmt(row['psnr_unseen'])} dB, fitted {fmt(row['psnr_fitted'])} dB, "
+            f"flicker {fmt(row['flicker'], 4)}")
+
+    if INPUT in todo:
+        add(INPUT, noisy, fit_s=0.0, infer_ms=None)
+    if NLM in todo:
+        log(f"sigma {noise}: NLM on {len(noisy)} frames")
+        outs, per_frame, extra = apply_nlm(noisy, sigma)
+        add(NLM, outs, fit_s=0.0, infer_ms=per_frame * 1000, **extra)
+    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL)):
+        return
+    log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
+    net, cfg, fit_s, facts = fit_single(noisy, args)
+    if SINGLE in todo:
+        outs, per_frame = apply_single(net, noisy)
+        add(SINGLE, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
+    for method, causal in ((TEMPORAL, False), (CAUSAL, True)):
+        if method not in todo:
+            continue
+        log(f"sigma {noise}: temporal fit ({'causal' if causal else 'centred'}) on frames 0-{args.fit_frames - 1}")
+        outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal)
+        add(method, outs, fit_s=t_fit, fit_total_s=fit_s + t_fit, infer_ms=per_frame * 1000,
+            single_steps=facts["steps"], init=facts["init"], iters=cfg.iters, **tfacts)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- the table -------------------------------------------------------------------------------
+
+
+def target_cell(row: dict, by_method: dict[str, dict]) -> str:
+    """For a temporal row: each target of the issue, its value, met or the gap."""
+    if row["method"] not in (TEMPORAL, CAUSAL):
+        return ""
+    cells = []
+    for ref, margin, name in ((NLM, TARGET_VS_NLM, "NLM"), (SINGLE, TARGET_VS_SINGLE, "single")):
+        other = by_method.get(ref)
+        if other is None or not np.isfinite(other["psnr_unseen"]) or not np.isfinite(row["psnr_unseen"]):
+            cells.append(f"≥ {name} + {margin:g} dB: –")
+            continue
+        need = other["psnr_unseen"] + margin
+        gap = row["psnr_unseen"] - need
+        verdict = f"met (+{gap:.2f})" if gap >= 0 else f"**missed by {-gap:.2f} dB**"
+        cells.append(f"≥ {name} + {margin:g} = {need:.2f}: {verdict}")
+    return "; ".join(cells)
+
+
+def render(rows: list[dict], runs: list[dict]) -> str:
+    groups: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in rows:  # the last row of a (setup, sigma, method) wins
+        groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
+    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL]
+    out = [
+        "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
+        f"{TARGET_VS_NLM:g} dB and ≥ the single-frame fit + {TARGET_VS_SINGLE:g} dB. A row that misses a "
+        "target shows the gap.",
+        "",
+    ]
+    for (image, noise), by_method in sorted(groups.items(), key=lambda kv: (kv[0][0], float(kv[0][1]))):
+        any_row = next(iter(by_method.values()))
+        h, w = any_row.get("size", ["?", "?"])
+        out += [
+            f"### σ={noise}: {image} ({w}x{h}, {any_row['frames']} frames)",
+            "",
+            f"| method | PSNR unseen (frames {any_row['fit_frames']}-{any_row['frames'] - 1}) | PSNR fitted "
+            f"(0-{any_row['fit_frames'] - 1}) | flicker | fit s (total) | ms/frame | steps | noise corr. | targets |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for m in order + sorted(set(by_method) - set(order)):
+            r = by_method.get(m)
+            if r is None:
+                continue
+            fit_cell = "–" if not r.get("fit_s") else fmt(r["fit_s"], 1) + (
+                f" ({fmt(r['fit_total_s'], 1)})" if r.get("fit_total_s", r["fit_s"]) != r["fit_s"] else "")
+            corr = fmt(r["noise_correlation"], 3) if r.get("noise_correlation") is not None else "–"
+            label = LABELS.get(m, m)
+            if m in (TEMPORAL, CAUSAL) and r.get("k") not in (None, 2):
+                label = label.replace("k=2", f"k={r['k']}")
+            if m in (TEMPORAL, CAUSAL) and not r.get("temporal", True):
+                label += " (fell back to single-frame: correlated noise)"
+            steps = str(r["steps"]) if r.get("steps") else "–"
+            out.append(f"| {label} | {fmt(r['psnr_unseen'])} | {fmt(r['psnr_fitted'])} | {fmt(r['flicker'], 4)} "
+                       f"| {fit_cell} | {fmt(r.get('infer_ms', float('nan')), 0)} | {steps} | {corr} "
+                       f"| {target_cell(r, by_method)} |")
+        out.append("")
+    out += [
+        "Notes",
+        "- Noise: Gaussian σ/255 with seed = frame index, clipped and quantised to 8 bits (bench_video.py's; "
+        "the same pixels as the issue 4 table at the same scale). Frames downscaled with INTER_AREA before the noise.",
+        "- Single-frame: `fast` preset from the shipped prior, fitted on the first N frames, f(y) per frame. "
+        "Temporal: `b2g_deploy.api.fit_temporal_stage` from that network on the same N consecutive frames "
+        "(the noise check, then the temporal fit with the preset's loss and steps), `denoise_clip` on all frames. "
+        "Its fit seconds are the temporal stage; in brackets with the single-frame fit it starts from.",
+        "- Flicker: `b2g_deploy.io.temporal.flicker`, the output's mean frame-to-frame difference minus the clean "
+        "clip's, over all frames (0 is ideal). Noise corr.: the residual correlation between neighbouring frames "
+        "that decides whether the temporal net is kept.",
+        "- ms/frame: torch (B2G) or OpenCV (NLM) on the CPU with the run's threads, frames already decoded.",
+        "",
+        "Runs",
+        describe_runs(runs),
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--video", type=Path, default=VIDEO)
+    p.add_argument("--sigmas", default="25,50", type=lambda s: [float(x) for x in s.split(",") if x.strip()])
+    p.add_argument("--frames-limit", type=int, default=40, help="F: the first F frames of the clip")
+    p.add_argument("--scale", type=float, default=1.0, help="downscale (INTER_AREA), e.g. 0.5 -> 640x360")
+    p.add_argument("--fit-frames", type=int, default=8, help="N: both fits use frames 0..N-1")
+    p.add_argument("--iters", type=int, default=None, help="steps of each fit (default: the preset's)")
+    p.add_argument("--causal", action="store_true", help="also the causal temporal window")
+    p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
+    p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "temporal.json")
+    p.add_argument("--resume", action="store_true", help="continue an existing --json")
+    p.add_argument("--output", type=Path, default=DOC)
+    p.add_argument("--no-doc", action="store_true", help="do not rewrite --output")
+    p.add_argument("--table-only", action="store_true", help="rebuild the section from --json, run nothing")
+    args = p.parse_args(argv)
+
+    import json
+
+    import cv2
+    import torch
+
+    if args.table_only:
+        data = json.loads(args.json.read_text())
+        return write_doc(data["rows"], data["runs"], args)
+    if not args.video.exists():
+        raise SystemExit(f"no video {args.video}")
+    if not 2 <= args.fit_frames <= args.frames_limit:
+        raise SystemExit("--fit-frames must be at least 2 and at most --frames-limit")
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    store = ResultStore(args.json, args.resume)
+    cli = sys.argv[1:] if argv is None else argv
+    store.runs[-1]["command"] = "python benchmarks/bench_temporal.py " + " ".join(shlex.quote(a) for a in cli)
+    store._save()
+    started = time.perf_counter()
+    try:
+        clean = load_clip(args.video, args.frames_limit, args.scale)
+        log(f"{len(clean)} frames {clean[0].shape[2]}x{clean[0].shape[1]}")
+        for sigma in args.sigmas:
+            run_sigma(sigma, clean, args, store)
+    except KeyboardInterrupt:
+        print("interrupted: rows so far are in", args.json)
+    finally:
+        store.runs[-1]["wall_s"] = round(time.perf_counter() - started, 1)
+        store._save()
+        write_doc(store.rows, store.runs, args)
+
+
+def write_doc(rows: list[dict], runs: list[dict], args) -> None:
+    body = render(rows, runs)
+    print(body)
+    if not args.no_doc:
+        from _common import replace_section
+
+        replace_section(args.output, HEADING, body)
+        print(f"wrote the section '{HEADING}' of {args.output}")
+
+
+if __name__ == "__main__":
+    main()
