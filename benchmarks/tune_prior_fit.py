@@ -74,15 +74,21 @@ def run_variant(prior_path: Path, base: str, changes: dict, noisy: np.ndarray, c
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prior", type=Path, required=True)
+    ap.add_argument("--prior", type=Path)
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--size", type=int, default=256, help="centre crop side")
     ap.add_argument("--noises", default="25,50")
     ap.add_argument("--base", default="scratch", help="preset the variants change")
-    ap.add_argument("--variants", type=Path, required=True, help="JSON {name: config changes}")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--variants", type=Path, help="JSON {name: config changes}")
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--doc", type=Path, nargs="*", help="only rewrite the docs/BENCHMARKS.md section from these results files")
     args = ap.parse_args()
+    if args.doc:
+        from benchmarks._common import DOC, replace_section
+
+        replace_section(DOC, TUNE_HEADING, render(args.doc))
+        return
 
     import torch
 
@@ -106,6 +112,38 @@ def main() -> None:
                 args.out.write_text(json.dumps(rows, indent=1))
                 print(json.dumps(row), flush=True)
     summarize(rows)
+
+
+TUNE_HEADING = "## Choosing the fit from the prior (held-out training photographs, issue 8)"
+
+
+def render(files: list[Path]) -> str:
+    """One table per results file: mean PSNR per (prior steps, sigma, variant), n images."""
+    from collections import defaultdict
+
+    out = ["The prior's own held-out photographs (never a reported set), 256x256 centre crops, "
+           "Gaussian noise; f(y) after the fit (ensemble / MPI filling where the variant has one). "
+           "Variants are config changes on the `scratch` preset's recipe, written as "
+           "loss_steps_lr (g: B2G gradient loss, bs: blind-spot loss, r2r: recorrupted); "
+           "`_nodrop` / `_ts`: dropout off / T-Standout on; `_bern`: Bernoulli masks; "
+           "`_nodist`: distillation off; `_fill`: MPI filling 0.9; `_c128` / `_b8`: 128 crops / batch 8.\n",
+           "Command: `python benchmarks/tune_prior_fit.py --prior PRIOR --images 4 --noises 25,50 "
+           "--variants VARIANTS.json --out benchmarks/results/tune/NAME.json` (one thread, busy 2-core CPU).\n"]
+    for f in files:
+        rows = json.loads(f.read_text())
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for r in rows:
+            groups[(r["prior_steps"], r["noise"], r["variant"])].append(r)
+        out += [f"`{f.name}`:\n", "| prior steps | sigma | variant | n | f(y) dB | ensemble | filling | fit s |",
+                "|---|---|---|---|---|---|---|---|"]
+        for (steps, noise, variant), rs in sorted(groups.items()):
+            def m(key):
+                vals = [r[key] for r in rs if key in r]
+                return f"{np.mean(vals):.2f}" if vals else "–"
+            out.append(f"| {steps:,} | {noise} | {variant} | {len(rs)} | {m('single')} | {m('ensemble')} "
+                       f"| {m('filled')} | {np.mean([r['fit_s'] for r in rs]):.1f} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def summarize(rows: list[dict]) -> None:
