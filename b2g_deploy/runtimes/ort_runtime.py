@@ -53,6 +53,31 @@ def check_signature(session: Any, path: Path, channels: int) -> tuple[str, str]:
     return inputs[0].name, outputs[0].name
 
 
+def open_session(path: str | Path, provider: str, device_id: int = 0, fp16: bool = False,
+                 cache_dir: str | None = None, threads: int = 0, allowed: tuple[str, ...] | None = None):
+    """An ONNX Runtime session on ``provider`` ("auto" = CUDA when onnxruntime-gpu has a GPU),
+    and the provider chosen. A file ORT cannot load is a CheckpointError naming the first line
+    of ORT's complaint; a GPU provider without onnxruntime-gpu names the extra to install."""
+    ort = import_ort()
+    available = ort.get_available_providers()
+    if provider == "auto":
+        provider = "cuda" if PROVIDERS["cuda"] in available else "cpu"
+    allowed = allowed or tuple(PROVIDERS)
+    if provider not in allowed:
+        raise InputError(f"unknown ONNX Runtime provider '{provider}' here; use {', '.join(allowed)} or auto")
+    if PROVIDERS[provider] not in available:
+        raise MissingPackageError("onnxruntime-gpu", "gpu")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=provider_list(provider, device_id, fp16, cache_dir))
+    except Exception as exc:  # protobuf or graph errors: the file is not a usable model
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a loadable ONNX model: {first}") from None
+    return session, provider
+
+
 class OrtRuntime(Runtime):
     name = "onnxruntime"
 
@@ -65,24 +90,7 @@ class OrtRuntime(Runtime):
         cache_dir: str | None = None,
         threads: int = 0,
     ):
-        ort = import_ort()
-        available = ort.get_available_providers()
-        if provider == "auto":
-            provider = "cuda" if PROVIDERS["cuda"] in available else "cpu"
-        if provider not in PROVIDERS:
-            raise InputError(f"unknown ONNX Runtime provider '{provider}'; use {', '.join(PROVIDERS)} or auto")
-        if PROVIDERS[provider] not in available:
-            raise MissingPackageError("onnxruntime-gpu", "gpu")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(
-                str(path), opts, providers=provider_list(provider, device_id, fp16, cache_dir)
-            )
-        except Exception as exc:  # protobuf or graph errors: the file is not a usable model
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path} is not a loadable ONNX model: {first}") from None
+        self.session, provider = open_session(path, provider, device_id, fp16, cache_dir, threads)
         props = self.session.get_modelmeta().custom_metadata_map
         if props.get("b2g.format") == "b2g-deploy/onnx-temporal":
             raise InputError(f"{path} is a temporal (multi-frame) model: it denoises videos, "

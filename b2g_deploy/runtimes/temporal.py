@@ -142,28 +142,10 @@ class OrtTemporalRuntime(TemporalRuntime):
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, provider: str = "auto", device_id: int = 0, threads: int = 0):
-        from ..errors import MissingPackageError
-        from ..modelfile.optional import import_ort
         from ..temporal.export import INPUT, OUTPUT, TemporalExportMetadata
-        from .ort_runtime import PROVIDERS, provider_list
+        from .ort_runtime import open_session
 
-        ort = import_ort()
-        available = ort.get_available_providers()
-        if provider == "auto":
-            provider = "cuda" if PROVIDERS["cuda"] in available else "cpu"
-        if provider not in ("cpu", "cuda"):
-            raise InputError(f"a temporal model runs on ONNX Runtime cpu or cuda, not '{provider}'")
-        if PROVIDERS[provider] not in available:
-            raise MissingPackageError("onnxruntime-gpu", "gpu")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), opts,
-                                                providers=provider_list(provider, device_id, False, None))
-        except Exception as exc:  # protobuf or graph errors: the file is not a usable model
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path} is not a loadable ONNX model: {first}") from None
+        self.session, provider = open_session(path, provider, device_id, threads=threads, allowed=("cpu", "cuda"))
         props = self.session.get_modelmeta().custom_metadata_map
         meta = TemporalExportMetadata.from_props(props, str(path))
         self.meta = meta
