@@ -366,6 +366,10 @@ def fit(
         **frames_meta,  # video input: which frames were fitted on
     }
     notes: list[str] = []
+    if result.steps == 0 and not result.interrupted:
+        notes.append(f"the time budget ended before the first step: the output is the {init_label} "
+                     "network's, unfitted" if init_label != "none" else
+                     "the time budget ended before the first step: the output is an untrained network's")
     stage = None
     if temporal and result.interrupted:
         notes.append("interrupted during the single-frame fit: no temporal fit, single-frame checkpoint")

@@ -179,3 +179,9 @@ def test_a_prior_of_another_shape_or_channel_count_is_refused(tmp_path):
     assert res.exit_code == 2 and "3-channel" in res.output, res.output
     res = run("fit", NOISY, "-o", tmp_path / "o.png", "--init", shipped_prior_path(3), "--preset", "tiny")
     assert res.exit_code == 2 and "network shape" in res.output, res.output
+
+
+def test_a_time_budget_too_short_for_one_step_says_so(tmp_path):
+    res = run("fit", NOISY, "-o", tmp_path / "o.png", "--time-budget", "1e-9", "--preset", "tiny")
+    assert res.exit_code == 0, res.output
+    assert "before the first step" in res.output
