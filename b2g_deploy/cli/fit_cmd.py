@@ -28,6 +28,7 @@ def fit_command(
     reference: Annotated[Optional[Path], typer.Option(help="clean image: print PSNR against it")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing outputs")] = False,
     frames: Annotated[Optional[int], typer.Option(help="video input: fit one network on N frames spread over it (--temporal: the first N consecutive frames)")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: 1 for crop-based presets, whose steps are too small to share)")] = None,
     temporal: Annotated[bool, typer.Option("--temporal", help="video input: then fit a multi-frame network (windows of 2k+1 frames) if the noise is independent between frames")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead) instead of t-k..t+k")] = False,
@@ -45,7 +46,7 @@ def fit_command(
         report = api.fit(
             noisy, output, checkpoint, preset=preset, config=config, iters=iters, time_budget=time_budget,
             device=device, seed=seed, init=Path(init) if init not in (None, "prior", "none") else init,
-            passes=passes, single_pass=single_pass, reference=reference, force=force, frames=frames,
+            passes=passes, single_pass=single_pass, threads=threads, reference=reference, force=force, frames=frames,
             temporal=temporal, k=k, causal=causal, progress=on_step,
         )
     for note in report.notes:

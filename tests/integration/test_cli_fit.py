@@ -185,3 +185,9 @@ def test_a_time_budget_too_short_for_one_step_says_so(tmp_path):
     res = run("fit", NOISY, "-o", tmp_path / "o.png", "--time-budget", "1e-9", "--preset", "tiny")
     assert res.exit_code == 0, res.output
     assert "before the first step" in res.output
+
+
+def test_threads_must_be_positive(tmp_path):
+    res = run("fit", NOISY, "-o", tmp_path / "o.png", "--threads", "0", "--preset", "tiny")
+    assert res.exit_code == 2 and "--threads" in res.output
+    assert not (tmp_path / "o.png").exists()
