@@ -50,6 +50,8 @@ def parse_noises(text: str) -> list[str]:
 
 
 def noise_label(noise: str) -> str:
+    if noise == "real":
+        return "real camera noise"
     return f"Poisson λ={noise[1:]}" if noise.startswith("p") else f"σ={noise}"
 
 

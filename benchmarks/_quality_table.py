@@ -49,7 +49,9 @@ def _method_order(key: str) -> tuple:
 
 
 def _noise_order(noise: str) -> tuple:
-    return (noise.startswith("p"), float(noise.lstrip("p")))
+    if noise == "real":  # camera noise (PolyU62) after every synthetic level
+        return (2, 0.0)
+    return (int(noise.startswith("p")), float(noise.lstrip("p")))
 
 
 def paper_cell(set_name: str, noise: str, key: str) -> str:
