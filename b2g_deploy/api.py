@@ -369,11 +369,17 @@ def fit(
         "bit_depth": info.bit_depth, "preset": preset, "config_file": config.name if config else None,
         "seed": seed, "steps": result.steps, "seconds": round(result.seconds, 3),
         "interrupted": result.interrupted, "source": noisy.name, "size": [info.height, info.width],
-        "history": result.history, "init": init_label,
+        "history": result.history, "init": init_label, "noise_sigma": result.noise_sigma,
+        "noise_model": result.noise_model,
         **frames_meta,  # video input: which frames were fitted on
     }
     notes: list[str] = []
-    if result.steps == 0 and not result.interrupted:
+    if result.noise_model:
+        nm = result.noise_model
+        what = ("kept the prior unfitted (loss.shot_noise = keep_prior)" if result.steps == 0 else
+                f"recorrupted with var = {nm['a']:.4g} * brightness + {nm['b']:.3g}")
+        notes.append(f"the noise grows with brightness (variance ratio {nm['signal_dependence']}, shot noise): {what}")
+    elif result.steps == 0 and not result.interrupted:
         notes.append(f"the time budget ended before the first step: the output is the {init_label} "
                      "network's, unfitted" if init_label != "none" else
                      "the time budget ended before the first step: the output is an untrained network's")

@@ -34,6 +34,7 @@ class FitResult:
     stopped_by_budget: bool = False
     filled: torch.Tensor | None = None  # (C, H, W) MPI filling of the first frame, when configured
     noise_sigma: float | None = None  # the sigma the recorrupted loss used (0..255 scale)
+    noise_model: dict | None = None  # shot noise: var = a * brightness + b, as the fit used it
 
 
 @dataclass
@@ -132,6 +133,12 @@ def fit(
 
         sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
+        if fine_tune and cfg.loss.shot_noise != "ignore" and cfg.loss.noise_sigma is None:
+            marker = _shot_noise_sigma(state, net, frames, cfg.loss.signal_dependence_limit, result)
+            if marker and cfg.loss.shot_noise == "keep_prior":
+                net.eval()
+                return result  # 0 steps: the starting network is the result (result.noise_model says why)
+            sigma = marker or sigma
     fill = state.y[:1].clone() if cfg.filling is not None else None  # starts from the noisy frame
     every = max(1, cfg.iters // 200)
     # Every step has the same shapes, so cuDNN's one-off algorithm search pays for itself.
@@ -170,6 +177,27 @@ def fit(
 
 
 @torch.no_grad()
+def _shot_noise_sigma(state: _Frames, net: B2GNet, frames: torch.Tensor, limit: float, result: FitResult):
+    """For noise that grows with brightness (shot noise), a per-pixel sigma map
+    sqrt(a * brightness + b) fitted with the starting network's estimate, kept in ``state.prob``
+    (the recorrupted loss uses no masks, so that slot is free and crops carry it along); returns
+    the marker "map", or None when the noise is signal-independent and one sigma serves."""
+    from .noise_level import shot_noise_model, signal_dependence
+
+    net.eval()
+    h, w = frames.shape[-2:]
+    estimates = torch.cat([net(state.y[i : i + 1]) for i in range(state.y.shape[0])])
+    ratio = signal_dependence(state.y[:1, :, :h, :w], estimates[:1, :, :h, :w])
+    if ratio <= limit:
+        return None
+    a, b = shot_noise_model(state.y[:1, :, :h, :w], estimates[:1, :, :h, :w])
+    state.prob = (a * estimates.mean(dim=1, keepdim=True).clamp(min=0.0) + b).sqrt()
+    result.noise_sigma = None
+    result.noise_model = {"signal_dependence": round(ratio, 2), "a": a, "b": b}
+    return "map"
+
+
+@torch.no_grad()
 def _update_filling(fill: torch.Tensor, state: _Frames, net: B2GNet, cfg: FitConfig, gen: torch.Generator) -> None:
     """MPI's iterative filling: a whole-frame masked pass, and at its blind spots
     fill <- w * fill + (1 - w) * prediction. The running mean over the fit's trajectory averages
@@ -187,7 +215,8 @@ def _update_filling(fill: torch.Tensor, state: _Frames, net: B2GNet, cfg: FitCon
 def _step(net, opt, state, cfg, gen, device, sigma=None) -> tuple[float, dict[str, float]]:
     y, weight, prob = _batch(state, cfg, gen)
     if cfg.loss.kind == "recorrupted":
-        loss, parts = recorrupted_loss(net, y, sigma, cfg.loss.recorrupt_alpha, gen, weight)
+        sigma_here = prob if isinstance(sigma, str) else sigma  # "map": per-pixel sigma in prob
+        loss, parts = recorrupted_loss(net, y, sigma_here, cfg.loss.recorrupt_alpha, gen, weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -20,3 +20,41 @@ def estimate_sigma(frames: torch.Tensor) -> float:
     hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
     per_channel = hh.abs().flatten(2).median(dim=2).values / 0.6745  # (N, C)
     return float(per_channel.median())
+
+
+def signal_dependence(y: torch.Tensor, estimate: torch.Tensor) -> float:
+    """How much the noise grows with brightness: the robust variance of the residual y - estimate
+    over the brightest third of pixels divided by that over the darkest third (by the estimate).
+    About 1 for signal-independent (Gaussian) noise; about mean(bright) / mean(dark), often 3 or
+    more, for Poisson-like shot noise, which the recorrupted loss's Gaussian model does not fit."""
+    est = estimate.float().flatten()
+    res = (y.float() - estimate.float()).flatten()
+    order = est.argsort()
+    third = max(order.numel() // 3, 1)
+
+    def robust_var(r: torch.Tensor) -> float:
+        mad = (r - r.median()).abs().median()
+        return float((mad / 0.6745) ** 2) + 1e-12
+
+    return robust_var(res[order[-third:]]) / robust_var(res[order[:third]])
+
+
+def shot_noise_model(y: torch.Tensor, estimate: torch.Tensor, bins: int = 16) -> tuple[float, float]:
+    """(a, b) of var(noise) = a * brightness + b, fitted to the robust residual variance in
+    ``bins`` brightness quantiles (least squares, a and b kept >= 0): Poisson-Gaussian noise."""
+    est = estimate.float().mean(dim=-3).flatten()  # brightness per pixel
+    res = (y.float() - estimate.float()).flatten(-2).flatten()
+    per_pixel = res.view(-1, est.numel()) if res.numel() != est.numel() else res[None]
+    order = est.argsort()
+    means, variances = [], []
+    for chunk in order.chunk(bins):
+        r = per_pixel[:, chunk].flatten()
+        mad = (r - r.median()).abs().median() / 0.6745
+        means.append(float(est[chunk].mean()))
+        variances.append(float(mad**2))
+    m, v = torch.tensor(means), torch.tensor(variances)
+    design = torch.stack([m, torch.ones_like(m)], dim=1)
+    a, b = torch.linalg.lstsq(design, v[:, None]).solution.flatten().tolist()
+    if a < 0:
+        a, b = 0.0, float(v.mean())
+    return max(a, 0.0), max(b, 0.0)

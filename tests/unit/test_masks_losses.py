@@ -149,3 +149,38 @@ def test_recorrupted_fit_trains_the_full_pass_towards_the_clean_image(smooth_ima
     err_noisy = ((noisy - clean) ** 2).mean()
     err_fit = ((single_pass(result.net, noisy) - clean) ** 2).mean()
     assert err_fit < 0.5 * err_noisy
+
+
+def test_signal_dependence_separates_shot_noise_from_gaussian(smooth_image):
+    from b2g_deploy.fit.noise_level import signal_dependence
+
+    clean = torch.from_numpy(smooth_image(128, 128, 3)).clamp(0.02, 1.0)
+    gen = torch.Generator().manual_seed(0)
+    gaussian = clean + 25 / 255 * torch.randn(clean.shape, generator=gen)
+    shot = torch.poisson(30 * clean, generator=gen) / 30
+    assert signal_dependence(gaussian, clean) < 1.3
+    assert signal_dependence(shot, clean) > 2.0
+
+
+def test_a_recorrupted_fit_from_a_prior_models_shot_noise(smooth_image):
+    from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
+    from b2g_deploy.fit import fit
+    from b2g_deploy.model import B2GNet
+
+    class Identity(B2GNet):  # a "prior" that returns its input: the residual is the noise
+        def forward(self, x, mask=None):
+            return x * 0 + self.target + 0 * self.tail.bias.sum()
+
+    cfg = FitConfig(model=ModelConfig(width=8, depth=3, norm="none", dropout="none"),
+                    mask=MaskConfig(kind="bernoulli"), loss=LossConfig(kind="recorrupted"),
+                    iters=5, lr=1e-3, batch=2, crop=None, ensemble_passes=1)
+    clean = torch.from_numpy(smooth_image(64, 64, 3)).clamp(0.02, 1.0)
+    net = Identity(3, cfg.model)
+    net.target = clean[None]
+    shot = torch.poisson(30 * clean, generator=torch.Generator().manual_seed(0)) / 30
+    result = fit(shot, cfg, net=net, seed=0)  # default: keep the prior
+    assert result.steps == 0 and result.noise_model["signal_dependence"] > 2
+    modelled = fit(shot, cfg.model_copy(update={"loss": cfg.loss.model_copy(update={"shot_noise": "model"})}),
+                   net=net, seed=0)
+    assert modelled.steps == 5 and modelled.noise_sigma is None
+    assert abs(modelled.noise_model["a"] - 1 / 30) < 0.012
