@@ -46,6 +46,12 @@ def load_runtime(
         from .ort_runtime import OrtRuntime as cls
     else:
         from .trt_runtime import TrtRuntime as cls
+    return construct(cls, path, name, channels, "images", **options)
+
+
+def construct(cls, path, name: str, channels: int | None, what: str, **options: Any):
+    """``cls(path, **options)``, refusing options it does not take and a model whose channel
+    count differs from the input's, each with one line."""
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "path"}
     unknown = sorted(set(options) - accepted)
     if unknown:
@@ -53,5 +59,5 @@ def load_runtime(
     rt = cls(path, **options)
     if channels is not None and channels != rt.info.channels:
         rt.close()
-        raise CheckpointError(f"{path} denoises {rt.info.channels}-channel images; this input has {channels}")
+        raise CheckpointError(f"{path} denoises {rt.info.channels}-channel {what}; this input has {channels}")
     return rt

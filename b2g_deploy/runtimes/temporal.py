@@ -175,7 +175,6 @@ def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels
 
     Options: torch takes device; onnxruntime takes provider, device_id, threads.
     """
-    import inspect
 
     path = Path(path)
     if not path.is_file():
@@ -185,13 +184,7 @@ def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels
         raise InputError(f"{path}: a temporal model is a .pt checkpoint or an .onnx export")
     if runtime not in (None, "auto", by_file):
         raise InputError(f"a temporal {path.suffix} model runs on {by_file}, not {runtime}")
+    from .factory import construct
+
     cls = TorchTemporalRuntime if by_file == "torch" else OrtTemporalRuntime
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "path"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise InputError(f"the temporal {by_file} runtime has no option {', '.join(unknown)}")
-    rt = cls(path, **options)
-    if channels is not None and channels != rt.info.channels:
-        rt.close()
-        raise CheckpointError(f"{path} denoises {rt.info.channels}-channel frames; this input has {channels}")
-    return rt
+    return construct(cls, path, f"temporal {by_file}", channels, "frames", **options)

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
 from ..errors import CheckpointError, ParityError
+from ..modelfile.graph import _pad_reflect  # the in-graph padding single-frame exports use
 from .model import TemporalB2GNet
 
 OPSET = 17
@@ -39,11 +39,6 @@ PREFIX = "b2g."
 PARITY_TOLERANCE = 1e-4  # max |ONNX Runtime - PyTorch|, fp32 on the CPU, [0, 1] units
 
 
-def _pad_reflect(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    h, w = x.shape[-2], x.shape[-1]
-    ph = (multiple - h % multiple) % multiple
-    pw = (multiple - w % multiple) % multiple
-    return F.pad(x, (0, pw, 0, ph), mode="reflect")
 
 
 class TemporalExportModule(nn.Module):
