@@ -203,36 +203,23 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def fit_with_snapshots(y, cfg, every: float, seed: int, device: str):
     """One B2G fit, with the weights copied every ``every`` seconds (clock started just before
-    the fit) and the final ones: (result, [(seconds, step, state_dict), ...]).
-
-    The progress callback needs the network the loop builds, so the loop's B2GNet constructor is
-    wrapped to record the instance; nothing else about the fit changes (passing our own net
-    would switch the loop to its fine-tune path). Copying a width-32 net takes milliseconds.
-    """
+    the fit) and the final ones: (result, [(seconds, step, state_dict), ...]). The loop hands
+    its network to ``watch`` each step; copying a width-32 net takes milliseconds."""
     import time
-    from unittest import mock
 
-    import b2g_deploy.fit.loop as loop
     from b2g_deploy.fit import fit
-    from b2g_deploy.model import B2GNet
 
-    built: list = []
     snaps: list[tuple[float, int, dict]] = []
     next_at = [every]
 
-    def record(*a, **k):
-        built.append(B2GNet(*a, **k))
-        return built[-1]
-
-    def progress(step, loss, done):
+    def watch(step, net):
         elapsed = time.perf_counter() - t0
-        if elapsed >= next_at[0] and built:
-            snaps.append((elapsed, step, {n: v.detach().clone() for n, v in built[0].state_dict().items()}))
+        if elapsed >= next_at[0]:
+            snaps.append((elapsed, step, {n: v.detach().clone() for n, v in net.state_dict().items()}))
             next_at[0] += every
 
     t0 = time.perf_counter()
-    with mock.patch.object(loop, "B2GNet", record):
-        result = fit(y, cfg, seed=seed, device=device, progress=progress)
+    result = fit(y, cfg, seed=seed, device=device, watch=watch)
     if not snaps or snaps[-1][1] != result.steps:  # the final net, unless just snapshotted
         snaps.append((result.seconds, result.steps, result.net.state_dict()))
     return result, snaps

@@ -113,6 +113,7 @@ def fit(
     seed: int = 0,
     time_budget: float | None = None,
     progress: ProgressFn | None = None,
+    watch: Callable[[int, B2GNet], None] | None = None,
 ) -> FitResult:
     """Fit f_theta to ``frames`` (N, C, H, W) or (C, H, W). ``net`` continues an earlier fit."""
     if frames.dim() == 3:
@@ -161,6 +162,8 @@ def fit(
                 result.history.append({"step": step, "loss": loss, "seconds": elapsed, **parts})
             if progress is not None:
                 progress(step, loss, done)
+            if watch is not None:  # e.g. a benchmark copying the weights along the way
+                watch(step, net)
             if step % cfg.mask.cycle == 0:
                 _refresh_mask(state, net, cfg)
             if fill is not None:
