@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from b2g_deploy.cli.info_cmd import collect
+from b2g_deploy.host_info import collect
 from b2g_deploy.export.parity import psnr_between
 
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
