@@ -1,8 +1,4 @@
-"""The library's entry points, callable from Python; the CLI only parses, prints and maps errors.
-
-Each function takes paths or arrays, returns a small result object and raises the package's
-typed errors (``b2g_deploy.errors``) for anything the caller got wrong.
-"""
+"""api.fit: fit an image or video frames (optionally the temporal network) and write the outputs."""
 
 from __future__ import annotations
 
@@ -11,148 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError, InputError, OutputExistsError
-
-
-@dataclass
-class PretrainReport:
-    output: Path
-    steps: int
-    total_steps: int
-    seconds: float
-    steps_this_run: int
-    interrupted: bool
-    corpus_files: int
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _check_prior_output(output: Path, resume: Path | None, force: bool) -> None:
-    if output.suffix.lower() != ".pt":
-        raise InputError(f"{output}: a prior is a torch file; name it *.pt")
-    if not output.parent.is_dir():
-        raise InputError(f"the folder {output.parent} does not exist")
-    if output.is_dir():
-        raise InputError(f"{output} is a folder, not a file")
-    if output.exists() and not force:
-        same = resume is not None and resume.resolve() == output.resolve()
-        hint = " (to continue a run in place, add --force)" if same else ""
-        raise OutputExistsError(f"{output} exists; pass --force to overwrite it{hint}")
-
-
-def pretrain(
-    roots: list[Path],
-    output: Path,
-    *,
-    objective: str | None = None,
-    steps: int | None = None,
-    time_budget: float | None = None,
-    resume: Path | None = None,
-    init_rgb: Path | None = None,
-    grey: bool = False,
-    holdout: int | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    changes: dict[str, Any] | None = None,
-    force: bool = False,
-    save_every: float = 300.0,
-    snapshot_dir: Path | None = None,
-    snapshot_every: int = 0,
-    progress: Callable[[int, int, float], None] | None = None,
-) -> PretrainReport:
-    """Pretrain (or, with ``resume``, continue pretraining) a prior on clean photographs.
-
-    ``init_rgb`` starts a grey prior from an RGB one (see ``priors.grey_from_rgb``). The output
-    is written every ``save_every`` seconds, at the end and on Ctrl-C; with ``snapshot_dir``,
-    a copy every ``snapshot_every`` steps (for the PSNR-against-pretraining curve).
-    """
-    if steps is not None and steps < 1:
-        raise InputError("--steps must be at least 1")
-    if time_budget is not None and time_budget <= 0:
-        raise InputError("--time-budget must be positive")
-    if holdout is not None and holdout < 0:
-        raise InputError("--holdout must be 0 or more")
-    if not roots:
-        raise InputError("give at least one folder of clean photographs")
-    for root in roots:
-        if not root.exists():
-            raise InputError(f"{root} does not exist")
-    _check_prior_output(output, resume, force)
-    if snapshot_dir is not None and not snapshot_dir.is_dir():
-        raise InputError(f"the snapshot folder {snapshot_dir} does not exist")
-
-    import torch
-
-    from .config import PretrainConfig
-    from .devices import resolve_device
-    from .fit.pretrain import PretrainState
-    from .fit.pretrain import pretrain as run
-    from .io.corpus import load_corpus
-    from .model import B2GNet
-    from .priors import grey_from_rgb, load_prior_state, save_prior
-
-    dev = resolve_device(device)
-    notes: list[str] = []
-    if resume is not None:
-        state, cfg, meta = load_prior_state(resume)
-        if objective is not None and objective != cfg.objective:
-            raise InputError(f"{resume} was pretrained with the '{cfg.objective}' objective, not '{objective}'")
-        if grey != cfg.grey:
-            raise InputError(f"{resume} is a {'grey' if cfg.grey else 'RGB'} prior; "
-                             f"{'drop' if cfg.grey is False else 'add'} --grey to resume it")
-        if changes:
-            raise InputError("--config cannot change a run being resumed (its config is in the prior)")
-        if steps is not None:
-            cfg = cfg.model_copy(update={"steps": steps})
-        corpus_before = meta.get("corpus", {})
-        if holdout is None:  # the same photographs held out as when the run started
-            holdout = len(corpus_before.get("holdout", []))
-    else:
-        data: dict[str, Any] = dict(changes or {})
-        data.update({k: v for k, v in {"objective": objective, "steps": steps}.items() if v is not None})
-        data["grey"] = grey
-        try:
-            cfg = PretrainConfig.model_validate({**PretrainConfig().model_dump(), **data})
-        except Exception as exc:  # pydantic's ValidationError: name the first bad key
-            raise InputError(f"pretrain config: {str(exc).splitlines()[1:3]}") from None
-        torch.manual_seed(seed)  # the initial weights, so a seed names the whole run
-        net = B2GNet(1 if grey else 3, cfg.model)
-        if init_rgb is not None:
-            if not grey:
-                raise InputError("--init-rgb starts a grey prior; add --grey")
-            rgb, _, _ = load_prior_state(init_rgb)
-            net = grey_from_rgb(rgb.net)
-            cfg = cfg.model_copy(update={"model": rgb.net.cfg})
-            notes.append(f"started from {init_rgb.name} ({rgb.step} RGB steps), converted to grey")
-        state, corpus_before = PretrainState(net), {}
-    cfg.check()
-    holdout = 16 if holdout is None else holdout
-    if state.step >= cfg.steps:
-        raise InputError(f"the run is already at step {state.step} of {cfg.steps}; pass a larger --steps")
-
-    corpus = load_corpus(roots, grey=cfg.grey, min_side=cfg.crop, holdout=holdout, seed=seed)
-    summary = corpus.summary
-    if corpus_before and corpus_before.get("sha256") != summary["sha256"]:
-        notes.append("the corpus differs from the one this run started on (file list hash); continuing")
-    if dev == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
-    extra = {"init_rgb": init_rgb.name} if init_rgb is not None else {}
-
-    def save(s: PretrainState) -> None:
-        save_prior(output, s, cfg, summary, extra)
-
-    def snap(s: PretrainState) -> None:
-        assert snapshot_dir is not None
-        save_prior(snapshot_dir / f"{output.stem}.step{s.step:06d}.pt", s, cfg, summary, extra)
-
-    result = run(
-        corpus, cfg, state, device=dev, seed=seed, time_budget=time_budget, save=save,
-        save_every=save_every, snapshot=snap if snapshot_dir else None, snapshot_every=snapshot_every,
-        progress=(lambda step, loss: progress(step, cfg.steps, loss)) if progress else None,
-    )
-    return PretrainReport(output, state.step, cfg.steps, state.seconds, result.steps_this_run,
-                          result.interrupted, len(corpus.files), corpus.skipped, notes, state.history)
+from ..errors import CheckpointError, InputError
 
 
 @dataclass
@@ -203,9 +58,9 @@ def fit_temporal_stage(
     """
     import torch
 
-    from .model import denoise
-    from .temporal.fit import TemporalConfig, fit_temporal
-    from .temporal.noise_check import INDEPENDENCE_THRESHOLD, check_temporal_noise
+    from ..model import denoise
+    from ..temporal.fit import TemporalConfig, fit_temporal
+    from ..temporal.noise_check import INDEPENDENCE_THRESHOLD, check_temporal_noise
 
     n = int(frames.shape[0])
     if n < 2:
@@ -306,8 +161,8 @@ def fit(
     is_stream = "://" in str(noisy) or str(noisy).isdigit()
     if not is_stream and not noisy.exists():  # before torch is imported: a typo answers at once
         raise InputError(f"{noisy} does not exist")
-    from .config import apply_changes, load_changes
-    from .config import preset as get_preset
+    from ..config import apply_changes, load_changes
+    from ..config import preset as get_preset
 
     cfg = get_preset(preset)
     if str(init) == "none" and cfg.init == "prior":
@@ -320,15 +175,15 @@ def fit(
 
     import torch
 
-    from .checkpoint import Checkpoint, save_checkpoint
-    from .devices import resolve_device
-    from .fit import ensemble
-    from .fit import fit as run_fit
-    from .fit.ensemble import single_pass as run_single_pass
-    from .io.atomic import check_writable
-    from .io.fit_input import load_fit_input
-    from .io.images import check_image_output, default_bit_depth_for, read_image, write_image
-    from .priors import starting_network
+    from ..checkpoint import Checkpoint, save_checkpoint
+    from ..devices import resolve_device
+    from ..fit import ensemble
+    from ..fit import fit as run_fit
+    from ..fit.ensemble import single_pass as run_single_pass
+    from ..io.atomic import check_writable
+    from ..io.fit_input import load_fit_input
+    from ..io.images import check_image_output, default_bit_depth_for, read_image, write_image
+    from ..priors import starting_network
 
     dev = resolve_device(device)
     if threads is not None and threads < 1:
@@ -338,7 +193,7 @@ def fit(
         # other jobs running, 2 threads took 264 s for the sample fit and 1 thread 31 s.
         torch.set_num_threads(threads or 1)
     if temporal:  # neighbours, not frames spread over the clip
-        from .io.fit_input import load_consecutive_frames
+        from ..io.fit_input import load_consecutive_frames
 
         stack, info, frames_meta = load_consecutive_frames(noisy, frames)
         if stack.shape[0] < 2:
@@ -347,7 +202,7 @@ def fit(
     else:
         stack, info, frames_meta = load_fit_input(noisy, frames)  # (N, C, H, W); N = 1 for an image
     start_net, cfg, init_label = starting_network(init, info.channels, cfg)
-    from .temporal.model import TemporalB2GNet
+    from ..temporal.model import TemporalB2GNet
 
     if isinstance(start_net, TemporalB2GNet):
         raise CheckpointError(f"--init {init}: a temporal checkpoint cannot start a fit; "
@@ -395,7 +250,7 @@ def fit(
     if stage is not None and stage.temporal:
         tnet = stage.net.cpu().eval()
         save_checkpoint(checkpoint, Checkpoint(tnet, cfg, meta), force=force)
-        from .temporal.model import denoise_clip
+        from ..temporal.model import denoise_clip
 
         with torch.no_grad():  # frame 0 from its window of the fitted (consecutive) frames
             single = out = denoise_clip(tnet, torch.from_numpy(stack))[0]
@@ -418,7 +273,7 @@ def fit(
     report.temporal = stage.record if stage is not None else None
     report.temporal_net = stage is not None and stage.temporal
     if clean is not None:
-        from .metrics import psnr
+        from ..metrics import psnr
 
         report.psnr = {"noisy": psnr(stack[0], clean), "single": psnr(single.numpy(), clean),
                        "output": psnr(out.numpy(), clean)}

@@ -1,0 +1,151 @@
+"""api.pretrain: pretrain (or continue pretraining) a prior on clean photographs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, OutputExistsError
+
+
+@dataclass
+class PretrainReport:
+    output: Path
+    steps: int
+    total_steps: int
+    seconds: float
+    steps_this_run: int
+    interrupted: bool
+    corpus_files: int
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _check_prior_output(output: Path, resume: Path | None, force: bool) -> None:
+    if output.suffix.lower() != ".pt":
+        raise InputError(f"{output}: a prior is a torch file; name it *.pt")
+    if not output.parent.is_dir():
+        raise InputError(f"the folder {output.parent} does not exist")
+    if output.is_dir():
+        raise InputError(f"{output} is a folder, not a file")
+    if output.exists() and not force:
+        same = resume is not None and resume.resolve() == output.resolve()
+        hint = " (to continue a run in place, add --force)" if same else ""
+        raise OutputExistsError(f"{output} exists; pass --force to overwrite it{hint}")
+
+
+def pretrain(
+    roots: list[Path],
+    output: Path,
+    *,
+    objective: str | None = None,
+    steps: int | None = None,
+    time_budget: float | None = None,
+    resume: Path | None = None,
+    init_rgb: Path | None = None,
+    grey: bool = False,
+    holdout: int | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    changes: dict[str, Any] | None = None,
+    force: bool = False,
+    save_every: float = 300.0,
+    snapshot_dir: Path | None = None,
+    snapshot_every: int = 0,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> PretrainReport:
+    """Pretrain (or, with ``resume``, continue pretraining) a prior on clean photographs.
+
+    ``init_rgb`` starts a grey prior from an RGB one (see ``priors.grey_from_rgb``). The output
+    is written every ``save_every`` seconds, at the end and on Ctrl-C; with ``snapshot_dir``,
+    a copy every ``snapshot_every`` steps (for the PSNR-against-pretraining curve).
+    """
+    if steps is not None and steps < 1:
+        raise InputError("--steps must be at least 1")
+    if time_budget is not None and time_budget <= 0:
+        raise InputError("--time-budget must be positive")
+    if holdout is not None and holdout < 0:
+        raise InputError("--holdout must be 0 or more")
+    if not roots:
+        raise InputError("give at least one folder of clean photographs")
+    for root in roots:
+        if not root.exists():
+            raise InputError(f"{root} does not exist")
+    _check_prior_output(output, resume, force)
+    if snapshot_dir is not None and not snapshot_dir.is_dir():
+        raise InputError(f"the snapshot folder {snapshot_dir} does not exist")
+
+    import torch
+
+    from ..config import PretrainConfig
+    from ..devices import resolve_device
+    from ..fit.pretrain import PretrainState
+    from ..fit.pretrain import pretrain as run
+    from ..io.corpus import load_corpus
+    from ..model import B2GNet
+    from ..priors import grey_from_rgb, load_prior_state, save_prior
+
+    dev = resolve_device(device)
+    notes: list[str] = []
+    if resume is not None:
+        state, cfg, meta = load_prior_state(resume)
+        if objective is not None and objective != cfg.objective:
+            raise InputError(f"{resume} was pretrained with the '{cfg.objective}' objective, not '{objective}'")
+        if grey != cfg.grey:
+            raise InputError(f"{resume} is a {'grey' if cfg.grey else 'RGB'} prior; "
+                             f"{'drop' if cfg.grey is False else 'add'} --grey to resume it")
+        if changes:
+            raise InputError("--config cannot change a run being resumed (its config is in the prior)")
+        if steps is not None:
+            cfg = cfg.model_copy(update={"steps": steps})
+        corpus_before = meta.get("corpus", {})
+        if holdout is None:  # the same photographs held out as when the run started
+            holdout = len(corpus_before.get("holdout", []))
+    else:
+        data: dict[str, Any] = dict(changes or {})
+        data.update({k: v for k, v in {"objective": objective, "steps": steps}.items() if v is not None})
+        data["grey"] = grey
+        try:
+            cfg = PretrainConfig.model_validate({**PretrainConfig().model_dump(), **data})
+        except Exception as exc:  # pydantic's ValidationError: name the first bad key
+            raise InputError(f"pretrain config: {str(exc).splitlines()[1:3]}") from None
+        torch.manual_seed(seed)  # the initial weights, so a seed names the whole run
+        net = B2GNet(1 if grey else 3, cfg.model)
+        if init_rgb is not None:
+            if not grey:
+                raise InputError("--init-rgb starts a grey prior; add --grey")
+            rgb, _, _ = load_prior_state(init_rgb)
+            net = grey_from_rgb(rgb.net)
+            cfg = cfg.model_copy(update={"model": rgb.net.cfg})
+            notes.append(f"started from {init_rgb.name} ({rgb.step} RGB steps), converted to grey")
+        state, corpus_before = PretrainState(net), {}
+    cfg.check()
+    holdout = 16 if holdout is None else holdout
+    if state.step >= cfg.steps:
+        raise InputError(f"the run is already at step {state.step} of {cfg.steps}; pass a larger --steps")
+
+    corpus = load_corpus(roots, grey=cfg.grey, min_side=cfg.crop, holdout=holdout, seed=seed)
+    summary = corpus.summary
+    if corpus_before and corpus_before.get("sha256") != summary["sha256"]:
+        notes.append("the corpus differs from the one this run started on (file list hash); continuing")
+    if dev == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    extra = {"init_rgb": init_rgb.name} if init_rgb is not None else {}
+
+    def save(s: PretrainState) -> None:
+        save_prior(output, s, cfg, summary, extra)
+
+    def snap(s: PretrainState) -> None:
+        assert snapshot_dir is not None
+        save_prior(snapshot_dir / f"{output.stem}.step{s.step:06d}.pt", s, cfg, summary, extra)
+
+    result = run(
+        corpus, cfg, state, device=dev, seed=seed, time_budget=time_budget, save=save,
+        save_every=save_every, snapshot=snap if snapshot_dir else None, snapshot_every=snapshot_every,
+        progress=(lambda step, loss: progress(step, cfg.steps, loss)) if progress else None,
+    )
+    return PretrainReport(output, state.step, cfg.steps, state.seconds, result.steps_this_run,
+                          result.interrupted, len(corpus.files), corpus.skipped, notes, state.history)
