@@ -24,6 +24,9 @@ class PretrainReport:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+_RESUMABLE_KEYS = {"lr"}
+
+
 def _check_prior_output(output: Path, resume: Path | None, force: bool) -> None:
     if output.suffix.lower() != ".pt":
         raise InputError(f"{output}: a prior is a torch file; name it *.pt")
@@ -97,10 +100,24 @@ def pretrain(
         if grey != cfg.grey:
             raise InputError(f"{resume} is a {'grey' if cfg.grey else 'RGB'} prior; "
                              f"{'drop' if cfg.grey is False else 'add'} --grey to resume it")
-        if changes:
-            raise InputError("--config cannot change a run being resumed (its config is in the prior)")
-        if steps is not None:
-            cfg = cfg.model_copy(update={"steps": steps})
+        # Only the learning rate may change on resume: a stable phase that spikes is continued
+        # lower (docs/PRIORS.md); anything else would make the file describe another run.
+        fixed = sorted(set(changes or {}) - _RESUMABLE_KEYS)
+        if fixed:
+            raise InputError(f"--config cannot change {', '.join(fixed)} of a run being resumed "
+                             f"(only {', '.join(sorted(_RESUMABLE_KEYS))} may change)")
+        update: dict[str, Any] = {"steps": steps} if steps is not None else {}
+        if changes and "lr" in changes:
+            try:
+                lr = float(changes["lr"])
+            except (TypeError, ValueError):
+                raise InputError(f"pretrain config: lr must be a number, not {changes['lr']!r}") from None
+            if not lr > 0:
+                raise InputError("pretrain config: lr must be positive")
+            if lr != cfg.lr:
+                notes.append(f"learning rate {cfg.lr:g} -> {lr:g} from step {state.step}")
+            update["lr"] = lr
+        cfg = cfg.model_copy(update=update)
         corpus_before = meta.get("corpus", {})
         if holdout is None:  # the same photographs held out as when the run started
             holdout = len(corpus_before.get("holdout", []))

@@ -183,7 +183,8 @@ def pretrain(
                 progress(state.step, loss.item())
             if state.step % validate_every == 0 or state.step == cfg.steps:
                 sync()
-                row = {"step": state.step, "seconds": round(state.seconds, 1), "loss": loss.item(), **parts}
+                row = {"step": state.step, "seconds": round(state.seconds, 1), "lr": lr_at(cfg, state.step - 1),
+                       "loss": loss.item(), **parts}
                 if val is not None:
                     row["val_psnr"] = round(validate(net, val, device), 3)
                 state.history.append(row)

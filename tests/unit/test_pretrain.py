@@ -130,6 +130,19 @@ def test_cli_pretrain_one_line_errors(tmp_path, corpus_dir):
         assert lines[-1].startswith("error:") and expect in lines[-1], res.output
 
 
+def test_resume_may_lower_the_learning_rate_and_nothing_else(tmp_path, corpus_dir):
+    first = tmp_path / "p.pt"
+    api.pretrain([corpus_dir], first, steps=2, changes=TINY, holdout=0)
+    with pytest.raises(InputError, match="cannot change batch"):
+        api.pretrain([corpus_dir], first, resume=first, force=True, steps=4, changes={"batch": 4})
+    with pytest.raises(InputError, match="lr must be positive"):
+        api.pretrain([corpus_dir], first, resume=first, force=True, steps=4, changes={"lr": -1})
+    report = api.pretrain([corpus_dir], first, resume=first, force=True, steps=4, changes={"lr": 5e-4})
+    assert any("-> 0.0005 from step 2" in n for n in report.notes)
+    _, cfg, _ = load_prior_state(first)
+    assert cfg.lr == 5e-4 and cfg.steps == 4
+
+
 def test_lr_schedule_is_stable_then_decays():
     cfg = PretrainConfig(steps=10_000, lr=1e-3)
     assert lr_at(cfg, 0) < lr_at(cfg, 499) <= 1e-3
