@@ -270,9 +270,18 @@ class PretrainConfig(_Strict):
     poisson_share: float = Field(0.3, ge=0.0, le=1.0, description="share of crops with Poisson-Gaussian noise")
     poisson_lam: tuple[float, float] = Field((10.0, 300.0), description="lambda range, drawn log-uniformly")
     grey: bool = Field(False, description="convert the corpus to one channel (a grey prior)")
+    temporal_k: int = Field(0, ge=0, le=4, description="0: a single-frame prior; k > 0: a temporal "
+                            "prior for windows of 2k+1 frames cut from photographs with synthetic motion")
+    causal: bool = Field(False, description="a temporal prior for causal windows (frames t-2k..t)")
+    motion_max: float = Field(2.0, ge=0.0, le=8.0, description="largest synthetic motion, pixels per frame")
     bf16: bool = Field(True, description="bfloat16 autocast (1.6x faster on this AVX512-BF16 CPU)")
     channels_last: bool = Field(True, description="NHWC memory layout (1.14x faster here with bf16)")
 
     def check(self) -> None:
         if self.crop % 2**self.model.depth:
             raise InputError(f"crop {self.crop} must be a multiple of {2**self.model.depth}")
+        if self.temporal_k and self.objective == "masked":
+            # Clean neighbours would hand the net the target's value: nothing to learn.
+            raise InputError("a temporal prior needs the 'noisy' objective (clean neighbours show the target)")
+        if self.causal and not self.temporal_k:
+            raise InputError("causal applies to a temporal prior; set temporal_k too")

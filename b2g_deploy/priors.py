@@ -20,12 +20,13 @@ import torch
 from pydantic import ValidationError
 
 from . import __version__
-from .checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
+from .checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint, temporal_settings
 from .config import FitConfig, ModelConfig, PretrainConfig
 from .errors import CheckpointError
 from .fit.pretrain import PretrainState
 from .io.atomic import atomic_path
 from .model import B2GNet
+from .temporal.model import TemporalB2GNet
 
 SHIPPED = {3: "prior_rgb.pt", 1: "prior_grey.pt"}
 
@@ -37,6 +38,9 @@ SHAPE_FIELDS = ("width", "depth", "norm", "attention_reduction", "gradient_layer
 def save_prior(path: Path, state: PretrainState, cfg: PretrainConfig, corpus: dict[str, Any],
                extra_meta: dict[str, Any] | None = None) -> None:
     """Write atomically (a Ctrl-C mid-write leaves the previous file whole)."""
+    extra_meta = dict(extra_meta or {})
+    if isinstance(state.net, TemporalB2GNet):  # load_checkpoint rebuilds the window from it
+        extra_meta["temporal"] = temporal_settings(state.net)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -253,7 +253,8 @@ def validation_curve() -> str:
         meta = load_checkpoint(shipped_prior_path(channels)).meta
         hist = [h for h in meta.get("history", []) if "val_psnr" in h]
         what = "RGB" if channels == 3 else "grey"
-        start = f", started from {meta['init_rgb']}" if meta.get("init_rgb") else ""
+        source = meta.get("init_from") or meta.get("init_rgb")
+        start = f", started from {source}" if source else ""
         out.append(f"{what} prior: {meta['steps']:,} steps, {meta['seconds'] / 3600:.2f} h of pretraining "
                    f"(objective {meta['objective']}, {meta['corpus']['files']} photographs{start}).\n")
         out += ["| step | hours | loss | validation f(y) PSNR dB |", "|---|---|---|---|"]

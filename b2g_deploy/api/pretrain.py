@@ -48,7 +48,7 @@ def pretrain(
     steps: int | None = None,
     time_budget: float | None = None,
     resume: Path | None = None,
-    init_rgb: Path | None = None,
+    init_from: Path | None = None,
     grey: bool = False,
     holdout: int | None = None,
     device: str = "cpu",
@@ -62,7 +62,9 @@ def pretrain(
 ) -> PretrainReport:
     """Pretrain (or, with ``resume``, continue pretraining) a prior on clean photographs.
 
-    ``init_rgb`` starts a grey prior from an RGB one (see ``priors.grey_from_rgb``). The output
+    ``init_from`` starts the run from another prior: an RGB one for a grey run is converted
+    (``priors.grey_from_rgb``), a single-frame one for a temporal run (``temporal_k`` in
+    ``changes``) gets a zero neighbour head, so it begins as that prior on the target. The output
     is written every ``save_every`` seconds, at the end and on Ctrl-C; with ``snapshot_dir``,
     a copy every ``snapshot_every`` steps (for the PSNR-against-pretraining curve).
     """
@@ -89,7 +91,9 @@ def pretrain(
     from ..fit.pretrain import pretrain as run
     from ..io.corpus import load_corpus
     from ..model import B2GNet
-    from ..priors import grey_from_rgb, load_prior_state, save_prior
+    from ..fit.synthetic_motion import motion_margin
+    from ..priors import load_prior_state, save_prior
+    from ..temporal.model import TemporalB2GNet
 
     dev = resolve_device(device)
     notes: list[str] = []
@@ -129,28 +133,27 @@ def pretrain(
             cfg = PretrainConfig.model_validate({**PretrainConfig().model_dump(), **data})
         except Exception as exc:  # pydantic's ValidationError: name the first bad key
             raise InputError(f"pretrain config: {str(exc).splitlines()[1:3]}") from None
+        cfg.check()
         torch.manual_seed(seed)  # the initial weights, so a seed names the whole run
-        net = B2GNet(1 if grey else 3, cfg.model)
-        if init_rgb is not None:
-            if not grey:
-                raise InputError("--init-rgb starts a grey prior; add --grey")
-            rgb, _, _ = load_prior_state(init_rgb)
-            net = grey_from_rgb(rgb.net)
-            cfg = cfg.model_copy(update={"model": rgb.net.cfg})
-            notes.append(f"started from {init_rgb.name} ({rgb.step} RGB steps), converted to grey")
+        if init_from is not None:
+            net, cfg = _start_from(init_from, cfg, notes)
+        elif cfg.temporal_k:
+            net = TemporalB2GNet.for_k(1 if grey else 3, cfg.temporal_k, cfg.causal, cfg.model)
+        else:
+            net = B2GNet(1 if grey else 3, cfg.model)
         state, corpus_before = PretrainState(net), {}
     cfg.check()
     holdout = 16 if holdout is None else holdout
     if state.step >= cfg.steps:
         raise InputError(f"the run is already at step {state.step} of {cfg.steps}; pass a larger --steps")
 
-    corpus = load_corpus(roots, grey=cfg.grey, min_side=cfg.crop, holdout=holdout, seed=seed)
+    corpus = load_corpus(roots, grey=cfg.grey, min_side=cfg.crop + 2 * motion_margin(cfg), holdout=holdout, seed=seed)
     summary = corpus.summary
     if corpus_before and corpus_before.get("sha256") != summary["sha256"]:
         notes.append("the corpus differs from the one this run started on (file list hash); continuing")
     if dev == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
-    extra = {"init_rgb": init_rgb.name} if init_rgb is not None else {}
+    extra = {"init_from": init_from.name} if init_from is not None else {}
 
     def save(s: PretrainState) -> None:
         save_prior(output, s, cfg, summary, extra)
@@ -166,3 +169,30 @@ def pretrain(
     )
     return PretrainReport(output, state.step, cfg.steps, state.seconds, result.steps_this_run,
                           result.interrupted, len(corpus.files), corpus.skipped, notes, state.history)
+
+
+def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any]:
+    """The network a new run starts from when it is given another prior, and its config (the
+    network shape is the source's)."""
+    from ..priors import grey_from_rgb, load_prior_state
+    from ..temporal.model import TemporalB2GNet
+
+    src, _, _ = load_prior_state(path)
+    net, done = src.net, []
+    channels = 1 if cfg.grey else 3
+    if isinstance(net, TemporalB2GNet):
+        wanted = (2 * cfg.temporal_k + 1, 2 * cfg.temporal_k if cfg.causal else cfg.temporal_k)
+        if not cfg.temporal_k or (net.window, net.target_index) != wanted:
+            raise InputError(f"{path} is a temporal prior for {net.window}-frame windows; this run "
+                             + (f"reads {wanted[0]}-frame windows" if cfg.temporal_k else "is single-frame"))
+    if net.channels != channels:
+        if net.channels != 3 or isinstance(net, TemporalB2GNet):
+            raise InputError(f"{path} is a {net.channels}-channel prior; this run is {'grey' if cfg.grey else 'RGB'}")
+        net = grey_from_rgb(net)
+        done.append("converted to grey")
+    if cfg.temporal_k and not isinstance(net, TemporalB2GNet):
+        net = TemporalB2GNet.from_single_frame(net, cfg.temporal_k, cfg.causal)
+        done.append("neighbour head zero")
+    notes.append(f"started from {path.name} ({src.step} steps)" + "".join(f", {d}" for d in done))
+    return net, cfg.model_copy(update={"model": net.cfg})
+

@@ -19,7 +19,10 @@ def pretrain_command(
     time_budget: Annotated[Optional[float], typer.Option(help="stop after SECONDS; --resume continues")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="continue the run saved in this prior file")] = None,
     grey: Annotated[bool, typer.Option("--grey", help="a one-channel prior for grey images")] = False,
-    init_rgb: Annotated[Optional[Path], typer.Option(help="start a grey prior from this RGB prior")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="start from this prior (an RGB one for --grey is converted; a single-frame one for --temporal-k gets a zero neighbour head)")] = None,
+    init_rgb: Annotated[Optional[Path], typer.Option(hidden=True, help="old name of --init-from")] = None,
+    temporal_k: Annotated[Optional[int], typer.Option(help="a temporal prior for windows of 2K+1 frames (synthetic motion)")] = None,
+    causal: Annotated[bool, typer.Option("--causal", help="with --temporal-k: causal windows t-2K..t (live streams)")] = False,
     holdout: Annotated[Optional[int], typer.Option(help="photographs kept out of training, for the validation curve (default 16; a resumed run keeps its own)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML/JSON file of pretraining settings")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",
@@ -38,6 +41,12 @@ def pretrain_command(
 
         raise InputError(f"unknown objective '{objective}'; use noisy or masked")
     changes = load_changes(config) if config is not None else None
+    if temporal_k is not None or causal:
+        changes = {**(changes or {}), "temporal_k": temporal_k or 0, "causal": causal}
+    if init_from is not None and init_rgb is not None:
+        from ..errors import InputError
+
+        raise InputError("give --init-from once (--init-rgb is its old name)")
     _stop_cleanly_on_signals()
     with LazyBar("pretraining", "step", "loss") as bar:
 
@@ -47,7 +56,7 @@ def pretrain_command(
 
         report = api.pretrain(
             corpus, output, objective=objective, steps=steps, time_budget=time_budget, resume=resume,
-            init_rgb=init_rgb, grey=grey, holdout=holdout, device=device, seed=seed, changes=changes,
+            init_from=init_from or init_rgb, grey=grey, holdout=holdout, device=device, seed=seed, changes=changes,
             force=force, save_every=save_every, snapshot_dir=snapshots, snapshot_every=snapshot_every,
             progress=on_step,
         )

@@ -8,6 +8,10 @@ Two objectives:
   crop, and the clean crop is the target of both passes the per-image fit uses: the masked pass
   f(Omega y) at its blind spots and the full pass f(y) everywhere.
 
+With ``temporal_k`` > 0 the prior is a ``TemporalB2GNet``: its input is a window of 2k+1 frames
+cut from one photograph with synthetic motion (``synthetic_motion``), each frame with its own
+noise, the target frame masked in the masked pass; the clean target frame is the target.
+
 The run is resumable: the state (weights, Adam moments, step, seconds) goes into the prior file
 itself, and the crops of step k depend only on (seed, k), so a run resumed on another machine
 draws what an uninterrupted one would have. The learning rate is warm-up / stable / decay
@@ -28,6 +32,8 @@ import torch
 from ..config import PretrainConfig
 from ..io.corpus import Corpus, random_crops
 from ..model import B2GNet
+from ..temporal.model import TemporalB2GNet
+from .synthetic_motion import motion_margin, synthetic_windows, target_slot
 
 _WARMUP = 500
 _VALIDATION_SIGMA = 25.0
@@ -36,7 +42,7 @@ _VALIDATION_CROP = 128
 
 @dataclass
 class PretrainState:
-    net: B2GNet
+    net: B2GNet | TemporalB2GNet
     optimizer: dict | None = None  # Adam's state_dict, to resume
     step: int = 0
     seconds: float = 0.0
@@ -86,10 +92,28 @@ def draw_inputs(x: torch.Tensor, cfg: PretrainConfig, gen: torch.Generator) -> t
     return y, mask
 
 
-def pretrain_loss(net: B2GNet, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+def clean_batch(corpus: Corpus, cfg: PretrainConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clean network input (B, T*C, crop, crop) and the clean target frame (B, C, crop, crop).
+
+    A single-frame prior (T = 1) sees the crop itself; a temporal prior a window cut from a
+    larger crop with synthetic motion (``synthetic_motion``)."""
+    big = random_crops(corpus, cfg.batch, cfg.crop + 2 * motion_margin(cfg), rng)
+    if not cfg.temporal_k:
+        x = torch.from_numpy(big)
+        return x, x
+    windows = torch.from_numpy(synthetic_windows(big, cfg, rng))
+    c, slot = big.shape[1], target_slot(cfg)
+    return windows, windows[:, slot * c : (slot + 1) * c]
+
+
+def pretrain_loss(net: B2GNet | TemporalB2GNet, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
                   cfg: PretrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """``x`` the clean target frame, ``y`` the (noisy) input window, ``mask`` the target's blind spots.
+
+    The partial-conv head applies ``mask`` itself, to the target frame only (a temporal net's
+    neighbours stay whole), so the input is not multiplied by it here."""
     blind = 1.0 - mask
-    a = net(y * mask, mask).float()
+    a = net(y, mask).float()
     masked = ((a - x) ** 2 * blind).sum() / (blind.sum() * x.shape[1]).clamp(min=1.0)
     if cfg.objective == "masked":
         return masked, {"masked": masked.item()}
@@ -97,10 +121,11 @@ def pretrain_loss(net: B2GNet, x: torch.Tensor, y: torch.Tensor, mask: torch.Ten
     return masked + full, {"masked": masked.item(), "full": full.item()}
 
 
-def validation_set(corpus: Corpus, limit: int = 16) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Centre crops of the held-out photographs with fixed sigma-25 noise: (clean, noisy)."""
+def validation_set(corpus: Corpus, cfg: PretrainConfig, limit: int = 16) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Centre crops of the held-out photographs with fixed sigma-25 noise: (clean target, noisy
+    input). A temporal prior's input is a window with fixed synthetic motion (seeded)."""
     crops = []
-    s = _VALIDATION_CROP
+    s = _VALIDATION_CROP + 2 * motion_margin(cfg)
     for im in corpus.held[:limit]:
         if min(im.shape[:2]) < s:
             continue
@@ -108,13 +133,19 @@ def validation_set(corpus: Corpus, limit: int = 16) -> tuple[torch.Tensor, torch
         crops.append(im[top : top + s, left : left + s].transpose(2, 0, 1))
     if not crops:
         return None
-    clean = torch.from_numpy(np.stack(crops).astype(np.float32) / 255.0)
+    big = np.stack(crops).astype(np.float32) / 255.0
+    clean = torch.from_numpy(big)
+    target = clean
+    if cfg.temporal_k:
+        clean = torch.from_numpy(synthetic_windows(big, cfg, np.random.default_rng(1234)))
+        c, slot = big.shape[1], target_slot(cfg)
+        target = clean[:, slot * c : (slot + 1) * c]
     gen = torch.Generator().manual_seed(1234)
-    return clean, clean + _VALIDATION_SIGMA / 255.0 * torch.randn(clean.shape, generator=gen)
+    return target, clean + _VALIDATION_SIGMA / 255.0 * torch.randn(clean.shape, generator=gen)
 
 
 @torch.no_grad()
-def validate(net: B2GNet, data: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> float:
+def validate(net: B2GNet | TemporalB2GNet, data: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> float:
     """Mean PSNR (dB) of f(y) on the validation crops."""
     clean, noisy = data
     was = net.training
@@ -149,7 +180,7 @@ def pretrain(
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     if state.optimizer is not None:
         opt.load_state_dict(state.optimizer)
-    val = validation_set(corpus)
+    val = validation_set(corpus, cfg)
     use_bf16 = cfg.bf16 and device.type in ("cpu", "cuda")
     result = PretrainResult(state)
     start = time.perf_counter()
@@ -167,12 +198,12 @@ def pretrain(
             # Crops and noise of step k depend on (seed, k) only: a resumed run draws the same.
             rng = np.random.default_rng([seed, state.step])
             gen = torch.Generator().manual_seed(seed * 1_000_003 + state.step)
-            x = torch.from_numpy(random_crops(corpus, cfg.batch, cfg.crop, rng))
+            x, target = clean_batch(corpus, cfg, rng)
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, state.step)
             y, mask = draw_inputs(x, cfg, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss, parts = pretrain_loss(net, x.to(device), y.to(device, memory_format=layout),
+                loss, parts = pretrain_loss(net, target.to(device), y.to(device, memory_format=layout),
                                             mask.to(device, memory_format=layout), cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,59 @@
+"""Synthetic video windows from still photographs, for pretraining a temporal prior.
+
+A clean photograph crop becomes a window of 2k+1 frames by sliding a camera over a larger crop:
+each window gets a constant velocity (pixels per frame, uniform in [-motion_max, motion_max] on
+each axis, a fifth of the windows static) and each frame a small jitter (hand shake, rolling
+shutter), rounded to whole pixels so that no frame is blurred by interpolation. Independent
+noise is added per frame afterwards (``fit.pretrain.add_training_noise``), so the temporal head
+learns what real video offers: the same content, displaced, seen again with fresh noise
+(docs/METHOD_NOTES.md, "Temporal prior").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import PretrainConfig
+
+_STATIC_SHARE = 0.2
+_JITTER_SHARE = 0.3  # frames displaced by one extra pixel from the constant-velocity path
+
+
+def window_frames(cfg: PretrainConfig) -> int:
+    return 2 * cfg.temporal_k + 1
+
+
+def target_slot(cfg: PretrainConfig) -> int:
+    return window_frames(cfg) - 1 if cfg.causal else cfg.temporal_k
+
+
+def motion_margin(cfg: PretrainConfig) -> int:
+    """Pixels a frame may be displaced from the target: crops are cut this much larger per side."""
+    if cfg.temporal_k == 0:
+        return 0
+    farthest = window_frames(cfg) - 1 if cfg.causal else cfg.temporal_k
+    return math.ceil(cfg.motion_max * farthest) + 1  # +1 for the jitter
+
+
+def synthetic_windows(big: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Windows (n, T*C, s, s) cut from clean crops ``big`` (n, C, s + 2m, s + 2m), m = motion_margin.
+
+    Frames are stacked in time order on the channel axis, as ``TemporalB2GNet`` reads them; the
+    target frame (``target_slot``) is the centre cut of each crop.
+    """
+    n, c, side, _ = big.shape
+    m = motion_margin(cfg)
+    s = side - 2 * m
+    t_count, slot = window_frames(cfg), target_slot(cfg)
+    out = np.empty((n, t_count * c, s, s), big.dtype)
+    for i in range(n):
+        v = np.zeros(2) if rng.random() < _STATIC_SHARE else rng.uniform(-cfg.motion_max, cfg.motion_max, 2)
+        for j in range(t_count):
+            offset = np.rint(v * (j - slot)).astype(int)
+            if j != slot and rng.random() < _JITTER_SHARE:
+                offset += rng.integers(-1, 2, 2)
+            dy, dx = np.clip(offset, -m, m)
+            out[i, j * c : (j + 1) * c] = big[i, :, m + dy : m + dy + s, m + dx : m + dx + s]
+    return out
