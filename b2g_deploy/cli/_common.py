@@ -73,18 +73,41 @@ def fit_with_progress(frames, cfg, **fit_options: Any):
 
 class LazyBar:
     """A progress bar that appears at the first update, so an input refused before any work
-    prints its one ``error:`` line alone. Use as a context manager; ``update`` takes the total."""
+    prints its one ``error:`` line alone. Use as a context manager; ``update`` takes the total.
 
-    def __init__(self, what: str, *fields: str):
+    When stderr is not a terminal (a background job writing a log) a live bar would print
+    nothing until the end, so a plain line is written every ``log_every`` seconds instead."""
+
+    def __init__(self, what: str, *fields: str, log_every: float = 60.0):
         self.what, self.fields = what, fields
         self.bar, self.task = None, None
+        self.plain = not sys.stderr.isatty()
+        self.log_every, self.last_log = log_every, None
 
     def update(self, completed: int, total: int | None, **values: str) -> None:
+        if self.plain:
+            self._log_line(completed, total, values)
+            return
         if self.bar is None:
             self.bar = progress_bar(self.what, total, *self.fields)
             self.bar.start()
             self.task = self.bar.add_task(self.what, total=total, rate="", **{f: "-" for f in self.fields})
         self.bar.update(self.task, total=total, completed=completed, **values)
+
+    def _log_line(self, completed: int, total: int | None, values: dict[str, str]) -> None:
+        import time
+
+        now = time.monotonic()
+        if self.last_log is None:
+            self.last_log, self.started = now, (now, completed)
+            return
+        if now - self.last_log < self.log_every and completed != total:
+            return
+        rate = (completed - self.started[1]) / max(now - self.started[0], 1e-9)
+        fields = "".join(f", {k} {v}" for k, v in values.items())
+        of = f"/{total}" if total is not None else ""
+        print(f"{self.what}: {completed}{of}{fields} ({rate:.2f}/s)", file=sys.stderr, flush=True)
+        self.last_log = now
 
     def __enter__(self) -> "LazyBar":
         return self
