@@ -17,11 +17,14 @@ Same noisy images and seeds as bench_quality.py.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from _common import DATA, DOC, ResultStore, add_noise, as_chw_tensor, describe_runs, fmt, list_images, noise_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import DATA, DOC, ResultStore, add_noise, as_chw_tensor, describe_runs, fmt, list_images, noise_seed  # noqa: E402
 
 HEADING = "## Ablation (issue 2)"
 SET = "Kodak24"
@@ -110,7 +113,7 @@ def run(args) -> None:
 def write_table(rows: list[dict], runs: list[dict], args) -> None:
     if args.output is None:
         return
-    from _common import replace_section
+    from benchmarks.helpers import replace_section
 
     # What the rows mean is written by a person, after a run, in a file beside the rows: a
     # re-render keeps it, and a new run shows it is to be re-read.

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-VIDEO = Path("/work/shared/data/video/cockatoo.mp4")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import DOC, VIDEO, add_video_noise, cpu_model, nlm_h, replace_section  # noqa: E402
+
 SIGMA = 25.0
 SIZES = {"360p": (360, 640), "720p": (720, 1280), "1080p": (1080, 1920)}
-DOC = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 HEADING = "## Inference speed (issue 3)"
 
 
@@ -54,9 +55,7 @@ def video_frames(count: int) -> np.ndarray:
 
 
 def add_noise(clean: np.ndarray, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    noisy = clean + rng.normal(0.0, SIGMA / 255.0, clean.shape)
-    return (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)  # 8-bit, like the camera
+    return add_video_noise(clean, SIGMA, seed)  # 8-bit, like the camera
 
 
 def resize(frame: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -124,10 +123,8 @@ def fit_steps(path: Path) -> str:
     return f"{meta.get('steps', '?')} steps in {meta.get('seconds', '?')} s"
 
 
-def quality(onnx: Path, clean: np.ndarray, noisy: np.ndarray, nlm_h: float) -> dict:
+def quality(onnx: Path, clean: np.ndarray, noisy: np.ndarray, h: float) -> dict:
     """PSNR of noisy, B2G single pass (ONNX Runtime) and NLM on the same frames; NLM time."""
-    import cv2
-
     from b2g_deploy.metrics import psnr
     from b2g_deploy.runtimes import load_runtime
 
@@ -135,11 +132,10 @@ def quality(onnx: Path, clean: np.ndarray, noisy: np.ndarray, nlm_h: float) -> d
         b2g = [psnr(rt.infer(n[None])[0], c) for n, c in zip(noisy, clean)]
     nlm_psnr, nlm_times = [], []
     for n, c in zip(noisy, clean):
-        bgr = np.round(n[::-1].transpose(1, 2, 0) * 255).astype(np.uint8)
         t0 = time.perf_counter()
-        out = cv2.fastNlMeansDenoisingColored(bgr, None, nlm_h, nlm_h, 7, 21)
+        out = nlm_h(n, h)
         nlm_times.append(time.perf_counter() - t0)
-        nlm_psnr.append(psnr(out[..., ::-1].transpose(2, 0, 1).astype(np.float32) / 255, c))
+        nlm_psnr.append(psnr(out, c))
     return {
         "noisy": float(np.mean([psnr(n, c) for n, c in zip(noisy, clean)])),
         "b2g": float(np.mean(b2g)),
@@ -173,11 +169,10 @@ def speed_rows(ckpt: Path, onnx: dict[str, Path], args) -> list[dict]:
 
 
 def render(args, rows, qual, width_rows, cmd: str) -> str:
-    cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True, text=True)
     lines = [
         HEADING, "",
         f"Command: `{cmd}`  ",
-        f"Machine: {cpu.stdout.strip() or platform.processor()}, {_cores()} cores visible (shared with other jobs "
+        f"Machine: {cpu_model()}, {_cores()} cores visible (shared with other jobs "
         f"while measured), Python {platform.python_version()}; date {datetime.date.today()}.  ",
         f"Model: `fast` preset (width {args.width}, depth 5) fitted on noisy frame 0 of cockatoo.mp4 "
         f"({fit_steps(args.ckpt)}); "
@@ -215,15 +210,7 @@ def _cores() -> int:
 
 
 def write_doc(section: str) -> None:
-    DOC.parent.mkdir(exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if HEADING in text:  # replace only our section: up to the next "## " heading
-        start = text.index(HEADING)
-        nxt = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
+    replace_section(DOC, HEADING, section.split("\n", 2)[2])  # the section starts with its heading
 
 
 def width_comparison(widths: list[int], work: Path, noisy0, clean, noisy, args) -> list[dict]:

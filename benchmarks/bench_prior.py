@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import DATA, DOC, ResultStore, add_noise, as_chw_tensor, list_images, noise_seed, parse_noises
-from _quality_table import render_quality
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import (  # noqa: E402
+    DATA, DOC, ResultStore, add_noise, as_chw_tensor, list_images, noise_seed, parse_noises, run_bm3d, run_nlm,
+)
+from benchmarks.quality_table import render_quality  # noqa: E402
 
 HEADING = "## Quality from the prior (issue 8)"
 NOTES = """Notes
@@ -57,8 +62,6 @@ def estimated_sigma(noisy: np.ndarray) -> float:
 
 
 def classical(method: str, noisy: np.ndarray, noise: str) -> tuple[np.ndarray, dict]:
-    from bench_quality import run_bm3d, run_nlm
-
     if noise != REAL:
         return (run_bm3d if method == "bm3d" else run_nlm)(noisy, noise)
     sigma = estimated_sigma(noisy)
@@ -264,7 +267,7 @@ def validation_curve() -> str:
 
 
 def write_table(rows, runs, args) -> None:
-    from _common import replace_section
+    from benchmarks.helpers import replace_section
 
     body = render_quality(rows, runs, args.json, NOTES) + curve_table(rows) + validation_curve()
     replace_section(args.output, HEADING, body)

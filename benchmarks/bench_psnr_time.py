@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from _common import DATA, DOC, REPO, add_noise, as_chw_tensor, describe_runs, fit_with_snapshots, noise_seed, run_facts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import DATA, DOC, REPO, add_noise, as_chw_tensor, describe_runs, fit_with_snapshots, noise_seed, run_facts  # noqa: E402
 
 HEADING = "## PSNR against fitting time (issue 2)"
 SET, NOISE = "Kodak24", "25"
@@ -52,7 +54,7 @@ def b2g_curve(y, clean, args) -> tuple[list[dict], dict]:
 
 def zsn2n_curve(noisy, clean, args) -> list[dict]:
     import torch
-    from zsn2n import apply, denoise_zsn2n
+    from benchmarks.zsn2n import apply, denoise_zsn2n
 
     from b2g_deploy.metrics import psnr
 
@@ -189,7 +191,7 @@ def main(argv=None) -> None:
     plot(result, args.png)
     print("plot written to", args.png)
     if args.output is not None:
-        from _common import replace_section
+        from benchmarks.helpers import replace_section
 
         replace_section(args.output, HEADING, render(result, args.png, args.output, args.json))
         print("section written to", args.output)

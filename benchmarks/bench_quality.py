@@ -3,7 +3,7 @@
     python benchmarks/bench_quality.py --sets Kodak24,BSD68,Set9 --noises 25,50,75,100,p30,p50 \
         --methods b2g,bm3d,nlm,zsn2n --preset fast --limit 6 --json runs/quality_fast.json --resume
 
-Every method sees the same noisy image: the seed is fixed per (set, image, noise) (_common.py;
+Every method sees the same noisy image: the seed is fixed per (set, image, noise) (helpers.py;
 Gaussian not clipped, Poisson Poisson(lam x)/lam). Metrics follow docs/METHOD_NOTES.md "Evaluation": PSNR and
 scikit-image SSIM of the output clipped to [0, 1], on all channels.
 
@@ -15,7 +15,7 @@ Methods
   Poisson the image-average std sqrt(mean(noisy)/lam) (no variance-stabilising transform).
 - nlm: OpenCV fastNlMeansDenoisingColored (grey: fastNlMeansDenoising) on the noisy image
   clipped and rounded to uint8, template 7, search 21, h = hColor = k * sigma with k from
-  NLM_K below (best of a sweep on one image; ``--nlm-sweep`` reruns it).
+  helpers.NLM_K (best of a sweep on one image; ``--nlm-sweep`` reruns it).
 - zsn2n: benchmarks/zsn2n.py, our implementation of Zero-Shot Noise2Noise.
 A row "noisy input" (the PSNR of the noisy image) is always added: it is free and shows
 whether a method helped at all.
@@ -28,11 +28,14 @@ JSON, and lists every command that contributed; ``--table-only`` rebuilds it wit
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import (  # noqa: E402
     DATA,
     DOC,
     ResultStore,
@@ -40,48 +43,17 @@ from _common import (
     as_chw_tensor,
     list_images,
     noise_seed,
-    noise_std,
     parse_noises,
+    run_bm3d,
+    run_nlm,
 )
-from _quality_table import HEADING, render_quality
+from benchmarks.quality_table import HEADING, render_quality  # noqa: E402
 
-# h = k * sigma (0..255 scale) for OpenCV NLM, k the best of {0.2..1.5} on kodim01 (colour) and
-# BSD68 test001 (grey) per noise level, from `--nlm-sweep` on this repo's noise (2026-11-27).
-# Colour prefers k ~ 0.5 because OpenCV compares patches in Lab, where RGB noise shrinks.
-NLM_K = {
-    3: {"25": 0.5, "50": 0.5, "75": 0.4, "100": 0.4, "p30": 0.5, "p50": 0.5},
-    1: {"25": 0.8, "50": 0.8, "75": 0.6, "100": 0.6, "p30": 1.0, "p50": 1.0},
-}
-NLM_K_DEFAULT = {3: 0.5, 1: 0.8}
 SWEEP_K = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.5)
 
 
-def run_nlm(noisy: np.ndarray, noise: str, k: float | None = None) -> tuple[np.ndarray, dict]:
-    import cv2
-
-    channels = noisy.shape[0]
-    k = k if k is not None else NLM_K[channels].get(noise, NLM_K_DEFAULT[channels])
-    h = k * noise_std(noisy, noise) * 255.0
-    u8 = np.round(np.clip(noisy, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if channels == 3:
-        bgr = np.ascontiguousarray(u8[::-1].transpose(1, 2, 0))
-        out = cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21).transpose(2, 0, 1)[::-1]
-    else:
-        out = cv2.fastNlMeansDenoising(u8[0], None, h, 7, 21)[None]
-    return out.astype(np.float32) / 255.0, {"h": round(h, 2), "k": k}
-
-
-def run_bm3d(noisy: np.ndarray, noise: str) -> tuple[np.ndarray, dict]:
-    import bm3d
-
-    sigma = noise_std(noisy, noise)
-    hwc = noisy.transpose(1, 2, 0).astype(np.float64)
-    out = bm3d.bm3d_rgb(hwc, sigma) if noisy.shape[0] == 3 else bm3d.bm3d(hwc[..., 0], sigma)[..., None]
-    return np.asarray(out, dtype=np.float32).transpose(2, 0, 1), {"sigma_psd": round(sigma, 5)}
-
-
 def run_zsn2n(noisy: np.ndarray, args, seed: int) -> tuple[np.ndarray, float, dict]:
-    from zsn2n import denoise_zsn2n
+    from benchmarks.zsn2n import denoise_zsn2n
 
     out, seconds = denoise_zsn2n(noisy, iters=args.zsn2n_iters, seed=seed, device=args.device)
     return out, seconds, {"steps": args.zsn2n_iters}
@@ -188,7 +160,7 @@ def run(args) -> None:
 def write_table(rows, runs, args) -> None:
     if args.output is None:
         return
-    from _common import replace_section
+    from benchmarks.helpers import replace_section
 
     replace_section(args.output, HEADING, render_quality(rows, runs, args.json))
     print("table written to", args.output)

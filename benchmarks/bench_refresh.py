@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import run_facts
-from bench_video import VIDEO, add_noise, read_indices
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import VIDEO, add_video_noise, read_video_frames, run_facts  # noqa: E402
 
 from b2g_deploy.config import apply_changes, preset
 from b2g_deploy.fit import fit, single_pass
@@ -35,15 +36,15 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     spread = np.linspace(0, 279, 8).round().astype(int).tolist()
-    frames = read_indices(VIDEO, sorted(set(range(8)) | set(spread)))
-    stack = np.stack([add_noise(frames[i], args.sigma, i) for i in spread]).astype(np.float32)
+    frames = read_video_frames(VIDEO, sorted(set(range(8)) | set(spread)))
+    stack = np.stack([add_video_noise(frames[i], args.sigma, i) for i in spread]).astype(np.float32)
     cfg = apply_changes(preset("scratch"), {"mask": {"refresh_frames": args.refresh_frames or None}})
     t0 = time.perf_counter()
     result = fit(torch.from_numpy(stack), cfg, seed=0)
     seconds = time.perf_counter() - t0
     whole, corners = [], []
     for i in range(8):
-        noisy = np.round(np.clip(add_noise(frames[i], args.sigma, i), 0, 1) * 255) / 255  # 8-bit, as decoded
+        noisy = add_video_noise(frames[i], args.sigma, i)  # 8-bit, as decoded
         out = single_pass(result.net, torch.from_numpy(noisy.astype(np.float32))).numpy()
         whole.append(psnr(out, frames[i]))
         h, w = out.shape[1:]

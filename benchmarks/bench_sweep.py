@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from _common import DATA, add_noise, as_chw_tensor, fit_with_snapshots, noise_seed, run_facts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import DATA, add_noise, as_chw_tensor, fit_with_snapshots, noise_seed, run_facts  # noqa: E402
 
 SET = "Kodak24"
 

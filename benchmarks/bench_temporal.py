@@ -36,12 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench modules
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
 
-from _common import DATA, DOC, REPO, ResultStore, describe_runs, fmt  # noqa: E402
+from benchmarks.helpers import DOC, REPO, VIDEO, ResultStore, add_video_noise, centre_crop, describe_runs, fmt, log, run_nlm  # noqa: E402
 
 HEADING = "## Temporal video (issue 9)"
-VIDEO = DATA / "video" / "cockatoo.mp4"
 # h = hColor = k sigma, k the best of these on a 256x256 centre crop of frame 0 against its clean
 # frame: an oracle choice that favours NLM (Kodak's k = 0.5 is far too weak on this clip).
 NLM_KS = (0.4, 0.5, 0.6, 0.8, 1.0, 1.2)
@@ -77,14 +76,6 @@ def load_clip(video: Path, frames: int, scale: float) -> list[np.ndarray]:
     if len(out) < frames:
         raise SystemExit(f"{video} has {len(out)} frames, fewer than --frames-limit {frames}")
     return out
-
-
-def add_noise(clean: np.ndarray, sigma: float, index: int) -> np.ndarray:
-    """bench_video.py's noise: Gaussian sigma/255 with seed = frame index, clipped to [0, 1] and
-    quantised to 8 bits. (Kept here, identical, so this script does not import ONNX Runtime.)"""
-    rng = np.random.default_rng(index)
-    noisy = clean + rng.normal(0.0, sigma / 255.0, clean.shape).astype(np.float32)
-    return (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -177,19 +168,13 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
 
 
 def best_nlm_k(noisy: np.ndarray, clean: np.ndarray, sigma: float) -> float:
-    from bench_quality import run_nlm
-
     from b2g_deploy.metrics import psnr
 
-    h, w = noisy.shape[-2:]
-    top, left = max((h - 256) // 2, 0), max((w - 256) // 2, 0)
-    crop = (slice(None), slice(top, top + 256), slice(left, left + 256))
+    crop = centre_crop(noisy.shape)
     return max(NLM_KS, key=lambda k: psnr(run_nlm(noisy[crop], f"{sigma:g}", k=k)[0], clean[crop]))
 
 
 def apply_nlm(noisy: list[np.ndarray], sigma: float, clean0: np.ndarray) -> tuple[list[np.ndarray], float, dict]:
-    from bench_quality import run_nlm
-
     k = best_nlm_k(noisy[0], clean0, sigma)
     t0 = time.perf_counter()
     outs, extra = [], {}
@@ -210,7 +195,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     todo = [m for m in wanted if not store.done(("video", image, noise, m))]
     if not todo:
         return
-    noisy = [add_noise(c, sigma, i) for i, c in enumerate(clean)]
+    noisy = [add_video_noise(c, sigma, i) for i, c in enumerate(clean)]
 
     def add(method: str, outs: list[np.ndarray], **extra) -> None:
         row = {**base, "method": method, **score(outs, clean, args.fit_frames), **extra}
@@ -238,10 +223,6 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal)
         add(method, outs, fit_s=t_fit, fit_total_s=fit_s + t_fit, infer_ms=per_frame * 1000,
             single_steps=facts["steps"], init=facts["init"], iters=cfg.iters, **tfacts)
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # ---- the table -------------------------------------------------------------------------------
@@ -374,7 +355,7 @@ def write_doc(rows: list[dict], runs: list[dict], args) -> None:
     body = render(rows, runs)
     print(body)
     if not args.no_doc:
-        from _common import replace_section
+        from benchmarks.helpers import replace_section
 
         replace_section(args.output, HEADING, body)
         print(f"wrote the section '{HEADING}' of {args.output}")

@@ -17,8 +17,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,43 +24,29 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from b2g_deploy.checkpoint import Checkpoint, save_checkpoint
-from b2g_deploy.config import preset
-from b2g_deploy.export.onnx_export import export_onnx
-from b2g_deploy.fit import fit, single_pass
-from b2g_deploy.io.pipeline import run_pipeline
-from b2g_deploy.io.temporal import TemporalBlend, flicker
-from b2g_deploy.io.video import VideoInfo, open_sink, open_source, read_frames
-from b2g_deploy.metrics import psnr, ssim
-from b2g_deploy.runtimes.base import ModelInfo, Runtime
-from b2g_deploy.runtimes.ort_runtime import OrtRuntime
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import (  # noqa: E402
+    VIDEO,
+    add_video_noise,
+    centre_crop,
+    cpu_model,
+    log,
+    nlm_h,
+    nlm_multi,
+    read_video_frames,
+    run_bm3d,
+)
+
+from b2g_deploy import api  # noqa: E402
+from b2g_deploy.config import preset  # noqa: E402
+from b2g_deploy.fit import fit, single_pass  # noqa: E402
+from b2g_deploy.io.pipeline import run_pipeline  # noqa: E402
+from b2g_deploy.io.temporal import TemporalBlend, flicker  # noqa: E402
+from b2g_deploy.io.video import VideoInfo, open_sink, open_source, read_frames  # noqa: E402
+from b2g_deploy.metrics import psnr, ssim  # noqa: E402
+from b2g_deploy.runtimes.base import ModelInfo, Runtime  # noqa: E402
 
 ORT_THREADS = 1
-VIDEO = Path(__file__).resolve().parents[1] / "../shared/data/video/cockatoo.mp4"
-
-
-def read_indices(path: Path, indices: list[int], scale: float = 1.0) -> dict[int, np.ndarray]:
-    """Clean frames by index, optionally downscaled (INTER_AREA) to fit the CPU budget."""
-    import cv2
-
-    cap, out, want = cv2.VideoCapture(str(path)), {}, set(indices)
-    for i in range(max(indices) + 1):
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        if i in want:
-            if scale != 1.0:
-                bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            out[i] = np.ascontiguousarray(bgr[..., ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
-    cap.release()
-    return out
-
-
-def add_noise(clean: np.ndarray, sigma: float, index: int) -> np.ndarray:
-    """Gaussian noise with seed = frame index, clipped and quantised to 8 bits (a camera video)."""
-    rng = np.random.default_rng(index)
-    noisy = clean + rng.normal(0.0, sigma / 255.0, clean.shape).astype(np.float32)
-    return np.round(np.clip(noisy, 0, 1) * 255) / 255
 
 
 class NlmRuntime(Runtime):
@@ -75,64 +59,51 @@ class NlmRuntime(Runtime):
         self.h, self.info = h, ModelInfo(channels=3)
 
     def infer(self, frames: np.ndarray) -> np.ndarray:
-        return np.stack([nlm(f, self.h) for f in frames])
-
-
-def to_bgr8(f: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(f, 0, 1) * 255).astype(np.uint8)[::-1].transpose(1, 2, 0).copy()
-
-
-def from_bgr8(b: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(b[..., ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
-
-
-def nlm(f: np.ndarray, h: float) -> np.ndarray:
-    import cv2
-
-    return from_bgr8(cv2.fastNlMeansDenoisingColored(to_bgr8(f), None, h, h, 7, 21))
-
-
-def nlm_multi(frames: list[np.ndarray], i: int, h: float) -> np.ndarray:
-    """Temporal window 5 centred on frame i; truncated (3, then 1) at the start of the clip."""
-    import cv2
-
-    tw = min(5, 2 * i + 1, 2 * (len(frames) - 1 - i) + 1)
-    lo = i - tw // 2
-    imgs = [to_bgr8(f) for f in frames[lo : lo + tw]]
-    return from_bgr8(cv2.fastNlMeansDenoisingColoredMulti(imgs, tw // 2, tw, None, h, h, 7, 21))
-
-
-def centre_crop(shape: tuple[int, ...], side: int = 256) -> tuple[slice, ...]:
-    h, w = shape[-2:]
-    top, left = max((h - side) // 2, 0), max((w - side) // 2, 0)
-    return (slice(None), slice(top, top + side), slice(left, left + side))
+        return np.stack([nlm_h(f, self.h) for f in frames])
 
 
 def tune_nlm_h(noisy: np.ndarray, clean: np.ndarray, sigma: float) -> float:
     """h for NLM picked on a 256x256 crop of frame 0 against the clean frame (an oracle choice:
     it favours NLM)."""
     crop = centre_crop(noisy.shape)
-    scores = {k * sigma: psnr(nlm(noisy[crop], k * sigma), clean[crop]) for k in (0.4, 0.6, 0.8, 1.0)}
+    scores = {k * sigma: psnr(nlm_h(noisy[crop], k * sigma), clean[crop]) for k in (0.4, 0.6, 0.8, 1.0)}
     return max(scores, key=scores.get)
 
 
-def fit_net(frames: np.ndarray, fit_seconds: float, seed: int = 0):
-    cfg = preset("scratch")
-    t = time.perf_counter()
-    result = fit(torch.from_numpy(frames), cfg, device="cpu", seed=seed, time_budget=fit_seconds)
-    return result.net, cfg, time.perf_counter() - t, result.steps
+def write_video(path: Path, frames: list[np.ndarray]) -> Path:
+    """8-bit lossless FFV1: the noisy frames exactly as a decoder gives them back."""
+    sink = open_sink(path, VideoInfo(frames[0].shape[2], frames[0].shape[1], 3, 20.0, len(frames)), force=True)
+    for f in frames:
+        sink.write(f)
+    sink.close()
+    return path
 
 
-def export(net, cfg, folder: Path, name: str, mode: str = "single", passes: int = 8) -> Path:
-    ckpt = folder / f"{name}.b2g.pt"
-    save_checkpoint(ckpt, Checkpoint(net, cfg, {"preset": "scratch", "bit_depth": 8}), force=True)
-    out = folder / f"{name}_{mode}.onnx"
-    export_onnx(ckpt, out, mode=mode, passes=passes, force=True)
+def fit_video(video: Path, frames: int, fit_seconds: float, name: str, threads: int):
+    """``b2g-deploy fit VIDEO --frames N`` through the library (the scratch preset, as the
+    table's rows were measured): (checkpoint, fit seconds, steps)."""
+    report = api.fit(video, video.with_name(f"{name}.png"), video.with_name(f"{name}.b2g.pt"), preset="scratch",
+                     time_budget=fit_seconds, device="cpu", frames=frames, single_pass=True, threads=threads,
+                     force=True)
+    return report.checkpoint, report.seconds, report.steps
+
+
+def export(checkpoint: Path, mode: str = "single", passes: int = 8) -> Path:
+    out = checkpoint.with_name(checkpoint.name.replace(".b2g.pt", f"_{mode}.onnx"))
+    api.export(checkpoint, out, mode=mode, passes=passes, force=True)
     return out
 
 
-def stream(runtime: Runtime, noisy_video: Path, out: Path, limit: int | None):
-    """The real pipeline, timed end to end; returns (frames read back, fps)."""
+def stream(model: Path, noisy_video: Path, out: Path, limit: int | None):
+    """The real pipeline (``b2g-deploy denoise VIDEO -m MODEL``) on ORT CPU, timed end to end;
+    returns (frames read back, fps)."""
+    report = api.denoise_video(noisy_video, out, model, runtime="onnxruntime", device="cpu", batch=1,
+                               threads=ORT_THREADS, limit=limit, force=True)
+    return read_frames(out), report.fps
+
+
+def stream_peer(runtime: Runtime, noisy_video: Path, out: Path, limit: int | None):
+    """A peer that is no model file (NLM) through the same pipeline: (frames read back, fps)."""
     source = open_source(noisy_video)
     try:
         stats = run_pipeline(source, runtime, open_sink(out, source.info, force=True), batch=1, limit=limit)
@@ -169,49 +140,45 @@ def blended_row(outs, noisy, clean, r, fps, fit_s, blend: TemporalBlend) -> dict
 def run_sigma(sigma: float, args, work: Path) -> list[dict]:
     k, r = args.frames_limit, args.ref_frames
     spread = np.linspace(0, args.clip_frames - 1, args.fit_frames).round().astype(int).tolist()
-    frames = read_indices(args.video, sorted(set(range(k)) | set(spread)), args.scale)
+    frames = read_video_frames(args.video, sorted(set(range(k)) | set(spread)), args.scale)
     clean = [frames[i] for i in range(k)]
-    noisy = [add_noise(frames[i], sigma, i) for i in range(k)]
-    noisy_video = work / f"noisy_s{sigma:g}.mkv"
-    sink = open_sink(noisy_video, VideoInfo(clean[0].shape[2], clean[0].shape[1], 3, 20.0, k), force=True)
-    for f in noisy:
-        sink.write(f)
-    sink.close()
+    noisy_video = write_video(work / f"noisy_s{sigma:g}.mkv", [add_video_noise(frames[i], sigma, i) for i in range(k)])
     noisy = read_frames(noisy_video)  # exactly what the pipeline will decode
     rows = [score("noisy input", noisy, clean, r, 0.0, 0.0)]
+
     def blend() -> TemporalBlend:
         return TemporalBlend(args.blend, args.blend_threshold, sigma / 255.0)
 
     log(f"sigma {sigma}: fit on frame 0")
-    net0, cfg, fit0, steps0 = fit_net(noisy[0][None], args.fit_seconds)
-    with OrtRuntime(threads=ORT_THREADS, path=export(net0, cfg, work, f"f0_s{sigma:g}")) as rt:
-        outs, fps = stream(rt, noisy_video, work / "o.mkv", None)
-        rows.append(score("B2G fit on frame 0, single pass (ORT CPU)", outs, clean, r, fps, fit0, f"{steps0} steps"))
-        rows.append(blended_row(outs, noisy, clean, r, fps, fit0, blend()))
-    with OrtRuntime(threads=ORT_THREADS, path=export(net0, cfg, work, f"f0_s{sigma:g}", "ensemble", args.passes)) as rt:
-        outs, fps = stream(rt, noisy_video, work / "o.mkv", r)
-        rows.append(score(f"B2G fit on frame 0, {args.passes}-mask ensemble (ORT CPU)", outs, clean, r, fps, fit0))
+    ckpt0, fit0, steps0 = fit_video(noisy_video, 1, args.fit_seconds, f"f0_s{sigma:g}", args.threads)
+    outs, fps = stream(export(ckpt0), noisy_video, work / "o.mkv", None)
+    rows.append(score("B2G fit on frame 0, single pass (ORT CPU)", outs, clean, r, fps, fit0, f"{steps0} steps"))
+    rows.append(blended_row(outs, noisy, clean, r, fps, fit0, blend()))
+    outs, fps = stream(export(ckpt0, "ensemble", args.passes), noisy_video, work / "o.mkv", r)
+    rows.append(score(f"B2G fit on frame 0, {args.passes}-mask ensemble (ORT CPU)", outs, clean, r, fps, fit0))
 
     log(f"sigma {sigma}: fit on {args.fit_frames} frames {spread}")
-    stack = np.stack([add_noise(frames[i], sigma, i) for i in spread])
-    net8, cfg, fit8, steps8 = fit_net(stack, args.fit_seconds)
-    with OrtRuntime(threads=ORT_THREADS, path=export(net8, cfg, work, f"n8_s{sigma:g}")) as rt:
-        outs, fps = stream(rt, noisy_video, work / "o.mkv", None)
-        rows.append(score(f"B2G fit on {args.fit_frames} frames, single pass (ORT CPU)", outs, clean, r, fps, fit8, f"{steps8} steps"))
-        rows.append(blended_row(outs, noisy, clean, r, fps, fit8, blend()))
+    spread_video = write_video(work / f"spread_s{sigma:g}.mkv", [add_video_noise(frames[i], sigma, i) for i in spread])
+    ckpt8, fit8, steps8 = fit_video(spread_video, args.fit_frames, args.fit_seconds, f"n8_s{sigma:g}", args.threads)
+    outs, fps = stream(export(ckpt8), noisy_video, work / "o.mkv", None)
+    rows.append(score(f"B2G fit on {args.fit_frames} frames, single pass (ORT CPU)", outs, clean, r, fps, fit8,
+                      f"{steps8} steps"))
+    rows.append(blended_row(outs, noisy, clean, r, fps, fit8, blend()))
 
     log(f"sigma {sigma}: per-frame fits on {r} frames")
     outs, t0, fit_total = [], time.perf_counter(), 0.0
     for i in range(r):
-        net, cfg, secs, _ = fit_net(noisy[i][None], args.fit_seconds, seed=i)
-        fit_total += secs
+        t = time.perf_counter()
+        net = fit(torch.from_numpy(noisy[i][None]), preset("scratch"), device="cpu", seed=i,
+                  time_budget=args.fit_seconds).net
+        fit_total += time.perf_counter() - t
         outs.append(single_pass(net, torch.from_numpy(noisy[i])).numpy())
     rows.append(score("B2G fit per frame, single pass (torch)", outs, clean, r, r / (time.perf_counter() - t0), fit_total / r,
                       "fps includes fitting"))
 
     log(f"sigma {sigma}: OpenCV NLM")
     h = tune_nlm_h(noisy[0], clean[0], sigma)
-    outs, fps = stream(NlmRuntime(h), noisy_video, work / "o.mkv", None)
+    outs, fps = stream_peer(NlmRuntime(h), noisy_video, work / "o.mkv", None)
     rows.append(score(f"OpenCV NLM colored per frame (h={h:g})", outs, clean, r, fps, 0.0))
     t = time.perf_counter()
     outs = [nlm_multi(noisy, i, h) for i in range(r)]
@@ -219,11 +186,9 @@ def run_sigma(sigma: float, args, work: Path) -> list[dict]:
                       "compute only; window 1/3 at frames 0/1"))
     if not args.skip_bm3d:
         log(f"sigma {sigma}: BM3D on the 256x256 crop of {r} frames")
-        import bm3d
-
         crop = centre_crop(noisy[0].shape)
         t = time.perf_counter()
-        outs = [bm3d.bm3d_rgb(n[crop].transpose(1, 2, 0), sigma / 255.0).transpose(2, 0, 1) for n in noisy[:r]]
+        outs = [run_bm3d(n[crop], f"{sigma:g}")[0] for n in noisy[:r]]
         secs = time.perf_counter() - t
         cc = [c[crop] for c in clean[:r]]
         row = {"method": "BM3D (bm3d.bm3d_rgb) on the 256x256 crop", "frames": r, "psnr": float("nan"), "ssim": float("nan"),
@@ -232,10 +197,6 @@ def run_sigma(sigma: float, args, work: Path) -> list[dict]:
                "fps": r / secs, "fit_s": 0.0, "note": "crop only (a 720p frame took 210 s); fps on the crop"}
         rows.append(row)
     return rows
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def table(rows: list[dict], sigma: float, r: int) -> str:
@@ -273,8 +234,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if ln.startswith("Model name")), platform.processor())
+    model = cpu_model()
     started = time.perf_counter()
     global ORT_THREADS
     ORT_THREADS = args.threads

@@ -1,6 +1,8 @@
 """Render the section "GPU (issues 2 and 3)" of docs/BENCHMARKS.md from what a GPU machine
 brought back (benchmarks/results/gpu/): scripts/gpu_bench.sh's gpu_check.json, run.log and
-psnr_time_gpu.json, and scripts/gpu_sweep.sh's sweep.json. Nothing is measured here.
+psnr_time_gpu.json, and scripts/gpu_sweep.sh's sweep.json. Nothing is measured here. Logs stay
+out of git: the few facts the section takes from run.log are kept in run_facts.json, written
+here whenever run.log is present, so a fresh clone renders the same section.
 
     python benchmarks/gpu_report.py
 """
@@ -10,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
-from _common import DOC, REPO, describe_runs, replace_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+from benchmarks.helpers import DOC, REPO, describe_runs, replace_section  # noqa: E402
 
 HEADING = "## GPU (issues 2 and 3)"
 RESULTS = REPO / "benchmarks" / "results" / "gpu"
@@ -43,6 +47,14 @@ def log_facts(log: str) -> dict:
     return facts
 
 
+def run_log_facts(results: Path) -> dict:
+    """``log_facts`` of run.log, kept in run_facts.json (in git; the log is not)."""
+    log, kept = results / "run.log", results / "run_facts.json"
+    if log.exists():
+        kept.write_text(json.dumps(log_facts(log.read_text()), indent=1) + "\n")
+    return json.loads(kept.read_text())
+
+
 def curve_table(curve: dict) -> str:
     lines = ["| fit s | steps | f(y) dB | 8-pass ensemble dB |", "|---|---|---|---|"]
     points = curve["b2g"]
@@ -69,10 +81,9 @@ def sweep_table(sweep: list[dict]) -> str:
 
 def render(results: Path) -> str:
     check = json.loads((results / "gpu_check.json").read_text())
-    log = (results / "run.log").read_text()
     curve = json.loads((results / "psnr_time_gpu.json").read_text())
     sweep = json.loads((results / "sweep.json").read_text())
-    facts = log_facts(log)
+    facts = run_log_facts(results)
     gpu = check["env"]["gpu"]
     parity = "; ".join(facts["parity"]) or "not found in the log"
     sweep_input = sweep[0]["input_psnr"] if sweep else float("nan")

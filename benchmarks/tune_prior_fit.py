@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import DATA, add_noise, noise_seed  # noqa: E402
+from benchmarks.helpers import DATA, add_noise, noise_seed  # noqa: E402
 
 
 def holdout_images(prior_meta: dict, limit: int, size: int) -> list[tuple[str, np.ndarray]]:
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--doc", type=Path, nargs="*", help="only rewrite the docs/BENCHMARKS.md section from these results files")
     args = ap.parse_args()
     if args.doc:
-        from benchmarks._common import DOC, replace_section
+        from benchmarks.helpers import DOC, replace_section
 
         replace_section(DOC, TUNE_HEADING, render(args.doc))
         return

@@ -95,6 +95,96 @@ def fit_temporal_stage(
     return TemporalStage(result.net, True, record, notes, result.interrupted)
 
 
+@dataclass
+class FittedNetwork:
+    """What :func:`fit_network` made: the checkpoint to save (the network kept, its config and
+    metadata), the single-frame fit's result and the temporal stage (None: not run)."""
+
+    checkpoint: Any  # checkpoint.Checkpoint
+    result: Any  # fit.FitResult of the single-frame fit
+    stage: TemporalStage | None
+    notes: list[str]
+
+    @property
+    def interrupted(self) -> bool:
+        return self.result.interrupted or (self.stage is not None and self.stage.interrupted)
+
+    @property
+    def steps(self) -> int:
+        return self.result.steps + (self.stage.record.get("steps", 0) if self.stage is not None else 0)
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds + (self.stage.record.get("seconds", 0.0) if self.stage is not None else 0.0)
+
+
+def checkpoint_meta(result: Any, *, init: str, preset: str, seed: int, source: str, height: int, width: int,
+                    bit_depth: int, config_file: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The metadata a fitted checkpoint carries: what it was fitted on (``bit_depth`` is the
+    input's, so outputs are written at it), with what, and how the fit went. ``extra``: e.g.
+    the video frames fitted on."""
+    return {
+        "bit_depth": bit_depth, "preset": preset, "config_file": config_file, "seed": seed,
+        "steps": result.steps, "seconds": round(result.seconds, 3), "interrupted": result.interrupted,
+        "source": source, "size": [height, width], "history": result.history, "init": init,
+        "noise_sigma": result.noise_sigma, "noise_model": result.noise_model, **extra,
+    }
+
+
+def fit_network(
+    stack: Any,
+    cfg: Any,
+    start_net: Any,
+    init_label: str,
+    meta: dict[str, Any],
+    *,
+    device: Any,
+    seed: int = 0,
+    time_budget: float | None = None,
+    temporal: bool = False,
+    k: int = 2,
+    causal: bool = False,
+    progress: Callable[[int, int, float, float], None] | None = None,
+) -> FittedNetwork:
+    """Fit ``stack`` ((N, C, H, W) float32 array) from ``start_net`` and, with ``temporal``, the
+    temporal stage after it (not after an interrupted single-frame fit). ``meta``: the input
+    facts, as keyword arguments of :func:`checkpoint_meta` (source, height, width, bit_depth,
+    preset, seed, ...); the fit's own are added here. This is what :func:`fit` and the video
+    flow (``api.denoise_video`` without a model) share between reading frames and saving."""
+    import torch
+
+    from ..checkpoint import Checkpoint
+    from ..fit import fit as run_fit
+
+    frames = torch.from_numpy(stack)
+    on_step = (lambda step, loss, done: progress(step, cfg.iters, loss, done)) if progress else None
+    result = run_fit(frames, cfg, net=start_net, device=device, seed=seed, time_budget=time_budget,
+                     progress=on_step)
+    meta = checkpoint_meta(result, init=init_label, **meta)
+    notes: list[str] = []
+    if result.noise_model:
+        nm = result.noise_model
+        what = ("kept the prior unfitted (loss.shot_noise = keep_prior)" if result.steps == 0 else
+                f"recorrupted with var = {nm['a']:.4g} * brightness + {nm['b']:.3g}")
+        notes.append(f"the noise grows with brightness (variance ratio {nm['signal_dependence']}, shot noise): {what}")
+    elif result.steps == 0 and not result.interrupted:
+        notes.append(f"the time budget ended before the first step: the output is the {init_label} "
+                     "network's, unfitted" if init_label != "none" else
+                     "the time budget ended before the first step: the output is an untrained network's")
+    stage = None
+    if temporal and result.interrupted:
+        notes.append("interrupted during the single-frame fit: no temporal fit, single-frame checkpoint")
+    elif temporal:
+        stage = fit_temporal_stage(frames, result.net, cfg, k=k, causal=causal, device=device, seed=seed,
+                                   time_budget=time_budget, progress=on_step)
+        notes += stage.notes
+        meta["temporal_fit"] = stage.record
+        meta["interrupted"] = stage.interrupted
+    net = stage.net if stage is not None and stage.temporal else result.net
+    return FittedNetwork(Checkpoint(net.cpu().eval() if stage is not None and stage.temporal else net, cfg, meta),
+                         result, stage, notes)
+
+
 def default_fit_outputs(noisy: Path, output: Path | None, checkpoint: Path | None) -> tuple[Path, Path]:
     suffix = noisy.suffix if noisy.suffix.lower() in {".png", ".tif", ".tiff"} else ".png"
     output = output or noisy.with_name(f"{noisy.stem}_b2g{suffix}")
@@ -175,10 +265,9 @@ def fit(
 
     import torch
 
-    from ..checkpoint import Checkpoint, save_checkpoint
+    from ..checkpoint import save_checkpoint
     from ..devices import resolve_device
     from ..fit import ensemble
-    from ..fit import fit as run_fit
     from ..fit.ensemble import single_pass as run_single_pass
     from ..io.atomic import check_writable
     from ..io.fit_input import load_fit_input
@@ -216,52 +305,26 @@ def fit(
         raise InputError(f"--reference is {clean.shape[2]}x{clean.shape[1]}x{clean.shape[0]}, "
                          f"the noisy image {stack.shape[3]}x{stack.shape[2]}x{stack.shape[1]}")
 
-    y = torch.from_numpy(stack[0])  # the image, or the first fitted frame: what -o shows
-    on_step = (lambda step, loss, done: progress(step, cfg.iters, loss, done)) if progress else None
-    result = run_fit(torch.from_numpy(stack), cfg, net=start_net, device=dev, seed=seed,
-                     time_budget=time_budget, progress=on_step)
-    meta = {
-        "bit_depth": info.bit_depth, "preset": preset, "config_file": config.name if config else None,
-        "seed": seed, "steps": result.steps, "seconds": round(result.seconds, 3),
-        "interrupted": result.interrupted, "source": noisy.name, "size": [info.height, info.width],
-        "history": result.history, "init": init_label, "noise_sigma": result.noise_sigma,
-        "noise_model": result.noise_model,
-        **frames_meta,  # video input: which frames were fitted on
-    }
-    notes: list[str] = []
-    if result.noise_model:
-        nm = result.noise_model
-        what = ("kept the prior unfitted (loss.shot_noise = keep_prior)" if result.steps == 0 else
-                f"recorrupted with var = {nm['a']:.4g} * brightness + {nm['b']:.3g}")
-        notes.append(f"the noise grows with brightness (variance ratio {nm['signal_dependence']}, shot noise): {what}")
-    elif result.steps == 0 and not result.interrupted:
-        notes.append(f"the time budget ended before the first step: the output is the {init_label} "
-                     "network's, unfitted" if init_label != "none" else
-                     "the time budget ended before the first step: the output is an untrained network's")
-    stage = None
-    if temporal and result.interrupted:
-        notes.append("interrupted during the single-frame fit: no temporal fit, single-frame checkpoint")
-    elif temporal:
-        on_tstep = (lambda step, loss, done: progress(step, cfg.iters, loss, done)) if progress else None
-        stage = fit_temporal_stage(torch.from_numpy(stack), result.net, cfg, k=k, causal=causal, device=dev,
-                                   seed=seed, time_budget=time_budget, progress=on_tstep)
-        notes += stage.notes
-        meta["temporal_fit"] = stage.record
+    fitted = fit_network(
+        stack, cfg, start_net, init_label,
+        dict(preset=preset, seed=seed, source=noisy.name, height=info.height, width=info.width,
+             bit_depth=info.bit_depth, config_file=config.name if config else None,
+             **frames_meta),  # video input: which frames were fitted on
+        device=dev, seed=seed, time_budget=time_budget, temporal=temporal, k=k, causal=causal, progress=progress,
+    )
+    result, stage, notes = fitted.result, fitted.stage, fitted.notes
+    save_checkpoint(checkpoint, fitted.checkpoint, force=force)
     if stage is not None and stage.temporal:
-        tnet = stage.net.cpu().eval()
-        save_checkpoint(checkpoint, Checkpoint(tnet, cfg, meta), force=force)
         from ..temporal.model import denoise_clip
 
         with torch.no_grad():  # frame 0 from its window of the fitted (consecutive) frames
-            single = out = denoise_clip(tnet, torch.from_numpy(stack))[0]
+            single = out = denoise_clip(fitted.checkpoint.net, torch.from_numpy(stack))[0]
         write_image(output, out.numpy(), out_depth, force=force)
         window = f"k={stage.record['k']} {'causal' if causal else 'centred'}"
-        report = FitReport(output, checkpoint, result.steps + stage.record["steps"],
-                           result.seconds + stage.record["seconds"], stage.interrupted,
+        report = FitReport(output, checkpoint, fitted.steps, fitted.seconds, stage.interrupted,
                            f"temporal, {2 * stage.record['k'] + 1}-frame {window} window", init_label)
     else:
-        save_checkpoint(checkpoint, Checkpoint(result.net, cfg, meta), force=force)
-        y_dev = y.to(dev)
+        y_dev = torch.from_numpy(stack[0]).to(dev)  # the image, or the first fitted frame: what -o shows
         single = run_single_pass(result.net, y_dev).cpu()
         # After Ctrl-C the quick pass, not K more; f(y) when the preset or the caller asks for it.
         use_single = single_pass or result.interrupted or cfg.output == "single" or cfg.ensemble_passes == 1

@@ -1,4 +1,4 @@
-"""What every command shares: one-line errors with exit code 2, device choice, progress bars."""
+"""What every command shares: one-line errors with exit code 2 (130 after Ctrl-C), progress bars."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..devices import resolve_device  # noqa: F401  (re-exported for the commands)
 from ..errors import B2GError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(fn: F) -> F:
-    """Our errors become 'error: <message>' on stderr and exit code 2, without a traceback."""
+    """Our errors become 'error: <message>' on stderr and exit code 2, without a traceback;
+    Ctrl-C exits 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -25,6 +25,9 @@ def user_errors(fn: F) -> F:
         except B2GError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:  # outputs are written atomically: nothing half-written stays
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -48,27 +51,6 @@ def progress_bar(what: str, total: int | None, *fields: str):
     from rich.console import Console
 
     return Progress(*columns, console=Console(stderr=True))
-
-
-def fit_with_progress(frames, cfg, **fit_options: Any):
-    """``fit`` with a progress bar of steps, loss, it/s and ETA; returns the FitResult.
-
-    With a time budget the bar follows the fraction of the budget used, which is what ends
-    the fit; otherwise it counts steps.
-    """
-    import time
-
-    from ..fit import fit
-
-    with progress_bar("fitting", cfg.iters, "loss") as bar:
-        task = bar.add_task("fit", total=cfg.iters, loss="-", rate="")
-        t0 = time.perf_counter()
-
-        def on_step(step: int, loss: float, done: float) -> None:
-            rate = step / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, completed=int(done * cfg.iters), loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
-
-        return fit(frames, cfg, progress=on_step, **fit_options)
 
 
 class LazyBar:
@@ -112,6 +94,11 @@ class LazyBar:
     def __enter__(self) -> "LazyBar":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop the bar now (it stays stopped: later updates are ignored)."""
         if self.bar is not None:
             self.bar.stop()
+        self.bar, self.update = None, lambda *args, **kwargs: None  # type: ignore[method-assign]
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

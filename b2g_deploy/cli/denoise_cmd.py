@@ -1,4 +1,6 @@
-"""`b2g-deploy denoise INPUT -m MODEL -o OUTPUT`: an image or a folder of images, any model kind."""
+"""`b2g-deploy denoise INPUT -o OUTPUT [-m MODEL]`: images and folders (``api.denoise_images``),
+video files, sequences, cameras and streams (``api.denoise_video``, which fits on the first
+frames when no model is given). This module parses, prints and maps errors to exit codes."""
 
 from __future__ import annotations
 
@@ -9,27 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..io.image_batch import OVERLAP, Job, denoise_frames, image_jobs, tile_for  # noqa: F401 (importable here)
-from ._common import progress_bar, resolve_device, user_errors
-
-
-def denoise_images(runtime, jobs: list[Job], tile: tuple[int, int] | None, batch: int, force: bool):
-    """``denoise_image_files`` with a progress bar; each skipped file is named on stderr."""
-    from ..io.image_batch import denoise_image_files
-
-    with progress_bar("denoising", len(jobs), "file") as bar:
-        task = bar.add_task("denoise", total=len(jobs), file="", rate="")
-        t0 = time.perf_counter()
-
-        def on_skip(path: Path, why: str) -> None:
-            bar.console.print(f"skipped: {why}", markup=False, highlight=False, soft_wrap=True)
-            bar.advance(task)
-
-        def on_written(done: int, path: Path) -> None:
-            rate = done / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, advance=1, file=path.name, rate=f"{rate:.2f} img/s")
-
-        return denoise_image_files(runtime, jobs, tile, batch, force, on_skip=on_skip, on_written=on_written)
+from ._common import LazyBar, user_errors
 
 
 @user_errors
@@ -55,48 +37,68 @@ def denoise_command(
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead, no delay)")] = False,
 ) -> None:
     """Denoise INPUT with a fitted MODEL and write OUTPUT (same names for a folder)."""
-    from ..io.images import IMAGE_SUFFIXES, read_image
-    from ..runtimes.factory import load_runtime, runtime_for
+    from .. import api
 
-    if batch < 1:
-        raise InputError("--batch must be at least 1")
-    if tile is not None and tile < 32:
-        raise InputError("--tile must be at least 32")
-    from .video_cmd import is_video_job, run_video_cli
-
-    if is_video_job(input, output):  # video files, cameras, streams: the pipeline in video_cmd.py
-        return run_video_cli(input, output, model, runtime, device, batch=batch, force=force, fit_frames=fit_frames,
-                             preset=preset, codec=codec, blend=blend, limit=frames_limit, mode=mode, passes=passes,
-                             temporal=temporal, k=k, causal=causal)
+    if api.is_video_job(input, output):  # video files, cameras, streams, folder -> video file
+        return _denoise_video(api, input, output, model, runtime=runtime, device=device, batch=batch, force=force,
+                              fit_frames=fit_frames, preset=preset, codec=codec, blend=blend, limit=frames_limit,
+                              mode=mode, passes=passes, temporal=temporal, k=k, causal=causal)
     if temporal or causal or k != 2:
         raise InputError("--temporal, --k and --causal apply to video input")
     if model is None:
         raise InputError("-m/--model is required for images; only a video can be fitted on the fly")
-    if not input.exists():
-        raise InputError(f"{input} does not exist")
-    # Dispatch on the input's kind: images and folders here; video input joins as another branch.
-    if not (input.is_dir() or input.suffix.lower() in IMAGE_SUFFIXES):
-        raise InputError(f"{input}: not an image or a folder of images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    jobs = image_jobs(input, output, force)
-    name = runtime_for(model, runtime)
-    # One image: its errors are the command's (and its channels are checked against the model);
-    # a folder: a bad file is skipped and named, and the model's channels decide what is bad.
-    channels = None if input.is_dir() else read_image(input)[1].channels
-    with load_runtime(model, name, channels, **_runtime_options(name, device, mode, passes)) as rt:
-        report = denoise_images(rt, jobs, tile_for(rt, tile), batch, force)
-    if not report.written:
-        raise InputError(f"no image in {input} could be denoised "
-                         f"({len(report.skipped)} skipped, each named above)")
-    typer.echo(f"wrote {len(report.written)} image(s) to {output} with {rt.name}")
+    with LazyBar("denoising", "file") as bar:
+        t0 = time.perf_counter()
+
+        def on_skip(path: Path, why: str) -> None:
+            if bar.bar is not None:
+                bar.bar.console.print(f"skipped: {why}", markup=False, highlight=False, soft_wrap=True)
+            else:
+                typer.echo(f"skipped: {why}", err=True)
+
+        def on_written(done: int, total: int, path: Path) -> None:
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            bar.update(done, total, file=path.name, rate=f"{rate:.2f} img/s")
+
+        report = api.denoise_images(input, output, model, runtime=runtime, device=device, tile=tile, batch=batch,
+                                    mode=mode, passes=passes, force=force, on_skip=on_skip, on_written=on_written)
+    typer.echo(f"wrote {len(report.written)} image(s) to {output} with {report.runtime}")
     if report.skipped:
-        typer.echo(f"warning: skipped {len(report.skipped)} of {len(jobs)} images (named above)", err=True)
+        typer.echo(f"warning: skipped {len(report.skipped)} of {report.total} images (named above)", err=True)
 
 
-def _runtime_options(name: str, device: str, mode: str, passes: int) -> dict:
-    if name == "torch":
-        return {"device": resolve_device(device), "mode": mode, "passes": passes}
-    if mode != "single":
-        raise InputError("--mode applies to .pt checkpoints; an exported model has its mode built in")
-    if name == "onnxruntime":
-        return {"provider": device}
-    return {}
+def _denoise_video(api, input: Path, output: Path, model: Optional[Path], **options) -> None:
+    """The video branch: progress bars for the fit and the frames, the files written on the
+    way, and exit 130 after an interrupt (the frames written are kept, the file plays)."""
+    with LazyBar("fitting", "loss") as fit_bar, LazyBar("denoising", "skipped") as bar:
+        t0 = time.perf_counter()
+
+        def say(line: str) -> None:
+            fit_bar.stop()  # a file written: the fit is over
+            typer.echo(line, err=True)
+
+        def on_step(step: int, total: int, loss: float, done: float) -> None:
+            rate = step / max(time.perf_counter() - t0, 1e-9)
+            fit_bar.update(int(done * total), total, loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
+
+        def on_frame(written: int, total: Optional[int], skipped: int) -> None:
+            fit_bar.stop()  # the fit is over: its bar stops before the frames' starts
+            fps = written / max(time.perf_counter() - t0, 1e-9)
+            bar.update(written, total, skipped=str(skipped), rate=f"{fps:.2f} fps")
+
+        report = api.denoise_video(input, output, model, fit_progress=on_step, progress=on_frame, notify=say,
+                                   **options)
+    say = lambda line: typer.echo(line, err=True)  # noqa: E731
+    for note in report.notes:
+        say(f"note: {note}")
+    if not report.streamed:  # interrupted while fitting
+        say("interrupted while fitting: checkpoint kept, nothing denoised (pass it with -m)")
+        raise typer.Exit(130)
+    what = "interrupted: kept" if report.interrupted else "wrote"
+    say(f"{what} {report.written} frames to {output} ({report.fps:.2f} fps end to end, {report.runtime};"
+        f" {report.skipped} skipped, {report.reconnects} reconnects)")
+    if report.missing:
+        say(f"warning: {api.source_spec(input)} announces {report.announced} frames but ended after "
+            f"{report.announced - report.missing}: {report.missing} missing (a truncated file?)")
+    if report.interrupted:
+        raise typer.Exit(130)

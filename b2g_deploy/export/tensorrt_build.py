@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import EngineBuildError, InputError
 from ..io.atomic import atomic_path, check_writable
 from ..modelfile.engine_sidecar import EngineSidecar, Profile, current_gpu, sidecar_path
@@ -101,7 +103,7 @@ def build_engine(
 
 
 def engine_parity(runtime: Any, checkpoint: str | Path, seed: int = 0):
-    """TensorRT against the fp32 PyTorch wrapper on the parity image, cropped into the profile.
+    """TensorRT against the fp32 PyTorch wrapper on the parity image, sized into the profile.
 
     ``runtime`` is the engine, loaded: a ``runtimes.trt_runtime.TrtRuntime`` (anything with its
     ``info``, ``sidecar`` and ``infer``); export writes engines, the runtimes layer loads them.
@@ -109,12 +111,14 @@ def engine_parity(runtime: Any, checkpoint: str | Path, seed: int = 0):
     """
     from ..checkpoint import load_checkpoint
     from .onnx_export import torch_reference
-    from .parity import check_parity, parity_image
+    from .parity import PARITY_SIZE, check_parity, parity_image
 
     info, sidecar = runtime.info, runtime.sidecar
     ckpt = load_checkpoint(checkpoint, channels=info.channels)
     prof = sidecar.profile
-    x = parity_image(info.channels)
-    x = x[..., : prof.max[2], : prof.max[3]]
+    # The parity image sized into the profile: an engine built for one frame size (the video
+    # flow's: min = max = the frame) cannot run anything smaller or larger.
+    size = tuple(min(max(want, prof.min[axis]), prof.max[axis]) for axis, want in zip((2, 3), PARITY_SIZE))
+    x = np.repeat(parity_image(info.channels, size), prof.min[0], axis=0)
     ref = torch_reference(ckpt.net, info.mode, info.passes, ckpt.config.mask.rate, seed, x)
     return check_parity("TensorRT", runtime.infer, ref, x, "fp16" if sidecar.fp16 else "fp32")

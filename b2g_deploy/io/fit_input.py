@@ -17,7 +17,7 @@ def load_fit_input(path: Path, frames: int | None) -> tuple[np.ndarray, ImageInf
     """(N, C, H, W) in [0, 1]: the image itself, or N frames spread over a video (or folder /
     stream), plus metadata recording which frames were used."""
     from .images import read_image
-    from .video import is_video_input, sample_frames
+    from .video_readers import is_video_input, sample_frames
 
     if not is_video_input(path):
         if frames is not None and frames != 1:
@@ -33,7 +33,7 @@ def load_fit_input(path: Path, frames: int | None) -> tuple[np.ndarray, ImageInf
 def load_consecutive_frames(path: Path | str, frames: int | None) -> tuple[np.ndarray, ImageInfo, dict[str, Any]]:
     """(N, C, H, W): the first N *consecutive* decoded frames of a video, image folder or stream
     (a temporal fit needs neighbours, not frames spread over the clip), and their metadata."""
-    from .video import is_video_input, open_source
+    from .video_readers import is_video_input, open_source
 
     if not is_video_input(path):
         raise InputError(f"{path} is one image; a temporal fit needs a video or an image folder")

@@ -145,7 +145,7 @@ def test_stream_has_one_output_frame_per_input_frame_in_order(tmp_path, causal, 
 
 
 def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
-    from b2g_deploy.cli.video_cmd import VideoOptions, denoise_video
+    from b2g_deploy.api import denoise_video
 
     model, net = _temporal_model(tmp_path, False, ".onnx")
     frames = read_frames(clip(tmp_path / "clip.mkv"))
@@ -155,7 +155,7 @@ def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
         cv2.imwrite(str(folder / f"f{i:02d}.png"), np.round(frame[0] * 255).astype(np.uint8))
     (folder / "f02.png").write_bytes(b"not a png")
     out = tmp_path / "out.mkv"
-    stats = denoise_video(str(folder), out, model, VideoOptions(device="cpu", batch=3))
+    stats = denoise_video(folder, out, model, device="cpu", batch=3)
     assert (stats.written, stats.skipped) == (N - 1, 1)
     good = np.stack([f for i, f in enumerate(frames) if i != 2])
     want = denoise_clip(net, torch.from_numpy(good)).numpy()
@@ -164,13 +164,13 @@ def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
 
 
 def test_one_command_flow_fits_exports_and_streams_a_temporal_net(tmp_path):
-    from b2g_deploy.cli.video_cmd import VideoOptions, denoise_video
+    from b2g_deploy.api import denoise_video
 
     video = clip(tmp_path / "clip.mkv")
     out = tmp_path / "out.mkv"
-    opts = VideoOptions(fit_frames=4, preset="fast", fit_seconds=0.5, device="cpu", temporal=True, k=1, causal=True)
-    stats = denoise_video(str(video), out, None, opts)
-    assert stats.written == N
+    stats = denoise_video(video, out, fit_frames=4, preset="fast", fit_seconds=0.5, device="cpu", temporal=True, k=1,
+                          causal=True)
+    assert stats.written == N and stats.checkpoint == tmp_path / "out.b2g.pt"
     assert load_checkpoint(tmp_path / "out.b2g.pt").is_temporal
     meta = read_temporal_metadata(tmp_path / "out.onnx")
     assert (meta.k, meta.causal) == (1, True)

@@ -1,10 +1,10 @@
 """The benchmark's peer and helpers: ZS-N2N denoises, noise and seeds are reproducible, and the
-doc writer replaces only its own section. The benchmarks are scripts, not a package, so their
-modules are loaded from their files."""
+doc writer replaces only its own section. The benchmarks are a package of the
+repository (not installed), imported from the repository root."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
@@ -12,22 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # bench scripts import each other by bare name
-    spec.loader.exec_module(module)
-    return module
+    """A module of the ``benchmarks`` package (a folder of the repository, not installed)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 @pytest.fixture(scope="module")
 def common():
-    return _load("_common")
+    return _load("helpers")
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +107,30 @@ def test_sweep_changes_merge_into_the_preset():
     sweep = _load("bench_sweep")
     cfg = sweep.variant_config("scratch", {"loss": {"omega": 0.0}}, iters=12, budget=3.0)
     assert (cfg.loss.omega, cfg.loss.distill_weight, cfg.iters, cfg.time_budget) == (0.0, 1.0, 12, 3.0)
+
+
+def test_classical_peers_and_video_noise_are_written_once(smooth_image, common):
+    clean = smooth_image(48, 64, 3)
+    noisy = common.add_video_noise(clean, 25.0, index=3)
+    assert np.array_equal(noisy, common.add_video_noise(clean, 25.0, index=3))
+    assert np.allclose(noisy * 255, np.round(noisy * 255), atol=1e-4) and 0 <= noisy.min() and noisy.max() <= 1
+    out, extra = common.run_nlm(noisy, "25")
+    assert out.shape == clean.shape and extra["k"] == common.NLM_K[3]["25"]
+    assert _psnr(out, clean) > _psnr(noisy, clean) + 2.0
+    grey = common.nlm_h(noisy[:1], 20.0)
+    assert grey.shape == (1, 48, 64) and grey.dtype == np.float32
+    # The scripts use these and keep no copies of their own.
+    for script in ("bench_video", "bench_temporal", "bench_inference", "bench_quality", "bench_refresh"):
+        text = (REPO / "benchmarks" / f"{script}.py").read_text()
+        calls = ("cv2.fastNlMeans", "bm3d.bm3d(", "bm3d.bm3d_rgb(", "rng.normal(")
+        assert not [c for c in calls if c in text], script
+
+
+def test_bench_video_streams_through_the_library():
+    """The video benchmark's B2G rows are the library's fit -> export -> denoise_video, not a
+    copy of that flow."""
+    bench = _load("bench_video")
+    text = (REPO / "benchmarks" / "bench_video.py").read_text()
+    assert "api.fit(" in text and "api.export(" in text and "api.denoise_video(" in text
+    assert "save_checkpoint" not in text and "export_onnx" not in text
+    assert callable(bench.stream) and bench.VIDEO.name == "cockatoo.mp4"

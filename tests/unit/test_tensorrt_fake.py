@@ -272,7 +272,7 @@ def test_damaged_or_missing_sidecar(tmp_path, onnx_file, install):
 
 def test_engine_parity_takes_a_loaded_runtime(tmp_path):
     """export does not load engines (that is the runtimes layer): engine_parity gets the loaded
-    one, runs the parity image cropped into its profile, and judges it like any export."""
+    one, runs the parity image sized into its profile, and judges it like any export."""
     from types import SimpleNamespace
 
     from b2g_deploy.checkpoint import Checkpoint, save_checkpoint
@@ -299,3 +299,10 @@ def test_engine_parity_takes_a_loaded_runtime(tmp_path):
     engine.infer = lambda x: infer(x) + 0.01
     with pytest.raises(ParityError, match="TensorRT vs PyTorch"):
         tensorrt_build.engine_parity(engine, tmp_path / "m.pt")
+
+    # The video flow's engine is built for one frame size (min = max), larger than the parity
+    # image: the image is mirrored out to that size instead of run below the profile's minimum.
+    seen.clear()
+    engine.infer = infer
+    sidecar.profile = Profile((1, 3, 288, 416), (1, 3, 288, 416), (1, 3, 288, 416))
+    assert tensorrt_build.engine_parity(engine, tmp_path / "m.pt").passed and seen == [(1, 3, 288, 416)]

@@ -1,8 +1,10 @@
-"""Shared pieces of the quality benchmarks: data, noise with fixed seeds, the results store,
-machine facts, and rewriting one section of docs/BENCHMARKS.md.
+"""What the benchmarks share, written once: data, noise with fixed seeds (images and video
+frames), the classical peers (OpenCV NLM, BM3D), the results store, machine facts, logging, and
+rewriting one section of docs/BENCHMARKS.md.
 
 Noise follows docs/METHOD_NOTES.md "Evaluation": clean in [0, 1]; Gaussian ``clean + N(0, (s/255)^2)``, not
-clipped; Poisson ``Poisson(lam * clean) / lam``. The seed of each noisy image is a CRC32 of
+clipped; Poisson ``Poisson(lam * clean) / lam``. Video frames are noised like a camera video
+instead (``add_video_noise``): clipped and quantised to 8 bits, seeded by the frame index. The seed of each noisy image is a CRC32 of
 "set/image/noise", so every method, every script and every machine sees the same noisy pixels
 (Python's own ``hash`` is salted per process and would not do).
 """
@@ -17,6 +19,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -25,6 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"  # ../shared/data relative to the repo, as on CI
 DOC = REPO / "docs" / "BENCHMARKS.md"
+VIDEO = DATA / "video" / "cockatoo.mp4"  # the clip the video benchmarks run on
 SETS = ("Kodak24", "BSD68", "Set9")
 _IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 
@@ -79,6 +83,106 @@ def noise_std(noisy: np.ndarray, noise: str) -> float:
     if noise.startswith("p"):
         return float(np.sqrt(max(float(noisy.mean()), 1e-6) / float(noise[1:])))
     return float(noise) / 255.0
+
+
+def add_video_noise(clean: np.ndarray, sigma: float, index: int) -> np.ndarray:
+    """A camera video's noisy frame: Gaussian sigma/255 with seed = frame index, clipped to
+    [0, 1] and quantised to 8 bits, so every method sees the pixels a decoder would give."""
+    rng = np.random.default_rng(index)
+    noisy = clean + rng.normal(0.0, sigma / 255.0, clean.shape).astype(np.float32)
+    return (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)
+
+
+def read_video_frames(path: Path, indices: list[int], scale: float = 1.0) -> dict[int, np.ndarray]:
+    """Clean frames by index, (C, H, W) float32 RGB, optionally downscaled (INTER_AREA) to fit
+    the CPU budget."""
+    import cv2
+
+    cap, out, want = cv2.VideoCapture(str(path)), {}, set(indices)
+    for i in range(max(indices) + 1):
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if i in want:
+            if scale != 1.0:
+                bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            out[i] = np.ascontiguousarray(bgr[..., ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
+    cap.release()
+    if not out:
+        raise SystemExit(f"could not read {path}")
+    return out
+
+
+def centre_crop(shape: tuple[int, ...], side: int = 256) -> tuple[slice, ...]:
+    """The (C, side, side) centre of a (C, H, W) frame: where slow peers (BM3D) and oracle
+    choices are run."""
+    h, w = shape[-2:]
+    top, left = max((h - side) // 2, 0), max((w - side) // 2, 0)
+    return (slice(None), slice(top, top + side), slice(left, left + side))
+
+
+# ---- classical peers -------------------------------------------------------------------------
+
+# h = k * sigma (0..255 scale) for OpenCV NLM, k the best of {0.2..1.5} on kodim01 (colour) and
+# BSD68 test001 (grey) per noise level, from `bench_quality.py --nlm-sweep` on this repo's noise
+# (2026-11-27). Colour prefers k ~ 0.5 because OpenCV compares patches in Lab, where RGB noise
+# shrinks.
+NLM_K = {
+    3: {"25": 0.5, "50": 0.5, "75": 0.4, "100": 0.4, "p30": 0.5, "p50": 0.5},
+    1: {"25": 0.8, "50": 0.8, "75": 0.6, "100": 0.6, "p30": 1.0, "p50": 1.0},
+}
+NLM_K_DEFAULT = {3: 0.5, 1: 0.8}
+
+
+def _to_u8(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> what OpenCV takes: (H, W, 3) BGR or (H, W) grey, uint8."""
+    u8 = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.ascontiguousarray(u8[::-1].transpose(1, 2, 0)) if u8.shape[0] == 3 else u8[0]
+
+
+def _from_u8(out: np.ndarray) -> np.ndarray:
+    chw = out.transpose(2, 0, 1)[::-1] if out.ndim == 3 else out[None]
+    return np.ascontiguousarray(chw, dtype=np.float32) / 255.0
+
+
+def nlm_h(noisy: np.ndarray, h: float) -> np.ndarray:
+    """OpenCV NLM with filter strength ``h`` (0..255 scale; hColor = h for colour), 7x7
+    patches in a 21x21 window."""
+    import cv2
+
+    u8 = _to_u8(noisy)
+    if u8.ndim == 3:
+        return _from_u8(cv2.fastNlMeansDenoisingColored(u8, None, h, h, 7, 21))
+    return _from_u8(cv2.fastNlMeansDenoising(u8, None, h, 7, 21))
+
+
+def run_nlm(noisy: np.ndarray, noise: str, k: float | None = None) -> tuple[np.ndarray, dict]:
+    """OpenCV NLM with h = k * the noise std (k: ``NLM_K``'s tuned value unless given)."""
+    channels = noisy.shape[0]
+    k = k if k is not None else NLM_K[channels].get(noise, NLM_K_DEFAULT[channels])
+    h = k * noise_std(noisy, noise) * 255.0
+    return nlm_h(noisy, h), {"h": round(h, 2), "k": k}
+
+
+def nlm_multi(frames: list[np.ndarray], i: int, h: float) -> np.ndarray:
+    """OpenCV's multi-frame NLM (colour), temporal window 5 centred on frame i; truncated (3,
+    then 1) at the ends of the clip."""
+    import cv2
+
+    tw = min(5, 2 * i + 1, 2 * (len(frames) - 1 - i) + 1)
+    lo = i - tw // 2
+    imgs = [_to_u8(f) for f in frames[lo : lo + tw]]
+    return _from_u8(cv2.fastNlMeansDenoisingColoredMulti(imgs, tw // 2, tw, None, h, h, 7, 21))
+
+
+def run_bm3d(noisy: np.ndarray, noise: str) -> tuple[np.ndarray, dict]:
+    """BM3D (the ``bm3d`` package) told the noise std."""
+    import bm3d
+
+    sigma = noise_std(noisy, noise)
+    hwc = noisy.transpose(1, 2, 0).astype(np.float64)
+    out = bm3d.bm3d_rgb(hwc, sigma) if noisy.shape[0] == 3 else bm3d.bm3d(hwc[..., 0], sigma)[..., None]
+    return np.asarray(out, dtype=np.float32).transpose(2, 0, 1), {"sigma_psd": round(sigma, 5)}
 
 
 # ---- results store: rows written as they complete, so a cut-short run keeps its data --------
@@ -160,6 +264,11 @@ def _rel(path: str) -> str:
         return str(Path(path).resolve().relative_to(REPO))
     except ValueError:
         return path
+
+
+def log(msg: str) -> None:
+    """A timestamped progress line on stderr (stdout carries the tables)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def describe_runs(runs: list[dict]) -> str:

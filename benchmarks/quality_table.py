@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from _common import describe_runs, fmt, noise_label
+from benchmarks.helpers import describe_runs, fmt, noise_label
 
 HEADING = "## Quality (issue 2)"
 

@@ -1,0 +1,252 @@
+"""api.denoise_images and api.denoise_video: a fitted model applied to images, folders, video
+files, image sequences, cameras and streams.
+
+``denoise_video`` without a model is the one-command flow: fit on the first frames, save the
+checkpoint and the exported model beside the output (``video_flow``), and stream every frame
+through the fastest runtime here. With ``temporal`` the fit goes on to a multi-frame network
+and the exported temporal model streams through a ring buffer of frames
+(``io.pipeline.TemporalFeeder``); a given model that is temporal (.pt or .onnx) is recognised
+by its metadata and streamed the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+
+@dataclass
+class ImagesReport:
+    written: list[Path]
+    skipped: list[tuple[Path, str]]  # (file, why)
+    runtime: str  # the runtime's name, e.g. "onnxruntime (cpu)"
+
+    @property
+    def total(self) -> int:
+        return len(self.written) + len(self.skipped)
+
+
+def denoise_images(
+    source: Path,
+    output: Path,
+    model: Path,
+    *,
+    runtime: str = "auto",
+    device: str = "auto",
+    tile: int | None = None,
+    batch: int = 1,
+    mode: str = "single",
+    passes: int = 8,
+    force: bool = False,
+    on_skip: Callable[[Path, str], None] | None = None,
+    on_written: Callable[[int, int, Path], None] | None = None,
+) -> ImagesReport:
+    """Denoise an image into ``output``, or a folder of images into a folder of the same names.
+
+    In a folder a bad file is skipped, named to ``on_skip(file, why)`` and listed in the
+    report; InputError when no image could be denoised. ``on_written(done, total, file)``
+    follows the progress. Every output is checked before anything is denoised."""
+    from ..io.image_batch import denoise_image_files, image_jobs, tile_for
+    from ..io.images import IMAGE_SUFFIXES, read_image
+    from ..runtimes.factory import load_runtime, runtime_for
+    from .runtime_choice import runtime_options
+
+    source, output, model = Path(source), Path(output), Path(model)
+    if batch < 1:
+        raise InputError("--batch must be at least 1")
+    if tile is not None and tile < 32:
+        raise InputError("--tile must be at least 32")
+    if not source.exists():
+        raise InputError(f"{source} does not exist")
+    if not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
+        raise InputError(f"{source}: not an image or a folder of images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    jobs = image_jobs(source, output, force)
+    name = runtime_for(model, runtime)
+    # One image: its errors are the call's (and its channels are checked against the model);
+    # a folder: a bad file is skipped and named, and the model's channels decide what is bad.
+    channels = None if source.is_dir() else read_image(source)[1].channels
+    written = (lambda done, file: on_written(done, len(jobs), file)) if on_written else None
+    with load_runtime(model, name, channels, **runtime_options(name, device, mode, passes)) as rt:
+        batch_report = denoise_image_files(rt, jobs, tile_for(rt, tile), batch, force, on_skip=on_skip,
+                                           on_written=written)
+    if not batch_report.written:
+        raise InputError(f"no image in {source} could be denoised "
+                         f"({len(batch_report.skipped)} skipped, each named above)")
+    return ImagesReport(batch_report.written, batch_report.skipped, rt.name)
+
+
+@dataclass
+class VideoReport:
+    """What :func:`denoise_video` did. ``interrupted``: Ctrl-C while fitting (``streamed`` is
+    False: the checkpoint is kept, nothing denoised) or while streaming (the frames written are
+    kept, the file plays)."""
+
+    output: Path
+    streamed: bool = False
+    written: int = 0
+    skipped: int = 0
+    reconnects: int = 0
+    missing: int = 0  # frames the file's header announces that never came (a truncated file)
+    announced: int | None = None  # the frame count the source announces (None: a live stream)
+    seconds: float = 0.0
+    interrupted: bool = False
+    runtime: str = ""
+    checkpoint: Path | None = None  # written by the flow without a model
+    model: Path | None = None  # the model streamed
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def source_spec(source: Path | str) -> str:
+    """The reader spec of a source: a Path folds ``rtsp://h/x`` to ``rtsp:/h/x``; unfold it."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)", r"\1://", str(source))
+
+
+def is_video_job(source: Path | str, output: Path) -> bool:
+    """Does ``source`` -> ``output`` go through the video pipeline? Video files, cameras and
+    URLs always; an image folder only when the output is a video file (folder -> folder of the
+    same names stays an image job)."""
+    from ..io.video_formats import VIDEO_SUFFIXES
+    from ..io.video_readers import is_video_input
+
+    spec = source_spec(source)
+    if Path(spec).is_dir():
+        return Path(output).suffix.lower() in VIDEO_SUFFIXES
+    return is_video_input(spec)
+
+
+def denoise_video(
+    source: Path | str,
+    output: Path,
+    model: Path | None = None,
+    *,
+    runtime: str = "auto",
+    device: str = "auto",
+    batch: int = 4,
+    mode: str = "single",
+    passes: int = 8,
+    threads: int | None = None,
+    codec: str = "ffv1",
+    bit_depth: int | None = None,
+    blend: float = 0.0,
+    blend_threshold: float = 0.3,
+    sigma: float | None = None,
+    limit: int | None = None,
+    reconnects: int = 3,
+    force: bool = False,
+    fit_frames: int = 4,
+    preset: str = "fast",
+    fit_seconds: float | None = None,
+    seed: int = 0,
+    temporal: bool = False,
+    k: int = 2,
+    causal: bool = False,
+    fit_progress: Callable[[int, int, float, float], None] | None = None,
+    progress: Callable[[int, int | None, int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> VideoReport:
+    """Denoise a video file, image sequence (folder or glob), camera index or stream URL into a
+    video file or a folder of frames; one output frame per input frame, in order.
+
+    ``model``: a checkpoint, .onnx or .engine, single-frame or temporal. None: fit on the first
+    ``fit_frames`` frames (``preset``, ``fit_seconds``; ``temporal``/``k``/``causal`` for a
+    multi-frame network), export beside the output and stream. ``blend`` > 0: a motion-aware
+    temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``threads``: ONNX
+    Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
+    fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
+    written on the way (checkpoint, exported model)."""
+    from ..io.atomic import check_writable
+    from ..io.video_overwrite_guard import check_output_not_input
+    from .runtime_choice import open_runtime
+
+    output, say = Path(output), notify or (lambda line: None)
+    spec = source_spec(source)
+    if batch < 1:
+        raise InputError("--batch must be at least 1")
+    if model is not None and (temporal or causal or k != 2):
+        raise InputError("--temporal, --k and --causal choose what to fit without -m; "
+                         "a model given with -m brings its own window")
+    if temporal and not 1 <= k <= 8:
+        raise InputError(f"--k must be between 1 and 8, got {k}")
+    if not temporal and (causal or k != 2):
+        raise InputError("--k and --causal choose the temporal window; add --temporal")
+    check_output_not_input(spec, output)  # force or not: never overwrite the input
+    _check_sink_free(output, force)  # before minutes of fitting, not after
+    report = VideoReport(output)
+    if model is None:
+        from .video_flow import companion_paths, export_for_here, fit_first_frames
+
+        checkpoint, onnx, engine = companion_paths(output)
+        for path in (checkpoint, onnx, engine):
+            check_writable(path, force)
+        probe = _open(spec, None, reconnects)  # the fit follows the video: grey or colour
+        info = probe.info
+        probe.close()
+        fitted = fit_first_frames(spec, info, checkpoint, fit_frames=fit_frames, preset=preset,
+                                  fit_seconds=fit_seconds, device=device, seed=seed, temporal=temporal, k=k,
+                                  causal=causal, force=force, progress=fit_progress)
+        kind = " temporal" if fitted.checkpoint.is_temporal else ""
+        say(f"wrote {checkpoint} ({len(fitted.checkpoint.meta['frames'])} frames,{kind} "
+            f"{fitted.steps} steps, {fitted.seconds:.1f} s)")
+        report.checkpoint, report.notes = checkpoint, list(fitted.notes)
+        if fitted.interrupted:
+            report.interrupted = True
+            return report
+        model = export_for_here(checkpoint, onnx, engine, info, runtime=runtime, batch=batch, force=force,
+                                notify=say)
+    report.model = Path(model)
+    with open_runtime(Path(model), runtime, device, mode, passes, threads=threads) as rt:
+        # The model decides the channels: a colour model reads a grey video as three equal
+        # planes; a grey model on a colour video is refused by the reader.
+        reader = _open(spec, rt.info.channels, reconnects)
+        try:
+            stats = _stream(reader, rt, output, codec=codec, bit_depth=bit_depth, force=force, batch=batch,
+                            blend=blend, blend_threshold=blend_threshold, sigma=sigma, limit=limit,
+                            progress=progress)
+        finally:
+            reader.close()
+    report.streamed, report.runtime, report.announced = True, rt.name, reader.info.frame_count
+    report.written, report.skipped, report.reconnects = stats.written, stats.skipped, stats.reconnects
+    report.missing, report.seconds, report.interrupted = stats.missing, stats.seconds, stats.interrupted
+    return report
+
+
+def _open(spec: str, channels: int | None, reconnects: int) -> Any:
+    from ..io.video_readers import open_source
+
+    if spec.isdigit() or "://" in spec:  # only live sources reconnect
+        return open_source(spec, channels, reconnects=reconnects)
+    return open_source(spec, channels)
+
+
+def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: int | None, force: bool,
+            batch: int, blend: float, blend_threshold: float, sigma: float | None, limit: int | None,
+            progress: Callable[[int, int | None, int], None] | None):
+    from ..io.pipeline import check_channels, run_pipeline
+    from ..io.temporal import TemporalBlend
+    from ..io.video_writers import open_sink
+
+    check_channels(runtime, source)
+    sink = open_sink(output, source.info, codec, bit_depth, force)
+    blender = TemporalBlend(blend, blend_threshold, sigma / 255.0 if sigma is not None else None) if blend > 0 else None
+    total = source.info.frame_count
+    if limit is not None:
+        total = min(limit, total or limit)
+    on_frame = (lambda stats: progress(stats.written, total, stats.skipped)) if progress else None
+    return run_pipeline(source, runtime, sink, batch=batch, blend=blender, limit=limit, progress=on_frame)
+
+
+def _check_sink_free(output: Path, force: bool) -> None:
+    """Refuse an existing output before minutes of fitting, not after."""
+    from ..errors import OutputExistsError
+
+    if output.exists() and not force and (output.is_file() or any(output.iterdir())):
+        raise OutputExistsError(f"{output} exists; pass --force to overwrite it")

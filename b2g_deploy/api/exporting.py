@@ -1,0 +1,195 @@
+"""api.export: a checkpoint to ONNX (parity-checked), optionally a TensorRT engine and a Triton
+model repository; and the one checked engine build that ``export`` and the video flow share.
+
+Every output is checked before any work (a bad engine suffix, an existing file, a missing
+TensorRT or GPU), and nothing untrusted is left on disk: a failed parity check removes what it
+checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+
+@dataclass
+class EngineReport:
+    """A TensorRT engine built and checked against PyTorch."""
+
+    path: Path
+    tensorrt_version: str
+    gpu_name: str
+    profile: str  # the profile, described (min/opt/max shapes)
+    fp16: bool
+    parity: str  # the parity check, one line
+
+
+@dataclass
+class TritonReport:
+    repo: Path
+    name: str
+    version: int
+    platform: str
+    max_batch: int
+    instance_kind: str
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export` wrote. ``onnx`` is None when the ONNX model went only into the
+    Triton repository; ``description`` says what the ONNX graph is (mode, precision, opset)."""
+
+    onnx: Path | None
+    description: str
+    parity: str  # the ONNX parity check, one line
+    temporal: bool = False
+    engine: EngineReport | None = None
+    triton: TritonReport | None = None
+
+
+def parse_profile(channels: int, min_shape: str, opt_shape: str, max_shape: str):
+    """The TensorRT profile from ``BxCxHxW`` texts, where ``C`` stands for the model's channels."""
+    from ..export.engine_sidecar import Profile, parse_shape
+
+    shapes = [s.replace("C", str(channels)).replace("c", str(channels)) for s in (min_shape, opt_shape, max_shape)]
+    return Profile(*(parse_shape(s, channels, f"--{n}-shape") for s, n in zip(shapes, ("min", "opt", "max"))))
+
+
+def check_engine_target(trt: Path, force: bool) -> None:
+    """Before any work: a usable engine name, TensorRT and a GPU present, outputs writable."""
+    from ..export.engine_sidecar import current_gpu, sidecar_path
+    from ..export.tensorrt_build import import_tensorrt
+    from ..io.atomic import check_writable
+
+    if trt.suffix.lower() not in (".engine", ".plan"):
+        raise InputError(f"{trt}: the engine output must end in .engine")
+    import_tensorrt(), current_gpu()  # a missing package or GPU fails now, before any output
+    check_writable(trt, force)
+    check_writable(sidecar_path(trt), force)
+
+
+def build_checked_engine(checkpoint: Path, onnx: Path, trt: Path, profile: Any, *, fp16: bool = False,
+                         seed: int = 0, timing_cache: Path | None = None, force: bool = False) -> EngineReport:
+    """Build ``trt`` from ``onnx`` and check it against the checkpoint's PyTorch network on the
+    parity image; a failed check removes the engine and its sidecar (ParityError)."""
+    from ..export.engine_sidecar import sidecar_path
+    from ..export.tensorrt_build import build_engine, engine_parity
+    from ..runtimes.trt_runtime import TrtRuntime
+
+    built = build_engine(onnx, trt, profile, fp16=fp16, timing_cache=timing_cache, force=force)
+    try:
+        with TrtRuntime(trt) as engine:
+            report = engine_parity(engine, checkpoint, seed=seed)
+    except BaseException:
+        # A failed check leaves no engine behind: nothing untrusted stays on disk.
+        trt.unlink(missing_ok=True)
+        sidecar_path(trt).unlink(missing_ok=True)
+        raise
+    return EngineReport(built.engine, built.sidecar.tensorrt_version, built.sidecar.gpu_name,
+                        profile.describe(), fp16, report.line())
+
+
+def export(
+    checkpoint: Path,
+    onnx: Path | None = None,
+    *,
+    mode: str = "single",
+    passes: int = 8,
+    fp16: bool = False,
+    seed: int = 0,
+    trt: Path | None = None,
+    min_shape: str = "1xCx64x64",
+    opt_shape: str = "1xCx720x1280",
+    max_shape: str = "1xCx1088x1920",
+    timing_cache: Path | None = None,
+    triton: Path | None = None,
+    name: str = "b2g_denoiser",
+    version: int = 1,
+    max_batch: int | None = None,
+    force: bool = False,
+) -> ExportReport:
+    """Export ``checkpoint`` to ONNX and check it against PyTorch; with ``trt`` also build and
+    check a TensorRT engine (profile shapes ``BxCxHxW``, C = the model's channels); with
+    ``triton`` also write a Triton model repository (model.plan with ``trt``, else model.onnx;
+    ``max_batch`` None = 8, or the engine profile's maximum batch). Without ``onnx`` the ONNX
+    model goes only into the Triton repository. A temporal checkpoint exports to ONNX only."""
+    checkpoint, onnx = Path(checkpoint), None if onnx is None else Path(onnx)
+    if onnx is None and triton is None:
+        raise InputError("give --onnx OUT.onnx, --triton REPO, or both")
+    if onnx is not None and onnx.suffix.lower() != ".onnx":
+        raise InputError(f"{onnx}: the ONNX output must end in .onnx")
+    if triton is not None:
+        from ..export.triton_repo import DEFAULT_MAX_BATCH, check_triton_target
+
+        # before any work; with trt and no max_batch the engine profile decides, checked below
+        check_triton_target(triton, name, version, DEFAULT_MAX_BATCH if max_batch is None else max_batch, force)
+    options = dict(mode=mode, passes=passes, fp16=fp16, seed=seed, trt=trt, min_shape=min_shape,
+                   opt_shape=opt_shape, max_shape=max_shape, timing_cache=timing_cache, triton=triton,
+                   triton_name=name, triton_version=version, max_batch=max_batch, force=force)
+    if onnx is not None:
+        return _export(checkpoint, onnx, temporary=False, **options)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return _export(checkpoint, Path(tmp) / "model.onnx", temporary=True, **options)
+
+
+def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes: int, fp16: bool, seed: int,
+            trt: Path | None, min_shape: str, opt_shape: str, max_shape: str, timing_cache: Path | None,
+            triton: Path | None, triton_name: str, triton_version: int, max_batch: int | None,
+            force: bool) -> ExportReport:
+    from ..checkpoint import checkpoint_is_temporal, load_checkpoint
+    from ..export.onnx_export import export_onnx
+
+    if checkpoint_is_temporal(checkpoint):
+        report = _export_temporal(checkpoint, onnx, mode, fp16, trt, force)
+    else:
+        profile = None
+        if trt is not None:
+            check_engine_target(trt, force)
+            profile = parse_profile(load_checkpoint(checkpoint).channels, min_shape, opt_shape, max_shape)
+            if triton is not None and max_batch is None:
+                max_batch = profile.max[0]
+            elif triton is not None and max_batch > profile.max[0]:
+                raise InputError(f"--max-batch {max_batch} exceeds the engine profile's maximum batch "
+                                 f"{profile.max[0]} (raise it with --max-shape)")
+        result = export_onnx(checkpoint, onnx, mode=mode, passes=passes, fp16=fp16, seed=seed, force=force)
+        m = result.meta
+        report = ExportReport(result.path, f"{m.mode}, {m.passes} pass(es), {m.precision}, opset {m.opset}"
+                              f"{', simplified' if result.simplified else ''}", result.parity.line())
+        if trt is not None:
+            report.engine = build_checked_engine(checkpoint, result.path, trt, profile, fp16=fp16, seed=seed,
+                                                 timing_cache=timing_cache, force=force)
+    if triton is not None:
+        report.triton = _write_triton(report.onnx, trt, triton, triton_name, triton_version, max_batch, force)
+    if temporary:
+        report.onnx = None  # it lived in a temporary folder: only the Triton copy remains
+    return report
+
+
+def _export_temporal(checkpoint: Path, onnx: Path, mode: str, fp16: bool, trt: Path | None,
+                     force: bool) -> ExportReport:
+    """A temporal checkpoint: a window-in, frame-out graph (fp32, single pass), parity-checked."""
+    from ..temporal.export import export_temporal_checkpoint
+
+    if mode != "single" or fp16 or trt is not None:
+        raise InputError("a temporal checkpoint exports to ONNX only, fp32 single pass "
+                         "(no --mode ensemble, --fp16 or --trt)")
+    result = export_temporal_checkpoint(checkpoint, onnx, force=force)
+    m = result.meta
+    return ExportReport(result.path, f"temporal, {m.window}-frame {'causal' if m.causal else 'centred'} window,"
+                        f" k {m.k}, {m.precision}, opset {m.opset}",
+                        f"max |ONNX Runtime - PyTorch| {result.max_abs_diff:.2e} (CPU, fp32)", temporal=True)
+
+
+def _write_triton(onnx: Path, plan: Path | None, repo: Path, name: str, version: int, max_batch: int | None,
+                  force: bool) -> TritonReport:
+    from ..export.triton_repo import DEFAULT_MAX_BATCH, write_triton_repo
+
+    model = write_triton_repo(onnx, repo, name=name, version=version, plan=plan, force=force,
+                              max_batch=DEFAULT_MAX_BATCH if max_batch is None else max_batch)
+    return TritonReport(model.repo, model.name, model.version, model.platform, model.max_batch,
+                        model.instance_kind)

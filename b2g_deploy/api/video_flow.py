@@ -1,0 +1,88 @@
+"""The one-command video flow's first half, for ``api.denoise_video`` without a model: fit on
+the first frames, save the checkpoint and export it for the fastest runtime here, all beside the
+output. Streaming is ``api.denoise_video``'s own second half."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .fitting import FittedNetwork
+
+
+def companion_paths(output: Path) -> tuple[Path, Path, Path]:
+    """Where the flow keeps its checkpoint, ONNX model and TensorRT engine: beside the output."""
+    stem = output.parent / (output.stem if output.suffix else output.name)
+    return (stem.with_name(stem.name + ".b2g.pt"), stem.with_name(stem.name + ".onnx"),
+            stem.with_name(stem.name + ".engine"))
+
+
+def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int = 4, preset: str = "fast",
+                     fit_seconds: float | None = None, device: str = "auto", seed: int = 0,
+                     temporal: bool = False, k: int = 2, causal: bool = False, force: bool = False,
+                     progress: Callable[[int, int, float, float], None] | None = None) -> FittedNetwork:
+    """Fit on the first ``fit_frames`` frames of ``spec`` (``info``: its VideoInfo) and save
+    the checkpoint, also when the fit was interrupted (the caller then streams nothing: a
+    half-fitted network should be a choice, not a surprise)."""
+    import numpy as np
+
+    from ..checkpoint import save_checkpoint
+    from ..config import preset as get_preset
+    from ..devices import resolve_device
+    from ..io.video_readers import read_frames
+    from ..priors import starting_network
+    from .fitting import fit_network
+
+    if fit_frames < 1:
+        raise InputError("--fit-frames must be at least 1")
+    if temporal and fit_frames < 2:
+        raise InputError("--temporal needs at least 2 frames to fit on; pass --fit-frames N with N >= 2")
+    dev = resolve_device(device)
+    frames = read_frames(spec, limit=fit_frames, channels=info.channels)
+    net, cfg, init_label = starting_network(None, info.channels, get_preset(preset))
+    fitted = fit_network(
+        np.stack(frames), cfg, net, init_label,
+        dict(preset=preset, seed=seed, source=Path(spec).name, height=info.height, width=info.width,
+             bit_depth=info.bit_depth, frames=list(range(len(frames)))),
+        device=dev, seed=seed, time_budget=fit_seconds, temporal=temporal, k=k, causal=causal, progress=progress,
+    )
+    save_checkpoint(checkpoint, fitted.checkpoint, force=force)
+    return fitted
+
+
+def tensorrt_usable() -> bool:
+    import importlib.util
+
+    import torch
+
+    return importlib.util.find_spec("tensorrt") is not None and torch.cuda.is_available()
+
+
+def export_for_here(checkpoint: Path, onnx: Path, engine: Path, info: Any, *, runtime: str | None = None,
+                    batch: int = 4, force: bool = False, notify: Callable[[str], None] = lambda line: None) -> Path:
+    """Export the fitted network for the fastest runtime here and return the model to stream.
+
+    TensorRT (an fp32 engine for this frame size, parity-checked like ``export --trt``) when it
+    and a GPU are present and ``runtime`` allows it; otherwise the .onnx file, which runs on
+    ORT CUDA when onnxruntime-gpu has a GPU, else on ORT CPU. ORT CPU rather than torch eager on
+    a CPU because it measured ~2.8x faster on a 720p frame with the fast preset's width-32
+    network on the 2-core CPU this was built on (docs/BENCHMARKS.md, "Video").
+    """
+    from ..checkpoint import checkpoint_is_temporal
+    from .exporting import build_checked_engine, export
+
+    report = export(checkpoint, onnx, force=force)
+    notify(f"wrote {onnx} ({report.description})")
+    if checkpoint_is_temporal(checkpoint):  # no TensorRT path for windows yet: ORT
+        return onnx
+    if runtime in (None, "auto", "tensorrt") and tensorrt_usable():
+        from ..export.engine_sidecar import Profile
+
+        shape = (batch, info.channels, info.height, info.width)
+        profile = Profile(min=(1, *shape[1:]), opt=shape, max=shape)
+        built = build_checked_engine(checkpoint, onnx, engine, profile, fp16=False, force=force)
+        notify(f"wrote {built.path} (parity: {built.parity})")
+        return engine
+    return onnx
