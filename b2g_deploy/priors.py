@@ -30,6 +30,11 @@ from .temporal.model import TemporalB2GNet
 
 SHIPPED = {3: "prior_rgb.pt", 1: "prior_grey.pt"}
 
+
+def temporal_prior_name(channels: int, k: int, causal: bool) -> str:
+    """The packaged temporal prior's file name, e.g. prior_rgb_t2.pt (k=2 centred), _t2c causal."""
+    return f"prior_{'rgb' if channels == 3 else 'grey'}_t{k}{'c' if causal else ''}.pt"
+
 # Fields of ModelConfig that change the weights' shapes; the rest (dropout, T-Standout,
 # output) may differ between a prior and the fit that starts from it.
 SHAPE_FIELDS = ("width", "depth", "norm", "attention_reduction", "gradient_layer")
@@ -128,6 +133,9 @@ def starting_network(init: str | Path | None, channels: int, cfg: FitConfig) -> 
         return None, cfg, "none"
     path = shipped_prior_path(channels) if str(choice) == "prior" else Path(choice)
     ckpt = load_checkpoint(path, channels=channels)
+    if ckpt.is_temporal:
+        raise CheckpointError(f"--init {path}: a temporal network starts only the temporal stage of "
+                              "a fit with --temporal; give a prior or a single-frame checkpoint")
     label = "prior" if str(choice) == "prior" else path.name
     if ckpt.meta.get("kind") == "prior":
         check_compatible(ckpt.config.model, cfg.model, str(path))
@@ -136,3 +144,41 @@ def starting_network(init: str | Path | None, channels: int, cfg: FitConfig) -> 
         return net, cfg, label
     cfg = cfg.model_copy(update={"model": ckpt.config.model, "iters": max(cfg.iters // 5, 1)})
     return ckpt.net, cfg, label
+
+
+def is_temporal_prior(path: str | Path) -> bool:
+    from .checkpoint import checkpoint_is_temporal
+
+    return Path(path).suffix == ".pt" and checkpoint_is_temporal(path)
+
+
+def temporal_starting_network(init: str | Path | None, channels: int, k: int, causal: bool,
+                              cfg: FitConfig) -> tuple[TemporalB2GNet | None, str]:
+    """The temporal network a ``--temporal`` fit's temporal stage starts from, and its label.
+
+    ``init`` "prior" (the fast preset's default): the packaged temporal prior for this window
+    when there is one; a path to a temporal prior: that one; otherwise (None, "single-frame fit"):
+    the stage starts from the single-frame fit with a zero neighbour head, as before.
+    """
+    fallback = None, "single-frame fit"
+    choice = cfg.init if init is None else init
+    if str(choice) == "none":
+        return fallback
+    if str(choice) == "prior":
+        path = Path(str(resources.files("b2g_deploy") / "data" / temporal_prior_name(channels, k, causal)))
+        if not path.is_file():
+            return fallback
+    else:
+        path = Path(choice)
+        if not is_temporal_prior(path):
+            return fallback
+    ckpt = load_checkpoint(path, channels=channels)
+    net = ckpt.net
+    assert isinstance(net, TemporalB2GNet)
+    wanted = TemporalB2GNet.for_k(channels, k, causal, net.cfg)
+    if (net.window, net.target_index) != (wanted.window, wanted.target_index):
+        raise CheckpointError(f"{path} reads {net.window}-frame windows with the target in slot "
+                              f"{net.target_index}; this fit asks for k={k} {'causal' if causal else 'centred'}")
+    check_compatible(net.cfg, cfg.model, str(path))
+    return net, path.name
+

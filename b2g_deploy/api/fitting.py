@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, InputError
+from ..errors import InputError
 
 
 @dataclass
@@ -47,6 +47,8 @@ def fit_temporal_stage(
     seed: int = 0,
     time_budget: float | None = None,
     progress: Callable[[int, float, float], None] | None = None,
+    start: Any = None,
+    start_label: str = "single-frame fit",
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
     noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
@@ -54,7 +56,9 @@ def fit_temporal_stage(
 
     ``k`` larger than the clip allows (2k+1 > N) is lowered to what the frames allow, with a
     note; a single frame is refused (InputError). The loss follows the preset: "recorrupted"
-    when ``cfg.loss.kind`` is, else "blindspot".
+    when ``cfg.loss.kind`` is, else "blindspot". ``start``: a temporal prior (see
+    ``priors.temporal_starting_network``) to fit from instead of the single-frame net with a
+    zero neighbour head; the single-frame net still judges the noise and is the fallback.
     """
     import torch
 
@@ -79,14 +83,18 @@ def fit_temporal_stage(
     single_net = single_net.to(device).eval()
     with torch.no_grad():
         independent, corr = check_temporal_noise(frames.to(device), lambda y: denoise(single_net, y))
+    if start is not None and start.window != 2 * k_used + 1:
+        notes.append(f"{start_label} reads {start.window}-frame windows: started from the single-frame fit")
+        start, start_label = None, "single-frame fit"
     record: dict[str, Any] = {"k": k_used, "causal": causal, "loss": loss, "noise_correlation": round(corr, 4),
-                              "threshold": INDEPENDENCE_THRESHOLD, "frames": n}
+                              "threshold": INDEPENDENCE_THRESHOLD, "frames": n, "start": start_label}
     if not independent:
         notes.append(f"the noise is correlated from frame to frame (residual correlation {corr:.3f} > "
                      f"{INDEPENDENCE_THRESHOLD}): kept the single-frame network")
         record["fallback"] = "correlated noise"
         return TemporalStage(single_net, False, record, notes)
-    result = fit_temporal(frames, cfg, tcfg, net=single_net, device=device, seed=seed,
+    result = fit_temporal(frames, cfg, tcfg, net=start.to(device) if start is not None else single_net,
+                          device=device, seed=seed,
                           time_budget=time_budget, progress=progress)
     record.update(steps=result.steps, seconds=round(result.seconds, 3), interrupted=result.interrupted,
                   history=result.history)
@@ -145,6 +153,7 @@ def fit_network(
     k: int = 2,
     causal: bool = False,
     progress: Callable[[int, int, float, float], None] | None = None,
+    temporal_start: tuple[Any, str] | None = None,
 ) -> FittedNetwork:
     """Fit ``stack`` ((N, C, H, W) float32 array) from ``start_net`` and, with ``temporal``, the
     temporal stage after it (not after an interrupted single-frame fit). ``meta``: the input
@@ -175,8 +184,9 @@ def fit_network(
     if temporal and result.interrupted:
         notes.append("interrupted during the single-frame fit: no temporal fit, single-frame checkpoint")
     elif temporal:
+        start, label = temporal_start or (None, "single-frame fit")
         stage = fit_temporal_stage(frames, result.net, cfg, k=k, causal=causal, device=device, seed=seed,
-                                   time_budget=time_budget, progress=on_step)
+                                   time_budget=time_budget, progress=on_step, start=start, start_label=label)
         notes += stage.notes
         meta["temporal_fit"] = stage.record
         meta["interrupted"] = stage.interrupted
@@ -272,7 +282,7 @@ def fit(
     from ..io.atomic import check_writable
     from ..io.fit_input import load_fit_input
     from ..io.images import check_image_output, default_bit_depth_for, read_image, write_image
-    from ..priors import starting_network
+    from ..priors import is_temporal_prior, starting_network, temporal_starting_network
 
     dev = resolve_device(device)
     if threads is not None and threads < 1:
@@ -290,12 +300,12 @@ def fit(
                              "(pass --frames N with N >= 2, or fit it without --temporal)")
     else:
         stack, info, frames_meta = load_fit_input(noisy, frames)  # (N, C, H, W); N = 1 for an image
+    temporal_start = None
+    if temporal:
+        temporal_start = temporal_starting_network(init, info.channels, k, causal, cfg)
+        if init is not None and is_temporal_prior(init):
+            init = "prior"  # the temporal prior starts the temporal stage; the shipped one the single-frame fit
     start_net, cfg, init_label = starting_network(init, info.channels, cfg)
-    from ..temporal.model import TemporalB2GNet
-
-    if isinstance(start_net, TemporalB2GNet):
-        raise CheckpointError(f"--init {init}: a temporal checkpoint cannot start a fit; "
-                              "give a prior or a single-frame checkpoint")
     cfg = cfg.with_overrides(iters=iters, ensemble_passes=passes)
     out_depth = default_bit_depth_for(output, info.bit_depth)
     check_image_output(output, out_depth, force)
@@ -311,6 +321,7 @@ def fit(
              bit_depth=info.bit_depth, config_file=config.name if config else None,
              **frames_meta),  # video input: which frames were fitted on
         device=dev, seed=seed, time_budget=time_budget, temporal=temporal, k=k, causal=causal, progress=progress,
+        temporal_start=temporal_start,
     )
     result, stage, notes = fitted.result, fitted.stage, fitted.notes
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)

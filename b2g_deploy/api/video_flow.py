@@ -32,7 +32,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     from ..config import preset as get_preset
     from ..devices import resolve_device
     from ..io.video_readers import read_frames
-    from ..priors import starting_network
+    from ..priors import starting_network, temporal_starting_network
     from .fitting import fit_network
 
     if fit_frames < 1:
@@ -42,11 +42,13 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     dev = resolve_device(device)
     frames = read_frames(spec, limit=fit_frames, channels=info.channels)
     net, cfg, init_label = starting_network(None, info.channels, get_preset(preset))
+    temporal_start = temporal_starting_network(None, info.channels, k, causal, cfg) if temporal else None
     fitted = fit_network(
         np.stack(frames), cfg, net, init_label,
         dict(preset=preset, seed=seed, source=Path(spec).name, height=info.height, width=info.width,
              bit_depth=info.bit_depth, frames=list(range(len(frames)))),
         device=dev, seed=seed, time_budget=fit_seconds, temporal=temporal, k=k, causal=causal, progress=progress,
+        temporal_start=temporal_start,
     )
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
     return fitted

@@ -92,6 +92,35 @@ def test_fit_temporal_falls_back_when_the_noise_repeats_across_frames(tmp_path):
     assert ckpt.meta["temporal_fit"]["noise_correlation"] > 0.5
 
 
+def test_a_temporal_prior_starts_the_temporal_stage(tmp_path):
+    from b2g_deploy import api
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    # A grey k=1 temporal prior of the fast preset's network shape (1 pretraining step is enough
+    # to have the file; what matters is that the fit starts from its weights).
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(photos / f"p{i}.png"), np.random.default_rng(i).integers(0, 255, (40, 40), np.uint8))
+    prior = tmp_path / "t1.pt"
+    api.pretrain([photos], prior, steps=1, grey=True, holdout=0, device="cpu",
+                 changes={"crop": 32, "batch": 2, "temporal_k": 1, "bf16": False, "motion_max": 1.0})
+    video = clip(tmp_path / "clip.mkv")
+    result = run("fit", video, "--frames", 4, "--temporal", "--k", 1, "--preset", "fast", "--iters", 2,
+                 "--init", prior, "--device", "cpu", "-o", tmp_path / "o.png")
+    assert result.exit_code == 0, result.output
+    ckpt = load_checkpoint(tmp_path / "o.b2g.pt")
+    assert isinstance(ckpt.net, TemporalB2GNet) and ckpt.meta["temporal_fit"]["start"] == "t1.pt"
+    assert ckpt.meta["init"] == "prior"  # the single-frame fit (noise check, fallback) from the shipped prior
+    # A k=2 fit cannot start from a k=1 prior; without --temporal it cannot start anything.
+    wrong = run("fit", video, "--frames", 5, "--temporal", "--k", 2, "--preset", "fast", "--iters", 1,
+                "--init", prior, "--device", "cpu", "-o", tmp_path / "w.png")
+    assert wrong.exit_code == 2 and wrong.output.startswith("error:") and "3-frame windows" in wrong.output
+    single = run("fit", video, "--frames", 2, "--preset", "fast", "--iters", 1, "--init", prior,
+                 "--device", "cpu", "-o", tmp_path / "s.png")
+    assert single.exit_code == 2 and "--temporal" in single.output
+
+
 def test_fit_temporal_refusals_are_one_line_errors(tmp_path):
     video = clip(tmp_path / "clip.mkv", n=3)
     one = run("fit", video, "--frames", 1, "--temporal", "--preset", "tiny", "--iters", 1, "--device", "cpu",
