@@ -48,10 +48,13 @@ TARGET_VS_NLM = 2.0  # dB, temporal over NLM on unseen frames
 TARGET_VS_SINGLE = 1.5  # dB, temporal over the single-frame fit on unseen frames
 
 SINGLE, TEMPORAL, CAUSAL, NLM, INPUT = "b2g-single", "b2g-temporal", "b2g-temporal-causal", "nlm", "input"
+TPRIOR, TFIT = "b2g-temporal-prior", "b2g-temporal-from-prior"
 LABELS = {
     INPUT: "noisy input",
     SINGLE: "B2G single-frame (`fast` from the prior)",
-    TEMPORAL: "B2G temporal, k=2 centred",
+    TPRIOR: "temporal prior alone, k=2 centred (no fit)",
+    TFIT: "B2G temporal from the temporal prior, k=2 centred (fitted)",
+    TEMPORAL: "B2G temporal from the single-frame fit, k=2 centred",
     CAUSAL: "B2G temporal, k=2 causal",
     NLM: "OpenCV NLM per frame (h = kσ, k the oracle best on frame 0)",
 }
@@ -137,7 +140,8 @@ def apply_single(net, noisy: list[np.ndarray]) -> tuple[list[np.ndarray], float]
     return outs, (time.perf_counter() - t0) / len(noisy)
 
 
-def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causal: bool, seed: int = 0):
+def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causal: bool, seed: int = 0,
+                           start=None, start_label: str = "single-frame fit"):
     """api.fit_temporal_stage on the N fitted frames, then denoise_clip on all F:
     (outputs, fit seconds, seconds per frame, facts)."""
     import torch
@@ -148,7 +152,8 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
 
     stack = torch.from_numpy(np.stack(noisy[: args.fit_frames]))
     t0 = time.perf_counter()
-    stage = fit_temporal_stage(stack, copy.deepcopy(single_net), cfg, k=2, causal=causal, seed=seed)
+    stage = fit_temporal_stage(stack, copy.deepcopy(single_net), cfg, k=2, causal=causal, seed=seed,
+                               start=copy.deepcopy(start) if start is not None else None, start_label=start_label)
     fit_s = time.perf_counter() - t0
     if stage.interrupted:
         raise KeyboardInterrupt
@@ -165,6 +170,33 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
         else:  # correlated noise: the stage kept the single-frame network
             outs = [single_pass(stage.net, y).numpy() for y in clip]
     return outs, fit_s, (time.perf_counter() - t1) / len(noisy), facts
+
+
+def load_temporal_prior(args):
+    """The temporal prior (k=2 centred) a TFIT row starts from: --temporal-prior or the packaged one."""
+    from b2g_deploy.checkpoint import load_checkpoint
+    from b2g_deploy.priors import temporal_prior_name
+
+    path = args.temporal_prior
+    if path is None:
+        from importlib import resources
+
+        path = Path(str(resources.files("b2g_deploy") / "data" / temporal_prior_name(3, 2, False)))
+    if not path.is_file():
+        return None, {}
+    ckpt = load_checkpoint(path)
+    return ckpt.net, {"temporal_prior": path.name, "temporal_prior_steps": ckpt.meta.get("steps")}
+
+
+def apply_temporal(net, noisy: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    import torch
+
+    from b2g_deploy.temporal.model import denoise_clip
+
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        outs = [o.numpy() for o in denoise_clip(net, torch.from_numpy(np.stack(noisy)))]
+    return outs, (time.perf_counter() - t0) / len(noisy)
 
 
 def best_nlm_k(noisy: np.ndarray, clean: np.ndarray, sigma: float) -> float:
@@ -191,7 +223,9 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     image, noise = setup_key(args), f"{sigma:g}"
     base = {"set": "video", "image": image, "noise": noise, "frames": len(clean), "fit_frames": args.fit_frames,
             "scale": args.scale, "size": list(clean[0].shape[1:]), "sigma": sigma}
-    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM]
+    tprior, tprior_facts = load_temporal_prior(args)
+    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM,
+              *([TPRIOR, TFIT] if tprior is not None else [])]
     todo = [m for m in wanted if not store.done(("video", image, noise, m))]
     if not todo:
         return
@@ -209,20 +243,26 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         log(f"sigma {noise}: NLM on {len(noisy)} frames")
         outs, per_frame, extra = apply_nlm(noisy, sigma, clean[0])
         add(NLM, outs, fit_s=0.0, infer_ms=per_frame * 1000, **extra)
-    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL)):
+    if TPRIOR in todo:
+        outs, per_frame = apply_temporal(tprior, noisy)
+        add(TPRIOR, outs, fit_s=0.0, infer_ms=per_frame * 1000, **tprior_facts)
+    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL, TFIT)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
     net, cfg, fit_s, facts = fit_single(noisy, args)
     if SINGLE in todo:
         outs, per_frame = apply_single(net, noisy)
         add(SINGLE, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
-    for method, causal in ((TEMPORAL, False), (CAUSAL, True)):
+    for method, causal, start in ((TEMPORAL, False, None), (CAUSAL, True, None), (TFIT, False, tprior)):
         if method not in todo:
             continue
-        log(f"sigma {noise}: temporal fit ({'causal' if causal else 'centred'}) on frames 0-{args.fit_frames - 1}")
-        outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal)
+        log(f"sigma {noise}: {method} ({'causal' if causal else 'centred'}) on frames 0-{args.fit_frames - 1}")
+        label = tprior_facts.get("temporal_prior", "") if start is not None else "single-frame fit"
+        outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal,
+                                                                start=start, start_label=label)
         add(method, outs, fit_s=t_fit, fit_total_s=fit_s + t_fit, infer_ms=per_frame * 1000,
-            single_steps=facts["steps"], init=facts["init"], iters=cfg.iters, **tfacts)
+            single_steps=facts["steps"], init=facts["init"], iters=cfg.iters, **tfacts,
+            **(tprior_facts if start is not None else {}))
 
 
 # ---- the table -------------------------------------------------------------------------------
@@ -230,7 +270,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
 
 def target_cell(row: dict, by_method: dict[str, dict]) -> str:
     """For a temporal row: each target of the issue, its value, met or the gap."""
-    if row["method"] not in (TEMPORAL, CAUSAL):
+    if row["method"] not in (TEMPORAL, CAUSAL, TFIT, TPRIOR):
         return ""
     cells = []
     for ref, margin, name in ((NLM, TARGET_VS_NLM, "NLM"), (SINGLE, TARGET_VS_SINGLE, "single")):
@@ -249,7 +289,7 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows:  # the last row of a (setup, sigma, method) wins
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
-    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL]
+    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TPRIOR, TFIT]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
         f"{TARGET_VS_NLM:g} dB and ≥ the single-frame fit + {TARGET_VS_SINGLE:g} dB. A row that misses a "
@@ -276,7 +316,9 @@ def render(rows: list[dict], runs: list[dict]) -> str:
             label = LABELS.get(m, m)
             if m in (TEMPORAL, CAUSAL) and r.get("k") not in (None, 2):
                 label = label.replace("k=2", f"k={r['k']}")
-            if m in (TEMPORAL, CAUSAL) and not r.get("temporal", True):
+            if r.get("temporal_prior"):
+                label += f" [{r['temporal_prior']}, {r.get('temporal_prior_steps')} steps]"
+            if m in (TEMPORAL, CAUSAL, TFIT) and not r.get("temporal", True):
                 label += " (fell back to single-frame: correlated noise)"
             steps = str(r["steps"]) if r.get("steps") else "–"
             out.append(f"| {label} | {fmt(r['psnr_unseen'])} | {fmt(r['psnr_fitted'])} | {fmt(r['flicker'], 4)} "
@@ -290,7 +332,10 @@ def render(rows: list[dict], runs: list[dict]) -> str:
         "- Single-frame: `fast` preset from the shipped prior, fitted on the first N frames, f(y) per frame. "
         "Temporal: `b2g_deploy.api.fit_temporal_stage` from that network on the same N consecutive frames "
         "(the noise check, then the temporal fit with the preset's loss and steps), `denoise_clip` on all frames. "
-        "Its fit seconds are the temporal stage; in brackets with the single-frame fit it starts from.",
+        "Its fit seconds are the temporal stage; in brackets with the single-frame fit it starts from. "
+        "Temporal from the temporal prior: the same stage started from a temporal prior (pretrained on "
+        "photographs with synthetic motion, `pretrain --temporal-k 2`) instead of the single-frame fit; "
+        "the prior alone is that network unfitted.",
         "- Flicker: `b2g_deploy.io.temporal.flicker`, the output's mean frame-to-frame difference minus the clean "
         "clip's, over all frames (0 is ideal). Noise corr.: the residual correlation between neighbouring frames "
         "that decides whether the temporal net is kept.",
@@ -311,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fit-frames", type=int, default=8, help="N: both fits use frames 0..N-1")
     p.add_argument("--iters", type=int, default=None, help="steps of each fit (default: the preset's)")
     p.add_argument("--causal", action="store_true", help="also the causal temporal window")
+    p.add_argument("--temporal-prior", type=Path, default=None,
+                   help="k=2 centred temporal prior for the prior rows (default: the packaged one, if any)")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "temporal.json")
     p.add_argument("--resume", action="store_true", help="continue an existing --json")
