@@ -53,8 +53,11 @@ def denoise_command(
     temporal: Annotated[bool, typer.Option("--temporal", help="video without -m: fit, export and stream a multi-frame network")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead, no delay)")] = False,
+    server: Annotated[Optional[str], typer.Option(help="denoise on a Triton server: http://HOST:PORT or grpc://HOST:PORT (-m, if given: the .onnx it should hold)")] = None,
+    server_model: Annotated[str, typer.Option(help="--server: the model's name there")] = "b2g_denoiser",
 ) -> None:
-    """Denoise INPUT with a fitted MODEL and write OUTPUT (same names for a folder)."""
+    """Denoise INPUT with a fitted MODEL (or on a Triton --server) and write OUTPUT (same names
+    for a folder)."""
     from ..io.images import IMAGE_SUFFIXES, read_image
     from ..runtimes.factory import load_runtime, runtime_for
 
@@ -62,27 +65,38 @@ def denoise_command(
         raise InputError("--batch must be at least 1")
     if tile is not None and tile < 32:
         raise InputError("--tile must be at least 32")
+    if server is not None:
+        if runtime != "auto" or device != "auto" or mode != "single":
+            raise InputError("--runtime, --device and --mode choose a local runtime; --server denoises on the server")
+        if temporal or causal or k != 2:
+            raise InputError("--temporal, --k and --causal fit a model here; --server denoises with the server's")
     from .video_cmd import is_video_job, run_video_cli
 
     if is_video_job(input, output):  # video files, cameras, streams: the pipeline in video_cmd.py
         return run_video_cli(input, output, model, runtime, device, batch=batch, force=force, fit_frames=fit_frames,
                              preset=preset, codec=codec, blend=blend, limit=frames_limit, mode=mode, passes=passes,
-                             temporal=temporal, k=k, causal=causal)
+                             temporal=temporal, k=k, causal=causal, server=server, server_model=server_model)
     if temporal or causal or k != 2:
         raise InputError("--temporal, --k and --causal apply to video input")
-    if model is None:
-        raise InputError("-m/--model is required for images; only a video can be fitted on the fly")
+    if model is None and server is None:
+        raise InputError("-m/--model (or --server URL) is required for images; only a video can be fitted on the fly")
     if not input.exists():
         raise InputError(f"{input} does not exist")
     # Dispatch on the input's kind: images and folders here; video input joins as another branch.
     if not (input.is_dir() or input.suffix.lower() in IMAGE_SUFFIXES):
         raise InputError(f"{input}: not an image or a folder of images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     jobs = image_jobs(input, output, force)
-    name = runtime_for(model, runtime)
     # One image: its errors are the command's (and its channels are checked against the model);
     # a folder: a bad file is skipped and named, and the model's channels decide what is bad.
     channels = None if input.is_dir() else read_image(input)[1].channels
-    with load_runtime(model, name, channels, **_runtime_options(name, device, mode, passes)) as rt:
+    if server is not None:
+        from ..runtimes.triton_client import connect
+
+        opened = connect(server, server_model, str(model) if model else None, channels)
+    else:
+        name = runtime_for(model, runtime)
+        opened = load_runtime(model, name, channels, **_runtime_options(name, device, mode, passes))
+    with opened as rt:
         report = denoise_images(rt, jobs, tile_for(rt, tile), batch, force)
     if not report.written:
         raise InputError(f"no image in {input} could be denoised "

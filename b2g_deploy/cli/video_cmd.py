@@ -51,6 +51,8 @@ class VideoOptions:
     temporal: bool = False  # without a model: fit a temporal network after the single-frame one
     k: int = 2
     causal: bool = False
+    server: str | None = None  # a Triton server URL: frames are denoised there (runtimes.triton_client)
+    server_model: str = "b2g_denoiser"
 
 
 def _fit_first_frames(source_spec: str, opts: VideoOptions, ckpt_path: Path):
@@ -146,9 +148,14 @@ def _export_fastest(ckpt_path: Path, onnx_path: Path, info, opts: VideoOptions) 
     return onnx_path
 
 
-def _open_runtime(model: Path, opts: VideoOptions):
+def _open_runtime(model: Path | None, opts: VideoOptions):
     from ..runtimes.factory import load_runtime, runtime_for
     from ..runtimes.temporal import is_temporal_model, load_temporal_runtime
+
+    if opts.server is not None:  # -m, if given, is the model the server should hold
+        from ..runtimes.triton_client import connect
+
+        return connect(opts.server, opts.server_model, str(model) if model else None)
 
     if is_temporal_model(model):  # windows of frames through a ring buffer (io.pipeline)
         if opts.mode != "single":
@@ -191,7 +198,7 @@ def denoise_video(source_spec: str, output: Path, model: Path | None, opts: Vide
         raise InputError("--k and --causal choose the temporal window; add --temporal")
     check_output_not_input(source_spec, output)  # --force or not: never overwrite the input
     _check_sink_free(output, opts.force)  # before minutes of fitting, not after
-    if model is None:
+    if model is None and opts.server is None:
         ckpt_path, onnx_path = companion_paths(output)
         for path in (ckpt_path, onnx_path, onnx_path.with_suffix(".engine")):
             check_writable(path, opts.force)
