@@ -12,6 +12,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import InputError
@@ -119,3 +120,63 @@ def exec_server(opts: ServeOptions, python: str | None = None) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(command[0], command, env)
+
+
+class RunningServer:
+    """A server started in the background (benchmarks, scripts): ``info`` is its ready line's
+    JSON (ports, name, tensor names); ``stop()`` sends SIGTERM and waits. A context manager."""
+
+    def __init__(self, opts: ServeOptions, python: str | None = None, timeout: float = 120.0):
+        import json
+        import threading
+
+        from .server import READY
+
+        command, env = prepare(opts, python)
+        # stderr to a file: a pipe nobody reads would stall a long-running server once full.
+        self._stderr = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self.info: dict = {}
+
+        def read_ready() -> None:
+            for line in self.proc.stdout:
+                if line.startswith(READY + " "):
+                    self.info.update(json.loads(line.split(" ", 1)[1]))
+                    return
+
+        reader = threading.Thread(target=read_ready, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not self.info:
+            self.stop()
+            lines = self.stderr().strip().splitlines()
+            errors = [line for line in lines if line.startswith("error:")]
+            last = (errors or lines or [f"the server did not start within {timeout:g} s"])[-1]
+            raise InputError(last.removeprefix("error: ")[:300])
+
+    def stderr(self) -> str:
+        """What the server wrote on stderr so far."""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def url(self, scheme: str = "grpc") -> str:
+        return f"{scheme}://{self.info['host']}:{self.info[scheme]}"
+
+    def stop(self, timeout: float = 30.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -198,3 +198,33 @@ def test_denoise_with_a_server_that_is_not_there_is_one_error_line(tmp_path, smo
     result = runner.invoke(app, ["denoise", str(img), "-o", str(tmp_path / "out.png"), "--server", "h:1",
                                  "--device", "cpu"])
     assert result.exit_code == 2 and "--server denoises on the server" in result.output
+
+
+def test_the_load_benchmark_measures_and_renders(monkeypatch):
+    """bench_serve's cell loop and table, with a stand-in client (the server run is the benchmark's)."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench))
+    spec = importlib.util.spec_from_file_location("bench_serve", bench / "bench_serve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Echo:
+        def infer(self, frames):
+            time.sleep(0.002)
+            return frames
+
+    frames = np.zeros((2, 3, 8, 8), np.float32)
+    row = module.run_cell(Echo, frames, clients=3, seconds=0.2)
+    assert row["frames"] >= 3 and row["fps"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+    assert module.batch_delta({1: 2}, {1: 5, 4: 1}) == {1: 3, 4: 1}
+    facts = {"command": "python benchmarks/bench_serve.py", "cpu": "cpu", "cores": 2, "python": "3",
+             "date": "2026-11-28T00:00", "device": "cpu", "model": "m", "threads": 1, "max_batch": 8,
+             "queue_delay_us": 100, "seconds_per_cell": 0.2, "server_startup_s": 1.0}
+    table = module.render({"facts": facts, "rows": [{"size": "360p", "clients": 3, "where": "triton",
+                                                      **row, "batches": {"2": 4, "1": 1}}]})
+    assert "| 360p | 3 | triton |" in table and "1x1 2x4" in table
