@@ -15,3 +15,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   fi
 fi
 .venv/bin/python -m pip install -q -e ".[dev,bench]"
+# The serve environment (.venv-serve) for `b2g-deploy serve` and its end-to-end test; B2G_NO_SERVE=1
+# skips it. Where nvidia-pytriton has no wheel (not Linux with glibc >= 2.35) it is a warning here.
+if [ "${B2G_NO_SERVE:-0}" != "1" ]; then
+  bash scripts/setup_serve.sh || echo "warning: scripts/setup_serve.sh failed: b2g-deploy serve will not run here" >&2
+fi

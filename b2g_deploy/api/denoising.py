@@ -34,10 +34,12 @@ class ImagesReport:
 def denoise_images(
     source: Path,
     output: Path,
-    model: Path,
+    model: Path | None,
     *,
     runtime: str = "auto",
     device: str = "auto",
+    server: str | None = None,
+    server_model: str = "b2g_denoiser",
     tile: int | None = None,
     batch: int = 1,
     mode: str = "single",
@@ -50,13 +52,18 @@ def denoise_images(
 
     In a folder a bad file is skipped, named to ``on_skip(file, why)`` and listed in the
     report; InputError when no image could be denoised. ``on_written(done, total, file)``
-    follows the progress. Every output is checked before anything is denoised."""
+    follows the progress. Every output is checked before anything is denoised. ``server``: a
+    Triton server URL (http:// or grpc://) holding ``server_model`` denoises instead of a local
+    runtime; ``model``, if given, is then the .onnx the server should hold."""
     from ..io.image_batch import denoise_image_files, image_jobs, tile_for
     from ..io.images import IMAGE_SUFFIXES, read_image
     from ..runtimes.factory import load_runtime, runtime_for
-    from .runtime_choice import runtime_options
+    from .runtime_choice import open_server, runtime_options
 
-    source, output, model = Path(source), Path(output), Path(model)
+    if model is None and server is None:
+        raise InputError("-m/--model (or --server URL) is required for images; only a video can be fitted on the fly")
+    source, output = Path(source), Path(output)
+    model = Path(model) if model is not None else None
     if batch < 1:
         raise InputError("--batch must be at least 1")
     if tile is not None and tile < 32:
@@ -66,12 +73,17 @@ def denoise_images(
     if not (source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES):
         raise InputError(f"{source}: not an image or a folder of images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     jobs = image_jobs(source, output, force)
-    name = runtime_for(model, runtime)
     # One image: its errors are the call's (and its channels are checked against the model);
     # a folder: a bad file is skipped and named, and the model's channels decide what is bad.
     channels = None if source.is_dir() else read_image(source)[1].channels
     written = (lambda done, file: on_written(done, len(jobs), file)) if on_written else None
-    with load_runtime(model, name, channels, **runtime_options(name, device, mode, passes)) as rt:
+    if server is not None:
+        opened = open_server(server, server_model, model, channels, runtime=runtime, device=device, mode=mode)
+    else:
+        assert model is not None
+        name = runtime_for(model, runtime)
+        opened = load_runtime(model, name, channels, **runtime_options(name, device, mode, passes))
+    with opened as rt:
         batch_report = denoise_image_files(rt, jobs, tile_for(rt, tile), batch, force, on_skip=on_skip,
                                            on_written=written)
     if not batch_report.written:
@@ -130,6 +142,8 @@ def denoise_video(
     *,
     runtime: str = "auto",
     device: str = "auto",
+    server: str | None = None,
+    server_model: str = "b2g_denoiser",
     batch: int = 4,
     mode: str = "single",
     passes: int = 8,
@@ -162,10 +176,11 @@ def denoise_video(
     temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``threads``: ONNX
     Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
-    written on the way (checkpoint, exported model)."""
+    written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
+    (see :func:`denoise_images`); nothing is fitted then."""
     from ..io.atomic import check_writable
     from ..io.video_overwrite_guard import check_output_not_input
-    from .runtime_choice import open_runtime
+    from .runtime_choice import open_runtime, open_server
 
     output, say = Path(output), notify or (lambda line: None)
     spec = source_spec(source)
@@ -174,6 +189,8 @@ def denoise_video(
     if model is not None and (temporal or causal or k != 2):
         raise InputError("--temporal, --k and --causal choose what to fit without -m; "
                          "a model given with -m brings its own window")
+    if server is not None and (temporal or causal or k != 2):
+        raise InputError("--temporal, --k and --causal fit a model here; --server denoises with the server's")
     if temporal and not 1 <= k <= 8:
         raise InputError(f"--k must be between 1 and 8, got {k}")
     if not temporal and (causal or k != 2):
@@ -181,7 +198,7 @@ def denoise_video(
     check_output_not_input(spec, output)  # force or not: never overwrite the input
     _check_sink_free(output, force)  # before minutes of fitting, not after
     report = VideoReport(output)
-    if model is None:
+    if model is None and server is None:
         from .video_flow import companion_paths, export_for_here, fit_first_frames
 
         checkpoint, onnx, engine = companion_paths(output)
@@ -202,8 +219,10 @@ def denoise_video(
             return report
         model = export_for_here(checkpoint, onnx, engine, info, runtime=runtime, batch=batch, force=force,
                                 notify=say)
-    report.model = Path(model)
-    with open_runtime(Path(model), runtime, device, mode, passes, threads=threads) as rt:
+    report.model = Path(model) if model is not None else None
+    opened = (open_server(server, server_model, model, runtime=runtime, device=device, mode=mode)
+              if server is not None else open_runtime(Path(model), runtime, device, mode, passes, threads=threads))
+    with opened as rt:
         # The model decides the channels: a colour model reads a grey video as three equal
         # planes; a grey model on a colour video is refused by the reader.
         reader = _open(spec, rt.info.channels, reconnects)

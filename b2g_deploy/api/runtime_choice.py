@@ -53,3 +53,15 @@ def open_runtime(model: Path, runtime: str | None = "auto", device: str = "auto"
         return load_temporal_runtime(model, runtime, channels, **options)
     name = runtime_for(model, runtime)
     return load_runtime(model, name, channels, **runtime_options(name, device, mode, passes, threads=threads))
+
+
+def open_server(server: str, server_model: str, model: Path | None, channels: int | None = None, *,
+                runtime: str = "auto", device: str = "auto", mode: str = "single"):
+    """A Triton server as the runtime (``runtimes.triton_client``); ``model``, if given, is the
+    exported .onnx the server should hold (its metadata must match the server's)."""
+    if runtime != "auto" or device != "auto" or mode != "single":
+        raise InputError("--runtime, --device and --mode choose a local runtime; --server denoises on the server")
+    from ..runtimes.triton_client import connect
+
+    return connect(server, server_model, str(model) if model is not None else None, channels)
+

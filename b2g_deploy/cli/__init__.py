@@ -21,6 +21,7 @@ from .export_cmd import export_command
 from .fit_cmd import fit_command
 from .info_cmd import info_command
 from .pretrain_cmd import pretrain_command
+from .serve_cmd import serve_command
 
 try:  # typer >= 0.2x carries its own copy of click
     from typer._click import exceptions as _click_errors
@@ -77,6 +78,7 @@ app.command("export", short_help="checkpoint -> ONNX (and TensorRT), parity-chec
 app.command("denoise", short_help="denoise images, folders, video, cameras or streams")(denoise_command)
 app.command("info", short_help="runtimes, ONNX Runtime providers, GPU and versions here")(info_command)
 app.command("pretrain", short_help="pretrain the prior a fit starts from, on clean photos")(pretrain_command)
+app.command("serve", short_help="serve an exported model with NVIDIA Triton (dynamic batching)")(serve_command)
 
 
 @app.callback()

@@ -35,18 +35,20 @@ def denoise_command(
     temporal: Annotated[bool, typer.Option("--temporal", help="video without -m: fit, export and stream a multi-frame network")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead, no delay)")] = False,
+    server: Annotated[Optional[str], typer.Option(help="denoise on a Triton server: http://HOST:PORT or grpc://HOST:PORT (-m, if given: the .onnx it should hold)")] = None,
+    server_model: Annotated[str, typer.Option(help="--server: the model's name there")] = "b2g_denoiser",
 ) -> None:
-    """Denoise INPUT with a fitted MODEL and write OUTPUT (same names for a folder)."""
+    """Denoise INPUT with a fitted MODEL (or on a Triton --server) and write OUTPUT (same names
+    for a folder)."""
     from .. import api
 
     if api.is_video_job(input, output):  # video files, cameras, streams, folder -> video file
         return _denoise_video(api, input, output, model, runtime=runtime, device=device, batch=batch, force=force,
                               fit_frames=fit_frames, preset=preset, codec=codec, blend=blend, limit=frames_limit,
-                              mode=mode, passes=passes, temporal=temporal, k=k, causal=causal)
+                              mode=mode, passes=passes, temporal=temporal, k=k, causal=causal, server=server,
+                              server_model=server_model)
     if temporal or causal or k != 2:
         raise InputError("--temporal, --k and --causal apply to video input")
-    if model is None:
-        raise InputError("-m/--model is required for images; only a video can be fitted on the fly")
     with LazyBar("denoising", "file") as bar:
         t0 = time.perf_counter()
 
@@ -60,7 +62,8 @@ def denoise_command(
             rate = done / max(time.perf_counter() - t0, 1e-9)
             bar.update(done, total, file=path.name, rate=f"{rate:.2f} img/s")
 
-        report = api.denoise_images(input, output, model, runtime=runtime, device=device, tile=tile, batch=batch,
+        report = api.denoise_images(input, output, model, runtime=runtime, device=device, server=server,
+                                    server_model=server_model, tile=tile, batch=batch,
                                     mode=mode, passes=passes, force=force, on_skip=on_skip, on_written=on_written)
     typer.echo(f"wrote {len(report.written)} image(s) to {output} with {report.runtime}")
     if report.skipped:

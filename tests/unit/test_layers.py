@@ -36,9 +36,12 @@ LAYERS = {
     "checkpoint": (["checkpoint"], ["fit", "export", "runtimes", "modelfile", *UPPER]),
     # The library API sits under the CLI only: Python users and benchmarks call it without typer.
     "api": (["api"], ["b2g_deploy.cli", "typer", "rich"]),
+    # serving sits beside api: the server process (export's Triton naming, the ONNX runtime) and
+    # its launcher; it runs in an environment without torch, typer or cv2.
+    "serving": (["serving"], ["fit", "io", "model", "checkpoint", *UPPER]),
 }
 # Optional or heavy packages are imported inside the functions that need them.
-HEAVY = ["onnxruntime", "tensorrt", "cv2"]
+HEAVY = ["onnxruntime", "tensorrt", "cv2", "pytriton", "tritonclient"]
 
 SCRIPT = """
 import importlib, json, sys
@@ -103,7 +106,7 @@ def imported_names(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("layer", ["modelfile", "export", "runtimes", "io", "api"])
+@pytest.mark.parametrize("layer", ["modelfile", "export", "runtimes", "io", "api", "serving"])
 def test_no_lazy_import_crosses_the_layers_either(layer):
     """Imports inside functions do not show in sys.modules until called: read the source."""
     parts, banned = LAYERS[layer]
