@@ -48,14 +48,15 @@ TARGET_VS_NLM = 2.0  # dB, temporal over NLM on unseen frames
 TARGET_VS_SINGLE = 1.5  # dB, temporal over the single-frame fit on unseen frames
 
 SINGLE, TEMPORAL, CAUSAL, NLM, INPUT = "b2g-single", "b2g-temporal", "b2g-temporal-causal", "nlm", "input"
-TPRIOR, TFIT = "b2g-temporal-prior", "b2g-temporal-from-prior"
+TPRIOR, TFIT, TALIGNED = "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-temporal-aligned"
 LABELS = {
     INPUT: "noisy input",
     SINGLE: "B2G single-frame (`fast` from the prior)",
-    TPRIOR: "temporal prior alone, k=2 centred (no fit)",
-    TFIT: "B2G temporal from the temporal prior, k=2 centred (fitted)",
-    TEMPORAL: "B2G temporal from the single-frame fit, k=2 centred",
-    CAUSAL: "B2G temporal, k=2 causal",
+    TPRIOR: "temporal prior alone, k=2 centred, DIS-aligned (no fit)",
+    TFIT: "B2G temporal from the temporal prior, k=2 centred, DIS-aligned (fitted)",
+    TALIGNED: "B2G temporal from the single-frame fit, k=2 centred, DIS-aligned",
+    TEMPORAL: "B2G temporal from the single-frame fit, k=2 centred, unaligned",
+    CAUSAL: "B2G temporal, k=2 causal, unaligned",
     NLM: "OpenCV NLM per frame (h = kσ, k the oracle best on frame 0)",
 }
 
@@ -141,7 +142,7 @@ def apply_single(net, noisy: list[np.ndarray]) -> tuple[list[np.ndarray], float]
 
 
 def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causal: bool, seed: int = 0,
-                           start=None, start_label: str = "single-frame fit"):
+                           start=None, start_label: str = "single-frame fit", align: str = "none"):
     """api.fit_temporal_stage on the N fitted frames, then denoise_clip on all F:
     (outputs, fit seconds, seconds per frame, facts)."""
     import torch
@@ -153,7 +154,8 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
     stack = torch.from_numpy(np.stack(noisy[: args.fit_frames]))
     t0 = time.perf_counter()
     stage = fit_temporal_stage(stack, copy.deepcopy(single_net), cfg, k=2, causal=causal, seed=seed,
-                               start=copy.deepcopy(start) if start is not None else None, start_label=start_label)
+                               start=copy.deepcopy(start) if start is not None else None, start_label=start_label,
+                               align=align)
     fit_s = time.perf_counter() - t0
     if stage.interrupted:
         raise KeyboardInterrupt
@@ -161,7 +163,7 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
     facts = {"temporal": stage.temporal, "k": rec["k"], "causal": causal, "loss": rec["loss"],
              "noise_correlation": rec["noise_correlation"], "noise_threshold": rec["threshold"],
              "steps": rec.get("steps", 0), "temporal_fit_s": rec.get("seconds", 0.0),
-             "noise_sigma_used": rec.get("noise_sigma"), "notes": stage.notes}
+             "noise_sigma_used": rec.get("noise_sigma"), "notes": stage.notes, "align": align}
     clip = torch.from_numpy(np.stack(noisy))
     t1 = time.perf_counter()
     with torch.no_grad():
@@ -224,7 +226,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     base = {"set": "video", "image": image, "noise": noise, "frames": len(clean), "fit_frames": args.fit_frames,
             "scale": args.scale, "size": list(clean[0].shape[1:]), "sigma": sigma}
     tprior, tprior_facts = load_temporal_prior(args)
-    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM,
+    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, TALIGNED,
               *([TPRIOR, TFIT] if tprior is not None else [])]
     todo = [m for m in wanted if not store.done(("video", image, noise, m))]
     if not todo:
@@ -244,22 +246,25 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         outs, per_frame, extra = apply_nlm(noisy, sigma, clean[0])
         add(NLM, outs, fit_s=0.0, infer_ms=per_frame * 1000, **extra)
     if TPRIOR in todo:
-        outs, per_frame = apply_temporal(tprior, noisy)
-        add(TPRIOR, outs, fit_s=0.0, infer_ms=per_frame * 1000, **tprior_facts)
-    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL, TFIT)):
+        aligned_prior = copy.deepcopy(tprior)
+        aligned_prior.align = "dis"
+        outs, per_frame = apply_temporal(aligned_prior, noisy)
+        add(TPRIOR, outs, fit_s=0.0, infer_ms=per_frame * 1000, align="dis", **tprior_facts)
+    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL, TFIT, TALIGNED)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
     net, cfg, fit_s, facts = fit_single(noisy, args)
     if SINGLE in todo:
         outs, per_frame = apply_single(net, noisy)
         add(SINGLE, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
-    for method, causal, start in ((TEMPORAL, False, None), (CAUSAL, True, None), (TFIT, False, tprior)):
+    for method, causal, start, align in ((TEMPORAL, False, None, "none"), (CAUSAL, True, None, "none"),
+                                         (TALIGNED, False, None, "dis"), (TFIT, False, tprior, "dis")):
         if method not in todo:
             continue
         log(f"sigma {noise}: {method} ({'causal' if causal else 'centred'}) on frames 0-{args.fit_frames - 1}")
         label = tprior_facts.get("temporal_prior", "") if start is not None else "single-frame fit"
         outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal,
-                                                                start=start, start_label=label)
+                                                                start=start, start_label=label, align=align)
         add(method, outs, fit_s=t_fit, fit_total_s=fit_s + t_fit, infer_ms=per_frame * 1000,
             single_steps=facts["steps"], init=facts["init"], iters=cfg.iters, **tfacts,
             **(tprior_facts if start is not None else {}))
@@ -270,7 +275,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
 
 def target_cell(row: dict, by_method: dict[str, dict]) -> str:
     """For a temporal row: each target of the issue, its value, met or the gap."""
-    if row["method"] not in (TEMPORAL, CAUSAL, TFIT, TPRIOR):
+    if row["method"] not in (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED):
         return ""
     cells = []
     for ref, margin, name in ((NLM, TARGET_VS_NLM, "NLM"), (SINGLE, TARGET_VS_SINGLE, "single")):
@@ -289,7 +294,7 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows:  # the last row of a (setup, sigma, method) wins
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
-    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TPRIOR, TFIT]
+    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
         f"{TARGET_VS_NLM:g} dB and ≥ the single-frame fit + {TARGET_VS_SINGLE:g} dB. A row that misses a "
@@ -314,11 +319,11 @@ def render(rows: list[dict], runs: list[dict]) -> str:
                 f" ({fmt(r['fit_total_s'], 1)})" if r.get("fit_total_s", r["fit_s"]) != r["fit_s"] else "")
             corr = fmt(r["noise_correlation"], 3) if r.get("noise_correlation") is not None else "–"
             label = LABELS.get(m, m)
-            if m in (TEMPORAL, CAUSAL) and r.get("k") not in (None, 2):
+            if m in (TEMPORAL, CAUSAL, TALIGNED, TFIT) and r.get("k") not in (None, 2):
                 label = label.replace("k=2", f"k={r['k']}")
             if r.get("temporal_prior"):
                 label += f" [{r['temporal_prior']}, {r.get('temporal_prior_steps')} steps]"
-            if m in (TEMPORAL, CAUSAL, TFIT) and not r.get("temporal", True):
+            if m in (TEMPORAL, CAUSAL, TFIT, TALIGNED) and not r.get("temporal", True):
                 label += " (fell back to single-frame: correlated noise)"
             steps = str(r["steps"]) if r.get("steps") else "–"
             out.append(f"| {label} | {fmt(r['psnr_unseen'])} | {fmt(r['psnr_fitted'])} | {fmt(r['flicker'], 4)} "
@@ -335,7 +340,8 @@ def render(rows: list[dict], runs: list[dict]) -> str:
         "Its fit seconds are the temporal stage; in brackets with the single-frame fit it starts from. "
         "Temporal from the temporal prior: the same stage started from a temporal prior (pretrained on "
         "photographs with synthetic motion, `pretrain --temporal-k 2`) instead of the single-frame fit; "
-        "the prior alone is that network unfitted.",
+        "the prior alone is that network unfitted. DIS-aligned: each neighbour warped onto the target with "
+        "OpenCV DIS optical flow (`temporal/align.py`) in the fit and at inference; its ms/frame include the flow.",
         "- Flicker: `b2g_deploy.io.temporal.flicker`, the output's mean frame-to-frame difference minus the clean "
         "clip's, over all frames (0 is ideal). Noise corr.: the residual correlation between neighbouring frames "
         "that decides whether the temporal net is kept.",

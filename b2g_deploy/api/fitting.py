@@ -49,6 +49,7 @@ def fit_temporal_stage(
     progress: Callable[[int, float, float], None] | None = None,
     start: Any = None,
     start_label: str = "single-frame fit",
+    align: str = "dis",
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
     noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
@@ -77,7 +78,7 @@ def fit_temporal_stage(
             notes.append(f"{n} frames are too few for k={k} ({2 * k + 1}-frame windows): using k={k_used}")
     loss = "recorrupted" if cfg.loss.kind == "recorrupted" else "blindspot"
     try:
-        tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss)
+        tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss, align=align)
     except Exception as exc:  # pydantic's ValidationError: k out of range
         raise InputError(f"--k {k}: {str(exc).splitlines()[-1].strip()}") from None
     single_net = single_net.to(device).eval()
@@ -87,7 +88,8 @@ def fit_temporal_stage(
         notes.append(f"{start_label} reads {start.window}-frame windows: started from the single-frame fit")
         start, start_label = None, "single-frame fit"
     record: dict[str, Any] = {"k": k_used, "causal": causal, "loss": loss, "noise_correlation": round(corr, 4),
-                              "threshold": INDEPENDENCE_THRESHOLD, "frames": n, "start": start_label}
+                              "threshold": INDEPENDENCE_THRESHOLD, "frames": n, "start": start_label,
+                              "align": align}
     if not independent:
         notes.append(f"the noise is correlated from frame to frame (residual correlation {corr:.3f} > "
                      f"{INDEPENDENCE_THRESHOLD}): kept the single-frame network")
@@ -154,6 +156,7 @@ def fit_network(
     causal: bool = False,
     progress: Callable[[int, int, float, float], None] | None = None,
     temporal_start: tuple[Any, str] | None = None,
+    align: str = "dis",
 ) -> FittedNetwork:
     """Fit ``stack`` ((N, C, H, W) float32 array) from ``start_net`` and, with ``temporal``, the
     temporal stage after it (not after an interrupted single-frame fit). ``meta``: the input
@@ -186,7 +189,8 @@ def fit_network(
     elif temporal:
         start, label = temporal_start or (None, "single-frame fit")
         stage = fit_temporal_stage(frames, result.net, cfg, k=k, causal=causal, device=device, seed=seed,
-                                   time_budget=time_budget, progress=on_step, start=start, start_label=label)
+                                   time_budget=time_budget, progress=on_step, start=start, start_label=label,
+                                   align=align)
         notes += stage.notes
         meta["temporal_fit"] = stage.record
         meta["interrupted"] = stage.interrupted
@@ -234,6 +238,7 @@ def fit(
     temporal: bool = False,
     k: int = 2,
     causal: bool = False,
+    align: str = "dis",
     threads: int | None = None,
     progress: Callable[[int, int, float, float], None] | None = None,
 ) -> FitReport:
@@ -254,6 +259,8 @@ def fit(
         raise InputError("--passes must be at least 1")
     if frames is not None and frames < 1:
         raise InputError("--frames must be at least 1")
+    if align not in ("none", "dis"):
+        raise InputError(f"unknown --align '{align}'; use dis or none")
     if temporal and not 1 <= k <= 8:
         raise InputError(f"--k must be between 1 and 8, got {k}")
     if not temporal and (causal or k != 2):
@@ -321,7 +328,7 @@ def fit(
              bit_depth=info.bit_depth, config_file=config.name if config else None,
              **frames_meta),  # video input: which frames were fitted on
         device=dev, seed=seed, time_budget=time_budget, temporal=temporal, k=k, causal=causal, progress=progress,
-        temporal_start=temporal_start,
+        temporal_start=temporal_start, align=align,
     )
     result, stage, notes = fitted.result, fitted.stage, fitted.notes
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)

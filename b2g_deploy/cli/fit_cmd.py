@@ -32,6 +32,7 @@ def fit_command(
     temporal: Annotated[bool, typer.Option("--temporal", help="video input: then fit a multi-frame network (windows of 2k+1 frames) if the noise is independent between frames")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead) instead of t-k..t+k")] = False,
+    align: Annotated[str, typer.Option(help="--temporal: dis (neighbours warped onto each frame with optical flow) | none")] = "dis",
 ) -> None:
     """Fit Blind2Grad to NOISY and write the denoised image and a reusable checkpoint."""
     from .. import api
@@ -47,7 +48,7 @@ def fit_command(
             noisy, output, checkpoint, preset=preset, config=config, iters=iters, time_budget=time_budget,
             device=device, seed=seed, init=Path(init) if init not in (None, "prior", "none") else init,
             passes=passes, single_pass=single_pass, threads=threads, reference=reference, force=force, frames=frames,
-            temporal=temporal, k=k, causal=causal, progress=on_step,
+            temporal=temporal, k=k, causal=causal, align=align, progress=on_step,
         )
     for note in report.notes:
         typer.echo(f"note: {note}", err=True)

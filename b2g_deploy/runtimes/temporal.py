@@ -58,6 +58,7 @@ class TemporalRuntime:
     causal: bool
     window: int
     multiple: int
+    align: str = "none"  # "dis": neighbours warped onto the target before the network (temporal.align)
 
     def _check(self, windows: np.ndarray) -> np.ndarray:
         want = self.window * self.info.channels
@@ -71,8 +72,16 @@ class TemporalRuntime:
     def infer_windows(self, windows: np.ndarray) -> np.ndarray:
         """(B, T*C, H, W) float32 in [0, 1] -> the denoised target frames (B, C, H, W)."""
         windows = self._check(windows)
+        if self.align == "dis":  # as the fit prepared its windows
+            from ..temporal.align import align_windows
+
+            windows = align_windows(windows, self.info.channels, self.target_index)
         padded, h, w = pad_small(windows, self.multiple)
         return self._run(padded)[..., :h, :w]
+
+    @property
+    def target_index(self) -> int:
+        return self.window - 1 if self.causal else self.k
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -118,12 +127,12 @@ class TorchTemporalRuntime(TemporalRuntime):
         if not ckpt.is_temporal:
             raise CheckpointError(f"{path} holds a single-frame network, not a temporal one")
         s = temporal_settings(ckpt.net)
-        self.k, self.causal, self.window = s["k"], s["causal"], s["window"]
+        self.k, self.causal, self.window, self.align = s["k"], s["causal"], s["window"], s["align"]
         self.multiple = ckpt.net.multiple
         self.device = torch.device(device)
         self.module = TemporalExportModule(ckpt.net).to(self.device).eval()
         self.info = _info(ckpt.channels, self.k, self.causal, self.window, int(ckpt.meta.get("bit_depth", 8)),
-                          device=str(device), multiple=self.multiple)
+                          device=str(device), multiple=self.multiple, align=self.align)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -150,13 +159,14 @@ class OrtTemporalRuntime(TemporalRuntime):
         meta = TemporalExportMetadata.from_props(props, str(path))
         self.meta = meta
         self.k, self.causal, self.window, self.multiple = meta.k, meta.causal, meta.window, meta.multiple
+        self.align = meta.align
         self.path, self.provider = Path(path), provider
         self._input, self._output = INPUT, OUTPUT
         names = [i.name for i in self.session.get_inputs()]
         if names != [INPUT]:
             raise CheckpointError(f"{path} has inputs {names}; a temporal b2g-deploy model has one, '{INPUT}'")
         self.info = _info(meta.channels, meta.k, meta.causal, meta.window, provider=provider,
-                          precision=meta.precision, multiple=meta.multiple)
+                          precision=meta.precision, multiple=meta.multiple, align=meta.align)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         out = self.session.run([self._output], {self._input: windows})[0]

@@ -61,6 +61,7 @@ class TemporalExportMetadata:
     causal: bool
     target_index: int  # the target frame's slot in the window
     multiple: int
+    align: str = "none"  # how a runtime prepares each window before the graph (temporal.align)
     opset: int = OPSET
     input_name: str = INPUT
     precision: str = "fp32"
@@ -73,7 +74,7 @@ class TemporalExportMetadata:
         k = (net.window - 1) // 2
         return cls(channels=net.channels, window=net.window, k=k,
                    causal=net.window > 1 and net.target_index == net.window - 1,
-                   target_index=net.target_index, multiple=net.multiple)
+                   target_index=net.target_index, multiple=net.multiple, align=net.align)
 
     def to_props(self) -> dict[str, str]:
         return {PREFIX + key: str(value) for key, value in asdict(self).items()}
@@ -86,7 +87,7 @@ class TemporalExportMetadata:
         try:
             return cls(channels=int(ours["channels"]), window=int(ours["window"]), k=int(ours["k"]),
                        causal=ours["causal"] == "True", target_index=int(ours["target_index"]),
-                       multiple=int(ours["multiple"]), opset=int(ours["opset"]),
+                       multiple=int(ours["multiple"]), align=ours.get("align", "none"), opset=int(ours["opset"]),
                        input_name=ours.get("input_name", INPUT), precision=ours.get("precision", "fp32"),
                        package_version=ours.get("package_version", ""))
         except (KeyError, ValueError) as exc:

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..model import B2GNet, PartialConv2d, denoise
+from .align import ALIGN_MODES, align_windows
 from .windows import stack_window, window_indices
 
 
@@ -65,12 +66,18 @@ class TemporalB2GNet(nn.Module):
 
     ``mask`` (B, 1, H, W), 1 = visible, applies to the target frame only; None = all visible,
     the deployable pass. ``target_index`` defaults to the centre (``window // 2``); a causal
-    window (no future frames) has its target last: use :meth:`for_k`.
+    window (no future frames) has its target last: use :meth:`for_k`. ``align``: how windows
+    are prepared before the network sees them ("dis": neighbours warped onto the target,
+    ``temporal.align``; "none": as decoded). It is not part of the graph; checkpoints, exported
+    models and runtimes carry it so every window is prepared as the fit prepared them.
     """
 
     def __init__(self, channels: int, window: int, cfg: ModelConfig = ModelConfig(),
-                 target_index: int | None = None):
+                 target_index: int | None = None, align: str = "none"):
         super().__init__()
+        if align not in ALIGN_MODES:
+            raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}")
+        self.align = align
         if window < 1:
             raise ValueError(f"window must hold at least one frame, got {window}")
         target_index = window // 2 if target_index is None else target_index
@@ -80,13 +87,14 @@ class TemporalB2GNet(nn.Module):
         self.core.head = TemporalHead(channels, window, target_index, cfg.width)
 
     @classmethod
-    def for_k(cls, channels: int, k: int, causal: bool, cfg: ModelConfig = ModelConfig()) -> "TemporalB2GNet":
+    def for_k(cls, channels: int, k: int, causal: bool, cfg: ModelConfig = ModelConfig(),
+              align: str = "none") -> "TemporalB2GNet":
         """The net for ``windows.window_indices(.., k, causal)``: 2k+1 frames, target centred
         (frames t-k..t+k) or last (causal: frames t-2k..t)."""
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
         window = 2 * k + 1
-        return cls(channels, window, cfg, target_index=window - 1 if causal else k)
+        return cls(channels, window, cfg, target_index=window - 1 if causal else k, align=align)
 
     @property
     def head(self) -> TemporalHead:
@@ -175,5 +183,7 @@ def denoise_clip(net: TemporalB2GNet, frames: torch.Tensor, chunk: int = 4) -> t
     for first in range(0, n, chunk):
         batch = torch.stack([stack_window(frames, window_indices(t, n, k, causal))
                              for t in range(first, min(first + chunk, n))])
+        if net.align == "dis":
+            batch = torch.from_numpy(align_windows(batch.cpu().numpy(), net.channels, net.target_index)).to(batch.device)
         outs.append(denoise(net, batch))
     return torch.cat(outs)

@@ -58,7 +58,8 @@ def test_main_writes_rows_on_a_tiny_slice(bench, tmp_path):
         torch.set_num_threads(threads)
     data = json.loads(out.read_text())
     methods = {r["method"] for r in data["rows"]}
-    assert methods == {"input", "nlm", "b2g-single", "b2g-temporal"}
+    assert methods == {"input", "nlm", "b2g-single", "b2g-temporal", "b2g-temporal-aligned"}
+    assert next(r for r in data["rows"] if r["method"] == "b2g-temporal-aligned")["align"] == "dis"
     for r in data["rows"]:
         assert r["frames"] == 4 and len(r["psnr_per_frame"]) == 4
         assert r["psnr_unseen"] == pytest.approx(r["psnr_per_frame"][3], abs=1e-3)

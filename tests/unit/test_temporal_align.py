@@ -1,0 +1,63 @@
+"""Motion alignment of temporal windows (temporal/align.py) and that it travels with the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from b2g_deploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from b2g_deploy.config import preset
+from b2g_deploy.temporal.align import align_window
+from b2g_deploy.temporal.model import TemporalB2GNet, denoise_clip
+
+
+def _texture(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 2.0)
+    base = (base - base.min()) / (base.max() - base.min())
+    return np.stack([base, base[::-1, ::-1].copy(), 0.5 * base + 0.25])
+
+
+def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    return np.roll(img, (dy, dx), axis=(1, 2))
+
+
+def test_align_window_warps_each_neighbour_onto_the_target_and_leaves_the_target_alone():
+    target = _texture()
+    moves = [(-4, 6), (-2, 3), (2, -3), (4, -6)]  # a pan of (2, -3) px per frame
+    frames = [_shifted(target, *moves[0]), _shifted(target, *moves[1]), target,
+              _shifted(target, *moves[2]), _shifted(target, *moves[3])]
+    window = np.concatenate(frames)
+    out = align_window(window, 3, 2)
+    assert np.array_equal(out[6:9], target)
+    inner = (slice(None), slice(12, -12), slice(12, -12))  # away from the rolled-in border
+    for j in (0, 1, 3, 4):
+        before = np.abs(window[3 * j : 3 * j + 3][inner] - target[inner]).mean()
+        after = np.abs(out[3 * j : 3 * j + 3][inner] - target[inner]).mean()
+        assert after < 0.15 * before, (j, before, after)
+
+
+def test_aligned_nets_prepare_windows_wherever_they_run(tmp_path):
+    from b2g_deploy.runtimes.temporal import load_temporal_runtime
+    from b2g_deploy.temporal.export import export_temporal_checkpoint, read_temporal_metadata
+
+    cfg = preset("tiny")
+    torch.manual_seed(0)
+    net = TemporalB2GNet.for_k(3, 1, False, cfg.model, align="dis").eval()
+    clip = np.stack([_shifted(_texture(64, 64), 2 * i, -i) for i in range(4)]).astype(np.float32)
+    ckpt = tmp_path / "t.pt"
+    save_checkpoint(ckpt, Checkpoint(net, cfg, {"bit_depth": 8}))
+    expected = denoise_clip(load_checkpoint(ckpt).net, torch.from_numpy(clip)).numpy()
+    unaligned = TemporalB2GNet.for_k(3, 1, False, cfg.model)
+    unaligned.load_state_dict(net.state_dict())
+    assert np.abs(denoise_clip(unaligned.eval(), torch.from_numpy(clip)).numpy() - expected).max() > 1e-3
+
+    onnx = tmp_path / "t.onnx"
+    export_temporal_checkpoint(ckpt, onnx)
+    assert read_temporal_metadata(onnx).align == "dis"
+    for model in (ckpt, onnx):
+        with load_temporal_runtime(model, channels=3) as rt:
+            assert rt.align == "dis"
+            assert np.abs(rt.denoise_clip(clip) - expected).max() < 1e-4, model
