@@ -116,16 +116,19 @@ def _info(channels: int, k: int, causal: bool, window: int, bit_depth: int = 8, 
 
 
 class TorchTemporalRuntime(TemporalRuntime):
-    """A temporal .pt checkpoint in PyTorch eager."""
+    """A temporal .pt checkpoint in PyTorch eager; ``fp16`` (CUDA only) runs the network in half
+    precision with float32 windows in and frames out, as the single-frame torch runtime does."""
 
     name = "torch"
 
-    def __init__(self, path: str | Path, device: str = "cpu"):
+    def __init__(self, path: str | Path, device: str = "cpu", fp16: bool = False):
         import torch
 
         from ..checkpoint import load_checkpoint, temporal_settings
         from ..temporal.export import TemporalExportModule
 
+        if fp16 and not str(device).startswith("cuda"):
+            raise InputError("fp16 with the torch runtime needs a CUDA device (CPU half is slower)")
         ckpt = load_checkpoint(path)
         if not ckpt.is_temporal:
             raise CheckpointError(f"{path} holds a single-frame network, not a temporal one")
@@ -133,16 +136,23 @@ class TorchTemporalRuntime(TemporalRuntime):
         self.k, self.causal, self.window = s["k"], s["causal"], s["window"]
         self.multiple = ckpt.net.multiple
         self.device = torch.device(device)
-        self.module = TemporalExportModule(ckpt.net).to(self.device).eval()
+        self.fp16 = fp16
+        net = ckpt.net.half() if fp16 else ckpt.net
+        self.module = TemporalExportModule(net).to(self.device).eval()
         self.info = _info(ckpt.channels, self.k, self.causal, self.window, int(ckpt.meta.get("bit_depth", 8)),
-                          device=str(device), multiple=self.multiple)
+                          device=str(device), multiple=self.multiple, fp16=fp16)
+
+    def infer_tensor(self, windows):
+        """(B, T*C, H, W) float32 windows already on the device -> float32 target frames there."""
+        import torch
+
+        with torch.inference_mode():
+            return self.module(windows.half() if self.fp16 else windows).float()
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
-            x = torch.from_numpy(windows).to(self.device)
-            return self.module(x).float().cpu().numpy()
+        return self.infer_tensor(torch.from_numpy(windows).to(self.device)).cpu().numpy()
 
     def close(self) -> None:
         self.module = None  # type: ignore[assignment]
@@ -186,7 +196,7 @@ def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels
     """Open a temporal model: torch for .pt, ONNX Runtime for .onnx, TensorRT for .engine/.plan
     (``runtime`` may say so too).
 
-    Options: torch takes device; onnxruntime takes provider, device_id, threads; tensorrt none
+    Options: torch takes device, fp16 (CUDA); onnxruntime takes provider, device_id, threads; tensorrt none
     (an engine runs on the GPU it was built for).
     """
 

@@ -79,3 +79,25 @@ def test_temporal_engine_parity_and_stream(temporal, fp16):
     want = denoise_clip(net, torch.from_numpy(np.stack(read_frames(video)))).numpy()
     # 8-bit output; fp16 engines carry half-precision rounding on top
     assert np.abs(got - want).max() <= (4.0 if fp16 else 1.5) / 255
+
+
+def test_temporal_torch_fp16_matches_fp32():
+    """The torch fp16 row of scripts/gpu_temporal.sh: half precision within the fp16 parity bound."""
+    import tempfile
+    from pathlib import Path
+
+    from b2g_deploy.checkpoint import Checkpoint, save_checkpoint
+    from b2g_deploy.config import preset
+    from b2g_deploy.export.parity import parity_image_window, psnr_between
+    from b2g_deploy.priors import starting_network
+    from b2g_deploy.runtimes.temporal import TorchTemporalRuntime
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    single, cfg, _ = starting_network("prior", 3, preset("fast"))  # the shipped prior: real weights
+    net = TemporalB2GNet.from_single_frame(single, 2, False).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.pt"
+        save_checkpoint(path, Checkpoint(net, cfg, {}))
+        x = parity_image_window(3, 5, (200, 300))
+        with TorchTemporalRuntime(path, device="cuda") as a, TorchTemporalRuntime(path, device="cuda", fp16=True) as b:
+            assert psnr_between(a.infer_windows(x), b.infer_windows(x)) >= 50.0

@@ -11,6 +11,7 @@ import json
 import sys
 import types
 from enum import Enum, IntEnum
+from pathlib import Path
 
 import pytest
 
@@ -654,3 +655,31 @@ def test_the_video_flow_builds_a_window_engine_for_the_frame_size(tmp_path, temp
     assert got == tmp_path / "f.engine" and EngineSidecar.load(got).is_temporal
     assert rec.calls["profile"] == ("window", (1, 9, 32, 40), (4, 9, 32, 40), (4, 9, 32, 40))
     assert "parity: TensorRT vs PyTorch (fp32" in lines[-1]
+
+
+def test_gpu_temporal_script_dry_run_with_the_stand_in(tmp_path, gpu_here, engine_runs, rec, monkeypatch):
+    """scripts/gpu_temporal.py --cpu-smoke, in this process with the stand-in TensorRT: the
+    engine is built through the checked build for (B, 15, H, W) windows and every row is filled."""
+    import importlib.util
+
+    import torch
+
+    from b2g_deploy.runtimes.trt_runtime import TrtEngine
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gpu_temporal", root / "scripts" / "gpu_temporal.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    # the engine's CUDA path, on the CPU: the same profile check and graph as _engine_run
+    monkeypatch.setattr(TrtEngine, "infer_tensor", lambda self, x: torch.from_numpy(self._engine_run(x.numpy())))
+    monkeypatch.setattr(sys, "argv", ["gpu_temporal.py", "--cpu-smoke", "--frames", "5", "--out", str(tmp_path / "o"),
+                                      "--work", str(tmp_path / "w")])
+    script.main()
+    result = json.loads((tmp_path / "o" / "gpu_temporal_smoke.json").read_text())
+    assert rec.calls["profile"] == ("window", (1, 15, 64, 64), (2, 15, 64, 96), (2, 15, 64, 96))
+    rows = {r["runtime"]: r for r in result["end_to_end"]}
+    assert rows["TensorRT fp16"]["frames"] == 5 and rows["torch fp32"]["frames"] == 5
+    assert "fps" in {r["runtime"]: r for r in result["network"]}["TensorRT fp16"]
+    assert "CUDA" in rows["torch fp16"]["error"] and result["settings"]["window"] == 5
+    assert result["card"] and result["target"]["verdict"] == "not measured"
+    assert "TensorRT vs PyTorch (fp16" in result["engines"]["fp16"]["parity"]
