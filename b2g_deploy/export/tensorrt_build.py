@@ -79,8 +79,6 @@ def onnx_facts(onnx_path: str | Path) -> OnnxFacts:
     """The metadata of a single-frame or temporal export (CheckpointError if neither)."""
     import onnx
 
-    from ..errors import CheckpointError
-
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends: corrupt or not ONNX at all
