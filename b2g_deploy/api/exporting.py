@@ -25,6 +25,7 @@ class EngineReport:
     profile: str  # the profile, described (min/opt/max shapes)
     fp16: bool
     parity: str  # the parity check, one line
+    temporal: bool = False  # built from a temporal export: windows in, the target frame out
 
 
 @dataclass
@@ -50,12 +51,25 @@ class ExportReport:
     triton: TritonReport | None = None
 
 
-def parse_profile(channels: int, min_shape: str, opt_shape: str, max_shape: str):
-    """The TensorRT profile from ``BxCxHxW`` texts, where ``C`` stands for the model's channels."""
+def parse_profile(channels: int, min_shape: str, opt_shape: str, max_shape: str, window: int = 1):
+    """The TensorRT profile from ``BxCxHxW`` texts, where ``C`` stands for the model's channels
+    (those of one frame).
+
+    A temporal model (``window`` > 1 frames) takes stacked windows of ``window * channels``
+    channels: the profile's channel dimension is that, so C (or the number of a frame's
+    channels) is multiplied by the window; the window's own count is accepted as written too.
+    """
     from ..export.engine_sidecar import Profile, parse_shape
 
-    shapes = [s.replace("C", str(channels)).replace("c", str(channels)) for s in (min_shape, opt_shape, max_shape)]
-    return Profile(*(parse_shape(s, channels, f"--{n}-shape") for s, n in zip(shapes, ("min", "opt", "max"))))
+    whole = channels * window
+    dims = []
+    for text, name in zip((min_shape, opt_shape, max_shape), ("min", "opt", "max")):
+        shape = parse_shape(text.replace("C", str(channels)).replace("c", str(channels)), None, f"--{name}-shape")
+        if shape[1] not in (channels, whole):
+            frames = f" a frame ({whole} for the {window}-frame window)" if window > 1 else ""
+            raise InputError(f"--{name}-shape '{text}' has {shape[1]} channels; the model has {channels}{frames}")
+        dims.append((shape[0], whole, *shape[2:]))
+    return Profile(*dims)
 
 
 def check_engine_target(trt: Path, force: bool) -> None:
@@ -74,22 +88,30 @@ def check_engine_target(trt: Path, force: bool) -> None:
 def build_checked_engine(checkpoint: Path, onnx: Path, trt: Path, profile: Any, *, fp16: bool = False,
                          seed: int = 0, timing_cache: Path | None = None, force: bool = False) -> EngineReport:
     """Build ``trt`` from ``onnx`` and check it against the checkpoint's PyTorch network on the
-    parity image; a failed check removes the engine and its sidecar (ParityError)."""
+    parity image; a failed check removes the engine and its sidecar (ParityError).
+
+    Single-frame and temporal models alike: for a temporal ONNX export ``profile``'s channel
+    dimension is the window's (``parse_profile(..., window=)``), the sidecar records the window
+    and the check runs the temporal network on a window made from the parity image."""
     from ..export.engine_sidecar import sidecar_path
     from ..export.tensorrt_build import build_engine, engine_parity
-    from ..runtimes.trt_runtime import TrtRuntime
+    from ..runtimes.trt_runtime import TrtRuntime, TrtTemporalRuntime
 
     built = build_engine(onnx, trt, profile, fp16=fp16, timing_cache=timing_cache, force=force)
     try:
-        with TrtRuntime(trt) as engine:
+        with (TrtTemporalRuntime if built.sidecar.is_temporal else TrtRuntime)(trt) as engine:
             report = engine_parity(engine, checkpoint, seed=seed)
     except BaseException:
         # A failed check leaves no engine behind: nothing untrusted stays on disk.
         trt.unlink(missing_ok=True)
         sidecar_path(trt).unlink(missing_ok=True)
         raise
+    t = built.sidecar.temporal
+    described = built.sidecar.profile.describe()
+    if t is not None:
+        described += f" ({t['window']}-frame windows of {built.sidecar.channels} channels)"
     return EngineReport(built.engine, built.sidecar.tensorrt_version, built.sidecar.gpu_name,
-                        profile.describe(), fp16, report.line())
+                        described, fp16, report.line(), temporal=t is not None)
 
 
 def export(
@@ -115,7 +137,12 @@ def export(
     check a TensorRT engine (profile shapes ``BxCxHxW``, C = the model's channels); with
     ``triton`` also write a Triton model repository (model.plan with ``trt``, else model.onnx;
     ``max_batch`` None = 8, or the engine profile's maximum batch). Without ``onnx`` the ONNX
-    model goes only into the Triton repository. A temporal checkpoint exports to ONNX only."""
+    model goes only into the Triton repository.
+
+    A temporal checkpoint exports its window-in, frame-out graph (fp32, single pass) and, with
+    ``trt``, an engine from it: C still means a frame's channels, the profile takes the window
+    (T*C channels). ``fp16`` then applies to the engine only (TensorRT may run layers in half;
+    the ONNX graph stays fp32), so it needs ``trt``; the engine is judged by the fp16 bound."""
     checkpoint, onnx = Path(checkpoint), None if onnx is None else Path(onnx)
     if onnx is None and triton is None:
         raise InputError("give --onnx OUT.onnx, --triton REPO, or both")
@@ -141,21 +168,30 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
             trt: Path | None, min_shape: str, opt_shape: str, max_shape: str, timing_cache: Path | None,
             triton: Path | None, triton_name: str, triton_version: int, max_batch: int | None,
             force: bool) -> ExportReport:
-    from ..checkpoint import checkpoint_is_temporal, load_checkpoint
+    from ..checkpoint import checkpoint_is_temporal, load_checkpoint, temporal_settings
     from ..export.onnx_export import export_onnx
 
-    if checkpoint_is_temporal(checkpoint):
-        report = _export_temporal(checkpoint, onnx, mode, fp16, trt, force)
-    else:
-        profile = None
+    temporal = checkpoint_is_temporal(checkpoint)
+    if temporal:
+        _check_temporal_options(mode, fp16, trt)
+    profile = None
+    if trt is not None:  # every check before any work
+        check_engine_target(trt, force)
+        ckpt = load_checkpoint(checkpoint)
+        window = temporal_settings(ckpt.net)["window"] if temporal else 1
+        profile = parse_profile(ckpt.channels, min_shape, opt_shape, max_shape, window=window).validate(
+            ckpt.net.multiple)
+        if triton is not None and max_batch is None:
+            max_batch = profile.max[0]
+        elif triton is not None and max_batch > profile.max[0]:
+            raise InputError(f"--max-batch {max_batch} exceeds the engine profile's maximum batch "
+                             f"{profile.max[0]} (raise it with --max-shape)")
+    if temporal:
+        report = _export_temporal(checkpoint, onnx, force)
         if trt is not None:
-            check_engine_target(trt, force)
-            profile = parse_profile(load_checkpoint(checkpoint).channels, min_shape, opt_shape, max_shape)
-            if triton is not None and max_batch is None:
-                max_batch = profile.max[0]
-            elif triton is not None and max_batch > profile.max[0]:
-                raise InputError(f"--max-batch {max_batch} exceeds the engine profile's maximum batch "
-                                 f"{profile.max[0]} (raise it with --max-shape)")
+            report.engine = build_checked_engine(checkpoint, report.onnx, trt, profile, fp16=fp16, seed=seed,
+                                                 timing_cache=timing_cache, force=force)
+    else:
         result = export_onnx(checkpoint, onnx, mode=mode, passes=passes, fp16=fp16, seed=seed, force=force)
         m = result.meta
         report = ExportReport(result.path, f"{m.mode}, {m.passes} pass(es), {m.precision}, opset {m.opset}"
@@ -170,14 +206,18 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
     return report
 
 
-def _export_temporal(checkpoint: Path, onnx: Path, mode: str, fp16: bool, trt: Path | None,
-                     force: bool) -> ExportReport:
+def _check_temporal_options(mode: str, fp16: bool, trt: Path | None) -> None:
+    if mode != "single":
+        raise InputError("a temporal checkpoint exports a single pass (no --mode ensemble)")
+    if fp16 and trt is None:
+        raise InputError("--fp16 of a temporal checkpoint applies to its TensorRT engine (the temporal ONNX "
+                         "graph is fp32): add --trt OUT.engine, or drop --fp16")
+
+
+def _export_temporal(checkpoint: Path, onnx: Path, force: bool) -> ExportReport:
     """A temporal checkpoint: a window-in, frame-out graph (fp32, single pass), parity-checked."""
     from ..temporal.export import export_temporal_checkpoint
 
-    if mode != "single" or fp16 or trt is not None:
-        raise InputError("a temporal checkpoint exports to ONNX only, fp32 single pass "
-                         "(no --mode ensemble, --fp16 or --trt)")
     result = export_temporal_checkpoint(checkpoint, onnx, force=force)
     m = result.meta
     return ExportReport(result.path, f"temporal, {m.window}-frame {'causal' if m.causal else 'centred'} window,"

@@ -66,23 +66,26 @@ def export_for_here(checkpoint: Path, onnx: Path, engine: Path, info: Any, *, ru
                     batch: int = 4, force: bool = False, notify: Callable[[str], None] = lambda line: None) -> Path:
     """Export the fitted network for the fastest runtime here and return the model to stream.
 
-    TensorRT (an fp32 engine for this frame size, parity-checked like ``export --trt``) when it
-    and a GPU are present and ``runtime`` allows it; otherwise the .onnx file, which runs on
-    ORT CUDA when onnxruntime-gpu has a GPU, else on ORT CPU. ORT CPU rather than torch eager on
+    TensorRT (an fp32 engine for this frame size, parity-checked like ``export --trt``; for a
+    temporal network an engine for its windows of this frame size) when it and a GPU are present
+    and ``runtime`` allows it; otherwise the .onnx file, which runs on ORT CUDA when
+    onnxruntime-gpu has a GPU, else on ORT CPU. ORT CPU rather than torch eager on
     a CPU because it measured ~2.8x faster on a 720p frame with the fast preset's width-32
     network on the 2-core CPU this was built on (docs/BENCHMARKS.md, "Video").
     """
-    from ..checkpoint import checkpoint_is_temporal
+    from ..checkpoint import load_checkpoint, temporal_settings
     from .exporting import build_checked_engine, export
 
     report = export(checkpoint, onnx, force=force)
     notify(f"wrote {onnx} ({report.description})")
-    if checkpoint_is_temporal(checkpoint):  # no TensorRT path for windows yet: ORT
-        return onnx
     if runtime in (None, "auto", "tensorrt") and tensorrt_usable():
         from ..export.engine_sidecar import Profile
 
-        shape = (batch, info.channels, info.height, info.width)
+        ckpt = load_checkpoint(checkpoint)
+        window = temporal_settings(ckpt.net)["window"] if ckpt.is_temporal else 1
+        # The feeder hands a temporal runtime up to batch + k windows at once; the engine runs
+        # larger batches in chunks of its profile's maximum.
+        shape = (batch, info.channels * window, info.height, info.width)
         profile = Profile(min=(1, *shape[1:]), opt=shape, max=shape)
         built = build_checked_engine(checkpoint, onnx, engine, profile, fp16=False, force=force)
         notify(f"wrote {built.path} (parity: {built.parity})")

@@ -18,12 +18,12 @@ def export_command(
     onnx: Annotated[Optional[Path], typer.Option("--onnx", help="ONNX file to write")] = None,
     mode: Annotated[str, typer.Option(help="single (deterministic f(y)) | ensemble (K fixed masks)")] = "single",
     passes: Annotated[int, typer.Option(help="masks averaged in ensemble mode")] = 8,
-    fp16: Annotated[bool, typer.Option("--fp16", help="half-precision graph (and engine), float32 I/O")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="half-precision graph (and engine), float32 I/O; a temporal model: the engine only (needs --trt)")] = False,
     seed: Annotated[int, typer.Option(help="seed of the ensemble's fixed masks")] = 0,
     trt: Annotated[Optional[Path], typer.Option("--trt", help="also build this TensorRT engine")] = None,
-    min_shape: Annotated[str, typer.Option(help="TensorRT profile minimum, BxCxHxW")] = "1xCx64x64",
-    opt_shape: Annotated[str, typer.Option(help="TensorRT profile optimum, BxCxHxW")] = "1xCx720x1280",
-    max_shape: Annotated[str, typer.Option(help="TensorRT profile maximum, BxCxHxW")] = "1xCx1088x1920",
+    min_shape: Annotated[str, typer.Option(help="TensorRT profile minimum, BxCxHxW (C: a frame's channels; a temporal model's window multiplies it)")] = "1xCx64x64",
+    opt_shape: Annotated[str, typer.Option(help="TensorRT profile optimum, BxCxHxW (C: a frame's channels; a temporal model's window multiplies it)")] = "1xCx720x1280",
+    max_shape: Annotated[str, typer.Option(help="TensorRT profile maximum, BxCxHxW (C: a frame's channels; a temporal model's window multiplies it)")] = "1xCx1088x1920",
     timing_cache: Annotated[Optional[Path], typer.Option(help="TensorRT timing cache file (read and updated)")] = None,
     triton: Annotated[Optional[Path], typer.Option(
         "--triton",
@@ -39,7 +39,9 @@ def export_command(
 
     The ONNX model takes any frame size and batch; its parity with PyTorch is checked on a
     real image after every export, and a failed check writes nothing. With --triton (and no
-    --onnx) the ONNX model goes only into the Triton repository.
+    --onnx) the ONNX model goes only into the Triton repository. A temporal checkpoint exports
+    its window-in, frame-out graph, and with --trt an engine for windows (its profile's channel
+    dimension is the window's frames times C).
     """
     from .. import api
 

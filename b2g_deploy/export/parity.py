@@ -88,6 +88,31 @@ def parity_image(channels: int, size: tuple[int, int] = PARITY_SIZE) -> np.ndarr
     return np.clip(noisy, 0.0, 1.0).astype(np.float32)[None]
 
 
+WINDOW_SHIFT = (2, 3)  # pixels (down, right) the scene moves from one frame of a parity window to the next
+
+
+def parity_image_window(channels: int, window: int, size: tuple[int, int] = PARITY_SIZE) -> np.ndarray:
+    """(1, window*C, H, W) float32: a temporal model's parity input, frames in time order.
+
+    Frame i is the shipped photograph moved by ``i * WINDOW_SHIFT`` pixels (a steady pan, so the
+    neighbour frames differ from the target as real video does) with its own sigma-25 noise
+    (fixed seeds: frame i's noise is seeded i, and frame 0 is exactly :func:`parity_image`).
+    """
+    h, w = size
+    dy, dx = WINDOW_SHIFT
+    span_h, span_w = h + dy * (window - 1), w + dx * (window - 1)
+    scene = _fit(clean_parity_image(), span_h, span_w)
+    if channels == 1:
+        scene = scene.mean(axis=0, keepdims=True)
+    frames = []
+    for i in range(window):
+        top, left = dy * (window - 1 - i), dx * (window - 1 - i)  # the content moves down-right
+        clean = scene[:, top : top + h, left : left + w]
+        noise = np.random.default_rng(i).normal(0.0, NOISE_SIGMA, clean.shape)
+        frames.append(np.clip(clean + noise, 0.0, 1.0).astype(np.float32))
+    return np.concatenate(frames)[None]
+
+
 def compare(what: str, got: np.ndarray, ref: np.ndarray, precision: str) -> ParityReport:
     if got.shape != ref.shape:
         raise ParityError(f"{what} returned shape {got.shape}, PyTorch {ref.shape}")

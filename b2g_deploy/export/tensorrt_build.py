@@ -8,19 +8,20 @@ does not load.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import EngineBuildError, InputError
+from ..errors import CheckpointError, EngineBuildError, InputError
 from ..io.atomic import atomic_path, check_writable
-from ..modelfile.engine_sidecar import EngineSidecar, Profile, current_gpu, sidecar_path
+from ..modelfile.engine_sidecar import EngineSidecar, Profile, current_gpu, sidecar_path, temporal_fields
 from ..modelfile.onnx_metadata import read_onnx_metadata
 from ..modelfile.optional import import_tensorrt
 
-__all__ = ["BuildResult", "build_engine", "engine_parity", "import_tensorrt"]
+__all__ = ["BuildResult", "OnnxFacts", "build_engine", "engine_parity", "import_tensorrt", "onnx_facts"]
 
 WORKSPACE_BYTES = 4 << 30  # room for the convolution tactics at 1080p; TensorRT uses less if it can
 
@@ -60,6 +61,40 @@ def _config(trt, builder, network, profile: Profile, fp16: bool, cache_bytes: by
     return config
 
 
+@dataclass(frozen=True)
+class OnnxFacts:
+    """What the builder needs from a b2g-deploy ONNX file, single-frame or temporal."""
+
+    channels: int  # a frame's
+    multiple: int
+    model: dict[str, str]  # its b2g metadata, prefix dropped (the sidecar's ``model``)
+    temporal: dict | None  # temporal_fields of a temporal export, else None
+
+    @property
+    def input_channels(self) -> int:
+        return self.channels * (self.temporal["window"] if self.temporal else 1)
+
+
+def onnx_facts(onnx_path: str | Path) -> OnnxFacts:
+    """The metadata of a single-frame or temporal export (CheckpointError if neither)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends: corrupt or not ONNX at all
+        raise CheckpointError(f"{onnx_path} is not a readable ONNX file ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    from ..temporal.export import FORMAT as TEMPORAL_FORMAT
+    from ..temporal.export import PREFIX, TemporalExportMetadata
+
+    if props.get(PREFIX + "format") == TEMPORAL_FORMAT:
+        t = TemporalExportMetadata.from_props(props, str(onnx_path))
+        return OnnxFacts(t.channels, t.multiple, {k[len(PREFIX):]: v for k, v in t.to_props().items()},
+                         temporal_fields(t.window, t.k, t.causal, t.target_index, t.align))
+    meta = read_onnx_metadata(str(onnx_path))
+    return OnnxFacts(meta.channels, meta.multiple, {k[4:]: v for k, v in meta.to_props().items()}, None)
+
+
 def build_engine(
     onnx_path: str | Path,
     out: str | Path,
@@ -68,12 +103,19 @@ def build_engine(
     timing_cache: str | Path | None = None,
     force: bool = False,
 ) -> BuildResult:
-    """Build ``out`` (and ``out.json``) from a b2g-deploy ONNX file; nothing is written on failure."""
+    """Build ``out`` (and ``out.json``) from a b2g-deploy ONNX file; nothing is written on failure.
+
+    ``profile``'s channel dimension is the model's input channels: a frame's, or for a temporal
+    export the stacked window's (frames x channels; ``api.exporting.parse_profile`` makes it)."""
     onnx_path, out = Path(onnx_path), Path(out)
     check_writable(out, force)
     check_writable(sidecar_path(out), force)
-    meta = read_onnx_metadata(str(onnx_path))
-    profile = profile.validate(meta.multiple)
+    facts = onnx_facts(onnx_path)
+    profile = profile.validate(facts.multiple)
+    if profile.min[1] != facts.input_channels:
+        window = f" ({facts.temporal['window']} frames x {facts.channels} channels)" if facts.temporal else ""
+        raise InputError(f"the profile has {profile.min[1]} channels; {onnx_path} takes "
+                         f"{facts.input_channels}{window}")
     trt = import_tensorrt()
     gpu = current_gpu()
     logger = trt.Logger(trt.Logger.WARNING)
@@ -89,7 +131,7 @@ def build_engine(
         raise EngineBuildError("TensorRT returned no engine (see its log above); check the shapes and workspace")
     sidecar = EngineSidecar(
         tensorrt_version=trt.__version__, gpu_name=gpu[0], compute_capability=gpu[1], profile=profile,
-        fp16=fp16, channels=meta.channels, model={k[4:]: v for k, v in meta.to_props().items()},
+        fp16=fp16, channels=facts.channels, model=facts.model, temporal=facts.temporal,
     )
     with atomic_path(out) as tmp_engine, atomic_path(sidecar_path(out)) as tmp_json:
         tmp_engine.write_bytes(bytes(serialized))
@@ -108,6 +150,9 @@ def engine_parity(runtime: Any, checkpoint: str | Path, seed: int = 0):
     ``runtime`` is the engine, loaded: a ``runtimes.trt_runtime.TrtRuntime`` (anything with its
     ``info``, ``sidecar`` and ``infer``); export writes engines, the runtimes layer loads them.
     fp32 engines are built without TF32 and must meet the fp32 bound; fp16 ones the PSNR bound.
+    A temporal engine (``sidecar.temporal``; the runtime has ``infer_windows``) is checked against
+    the checkpoint's temporal network on a window of shifted, independently noisy copies of the
+    parity image (``parity.parity_image_window``).
     """
     from ..checkpoint import load_checkpoint
     from .onnx_export import torch_reference
@@ -119,6 +164,34 @@ def engine_parity(runtime: Any, checkpoint: str | Path, seed: int = 0):
     # The parity image sized into the profile: an engine built for one frame size (the video
     # flow's: min = max = the frame) cannot run anything smaller or larger.
     size = tuple(min(max(want, prof.min[axis]), prof.max[axis]) for axis, want in zip((2, 3), PARITY_SIZE))
+    precision = "fp16" if sidecar.fp16 else "fp32"
+    if getattr(sidecar, "temporal", None):
+        return _temporal_engine_parity(runtime, ckpt, checkpoint, size, prof.min[0], precision)
+    if ckpt.is_temporal:
+        raise CheckpointError(f"{checkpoint} holds a temporal network; this engine is single-frame")
     x = np.repeat(parity_image(info.channels, size), prof.min[0], axis=0)
     ref = torch_reference(ckpt.net, info.mode, info.passes, ckpt.config.mask.rate, seed, x)
-    return check_parity("TensorRT", runtime.infer, ref, x, "fp16" if sidecar.fp16 else "fp32")
+    return check_parity("TensorRT", runtime.infer, ref, x, precision)
+
+
+def _temporal_engine_parity(runtime: Any, ckpt: Any, checkpoint: str | Path, size: tuple[int, int], batch: int,
+                            precision: str):
+    """A temporal engine against ``TemporalExportModule`` (fp32, CPU) of the checkpoint's net."""
+    import torch
+
+    from ..checkpoint import temporal_settings
+    from ..temporal.export import TemporalExportModule
+    from .parity import check_parity, parity_image_window
+
+    if not ckpt.is_temporal:
+        raise CheckpointError(f"{checkpoint} holds a single-frame network; this engine is temporal")
+    t = runtime.sidecar.temporal
+    settings = temporal_settings(ckpt.net)
+    if (settings["window"], settings["k"], settings["causal"]) != (t["window"], t["k"], t["causal"]):
+        raise CheckpointError(f"{checkpoint} reads {settings['window']}-frame windows (k {settings['k']}, causal "
+                              f"{settings['causal']}); the engine was built for {t['window']} (k {t['k']}, "
+                              f"causal {t['causal']})")
+    x = np.repeat(parity_image_window(ckpt.channels, t["window"], size), batch, axis=0)
+    with torch.no_grad():
+        ref = TemporalExportModule(copy.deepcopy(ckpt.net).cpu().float()).eval()(torch.from_numpy(x)).numpy()
+    return check_parity("TensorRT", runtime.infer_windows, ref, x, precision)

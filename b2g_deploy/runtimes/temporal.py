@@ -6,8 +6,10 @@ ordinary ``load_runtime`` refuses temporal files, and the video pipeline opens t
 :func:`load_temporal_runtime` and feeds them through a
 :class:`~b2g_deploy.temporal.windows.RingBuffer` (``io.pipeline``).
 
-Two backends: ONNX Runtime (an ``export --onnx`` of a temporal checkpoint) and PyTorch (the
-checkpoint itself), both running the same wrapper (``temporal.export.TemporalExportModule``).
+Three backends: ONNX Runtime (an ``export --onnx`` of a temporal checkpoint) and PyTorch (the
+checkpoint itself), both running the same wrapper (``temporal.export.TemporalExportModule``), and
+TensorRT (an ``export --trt`` engine built from that ONNX graph, whose sidecar records the
+window: ``trt_runtime.TrtTemporalRuntime``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from ..errors import CheckpointError, InputError
 from ..modelfile.info import ModelInfo
 from ._frames import pad_small
 
-TEMPORAL_SUFFIXES = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime"}
+TEMPORAL_SUFFIXES = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt",
+                     ".plan": "tensorrt"}
 
 
 def is_temporal_model(path: str | Path) -> bool:
-    """Does ``path`` hold a temporal model (a .pt checkpoint or .onnx export)? False for
-    anything else, including unreadable files: the runtime that loads them says why."""
+    """Does ``path`` hold a temporal model (a .pt checkpoint, .onnx export or TensorRT engine,
+    the last told by its sidecar, without TensorRT)? False for anything else, including
+    unreadable files: the runtime that loads them says why."""
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.is_file():
@@ -45,6 +49,14 @@ def is_temporal_model(path: str | Path) -> bool:
         except Exception:  # noqa: BLE001 - missing package or not ONNX: not ours to judge here
             return False
         return any(p.key == PREFIX + "format" and p.value == FORMAT for p in model.metadata_props)
+    if suffix in (".engine", ".plan"):
+        from ..errors import B2GError
+        from ..modelfile.engine_sidecar import EngineSidecar
+
+        try:
+            return EngineSidecar.load(path).is_temporal
+        except B2GError:  # no or a damaged sidecar: the engine runtime refuses it with the reason
+            return False
     return False
 
 
@@ -113,16 +125,19 @@ def _info(channels: int, k: int, causal: bool, window: int, bit_depth: int = 8, 
 
 
 class TorchTemporalRuntime(TemporalRuntime):
-    """A temporal .pt checkpoint in PyTorch eager."""
+    """A temporal .pt checkpoint in PyTorch eager; ``fp16`` (CUDA only) runs the network in half
+    precision with float32 windows in and frames out, as the single-frame torch runtime does."""
 
     name = "torch"
 
-    def __init__(self, path: str | Path, device: str = "cpu"):
+    def __init__(self, path: str | Path, device: str = "cpu", fp16: bool = False):
         import torch
 
         from ..checkpoint import load_checkpoint, temporal_settings
         from ..temporal.export import TemporalExportModule
 
+        if fp16 and not str(device).startswith("cuda"):
+            raise InputError("fp16 with the torch runtime needs a CUDA device (CPU half is slower)")
         ckpt = load_checkpoint(path)
         if not ckpt.is_temporal:
             raise CheckpointError(f"{path} holds a single-frame network, not a temporal one")
@@ -130,16 +145,23 @@ class TorchTemporalRuntime(TemporalRuntime):
         self.k, self.causal, self.window, self.align = s["k"], s["causal"], s["window"], s["align"]
         self.multiple = ckpt.net.multiple
         self.device = torch.device(device)
-        self.module = TemporalExportModule(ckpt.net).to(self.device).eval()
+        self.fp16 = fp16
+        net = ckpt.net.half() if fp16 else ckpt.net
+        self.module = TemporalExportModule(net).to(self.device).eval()
         self.info = _info(ckpt.channels, self.k, self.causal, self.window, int(ckpt.meta.get("bit_depth", 8)),
-                          device=str(device), multiple=self.multiple, align=self.align)
+                          device=str(device), multiple=self.multiple, align=self.align, fp16=fp16)
+
+    def infer_tensor(self, windows):
+        """(B, T*C, H, W) float32 windows already on the device -> float32 target frames there."""
+        import torch
+
+        with torch.inference_mode():
+            return self.module(windows.half() if self.fp16 else windows).float()
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
-            x = torch.from_numpy(windows).to(self.device)
-            return self.module(x).float().cpu().numpy()
+        return self.infer_tensor(torch.from_numpy(windows).to(self.device)).cpu().numpy()
 
     def close(self) -> None:
         self.module = None  # type: ignore[assignment]
@@ -181,9 +203,11 @@ class OrtTemporalRuntime(TemporalRuntime):
 
 def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels: int | None = None,
                           **options: Any) -> TemporalRuntime:
-    """Open a temporal model: torch for .pt, ONNX Runtime for .onnx (``runtime`` may say so too).
+    """Open a temporal model: torch for .pt, ONNX Runtime for .onnx, TensorRT for .engine/.plan
+    (``runtime`` may say so too).
 
-    Options: torch takes device; onnxruntime takes provider, device_id, threads.
+    Options: torch takes device, fp16 (CUDA); onnxruntime takes provider, device_id, threads; tensorrt none
+    (an engine runs on the GPU it was built for).
     """
 
     path = Path(path)
@@ -191,10 +215,13 @@ def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels
         raise InputError(f"{path} does not exist or is not a file")
     by_file = TEMPORAL_SUFFIXES.get(path.suffix.lower())
     if by_file is None:
-        raise InputError(f"{path}: a temporal model is a .pt checkpoint or an .onnx export")
+        raise InputError(f"{path}: a temporal model is a .pt checkpoint, an .onnx export or a TensorRT .engine")
     if runtime not in (None, "auto", by_file):
         raise InputError(f"a temporal {path.suffix} model runs on {by_file}, not {runtime}")
     from .factory import construct
 
-    cls = TorchTemporalRuntime if by_file == "torch" else OrtTemporalRuntime
+    if by_file == "tensorrt":
+        from .trt_runtime import TrtTemporalRuntime as cls
+    else:
+        cls = TorchTemporalRuntime if by_file == "torch" else OrtTemporalRuntime
     return construct(cls, path, f"temporal {by_file}", channels, "frames", **options)

@@ -108,3 +108,16 @@ def test_missing_tensorrt_names_the_extra(models, monkeypatch):
     with pytest.raises(MissingPackageError, match=r"b2g-deploy\[trt\]"):
         load_runtime(engine)
 
+
+
+def test_temporal_torch_fp16_needs_cuda(tmp_path):
+    from b2g_deploy.runtimes.temporal import TorchTemporalRuntime, load_temporal_runtime
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    cfg = preset("tiny")
+    save_checkpoint(tmp_path / "t.pt", Checkpoint(TemporalB2GNet.for_k(1, 1, False, cfg.model), cfg, {}))
+    with pytest.raises(InputError, match="fp16 .* needs a CUDA device"):
+        load_temporal_runtime(tmp_path / "t.pt", device="cpu", fp16=True)
+    with TorchTemporalRuntime(tmp_path / "t.pt") as rt:  # fp32 on the CPU: windows on the device in, frames out
+        x = torch.rand(2, 3, 20, 24)
+        assert rt.infer_tensor(x).shape == (2, 1, 20, 24) and not rt.info.extra["fp16"]
