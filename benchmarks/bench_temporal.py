@@ -228,6 +228,8 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     tprior, tprior_facts = load_temporal_prior(args)
     wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, TALIGNED,
               *([TPRIOR, TFIT] if tprior is not None else [])]
+    if args.methods:
+        wanted = [m for m in wanted if m in args.methods]
     todo = [m for m in wanted if not store.done(("video", image, noise, m))]
     if not todo:
         return
@@ -362,6 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fit-frames", type=int, default=8, help="N: both fits use frames 0..N-1")
     p.add_argument("--iters", type=int, default=None, help="steps of each fit (default: the preset's)")
     p.add_argument("--causal", action="store_true", help="also the causal temporal window")
+    p.add_argument("--methods", default="", type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
+                   help="only these rows (comma list of method keys, e.g. b2g-single,b2g-temporal-from-prior)")
     p.add_argument("--temporal-prior", type=Path, default=None,
                    help="k=2 centred temporal prior for the prior rows (default: the packaged one, if any)")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")

@@ -13,7 +13,7 @@ import pytest
 from b2g_deploy.checkpoint import load_checkpoint
 from b2g_deploy.config import preset
 from b2g_deploy.errors import CheckpointError
-from b2g_deploy.priors import SHIPPED, check_compatible, shipped_prior_path
+from b2g_deploy.priors import SHIPPED, check_compatible, shipped_prior_path, temporal_prior_name, temporal_starting_network
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,22 @@ def test_shipped_priors_load_with_the_fast_network_shape(channels):
     check_compatible(ckpt.config.model, preset("fast").model, "shipped prior")
     assert ckpt.meta["steps"] > 0 and ckpt.meta["corpus"]["files"] > 1000
     assert shipped_prior_path(channels).stat().st_size < 5_000_000
+
+
+def test_the_shipped_temporal_prior_starts_centred_k2_rgb_fits_and_only_those():
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    fast = preset("fast")
+    net, label = temporal_starting_network(None, 3, 2, False, fast)
+    assert isinstance(net, TemporalB2GNet) and (net.window, net.target_index) == (5, 2)
+    assert label == temporal_prior_name(3, 2, False) == "prior_rgb_t2.pt"
+    meta = load_checkpoint(shipped_prior_path(3).with_name(label)).meta
+    assert meta["kind"] == "prior" and meta["pretrain_config"]["temporal_k"] == 2 and meta["steps"] > 0
+    # No packaged prior for other windows, colours, or a fit from scratch: the single-frame start.
+    assert temporal_starting_network(None, 3, 1, False, fast) == (None, "single-frame fit")
+    assert temporal_starting_network(None, 3, 2, True, fast) == (None, "single-frame fit")
+    assert temporal_starting_network(None, 1, 2, False, fast) == (None, "single-frame fit")
+    assert temporal_starting_network("none", 3, 2, False, fast) == (None, "single-frame fit")
 
 
 def test_a_missing_shipped_prior_names_the_reinstall(monkeypatch, tmp_path):
@@ -42,5 +58,5 @@ def test_the_priors_are_in_a_wheel(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     wheel = next(tmp_path.glob("b2g_deploy-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in SHIPPED.values():
+    for name in [*SHIPPED.values(), temporal_prior_name(3, 2, False)]:
         assert f"b2g_deploy/data/{name}" in names
