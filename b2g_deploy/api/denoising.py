@@ -102,6 +102,7 @@ class VideoReport:
     streamed: bool = False
     written: int = 0
     skipped: int = 0
+    skipped_frames: list[str] = field(default_factory=list)  # each skipped frame, named
     reconnects: int = 0
     missing: int = 0  # frames the file's header announces that never came (a truncated file)
     announced: int | None = None  # the frame count the source announces (None: a live stream)
@@ -234,6 +235,7 @@ def denoise_video(
             reader.close()
     report.streamed, report.runtime, report.announced = True, rt.name, reader.info.frame_count
     report.written, report.skipped, report.reconnects = stats.written, stats.skipped, stats.reconnects
+    report.skipped_frames = stats.skipped_frames
     report.missing, report.seconds, report.interrupted = stats.missing, stats.seconds, stats.interrupted
     return report
 

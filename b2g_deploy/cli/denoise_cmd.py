@@ -100,6 +100,10 @@ def _denoise_video(api, input: Path, output: Path, model: Optional[Path], **opti
     what = "interrupted: kept" if report.interrupted else "wrote"
     say(f"{what} {report.written} frames to {output} ({report.fps:.2f} fps end to end, {report.runtime};"
         f" {report.skipped} skipped, {report.reconnects} reconnects)")
+    if report.skipped_frames:
+        shown = report.skipped_frames[:20]
+        more = f" and {len(report.skipped_frames) - 20} more" if len(report.skipped_frames) > 20 else ""
+        say(f"skipped: {'; '.join(shown)}{more}")
     if report.missing:
         say(f"warning: {api.source_spec(input)} announces {report.announced} frames but ended after "
             f"{report.announced - report.missing}: {report.missing} missing (a truncated file?)")

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -55,6 +55,7 @@ class FrameDenoiser(Protocol):
 class PipelineStats:
     written: int = 0
     skipped: int = 0  # frames the source could not decode (corrupt, dropped stream)
+    skipped_frames: list[str] = field(default_factory=list)  # those frames, named
     seconds: float = 0.0
     interrupted: bool = False
     reconnects: int = 0
@@ -264,6 +265,7 @@ def run_pipeline(
             # container and the rename puts the frames written so far in place.
             stats.seconds = time.perf_counter() - start
             stats.skipped = source.skipped
+            stats.skipped_frames = list(getattr(source, "skipped_frames", []))
             stats.reconnects = getattr(source, "reconnected", 0)
             stats.missing = getattr(source, "missing", 0)
             sink.close()

@@ -64,6 +64,7 @@ class CaptureSource:
         if not (self.camera or self.url) and not Path(spec).is_file():
             raise InputError(f"{spec} does not exist or is not a file")
         self.skipped = 0
+        self.skipped_frames: list[str] = []  # what was skipped, named ("frame 17 (undecodable)")
         self.reconnected = 0
         self.decoded = 0  # frames yielded
         self.missing = 0  # set when the file ends: frames its header announces that never came
@@ -120,6 +121,7 @@ class CaptureSource:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         index, failures = 0, 0
+        failed: list[str] = []
         total = self.info.frame_count
         while True:
             try:
@@ -140,6 +142,7 @@ class CaptureSource:
                 # once a good frame follows, so a header that overstates the length by a frame
                 # or two does not report phantom skips, and a file that only fails from here
                 # on ends after a run of failures.
+                failed.append(f"frame {index} ({'another size' if raw is not None else 'undecodable'})")
                 index += 1
                 failures += 1
                 if failures >= _MAX_CONSECUTIVE_FAILURES:
@@ -147,7 +150,8 @@ class CaptureSource:
                     return
                 continue
             self.skipped += failures
-            failures = 0
+            self.skipped_frames += failed
+            failures, failed = 0, []
             self.decoded += 1
             yield index, _bgr_to_unit(raw, self.channels)
             index += 1
@@ -176,6 +180,7 @@ class SequenceSource:
             raise InputError(f"{spec}: no images found (PNG, TIFF, JPEG, BMP)")
         self.files = sorted(files, key=_natural_key)
         self.skipped = 0
+        self.skipped_frames: list[str] = []  # the files skipped, named with why
         first_index, first, info = self._first_readable()
         if channels is not None and channels != info.channels:
             raise InputError(
@@ -199,14 +204,18 @@ class SequenceSource:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         self.skipped = self._start
+        self.skipped_frames = [f"{Path(f).name} (not a readable image)" for f in self.files[: self._start]]
         for index in range(self._start, len(self.files)):
+            name = Path(self.files[index]).name
             try:
                 image, info = read_image(self.files[index])
             except InputError:
-                self.skipped += 1  # unreadable or truncated file: skip, count, keep going
+                self.skipped += 1  # unreadable or truncated file: skip, count, name, keep going
+                self.skipped_frames.append(f"{name} (not a readable image)")
                 continue
             if (info.height, info.width, info.channels) != (self.info.height, self.info.width, self.channels):
                 self.skipped += 1
+                self.skipped_frames.append(f"{name} (another size or channel count)")
                 continue
             yield index, image
 

@@ -70,3 +70,23 @@ def test_channel_mismatch_and_bad_video_are_one_line_errors(tmp_path):
     bad.write_bytes(b"\x00" * 100)
     result = CliRunner().invoke(app, ["denoise", str(bad), "-o", str(tmp_path / "d.mkv"), "-m", str(tmp_path / "g.onnx")])
     assert result.exit_code == 2 and "error:" in result.output
+
+
+def test_bad_frames_of_a_sequence_are_skipped_and_named(tmp_path):
+    import cv2
+
+    torch.set_num_threads(1)
+    grey = noisy_clip(tmp_path / "grey.mkv", channels=1)
+    fitted = CliRunner().invoke(app, ["denoise", str(grey), "-o", str(tmp_path / "g.mkv"), "--preset", "tiny",
+                                      "--fit-frames", "1", "--device", "cpu"])
+    assert fitted.exit_code == 0, fitted.output
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, f in enumerate(read_frames(grey)):
+        cv2.imwrite(str(frames / f"f{i}.png"), (f[0] * 255).astype(np.uint8))
+    (frames / "f3.png").write_bytes(b"not a png")
+    result = CliRunner().invoke(app, ["denoise", str(frames), "-o", str(tmp_path / "s.mkv"),
+                                      "-m", str(tmp_path / "g.onnx")])
+    assert result.exit_code == 0, result.output
+    assert "skipped: f3.png (not a readable image)" in result.output
+    assert len(read_frames(tmp_path / "s.mkv")) == N - 1

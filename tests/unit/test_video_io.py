@@ -100,6 +100,7 @@ def test_corrupt_frames_in_the_middle_are_skipped_and_counted(tmp_path):
     source = _Flaky(str(path))
     got = list(source)
     assert source.skipped == 2
+    assert source.skipped_frames == ["frame 2 (undecodable)", "frame 3 (undecodable)"]  # named, not just counted
     assert [frame_index(f) for _, f in got] == [0, 1, 4, 5]
     assert [i for i, _ in got] == [0, 1, 4, 5]
 
@@ -155,7 +156,7 @@ def test_sixteen_bit_sequence_in_and_out(tmp_path):
     for index, frame in source:
         sink.write(frame, index)
     sink.close()
-    assert source.skipped == 1
+    assert source.skipped == 1 and source.skipped_frames == ["f10.png (not a readable image)"]
     written = sorted(out.iterdir())
     assert [p.name for p in written] == ["frame_000000.png", "frame_000001.png", "frame_000002.png"]
     back = cv2.imread(str(written[1]), cv2.IMREAD_UNCHANGED)
