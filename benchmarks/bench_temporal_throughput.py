@@ -1,0 +1,160 @@
+"""End-to-end throughput of the temporal video path on this CPU (issue 9): decode, align,
+network, encode, against OpenCV NLM per frame on the same frames.
+
+    .venv/bin/python benchmarks/bench_temporal_throughput.py --frames 12 --threads 1
+
+The first F frames of the cockatoo clip at full size (1280x720) get Gaussian noise sigma 25
+(bench_video.py's quantised camera noise) and are written losslessly (FFV1) to a temporary
+file; each method then reads that file and writes an FFV1 file, timed from open to close:
+
+- temporal B2G: the shipped temporal prior (k=2 centred, the `fast` network) with DIS alignment,
+  exported to ONNX and streamed by ``b2g_deploy.api.denoise_video`` on ONNX Runtime (CPU) with
+  ``--threads`` threads: the path `denoise VIDEO -m temporal.onnx` takes. Weights do not change
+  the speed, so no fit is run; its quality is bench_temporal.py's.
+- the same without alignment (what the alignment costs);
+- OpenCV NLM per frame (``fastNlMeansDenoisingColored``, h = 0.5 sigma, template 7, search 21)
+  with ``cv2.setNumThreads(--threads)``, decode and encode by OpenCV as well.
+
+The issue's target: the temporal path no slower than NLM per frame. The table goes to the
+section "## Temporal video throughput (issue 9)" of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
+
+from benchmarks.helpers import DOC, REPO, VIDEO, add_video_noise, log, replace_section, run_facts  # noqa: E402
+
+HEADING = "## Temporal video throughput (issue 9)"
+RESULTS = REPO / "benchmarks" / "results" / "temporal_throughput.json"
+
+
+def noisy_clip(path: Path, frames: int, sigma: float) -> tuple[int, int]:
+    from b2g_deploy.io.video import VideoInfo, open_sink, read_frames
+
+    clean = read_frames(VIDEO, limit=frames, channels=3)
+    h, w = clean[0].shape[1:]
+    sink = open_sink(path, VideoInfo(w, h, 3, 25.0, len(clean)), codec="ffv1")
+    for i, c in enumerate(clean):
+        sink.write(add_video_noise(np.asarray(c, np.float32), sigma, i), i)
+    sink.close()
+    return h, w
+
+
+def temporal_onnx(out: Path, align: str) -> Path:
+    from b2g_deploy import api
+    from b2g_deploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from b2g_deploy.config import preset
+    from b2g_deploy.priors import shipped_prior_path, temporal_prior_name
+
+    prior = load_checkpoint(shipped_prior_path(3).with_name(temporal_prior_name(3, 2, False)))
+    net = prior.net
+    net.align = align
+    ckpt = out.with_suffix(".pt")
+    save_checkpoint(ckpt, Checkpoint(net, preset("fast"), {"bit_depth": 8}), force=True)
+    api.export(ckpt, out, force=True)
+    return out
+
+
+def time_b2g(clip: Path, model: Path, out: Path, threads: int) -> dict:
+    from b2g_deploy import api
+
+    t0 = time.perf_counter()
+    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1)
+    seconds = time.perf_counter() - t0
+    return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
+            "runtime": report.runtime}
+
+
+def time_nlm(clip: Path, out: Path, sigma: float, threads: int) -> dict:
+    import cv2
+
+    cv2.setNumThreads(threads)
+    t0 = time.perf_counter()
+    cap = cv2.VideoCapture(str(clip))
+    writer, n = None, 0
+    h = 0.5 * sigma
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        den = cv2.fastNlMeansDenoisingColored(frame, None, h, h, 7, 21)
+        if writer is None:
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"FFV1"), 25.0, den.shape[1::-1])
+        writer.write(den)
+        n += 1
+    cap.release()
+    if writer is not None:
+        writer.release()
+    seconds = time.perf_counter() - t0
+    return {"frames": n, "seconds": seconds, "fps": n / seconds, "runtime": f"OpenCV NLM ({threads} thread(s))"}
+
+
+def render(data: dict) -> str:
+    rows = data["rows"]
+    nlm = next(r for r in rows if r["method"] == "nlm")
+    out = [
+        "Decode, (align,) network, encode, timed from opening the noisy file to closing the "
+        "output; the issue's target: the temporal path no slower than NLM per frame.",
+        "",
+        "| method | frames | size | seconds | fps | vs NLM | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = r["fps"] / nlm["fps"]
+        target = "" if r["method"] == "nlm" else ("met" if ratio >= 1 else f"**missed: {ratio:.2f}x NLM's speed**")
+        out.append(f"| {r['label']} | {r['frames']} | {r['size']} | {r['seconds']:.1f} | {r['fps']:.2f} | "
+                   f"{ratio:.2f}x | {target} |")
+    run = data["run"]
+    out += ["", f"Run: `{run['command']}` on {run['cpu']} ({run['cores']} cores), {run['date']}, torch {run['torch']}; "
+            "other jobs shared the machine, so compare the rows with each other (same run), not with other tables."]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--sigma", type=float, default=25.0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, default=RESULTS)
+    p.add_argument("--no-doc", action="store_true")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = tmp / "noisy.mkv"
+        h, w = noisy_clip(clip, args.frames, args.sigma)
+        size = f"{w}x{h}"
+        log(f"{args.frames} noisy frames {size} written")
+        for align in ("dis", "none"):
+            model = temporal_onnx(tmp / f"t_{align}.onnx", align)
+            r = time_b2g(clip, model, tmp / f"out_{align}.mkv", args.threads)
+            label = f"temporal B2G k=2, ONNX Runtime CPU, {'DIS-aligned' if align == 'dis' else 'unaligned'}"
+            rows.append({"method": f"b2g-temporal-{align}", "label": label, "size": size, **r})
+            log(f"{label}: {r['fps']:.2f} fps")
+        r = time_nlm(clip, tmp / "nlm.mkv", args.sigma, args.threads)
+        rows.append({"method": "nlm", "label": "OpenCV NLM per frame (h = 0.5σ, 7/21)", "size": size, **r})
+        log(f"NLM: {r['fps']:.2f} fps")
+    data = {"run": run_facts(), "rows": rows}
+    args.json.write_text(json.dumps(data, indent=1))
+    body = render(data)
+    print(body)
+    if not args.no_doc:
+        replace_section(DOC, HEADING, body)
+
+
+if __name__ == "__main__":
+    main()
