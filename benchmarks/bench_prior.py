@@ -77,7 +77,11 @@ def prior_steps(init: str | None, channels: int) -> str:
 
     path = shipped_prior_path(channels) if init in (None, "prior") else Path(init)
     meta = load_checkpoint(path).meta
-    return f"prior{meta.get('steps', 0) / 1000:g}k" if meta.get("kind") == "prior" else path.stem
+    if meta.get("kind") != "prior":
+        return path.stem
+    # A prior started from another (grey from RGB) is named by both: its own steps + the source's.
+    source = f"+{meta['init_from_steps'] / 1000:g}k" if meta.get("init_from_steps") else ""
+    return f"prior{meta.get('steps', 0) / 1000:g}k{source}"
 
 
 def run_method(method: str, noisy: np.ndarray, noise: str, args, seed: int) -> list[tuple[str, np.ndarray, float, dict]]:

@@ -136,7 +136,7 @@ def pretrain(
         cfg.check()
         torch.manual_seed(seed)  # the initial weights, so a seed names the whole run
         if init_from is not None:
-            net, cfg = _start_from(init_from, cfg, notes)
+            net, cfg, init_steps = _start_from(init_from, cfg, notes)
         elif cfg.temporal_k:
             net = TemporalB2GNet.for_k(1 if grey else 3, cfg.temporal_k, cfg.causal, cfg.model)
         else:
@@ -153,7 +153,11 @@ def pretrain(
         notes.append("the corpus differs from the one this run started on (file list hash); continuing")
     if dev == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
-    extra = {"init_from": init_from.name} if init_from is not None else {}
+    extra: dict[str, Any] = {}
+    if init_from is not None and resume is None:
+        extra = {"init_from": init_from.name, "init_from_steps": init_steps}
+    elif resume is not None:  # keep what the run started from
+        extra = {k: meta[k] for k in ("init_from", "init_from_steps", "init_rgb") if k in meta}
 
     def save(s: PretrainState) -> None:
         save_prior(output, s, cfg, summary, extra)
@@ -171,7 +175,7 @@ def pretrain(
                           result.interrupted, len(corpus.files), corpus.skipped, notes, state.history)
 
 
-def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any]:
+def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
     """The network a new run starts from when it is given another prior, and its config (the
     network shape is the source's)."""
     from ..priors import grey_from_rgb, load_prior_state
@@ -194,5 +198,5 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any]:
         net = TemporalB2GNet.from_single_frame(net, cfg.temporal_k, cfg.causal)
         done.append("neighbour head zero")
     notes.append(f"started from {path.name} ({src.step} steps)" + "".join(f", {d}" for d in done))
-    return net, cfg.model_copy(update={"model": net.cfg})
+    return net, cfg.model_copy(update={"model": net.cfg}), src.step
 

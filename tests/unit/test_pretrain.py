@@ -247,12 +247,14 @@ def test_temporal_priors_save_resume_and_start_from_a_single_frame_prior(tmp_pat
     assert any("neighbour head zero" in n for n in report.notes)
     ckpt = load_checkpoint(temporal)
     assert isinstance(ckpt.net, TemporalB2GNet) and ckpt.net.window == 3
+    assert (ckpt.meta["init_from"], ckpt.meta["init_from_steps"]) == ("single.pt", 2)
     resumed = api.pretrain([corpus_dir], temporal, resume=temporal, force=True, steps=3)
     assert resumed.steps == 3 and resumed.steps_this_run == 1
     # Starting from the single-frame prior: the temporal net is that prior on the target frame.
-    start, _ = __import__("b2g_deploy.api.pretrain", fromlist=["_start_from"])._start_from(
+    start, _, steps = __import__("b2g_deploy.api.pretrain", fromlist=["_start_from"])._start_from(
         single, _cfg(temporal_k=1), [])
     s, _, _ = load_prior_state(single)
+    assert steps == s.step == 2
     w = torch.rand(1, 9, 32, 32)
     with torch.no_grad():
         assert torch.allclose(start.eval()(w), s.net.eval()(w[:, 3:6]), atol=1e-6)
