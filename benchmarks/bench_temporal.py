@@ -348,9 +348,9 @@ def render(rows: list[dict], runs: list[dict]) -> str:
         "clip's, over all frames (0 is ideal). Noise corr.: the residual correlation between neighbouring frames "
         "that decides whether the temporal net is kept.",
         "- ms/frame: torch (B2G) or OpenCV (NLM) on the CPU with the run's threads, frames already decoded.",
-        "- Every row here was measured with the 14,000-step RGB prior as the single-frame start (the 30,000-step "
-        "one shipped after these runs); the temporal prior `prior_rgb_t2.pt` was pretrained from it. Aligned rows: "
-        "flow on half-size guides.",
+        "- The 640x360 rows were measured with the 14,000-step RGB prior as the single-frame start; the full-size "
+        "(x1, 1280x720) rows with the 30,000-step one that replaced it. The temporal prior `prior_rgb_t2.pt` was "
+        "pretrained from the 14,000-step prior. Aligned rows: flow on half-size guides.",
         "- End-to-end throughput at 720p (decode, align, network, encode): section \"Temporal video throughput\".",
         "",
         "Runs",
