@@ -27,6 +27,7 @@ from .fit.pretrain import PretrainState
 from .io.atomic import atomic_path
 from .model import B2GNet
 from .temporal.model import TemporalB2GNet
+from .temporal.windows import target_slot, window_size
 
 SHIPPED = {3: "prior_rgb.pt", 1: "prior_grey.pt"}
 
@@ -175,8 +176,7 @@ def temporal_starting_network(init: str | Path | None, channels: int, k: int, ca
     ckpt = load_checkpoint(path, channels=channels)
     net = ckpt.net
     assert isinstance(net, TemporalB2GNet)
-    wanted = TemporalB2GNet.for_k(channels, k, causal, net.cfg)
-    if (net.window, net.target_index) != (wanted.window, wanted.target_index):
+    if (net.window, net.target_index) != (window_size(k), target_slot(k, causal)):
         raise CheckpointError(f"{path} reads {net.window}-frame windows with the target in slot "
                               f"{net.target_index}; this fit asks for k={k} {'causal' if causal else 'centred'}")
     check_compatible(net.cfg, cfg.model, str(path))

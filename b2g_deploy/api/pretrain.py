@@ -180,12 +180,13 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
     network shape is the source's)."""
     from ..priors import grey_from_rgb, load_prior_state
     from ..temporal.model import TemporalB2GNet
+    from ..temporal.windows import target_slot, window_size
 
     src, _, _ = load_prior_state(path)
     net, done = src.net, []
     channels = 1 if cfg.grey else 3
     if isinstance(net, TemporalB2GNet):
-        wanted = (2 * cfg.temporal_k + 1, 2 * cfg.temporal_k if cfg.causal else cfg.temporal_k)
+        wanted = (window_size(cfg.temporal_k), target_slot(cfg.temporal_k, cfg.causal))
         if not cfg.temporal_k or (net.window, net.target_index) != wanted:
             raise InputError(f"{path} is a temporal prior for {net.window}-frame windows; this run "
                              + (f"reads {wanted[0]}-frame windows" if cfg.temporal_k else "is single-frame"))

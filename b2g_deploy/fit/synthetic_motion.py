@@ -16,24 +16,26 @@ import math
 import numpy as np
 
 from ..config import PretrainConfig
+from ..temporal import windows
+from ..temporal.windows import window_size
 
 _STATIC_SHARE = 0.2
 _JITTER_SHARE = 0.3  # frames displaced by one extra pixel from the constant-velocity path
 
 
 def window_frames(cfg: PretrainConfig) -> int:
-    return 2 * cfg.temporal_k + 1
+    return window_size(cfg.temporal_k)
 
 
 def target_slot(cfg: PretrainConfig) -> int:
-    return window_frames(cfg) - 1 if cfg.causal else cfg.temporal_k
+    return windows.target_slot(cfg.temporal_k, cfg.causal)
 
 
 def motion_margin(cfg: PretrainConfig) -> int:
     """Pixels a frame may be displaced from the target: crops are cut this much larger per side."""
     if cfg.temporal_k == 0:
         return 0
-    farthest = window_frames(cfg) - 1 if cfg.causal else cfg.temporal_k
+    farthest = target_slot(cfg)  # the target's distance to the window's first frame, the farthest
     return math.ceil(cfg.motion_max * farthest) + 1  # +1 for the jitter
 
 

@@ -93,7 +93,9 @@ class TemporalRuntime:
 
     @property
     def target_index(self) -> int:
-        return self.window - 1 if self.causal else self.k
+        from ..temporal.windows import target_slot
+
+        return target_slot(self.k, self.causal)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError

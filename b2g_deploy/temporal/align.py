@@ -16,6 +16,7 @@ the time; the flow runs on half-size guides (``_guide_scale``).
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -54,6 +55,13 @@ def _guide(frame: np.ndarray, scale: int) -> np.ndarray:
     return cv2.GaussianBlur(grey, (0, 0), _GUIDE_BLUR / scale)
 
 
+@lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (y, x) of an h x w frame: the same for every window of a stream."""
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return gy, gx
+
+
 def align_window(window: np.ndarray, channels: int, target_slot: int) -> np.ndarray:
     """A stacked window (T*C, H, W) with every neighbour warped onto frame ``target_slot``."""
     import cv2
@@ -64,7 +72,7 @@ def align_window(window: np.ndarray, channels: int, target_slot: int) -> np.ndar
     out = frames.copy()
     scale = _guide_scale(h, w)
     target = _guide(frames[target_slot], scale)
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gy, gx = _grid(h, w)
     for j in range(t):
         if j == target_slot:
             continue
