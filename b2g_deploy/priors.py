@@ -64,10 +64,21 @@ def save_prior(path: Path, state: PretrainState, cfg: PretrainConfig, corpus: di
             "history": state.history,
             **(extra_meta or {}),
         },
-        "resume": {"optimizer": state.optimizer} if state.optimizer is not None else None,
+        # On the CPU: a prior pretrained on a GPU must load with a plain torch.load anywhere.
+        "resume": {"optimizer": _to_cpu(state.optimizer)} if state.optimizer is not None else None,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def load_prior_state(path: Path) -> tuple[PretrainState, PretrainConfig, dict[str, Any]]:

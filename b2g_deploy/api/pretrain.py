@@ -59,6 +59,7 @@ def pretrain(
     snapshot_dir: Path | None = None,
     snapshot_every: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
+    fit_to_budget: bool = False,
 ) -> PretrainReport:
     """Pretrain (or, with ``resume``, continue pretraining) a prior on clean photographs.
 
@@ -67,11 +68,15 @@ def pretrain(
     ``changes``) gets a zero neighbour head, so it begins as that prior on the target. The output
     is written every ``save_every`` seconds, at the end and on Ctrl-C; with ``snapshot_dir``,
     a copy every ``snapshot_every`` steps (for the PSNR-against-pretraining curve).
+    ``fit_to_budget`` sets the step count from the measured speed so that the run, learning-rate
+    decay included, ends inside ``time_budget`` (a fixed-time GPU run).
     """
     if steps is not None and steps < 1:
         raise InputError("--steps must be at least 1")
     if time_budget is not None and time_budget <= 0:
         raise InputError("--time-budget must be positive")
+    if fit_to_budget and time_budget is None:
+        raise InputError("--fit-to-budget needs --time-budget")
     if holdout is not None and holdout < 0:
         raise InputError("--holdout must be 0 or more")
     if not roots:
@@ -159,18 +164,21 @@ def pretrain(
     elif resume is not None:  # keep what the run started from
         extra = {k: meta[k] for k in ("init_from", "init_from_steps", "init_rgb") if k in meta}
 
-    def save(s: PretrainState) -> None:
-        save_prior(output, s, cfg, summary, extra)
+    def save(s: PretrainState, c: PretrainConfig) -> None:
+        save_prior(output, s, c, summary, extra)
 
-    def snap(s: PretrainState) -> None:
+    def snap(s: PretrainState, c: PretrainConfig) -> None:
         assert snapshot_dir is not None
-        save_prior(snapshot_dir / f"{output.stem}.step{s.step:06d}.pt", s, cfg, summary, extra)
+        save_prior(snapshot_dir / f"{output.stem}.step{s.step:06d}.pt", s, c, summary, extra)
 
     result = run(
         corpus, cfg, state, device=dev, seed=seed, time_budget=time_budget, save=save,
         save_every=save_every, snapshot=snap if snapshot_dir else None, snapshot_every=snapshot_every,
-        progress=(lambda step, loss: progress(step, cfg.steps, loss)) if progress else None,
+        progress=progress, fit_to_budget=fit_to_budget,
     )
+    if fit_to_budget and result.cfg is not None and result.cfg.steps != cfg.steps:
+        notes.append(f"steps set to {result.cfg.steps} from the measured speed (--fit-to-budget)")
+        cfg = result.cfg
     return PretrainReport(output, state.step, cfg.steps, state.seconds, result.steps_this_run,
                           result.interrupted, len(corpus.files), corpus.skipped, notes, state.history)
 

@@ -17,6 +17,7 @@ def pretrain_command(
     objective: Annotated[Optional[str], typer.Option(help="noisy (default) or masked (MPI)")] = None,
     steps: Annotated[Optional[int], typer.Option(help="total steps of the run (default 40000)")] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="stop after SECONDS; --resume continues")] = None,
+    fit_to_budget: Annotated[bool, typer.Option("--fit-to-budget", help="with --time-budget: measure the speed, then set --steps so the run, learning-rate decay included, ends inside the budget")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="continue the run saved in this prior file")] = None,
     grey: Annotated[bool, typer.Option("--grey", help="a one-channel prior for grey images")] = False,
     init_from: Annotated[Optional[Path], typer.Option(help="start from this prior (an RGB one for --grey is converted; a single-frame one for --temporal-k gets a zero neighbour head)")] = None,
@@ -58,7 +59,7 @@ def pretrain_command(
             corpus, output, objective=objective, steps=steps, time_budget=time_budget, resume=resume,
             init_from=init_from or init_rgb, grey=grey, holdout=holdout, device=device, seed=seed, changes=changes,
             force=force, save_every=save_every, snapshot_dir=snapshots, snapshot_every=snapshot_every,
-            progress=on_step,
+            progress=on_step, fit_to_budget=fit_to_budget,
         )
     for note in report.notes:
         typer.echo(f"note: {note}", err=True)

@@ -16,7 +16,9 @@ The run is resumable: the state (weights, Adam moments, step, seconds) goes into
 itself, and the crops of step k depend only on (seed, k), so a run resumed on another machine
 draws what an uninterrupted one would have. The learning rate is warm-up / stable / decay
 ("WSD"): constant until the last fifth of ``steps``, then cosine to 1%, so extending ``steps``
-before the decay has begun changes nothing already done.
+before the decay has begun changes nothing already done. With ``fit_to_budget`` the run first
+measures its own speed and then sets ``steps`` to what it reaches inside the time budget, so a
+fixed-time run (a GPU lease) ends decayed rather than cut off in its stable phase.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ from .synthetic_motion import motion_margin, synthetic_windows, target_slot
 _WARMUP = 500
 _VALIDATION_SIGMA = 25.0
 _VALIDATION_CROP = 128
+# fit_to_budget: the speed is measured after this share of the budget (past the first steps,
+# which carry the one-off costs of a device's warm-up), and the step count keeps a margin for
+# validation and the final save.
+_PROBE_SHARE = 0.05
+_BUDGET_MARGIN = 0.93
 
 
 @dataclass
@@ -55,11 +62,13 @@ class PretrainResult:
     interrupted: bool = False
     stopped_by_budget: bool = False
     steps_this_run: int = 0
+    cfg: PretrainConfig | None = None  # the config the run ended with (fit_to_budget sets steps)
 
 
 def lr_at(cfg: PretrainConfig, step: int) -> float:
-    if step < _WARMUP:
-        return cfg.lr * (step + 1) / _WARMUP
+    warmup = min(_WARMUP, cfg.steps // 10)  # a short run is not all warm-up
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
     decay_start = int(0.8 * cfg.steps)
     if step < decay_start:
         return cfg.lr
@@ -121,11 +130,12 @@ def pretrain_loss(net: B2GNet | TemporalB2GNet, x: torch.Tensor, y: torch.Tensor
     return masked + full, {"masked": masked.item(), "full": full.item()}
 
 
-def validation_set(corpus: Corpus, cfg: PretrainConfig, limit: int = 16) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Centre crops of the held-out photographs with fixed sigma-25 noise: (clean target, noisy
-    input). A temporal prior's input is a window with fixed synthetic motion (seeded)."""
+def validation_set(corpus: Corpus, cfg: PretrainConfig, limit: int = 16, sigma: float = _VALIDATION_SIGMA,
+                   crop: int = _VALIDATION_CROP) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Centre crops of the held-out photographs with fixed (seeded) sigma-25 noise: (clean
+    target, noisy input). A temporal prior's input is a window with fixed synthetic motion."""
     crops = []
-    s = _VALIDATION_CROP + 2 * motion_margin(cfg)
+    s = crop + 2 * motion_margin(cfg)
     for im in corpus.held[:limit]:
         if min(im.shape[:2]) < s:
             continue
@@ -141,7 +151,7 @@ def validation_set(corpus: Corpus, cfg: PretrainConfig, limit: int = 16) -> tupl
         c, slot = big.shape[1], target_slot(cfg)
         target = clean[:, slot * c : (slot + 1) * c]
     gen = torch.Generator().manual_seed(1234)
-    return target, clean + _VALIDATION_SIGMA / 255.0 * torch.randn(clean.shape, generator=gen)
+    return target, clean + sigma / 255.0 * torch.randn(clean.shape, generator=gen)
 
 
 @torch.no_grad()
@@ -164,16 +174,20 @@ def pretrain(
     device: str | torch.device = "cpu",
     seed: int = 0,
     time_budget: float | None = None,
-    save: Callable[[PretrainState], None] | None = None,
+    save: Callable[[PretrainState, PretrainConfig], None] | None = None,
     save_every: float = 300.0,
     validate_every: int = 1000,
-    snapshot: Callable[[PretrainState], None] | None = None,
+    snapshot: Callable[[PretrainState, PretrainConfig], None] | None = None,
     snapshot_every: int = 0,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+    fit_to_budget: bool = False,
 ) -> PretrainResult:
     """Train ``state.net`` from ``state.step`` to ``cfg.steps``. ``save`` is called every
     ``save_every`` seconds, at the end and on Ctrl-C, so a run killed any way but SIGKILL
-    leaves a checkpoint at most that old."""
+    leaves a checkpoint at most that old. ``fit_to_budget`` (needs ``time_budget``) replaces
+    ``cfg.steps`` once the speed is known; ``result.cfg`` is the config the run ended with."""
+    if fit_to_budget and not time_budget:
+        raise ValueError("fit_to_budget needs a time budget")
     device = torch.device(device)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     net = state.net.to(device, memory_format=layout).train()
@@ -182,8 +196,9 @@ def pretrain(
         opt.load_state_dict(state.optimizer)
     val = validation_set(corpus, cfg)
     use_bf16 = cfg.bf16 and device.type in ("cpu", "cuda")
-    result = PretrainResult(state)
+    result = PretrainResult(state, cfg=cfg)
     start = time.perf_counter()
+    probe: tuple[int, float] | None = None  # (steps this run, seconds) when the speed clock started
     seconds_before, last_save = state.seconds, time.perf_counter()
 
     def sync() -> None:
@@ -210,8 +225,14 @@ def pretrain(
             opt.step()
             state.step += 1
             result.steps_this_run += 1
+            if fit_to_budget and result.steps_this_run >= 10:
+                cfg = _fit_steps(cfg, state.step, result.steps_this_run, time.perf_counter() - start, time_budget, probe)
+                if probe is None:
+                    probe = (result.steps_this_run, time.perf_counter() - start)
+                elif cfg is not result.cfg:
+                    result.cfg, fit_to_budget = cfg, False
             if progress is not None:
-                progress(state.step, loss.item())
+                progress(state.step, cfg.steps, loss.item())
             if state.step % validate_every == 0 or state.step == cfg.steps:
                 sync()
                 row = {"step": state.step, "seconds": round(state.seconds, 1), "lr": lr_at(cfg, state.step - 1),
@@ -221,15 +242,26 @@ def pretrain(
                 state.history.append(row)
             if snapshot is not None and snapshot_every and state.step % snapshot_every == 0:
                 sync()
-                snapshot(state)
+                snapshot(state, cfg)
             if save is not None and time.perf_counter() - last_save >= save_every:
                 sync()
-                save(state)
+                save(state, cfg)
                 last_save = time.perf_counter()
     except KeyboardInterrupt:
         result.interrupted = True
     sync()
     net.eval()
     if save is not None:
-        save(state)
+        save(state, cfg)
     return result
+
+
+def _fit_steps(cfg: PretrainConfig, step: int, steps_run: int, elapsed: float, budget: float,
+               probe: tuple[int, float] | None) -> PretrainConfig:
+    """``cfg`` with ``steps`` set from the speed measured since ``probe``, once a share of the
+    budget has passed; ``cfg`` itself until then (and while the clock is not started)."""
+    if probe is None or elapsed < _PROBE_SHARE * budget or steps_run <= probe[0]:
+        return cfg
+    rate = (steps_run - probe[0]) / max(elapsed - probe[1], 1e-9)
+    total = step + max(1, int(rate * (budget - elapsed) * _BUDGET_MARGIN))
+    return cfg.model_copy(update={"steps": total})

@@ -153,6 +153,21 @@ def test_lr_schedule_is_stable_then_decays():
     assert lr_at(cfg.model_copy(update={"steps": 20_000}), 7_999) == 1e-3
 
 
+def test_fit_to_budget_ends_the_decayed_run_inside_the_time_budget(tmp_path, corpus_dir):
+    out = tmp_path / "p.pt"
+    with pytest.raises(InputError, match="needs --time-budget"):
+        api.pretrain([corpus_dir], out, changes=TINY, fit_to_budget=True)
+    report = api.pretrain([corpus_dir], out, steps=10**7, time_budget=3.0, changes=TINY, holdout=0,
+                          fit_to_budget=True)
+    _, cfg, _ = load_prior_state(out)
+    # The step count came from the measured speed, the run reached it (not cut off by the
+    # clock) and its last learning rate is the decayed 1%.
+    assert 10 < cfg.steps < 10**7 and report.steps == cfg.steps == report.total_steps
+    assert any("measured speed" in n for n in report.notes)
+    assert report.seconds < 3.0
+    assert lr_at(cfg, cfg.steps - 1) < 0.02 * cfg.lr
+
+
 def test_grey_from_rgb_computes_the_rgb_network_on_grey_input():
     torch.manual_seed(0)
     # Train mode: no clamp to [0, 1], which would act per colour before the mean.

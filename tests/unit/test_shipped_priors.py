@@ -23,11 +23,15 @@ def test_shipped_priors_load_with_the_fast_network_shape(channels):
     ckpt = load_checkpoint(shipped_prior_path(channels))
     assert ckpt.channels == channels and ckpt.meta["kind"] == "prior"
     check_compatible(ckpt.config.model, preset("fast").model, "shipped prior")
-    assert ckpt.meta["steps"] > 0 and ckpt.meta["corpus"]["files"] > 1000
+    # Pretrained on the training photographs: all of them, or (a run continued on a GPU, whose
+    # photographs travel in a 64 MiB pack) part of them on top of a prior that saw all.
+    meta = ckpt.meta
+    assert meta["steps"] > 0 and meta["corpus"]["files"] > 400
+    assert meta["corpus"]["files"] > 1000 or meta.get("init_from_steps", 0) >= 10_000
     assert shipped_prior_path(channels).stat().st_size < 5_000_000
 
 
-def test_the_shipped_temporal_prior_starts_centred_k2_rgb_fits_and_only_those():
+def test_the_shipped_temporal_priors_start_k2_rgb_fits_and_only_those():
     from b2g_deploy.temporal.model import TemporalB2GNet
 
     fast = preset("fast")
@@ -36,9 +40,10 @@ def test_the_shipped_temporal_prior_starts_centred_k2_rgb_fits_and_only_those():
     assert label == temporal_prior_name(3, 2, False) == "prior_rgb_t2.pt"
     meta = load_checkpoint(shipped_prior_path(3).with_name(label)).meta
     assert meta["kind"] == "prior" and meta["pretrain_config"]["temporal_k"] == 2 and meta["steps"] > 0
+    causal, label = temporal_starting_network(None, 3, 2, True, fast)
+    assert (causal.window, causal.target_index) == (5, 4) and label == "prior_rgb_t2c.pt"
     # No packaged prior for other windows, colours, or a fit from scratch: the single-frame start.
     assert temporal_starting_network(None, 3, 1, False, fast) == (None, "single-frame fit")
-    assert temporal_starting_network(None, 3, 2, True, fast) == (None, "single-frame fit")
     assert temporal_starting_network(None, 1, 2, False, fast) == (None, "single-frame fit")
     assert temporal_starting_network("none", 3, 2, False, fast) == (None, "single-frame fit")
 
@@ -58,5 +63,5 @@ def test_the_priors_are_in_a_wheel(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     wheel = next(tmp_path.glob("b2g_deploy-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in [*SHIPPED.values(), temporal_prior_name(3, 2, False)]:
+    for name in [*SHIPPED.values(), temporal_prior_name(3, 2, False), temporal_prior_name(3, 2, True)]:
         assert f"b2g_deploy/data/{name}" in names
