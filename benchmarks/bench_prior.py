@@ -33,9 +33,11 @@ from benchmarks.helpers import (  # noqa: E402
 from benchmarks.quality_table import render_quality  # noqa: E402
 
 HEADING = "## Quality from the prior (issue 8)"
+RUNS = Path(__file__).resolve().parent / "pretrain_runs"  # resumable states of the priors' runs
 NOTES = """Notes
 - `fast+priorNk`: the default fit (`fast` preset) from the RGB prior after N thousand pretraining
-  steps (grey images: the grey prior); it writes f(y), so its image output and the exported
+  steps (grey images: the grey prior; `priorMk+Nk`: M thousand more steps on top of the N-thousand-step
+  prior, e.g. the GPU stage of docs/PRIORS.md); it writes f(y), so its image output and the exported
   network are the same function. `prior f(y), no fit`: the prior alone, one pass, no fitting.
   Fit seconds are wall time on one thread of the shared 2-core CPU while 2-4 other jobs ran.
 - Synthetic noise and metrics as in the issue 2 table (docs/METHOD_NOTES.md, "Evaluation"); the
@@ -224,9 +226,12 @@ def curve_table(rows: list[dict]) -> str:
 
     by: dict[tuple, dict[str, dict[tuple, float]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
-        m = re.match(r"^(prior-single|b2g-single):(?:fast\+)?prior([\d.]+)k$", r["method"])
+        # prior30k, or prior2.631k+30k: 2,631 more steps (a GPU stage) on top of the 30k prior
+        m = re.match(r"^(prior-single|b2g-single):(?:fast\+)?prior([\d.]+)k(?:\+([\d.]+)k)?$", r["method"])
         if m:
-            by[(r["set"], r["noise"])][(m.group(1), float(m.group(2)))][r["image"]] = r["psnr"]
+            own = float(m.group(2))
+            steps = (float(m.group(3)), own) if m.group(3) else (own, 0.0)
+            by[(r["set"], r["noise"])][(m.group(1), steps)][r["image"]] = r["psnr"]
     lines = []
     for (set_name, noise), series in sorted(by.items()):
         steps = sorted({k for _, k in series})
@@ -236,14 +241,15 @@ def curve_table(rows: list[dict]) -> str:
         if not images:
             continue
         lines += [f"\n{set_name}, noise {noise}, the {len(images)} images every version ran "
-                  f"({', '.join(sorted(images))}):\n", "| pretraining steps | prior f(y), no fit | `fast` fit from it |",
+                  f"({', '.join(sorted(images))}):\n", "| pretraining steps (M + N: N more on top of the M-step prior) | prior f(y), no fit | `fast` fit from it |",
                   "|---|---|---|"]
         for k in steps:
             cells = []
             for kind in ("prior-single", "b2g-single"):
                 vals = series.get((kind, k), {})
                 cells.append(f"{np.mean([vals[i] for i in images]):.2f}" if images <= set(vals) else "–")
-            lines.append(f"| {k * 1000:,.0f} | {cells[0]} | {cells[1]} |")
+            label = f"{k[0] * 1000:,.0f}" + (f" + {k[1] * 1000:,.0f}" if k[1] else "")
+            lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     if not lines:
         return ""
     return "\n### PSNR after fine-tuning against pretraining steps\n" + "\n".join(lines) + "\n"
@@ -258,16 +264,24 @@ def validation_curve() -> str:
     out = ["\n### Pretraining curves of the shipped priors (validation on held-out training photographs)\n"]
     for channels in sorted(SHIPPED, reverse=True):
         meta = load_checkpoint(shipped_prior_path(channels)).meta
-        hist = [h for h in meta.get("history", []) if "val_psnr" in h]
-        what = "RGB" if channels == 3 else "grey"
-        source = meta.get("init_from") or meta.get("init_rgb")
-        start = f", started from {source}" if source else ""
-        out.append(f"{what} prior: {meta['steps']:,} steps, {meta['seconds'] / 3600:.2f} h of pretraining "
-                   f"(objective {meta['objective']}, {meta['corpus']['files']} photographs{start}).\n")
-        out += ["| step | hours | loss | validation f(y) PSNR dB |", "|---|---|---|---|"]
-        out += [f"| {h['step']:,} | {h['seconds'] / 3600:.2f} | {h['loss']:.5f} | {h['val_psnr']:.2f} |" for h in hist]
-        out.append("")
+        source = RUNS / f"prior_{'rgb' if channels == 3 else 'grey'}_{meta.get('init_from_steps', 0) // 1000}k.pt"
+        if source.is_file():  # the run this one continued (its own 16 held-out photographs)
+            out += curve_rows(f"{'RGB' if channels == 3 else 'grey'} prior, first stage ({source.name})",
+                              load_checkpoint(source).meta)
+        out += curve_rows("RGB prior" if channels == 3 else "grey prior", meta)
     return "\n".join(out)
+
+
+def curve_rows(what: str, meta: dict) -> list[str]:
+    hist = [h for h in meta.get("history", []) if "val_psnr" in h]
+    source = meta.get("init_from") or meta.get("init_rgb")
+    steps = f" ({meta['init_from_steps']:,} steps)" if meta.get("init_from_steps") else ""
+    start = f", started from {source}{steps}" if source else ""
+    out = [f"{what}: {meta['steps']:,} steps, {meta['seconds'] / 3600:.2f} h of pretraining "
+           f"(objective {meta['objective']}, {meta['corpus']['files']} photographs{start}).\n",
+           "| step | hours | loss | validation f(y) PSNR dB |", "|---|---|---|---|"]
+    out += [f"| {h['step']:,} | {h['seconds'] / 3600:.2f} | {h['loss']:.5f} | {h['val_psnr']:.2f} |" for h in hist]
+    return out + [""]
 
 
 def write_table(rows, runs, args) -> None:

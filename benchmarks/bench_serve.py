@@ -142,6 +142,7 @@ def main() -> None:
     p.add_argument("--queue-delay-us", type=int, default=100)
     p.add_argument("--port", type=int, default=8600)
     p.add_argument("--device", default="cpu", help="server and local ORT provider: cpu | cuda | tensorrt")
+    p.add_argument("--json", type=Path, default=RESULTS, help="where the raw rows go")
     p.add_argument("--write-doc", action="store_true")
     args = p.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
@@ -183,8 +184,8 @@ def main() -> None:
     record = {"facts": {**facts, "server_startup_s": startup, "model": model_name, "threads": args.threads,
                         "max_batch": args.max_batch, "queue_delay_us": args.queue_delay_us,
                         "seconds_per_cell": args.seconds, "device": args.device}, "rows": rows}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=1) + "\n")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(record, indent=1) + "\n")
     table = render(record)
     print(table)
     if args.write_doc:

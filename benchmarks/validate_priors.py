@@ -1,6 +1,6 @@
-"""Priors side by side on photographs none of them trained on: the shipped RGB prior's held-out
-photographs (its meta names them; scripts/gpu_pretrain.sh --pack leaves them out of the GPU
-runs' corpus too). This is how a new prior is chosen: never on a set the docs report.
+"""Priors side by side on photographs none of them trained on: those the CPU pretraining run held
+out (its meta names them; scripts/gpu_pretrain.sh --pack leaves them out of the GPU runs'
+corpus too). This is how a new prior is chosen: never on a set the docs report.
 
 Each prior denoises centre crops of those photographs with fixed (seeded) Gaussian noise in one
 pass, f(y). A temporal prior sees windows with fixed synthetic motion (its own window shape and
@@ -48,7 +48,9 @@ def psnr(net, clean: torch.Tensor, noisy: torch.Tensor) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("priors", nargs="+", type=Path)
-    ap.add_argument("--reference", type=Path, default=Path("b2g_deploy/data/prior_rgb.pt"),
+    # The CPU run every shipped prior descends from; the GPU runs' pack left its held-out
+    # photographs out, so no prior has trained on them.
+    ap.add_argument("--reference", type=Path, default=Path("benchmarks/pretrain_runs/prior_rgb_long.pt"),
                     help="the prior whose held-out photographs are used")
     ap.add_argument("--baseline", type=Path, default=Path("b2g_deploy/data/prior_rgb.pt"),
                     help="single-frame prior run on temporal windows' target frames")
