@@ -6,7 +6,9 @@ velocity (bicubic), with 8-bit-quantised Gaussian noise per frame (the video ben
 seed = frame index). As `fit VIDEO --temporal` does: the `fast` single-frame fit from the shipped
 prior on frames 0-7, then the temporal stage from the shipped k=2 centred temporal prior
 (DIS-aligned) with each variant of learning rate and steps; scored on frames 8-11 (not fitted)
-and 0-7. "prior alone" is the temporal prior with no fit on the clip.
+and 0-7. "prior alone" is the temporal prior with no fit on the clip. Each fitted row is the
+network the stage kept: since the frame-to-frame check (``temporal.neighbour_check``), the fit
+or the prior it started from, whichever that check scores better (recorded in the row).
 
     python benchmarks/tune_temporal_fit.py --photos 4 --sigmas 25,50 --threads 1
 """
@@ -72,7 +74,7 @@ def psnr_mean(outs, clean, frames) -> float:
     return float(np.mean([psnr(outs[i], clean[i]) for i in frames]))
 
 
-def run_clip(name: str, clean: list[np.ndarray], sigma: float) -> list[dict]:
+def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tuple]) -> list[dict]:
     import torch
 
     from b2g_deploy.api import fit_temporal_stage
@@ -102,7 +104,7 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float) -> list[dict]:
     prior.align = "dis"
     with torch.no_grad():
         add("temporal prior alone", [o.numpy() for o in denoise_clip(prior, stack)], 0.0)
-    for label, lr_f, steps_f in VARIANTS:
+    for label, lr_f, steps_f in variants:
         vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)))
         t0 = time.perf_counter()
         stage = fit_temporal_stage(stack[:FIT_FRAMES], copy.deepcopy(single), vcfg, k=2, start=copy.deepcopy(prior),
@@ -110,6 +112,9 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float) -> list[dict]:
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)
+        # Which the frame-to-frame check kept (api.fit_temporal_stage): the row is that network.
+        rows[-1]["neighbour_check"] = stage.record.get("neighbour_check")
+        print(json.dumps({"neighbour_check": rows[-1]["neighbour_check"]}), flush=True)
     return rows
 
 
@@ -134,14 +139,17 @@ def main() -> None:
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--variants", default="", help="comma-separated names of VARIANTS (default: all)")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = [v for v in VARIANTS if not wanted or v[0] in wanted]
     rows = []
     for name, photo in held_out_photos(args.photos):
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            rows += run_clip(name, clip_from(photo), sigma)
+            rows += run_clip(name, clip_from(photo), sigma, variants)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     print(table(rows))

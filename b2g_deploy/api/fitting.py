@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +97,7 @@ def fit_temporal_stage(
                      f"{INDEPENDENCE_THRESHOLD}): kept the single-frame network")
         record["fallback"] = "correlated noise"
         return TemporalStage(single_net, False, record, notes)
+    unfitted = copy.deepcopy(start) if start is not None else None  # the fit trains start in place
     result = fit_temporal(frames, cfg, tcfg, net=start.to(device) if start is not None else single_net,
                           device=device, seed=seed,
                           time_budget=time_budget, progress=progress)
@@ -102,7 +105,29 @@ def fit_temporal_stage(
                   history=result.history)
     if result.noise_sigma is not None:
         record["noise_sigma"] = result.noise_sigma
-    return TemporalStage(result.net, True, record, notes, result.interrupted)
+    net = result.net
+    if unfitted is not None and not result.interrupted:
+        net = _keep_the_better(unfitted.to(device), result.net, frames.to(device), start_label, record, notes)
+    return TemporalStage(net, True, record, notes, result.interrupted)
+
+
+def _keep_the_better(prior: Any, fitted: Any, frames: Any, label: str, record: dict[str, Any],
+                     notes: list[str]) -> Any:
+    """The fitted temporal net, or the prior it started from when the frame-to-frame check
+    (``temporal.neighbour_check``) scores the prior better on the clip."""
+    from ..temporal.neighbour_check import neighbour_scores
+
+    prior.align = fitted.align
+    scores = neighbour_scores([prior, fitted], frames)
+    if scores is None:
+        return fitted
+    kept = "prior" if scores[0] < scores[1] else "fitted"
+    record["neighbour_check"] = {"prior": round(scores[0], 7), "fitted": round(scores[1], 7), "kept": kept}
+    if kept == "fitted":
+        return fitted
+    notes.append(f"the fit on the clip scored worse than {label} on the frame-to-frame check "
+                 f"({scores[1]:.6f} vs {scores[0]:.6f}): kept {label}")
+    return prior
 
 
 @dataclass
