@@ -17,7 +17,8 @@ then, median of ``--runs``:
   one preallocated array (the least a runtime can do).
 - the same pipeline fed from ``--stage-frames`` frames decoded beforehand (no decoder thread): on
   a CPU where decoding is the slowest stage this shows the glue's own rate.
-- per stage, single-threaded on frames decoded beforehand, ms per frame: the feeder (ring
+- per stage, single-threaded, ms per frame: the decoder's OpenCV read and its conversion to
+  float32 RGB planes; then, on frames decoded beforehand, the feeder (ring
   buffer + window/batch assembly, outside ``infer_windows``), ``infer_windows``' own work
   (checks, copies, padding; ``_run`` excluded), the sink's conversion (``io.images.to_storage``)
   and the FFV1 write without it.
@@ -133,6 +134,24 @@ class DecodedSource:
         return iter(self.frames)
 
 
+def decode_split_ms(clip: Path, frames: int) -> dict:
+    """The decoder's two parts, ms per frame: OpenCV's read (``CaptureSource.read_raw``) and the
+    conversion of its BGR uint8 frame to float32 RGB planes (what the source yields)."""
+    from b2g_deploy.io.video import open_source
+    from b2g_deploy.io.video_readers import _bgr_to_unit
+
+    source = open_source(clip, 3)
+    t0 = time.perf_counter()
+    raws = [raw for raw in (source.read_raw() for _ in range(frames)) if raw is not None]
+    read = time.perf_counter() - t0
+    source.close()
+    t0 = time.perf_counter()
+    converted = [_bgr_to_unit(raw, 3) for raw in raws]
+    convert = time.perf_counter() - t0
+    del converted
+    return {"opencv_read_ms": read * 1000.0 / len(raws), "to_float_ms": convert * 1000.0 / len(raws)}
+
+
 def decoded_frames(clip: Path, frames: int) -> list[tuple[int, np.ndarray]]:
     from b2g_deploy.io.video import open_source
 
@@ -172,18 +191,20 @@ def stage_ms(clip: Path, frames: int, batch: int, tmp: Path) -> dict:
     from b2g_deploy.io.pipeline import TemporalFeeder
     from b2g_deploy.io.video import VideoInfo, open_sink
 
+    decoder = decode_split_ms(clip, frames)  # first: its fresh arrays cost what the allocator's state makes them
     decoded = decoded_frames(clip, frames)
     runtime = null_runtime("target")
     infer, run = _Clock(), _Clock()
     runtime._run = run.wrap(runtime._run)
     runtime.infer_windows = infer.wrap(runtime.infer_windows)
-    feeder = TemporalFeeder(runtime)
-    outputs = []
-    t0 = time.perf_counter()
-    for first in range(0, len(decoded), batch):
-        outputs += feeder.push(decoded[first : first + batch])
-    outputs += feeder.flush()
-    total = time.perf_counter() - t0
+    for warm in (True, False):  # the timed pass after a warm-up: what a long video's frames cost
+        infer.seconds = run.seconds = 0.0
+        feeder, outputs = TemporalFeeder(runtime), []
+        t0 = time.perf_counter()
+        for first in range(0, len(decoded), batch):
+            outputs += feeder.push(decoded[first : first + batch])
+        outputs += feeder.flush()
+        total = time.perf_counter() - t0
     n = len(outputs)
     t0 = time.perf_counter()
     stored = [to_storage(d, 8) for _, _, d in outputs]
@@ -196,7 +217,7 @@ def stage_ms(clip: Path, frames: int, batch: int, tmp: Path) -> dict:
     sink.close()
     encode = time.perf_counter() - t0
     ms = 1000.0 / n
-    return {"feeder_ms": (total - infer.seconds) * ms, "infer_copies_ms": (infer.seconds - run.seconds) * ms,
+    return {**decoder, "feeder_ms": (total - infer.seconds) * ms, "infer_copies_ms": (infer.seconds - run.seconds) * ms,
             "null_run_ms": run.seconds * ms, "to_storage_ms": convert * ms, "ffv1_write_ms": encode * ms}
 
 
@@ -210,6 +231,9 @@ def measure(args, tmp: Path) -> dict:
         rows.setdefault(label, []).append(n / seconds)
         log(f"{label}: {n / seconds:.1f} fps")
 
+    # The stages first: single-threaded copies of fresh arrays are sensitive to the state the
+    # allocator was left in (after the threaded runs a stage measured up to 10x slower here).
+    stages = [stage_ms(clip, min(args.frames, args.stage_frames), args.batch, tmp) for _ in range(args.runs)]
     decoded = decoded_frames(clip, min(args.frames, args.stage_frames))
     for _ in range(args.runs):
         add("decode alone", *decode_seconds(clip))
@@ -221,13 +245,13 @@ def measure(args, tmp: Path) -> dict:
                 *pipeline_seconds(clip, null_runtime(kind), None, args.batch))
         add("pipeline, null runtime (target), FFV1 file",
             *pipeline_seconds(clip, null_runtime("target"), tmp / "out.mkv", args.batch))
-    del decoded
-    stages = [stage_ms(clip, min(args.frames, args.stage_frames), args.batch, tmp) for _ in range(args.runs)]
     return {"fps": {label: statistics.median(v) for label, v in rows.items()}, "fps_runs": rows,
             "stages_ms": {key: statistics.median(s[key] for s in stages) for key in stages[0]}}
 
 
 STAGE_LABELS = {
+    "opencv_read_ms": "decoder: OpenCV read (FFV1 decode)",
+    "to_float_ms": "decoder: BGR uint8 -> float32 RGB planes",
     "feeder_ms": "feeder: ring buffer + window/batch assembly (outside infer_windows)",
     "infer_copies_ms": "infer_windows' own work (checks, copies, padding; _run excluded)",
     "null_run_ms": "null runtime's _run (copying out the target frame)",
@@ -236,24 +260,50 @@ STAGE_LABELS = {
 }
 
 
-def render(data: dict) -> str:
+def _run_line(run: dict) -> str:
+    return f"`{run['command']}` on {run['cpu']} ({run['cores']} cores), {run['date']}, torch {run['torch']}"
+
+
+def render(data: dict, baseline: dict | None = None) -> str:
+    """The tables; with ``baseline`` (this benchmark's JSON from an earlier commit) a column of
+    its numbers and the ratio beside each row."""
     s = data["settings"]
+    before = baseline["fps"] if baseline else {}
+    head = "| what | fps | ms/frame |"
+    if baseline:
+        head = f"| what | fps before ({baseline['label']}) | fps | ms/frame | ratio |"
     out = [
         f"{s['width']}x{s['height']} RGB, k=2 centred (5-frame windows), batch {s['batch']}, {s['frames']} frames, "
         f"no network (null temporal runtimes); median of {s['runs']} runs.",
         "",
-        "| what | fps | ms/frame |",
-        "|---|---|---|",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
     ]
     for label, fps in data["fps"].items():
-        out.append(f"| {label} | {fps:.1f} | {1000.0 / fps:.1f} |")
-    out += ["", f"Per stage, single-threaded, on {s['stage_frames']} frames decoded beforehand:", "",
-            "| stage | ms/frame |", "|---|---|"]
+        if baseline:
+            was = before.get(label)
+            then = f"{was:.1f}" if was else "–"
+            ratio = f"{fps / was:.2f}x" if was else "–"
+            out.append(f"| {label} | {then} | {fps:.1f} | {1000.0 / fps:.1f} | {ratio} |")
+        else:
+            out.append(f"| {label} | {fps:.1f} | {1000.0 / fps:.1f} |")
+    stage_head = "| stage | ms/frame before | ms/frame |" if baseline else "| stage | ms/frame |"
+    out += ["", f"Per stage, single-threaded, on {s['stage_frames']} frames (after the decoder's two parts: "
+            "frames decoded beforehand):", "",
+            stage_head, "|" + "---|" * (stage_head.count("|") - 1)]
     for key, ms in data["stages_ms"].items():
-        out.append(f"| {STAGE_LABELS[key]} | {ms:.2f} |")
-    run = data["run"]
-    out += ["", f"Run: `{run['command']}` on {run['cpu']} ({run['cores']} cores), {run['date']}, "
-            f"torch {run['torch']}; other jobs shared the machine, so compare rows of one run, not across tables."]
+        was = ""
+        if baseline:
+            was = f"{baseline['stages_ms'][key]:.2f} | " if key in baseline["stages_ms"] else "– | "
+        out.append(f"| {STAGE_LABELS[key]} | {was}{ms:.2f} |")
+    out += ["", f"Run: {_run_line(data['run'])}; other jobs shared the machine, so compare rows of one "
+            "run (or runs made one after the other), not across tables."]
+    if baseline:
+        out += [f"Before: {_run_line(baseline['run'])}, the same benchmark file run against {baseline['label']}."]
+    out += ["", "On this VM, writing into freshly allocated memory (page faults) costs up to ~2 ms per MB, "
+            "and how often a large array is fresh depends on the allocator's state, so single-threaded "
+            "stages that allocate (the conversions, the null runtime's copy) move by up to 10x between "
+            "processes. The feeder is timed on a second pass over the frames (after a warm-up pass)."]
     if data.get("note"):
         out += ["", data["note"]]
     return "\n".join(out)
@@ -268,7 +318,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--json", type=Path, default=RESULTS)
-    p.add_argument("--note", default="", help="a line printed under the table (e.g. before/after)")
+    p.add_argument("--note", default="", help="a line printed under the tables")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="this benchmark's JSON from an earlier commit: shown beside, with the ratio")
+    p.add_argument("--baseline-label", default="the earlier commit", help="what --baseline measured")
     p.add_argument("--no-doc", action="store_true")
     args = p.parse_args(argv)
 
@@ -280,9 +333,13 @@ def main(argv: list[str] | None = None) -> None:
     data.update(run=run_facts(), note=args.note,
                 settings={"width": args.width, "height": args.height, "frames": args.frames, "batch": args.batch,
                           "runs": args.runs, "stage_frames": min(args.frames, args.stage_frames)})
+    baseline = None
+    if args.baseline is not None:
+        baseline = {**json.loads(args.baseline.read_text()), "label": args.baseline_label}
+        data["baseline"] = {"path": str(args.baseline), "label": args.baseline_label}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(data, indent=1))
-    body = render(data)
+    body = render(data, baseline)
     print(body)
     if not args.no_doc:
         replace_section(DOC, HEADING, body)
