@@ -16,7 +16,9 @@ index. Causal windows are emitted as their frame arrives; centred ones k frames 
 last k, reflected at the end, when the source ends (not after Ctrl-C: the frames already
 denoised are kept, the pending k are not run). Frames the source skips are not pushed (the
 window closes over the gap); a frame size change mid-stream flushes the old size's windows
-and starts a new window stream.
+and starts a new window stream. The ring hands each window over as its frames, not concatenated:
+the runtime copies every frame once, into a batch array it reuses (``infer_window_frames``), or,
+torch on a GPU, uploads every frame once and builds the windows there.
 
 Torch, ONNX Runtime and TensorRT release the GIL while they compute, and OpenCV does while it
 decodes and encodes, so threads (not processes) are enough to overlap the three.

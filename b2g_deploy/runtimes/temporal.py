@@ -103,6 +103,7 @@ class TemporalRuntime:
         """
         from ..temporal.windows import stack_windows
 
+        _check_not_empty(windows)
         batch = stack_windows(windows, self._batch_array(len(windows), windows[0]))
         out = self.infer_windows(batch)
         if np.may_share_memory(out, batch):  # output is a view of its input: never overwrite it
@@ -139,7 +140,7 @@ class TemporalRuntime:
             outs.append(self.infer_windows(windows))
         return np.concatenate(outs)
 
-    def close(self) -> None:  # noqa: B027 - optional
+    def close(self) -> None:
         self._host_batch = None
 
     def __enter__(self) -> "TemporalRuntime":
@@ -147,6 +148,11 @@ class TemporalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_not_empty(windows: Sequence[Sequence[np.ndarray]]) -> None:
+    if len(windows) == 0 or len(windows[0]) == 0:
+        raise InputError("empty batch")
 
 
 def _info(channels: int, k: int, causal: bool, window: int, bit_depth: int = 8, **extra: Any) -> ModelInfo:
@@ -200,6 +206,7 @@ class TorchTemporalRuntime(TemporalRuntime):
     def infer_window_frames(self, windows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
         """As the base class; with ``frames_on_device`` the windows are assembled on the device
         from frames uploaded once each (the same values, so the same output)."""
+        _check_not_empty(windows)
         if not self._can_assemble_on_device(windows):  # alignment and padding work on host windows
             return super().infer_window_frames(windows)
         return self.infer_tensor(self._device_windows(windows)).cpu().numpy()

@@ -206,3 +206,15 @@ def test_ort_runtime_through_the_feeder_matches_stacked_windows(tiny_temporal):
         got = _feed(rt, frames, batch=4)
     assert [i for i, _ in got] == list(range(6))
     assert np.array_equal(np.stack([d for _, d in got]), want)
+
+
+def test_infer_window_frames_refuses_an_empty_batch(tiny_temporal):
+    from b2g_deploy.errors import InputError
+    from b2g_deploy.runtimes.temporal import TorchTemporalRuntime
+
+    with pytest.raises(InputError, match="empty batch"):
+        _TargetView(1).infer_window_frames([])
+    with TorchTemporalRuntime(tiny_temporal[0]) as rt:
+        rt.frames_on_device = True
+        with pytest.raises(InputError, match="empty batch"):
+            rt.infer_window_frames([])
