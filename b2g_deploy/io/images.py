@@ -68,15 +68,35 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
     return chw, ImageInfo(channels=chw.shape[0], bit_depth=depth, height=h, width=w)
 
 
+_SCALES = {8: (255.0, np.uint8), 16: (65535.0, np.uint16)}
+
+
 def to_storage(chw: np.ndarray, bit_depth: int) -> np.ndarray:
-    """(C, H, W) float in [0, 1] -> HWC/HW array in the file's type, BGR for OpenCV."""
-    x = np.clip(chw, 0.0, 1.0)
-    x = x[0] if x.shape[0] == 1 else x[::-1].transpose(1, 2, 0)
-    if bit_depth == 8:
-        return np.round(x * 255.0).astype(np.uint8)
-    if bit_depth == 16:
-        return np.round(x * 65535.0).astype(np.uint16)
-    return np.ascontiguousarray(x.astype(np.float32))
+    """(C, H, W) float in [0, 1] -> C-contiguous HWC/HW array in the file's type, BGR for OpenCV.
+
+    Scaled and rounded plane by plane (in the planes' memory order) and interleaved last, on the
+    small integer planes: at 720p this is several times faster than working on the transposed
+    float view, with the same values (the same float operations on each pixel).
+    """
+    x = np.clip(chw, 0.0, 1.0)  # a new array: free to work on in place
+    if bit_depth in _SCALES:
+        scale, dtype = _SCALES[bit_depth]
+        if np.issubdtype(x.dtype, np.floating):
+            x *= scale
+            np.round(x, out=x)
+        else:
+            x = np.round(x * scale)
+        return _interleave_bgr(x.astype(dtype))
+    return _interleave_bgr(x.astype(np.float32, copy=False))
+
+
+def _interleave_bgr(planes: np.ndarray) -> np.ndarray:
+    """(C, H, W) RGB planes -> (H, W) for one channel, else C-contiguous (H, W, C) BGR."""
+    if planes.shape[0] == 1:
+        return np.ascontiguousarray(planes[0])
+    import cv2
+
+    return cv2.merge([np.ascontiguousarray(p) for p in planes[::-1]])
 
 
 def check_image_output(path: Path, bit_depth: int, force: bool) -> None:

@@ -16,7 +16,9 @@ index. Causal windows are emitted as their frame arrives; centred ones k frames 
 last k, reflected at the end, when the source ends (not after Ctrl-C: the frames already
 denoised are kept, the pending k are not run). Frames the source skips are not pushed (the
 window closes over the gap); a frame size change mid-stream flushes the old size's windows
-and starts a new window stream.
+and starts a new window stream. The ring hands each window over as its frames, not concatenated:
+the runtime copies every frame once, into a batch array it reuses (``infer_window_frames``), or,
+torch on a GPU, uploads every frame once and builds the windows there.
 
 Torch, ONNX Runtime and TensorRT release the GIL while they compute, and OpenCV does while it
 decodes and encodes, so threads (not processes) are enough to overlap the three.
@@ -168,10 +170,20 @@ class TemporalFeeder:
         self.ring = RingBuffer(runtime.k, runtime.causal)
         self._pending: deque[tuple[int, np.ndarray]] = deque()  # pushed, window not emitted yet
 
+    def _infer(self, windows: list) -> np.ndarray:
+        """The ring's windows (each as its frames) through the runtime: straight from the frames
+        when it can take them (each frame copied once, into the batch), else stacked here."""
+        frames = [w for _, w in windows]
+        if hasattr(self.runtime, "infer_window_frames"):
+            return self.runtime.infer_window_frames(frames)
+        from ..temporal.windows import stack_windows
+
+        return self.runtime.infer_windows(stack_windows(frames))
+
     def _take(self, windows: list) -> list[tuple[int, np.ndarray, np.ndarray]]:
         if not windows:
             return []
-        out = self.runtime.infer_windows(np.stack([w for _, w in windows]).astype(np.float32, copy=False))
+        out = self._infer(windows)
         ready = []
         for denoised in out:  # the ring emits each pushed frame's window once, in push order
             index, noisy = self._pending.popleft()
@@ -185,17 +197,17 @@ class TemporalFeeder:
         ready: list = []
         for index, frame in items:
             try:
-                emitted = self.ring.push(frame)
+                emitted = self.ring.push_frames(frame)
             except FrameSizeChangedError:  # a new stream size: finish the old one's windows first
-                ready += self._take(windows + self.ring.flush())
+                ready += self._take(windows + self.ring.flush_frames())
                 windows = []
-                emitted = self.ring.push(frame)
+                emitted = self.ring.push_frames(frame)
             self._pending.append((index, frame))
             windows += emitted
         return ready + self._take(windows)
 
     def flush(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        return self._take(self.ring.flush())
+        return self._take(self.ring.flush_frames())
 
 
 def check_channels(runtime: FrameDenoiser, source) -> None:

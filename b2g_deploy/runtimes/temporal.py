@@ -14,6 +14,7 @@ window: ``trt_runtime.TrtTemporalRuntime``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ class TemporalRuntime:
     window: int
     multiple: int
     align: str = "none"  # "dis": neighbours warped onto the target before the network (temporal.align)
+    _host_batch: np.ndarray | None = None  # infer_window_frames' batch array, reused from call to call
 
     def _check(self, windows: np.ndarray) -> np.ndarray:
         want = self.window * self.info.channels
@@ -90,6 +92,32 @@ class TemporalRuntime:
             windows = align_windows(windows, self.info.channels, self.target_index)
         padded, h, w = pad_small(windows, self.multiple)
         return self._run(padded)[..., :h, :w]
+
+    def infer_window_frames(self, windows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+        """Windows given as their (C, H, W) frames in slot order (``RingBuffer.push_frames``) ->
+        the denoised target frames (B, C, H, W): what ``infer_windows`` gives for the stacked
+        windows. The frames must not change after they are passed (the ring keeps them too).
+
+        Here the windows are copied once into a float32 batch array that is kept for the next
+        call (at 720p a batch of 4 is 55 MB: allocating it afresh costs as much as filling it).
+        """
+        from ..temporal.windows import stack_windows
+
+        _check_not_empty(windows)
+        batch = stack_windows(windows, self._batch_array(len(windows), windows[0]))
+        out = self.infer_windows(batch)
+        if np.may_share_memory(out, batch):  # output is a view of its input: never overwrite it
+            self._host_batch = None
+        return out
+
+    def _batch_array(self, n: int, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """A C-contiguous float32 (n, T*C, H, W) array for ``stack_windows``: the kept one's first
+        n rows when it is big enough and of this frame size, else a new one (then kept)."""
+        c, h, w = frames[0].shape
+        kept = self._host_batch
+        if kept is None or kept.shape[1:] != (len(frames) * c, h, w) or kept.shape[0] < n:
+            kept = self._host_batch = np.empty((n, len(frames) * c, h, w), np.float32)
+        return kept[:n]
 
     @property
     def target_index(self) -> int:
@@ -112,14 +140,19 @@ class TemporalRuntime:
             outs.append(self.infer_windows(windows))
         return np.concatenate(outs)
 
-    def close(self) -> None:  # noqa: B027 - optional
-        pass
+    def close(self) -> None:
+        self._host_batch = None
 
     def __enter__(self) -> "TemporalRuntime":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_not_empty(windows: Sequence[Sequence[np.ndarray]]) -> None:
+    if len(windows) == 0 or len(windows[0]) == 0:
+        raise InputError("empty batch")
 
 
 def _info(channels: int, k: int, causal: bool, window: int, bit_depth: int = 8, **extra: Any) -> ModelInfo:
@@ -152,6 +185,11 @@ class TorchTemporalRuntime(TemporalRuntime):
         self.module = TemporalExportModule(net).to(self.device).eval()
         self.info = _info(ckpt.channels, self.k, self.causal, self.window, int(ckpt.meta.get("bit_depth", 8)),
                           device=str(device), multiple=self.multiple, align=self.align, fp16=fp16)
+        # On a GPU, infer_window_frames uploads each frame once and builds the windows there (a
+        # frame sits in 2k+1 windows: uploading stacked windows would copy it 2k+1 times over
+        # PCIe). On the CPU the host batch is already the tensor (torch.from_numpy shares it).
+        self.frames_on_device = self.device.type == "cuda"
+        self._uploaded: dict[int, tuple[np.ndarray, Any]] = {}  # id(frame) -> (frame, its device copy)
 
     def infer_tensor(self, windows):
         """(B, T*C, H, W) float32 windows already on the device -> float32 target frames there."""
@@ -165,8 +203,47 @@ class TorchTemporalRuntime(TemporalRuntime):
 
         return self.infer_tensor(torch.from_numpy(windows).to(self.device)).cpu().numpy()
 
+    def infer_window_frames(self, windows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+        """As the base class; with ``frames_on_device`` the windows are assembled on the device
+        from frames uploaded once each (the same values, so the same output)."""
+        _check_not_empty(windows)
+        if not self._can_assemble_on_device(windows):  # alignment and padding work on host windows
+            return super().infer_window_frames(windows)
+        return self.infer_tensor(self._device_windows(windows)).cpu().numpy()
+
+    def _can_assemble_on_device(self, windows: Sequence[Sequence[np.ndarray]]) -> bool:
+        c, h, w = windows[0][0].shape
+        return (self.frames_on_device and self.align == "none" and len(windows[0]) == self.window
+                and c == self.info.channels and min(h, w) >= self.multiple)
+
+    def _device_windows(self, windows: Sequence[Sequence[np.ndarray]]):
+        """(B, T*C, H, W) float32 windows on the device, each distinct frame uploaded once. The
+        uploads of this batch's frames are kept for the next batch, whose windows share most of
+        them (consecutive windows overlap in 2k frames); each kept entry holds its frame, so its
+        id cannot be taken by a new frame while the entry exists."""
+        import torch
+
+        kept: dict[int, tuple[np.ndarray, Any]] = {}
+        for frames in windows:
+            for frame in frames:
+                key = id(frame)
+                if key not in kept:
+                    hit = self._uploaded.get(key)
+                    kept[key] = hit if hit is not None else (frame, self._upload(frame))
+        self._uploaded = kept
+        slots = torch.stack([kept[id(frame)][1] for frames in windows for frame in frames])
+        c, h, w = windows[0][0].shape
+        return slots.view(len(windows), len(windows[0]) * c, h, w)
+
+    def _upload(self, frame: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)).to(self.device)
+
     def close(self) -> None:
         self.module = None  # type: ignore[assignment]
+        self._uploaded = {}
+        TemporalRuntime.close(self)
 
 
 class OrtTemporalRuntime(TemporalRuntime):
@@ -201,6 +278,7 @@ class OrtTemporalRuntime(TemporalRuntime):
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]
+        TemporalRuntime.close(self)
 
 
 def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels: int | None = None,

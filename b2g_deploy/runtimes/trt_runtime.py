@@ -149,3 +149,4 @@ class TrtTemporalRuntime(TrtEngine, TemporalRuntime):
 
     def close(self) -> None:
         TrtEngine.close(self)
+        TemporalRuntime.close(self)  # the kept batch array

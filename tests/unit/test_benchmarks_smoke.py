@@ -134,3 +134,15 @@ def test_bench_video_streams_through_the_library():
     assert "api.fit(" in text and "api.export(" in text and "api.denoise_video(" in text
     assert "save_checkpoint" not in text and "export_onnx" not in text
     assert callable(bench.stream) and bench.VIDEO.name == "cockatoo.mp4"
+
+
+def test_pipeline_overhead_benchmark_runs_small_and_renders_a_baseline(tmp_path, capsys):
+    bench = _load("bench_pipeline_overhead")
+    torch.set_num_threads(1)
+    out = tmp_path / "o.json"
+    bench.main(["--frames", "5", "--runs", "1", "--width", "32", "--height", "24", "--stage-frames", "5",
+                "--no-doc", "--json", str(out)])
+    bench.main(["--frames", "5", "--runs", "1", "--width", "32", "--height", "24", "--stage-frames", "5",
+                "--no-doc", "--json", str(tmp_path / "p.json"), "--baseline", str(out), "--baseline-label", "x"])
+    text = capsys.readouterr().out
+    assert "| decode alone |" in text and "fps before (x)" in text and "1280x720" not in text

@@ -70,3 +70,20 @@ def test_write_refuses_existing_output_and_leaves_nothing_behind(tmp_path):
     with pytest.raises(InputError):
         write_image(tmp_path / "o.jpg", np.zeros((3, 8, 8), np.float32), 16)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("bit_depth", [8, 16, 32])
+def test_to_storage_gives_the_values_of_the_transposed_formula_contiguously(channels, bit_depth):
+    from b2g_deploy.io.images import to_storage
+
+    rng = np.random.default_rng(channels + bit_depth)
+    chw = (rng.random((channels, 19, 23)) * 1.2 - 0.1).astype(np.float32)
+    chw.flat[:4] = np.float32([0.5 / 255, 1.5 / 255, 2.5 / 255, 254.5 / 255])  # ties round to even
+    for x in (chw, chw.astype(np.float64), chw[:, ::2, ::-1]):
+        y = np.clip(x, 0.0, 1.0)
+        y = y[0] if channels == 1 else y[::-1].transpose(1, 2, 0)  # what it computed before
+        want = {8: lambda: np.round(y * 255.0).astype(np.uint8), 16: lambda: np.round(y * 65535.0).astype(np.uint16),
+                32: lambda: y.astype(np.float32)}[bit_depth]()
+        got = to_storage(x, bit_depth)
+        assert got.dtype == want.dtype and np.array_equal(got, want) and got.flags.c_contiguous

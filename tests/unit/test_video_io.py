@@ -178,3 +178,14 @@ def test_existing_outputs_need_force(tmp_path):
     open_sink(target, info, force=True).close()  # allowed with force; no frame -> no new file
     with pytest.raises(InputError, match="FFV1"):
         open_sink(tmp_path / "a.mp4", info)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.uint8, 255.0), (np.uint16, 65535.0)])
+def test_decoded_frames_are_the_raw_values_over_the_scale_in_rgb(dtype, scale):
+    from b2g_deploy.io.video_readers import _bgr_to_unit
+
+    raw = np.random.default_rng(0).integers(0, int(scale) + 1, (9, 11, 3)).astype(dtype)
+    rgb = _bgr_to_unit(raw, 3)
+    assert rgb.dtype == np.float32 and rgb.flags.c_contiguous
+    assert np.array_equal(rgb, raw[..., ::-1].transpose(2, 0, 1).astype(np.float32) / np.float32(scale))
+    assert np.array_equal(_bgr_to_unit(raw, 1), raw[None, ..., 1].astype(np.float32) / np.float32(scale))
