@@ -190,7 +190,7 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
     from ..temporal.model import TemporalB2GNet
     from ..temporal.windows import target_slot, window_size
 
-    src, _, _ = load_prior_state(path)
+    src, _, src_meta = load_prior_state(path)
     net, done = src.net, []
     channels = 1 if cfg.grey else 3
     if isinstance(net, TemporalB2GNet):
@@ -206,6 +206,8 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
     if cfg.temporal_k and not isinstance(net, TemporalB2GNet):
         net = TemporalB2GNet.from_single_frame(net, cfg.temporal_k, cfg.causal)
         done.append("neighbour head zero")
-    notes.append(f"started from {path.name} ({src.step} steps)" + "".join(f", {d}" for d in done))
-    return net, cfg.model_copy(update={"model": net.cfg}), src.step
+    # The source's whole lineage: a prior that itself continued another counts those steps too.
+    steps = src.step + int(src_meta.get("init_from_steps", 0))
+    notes.append(f"started from {path.name} ({steps} steps)" + "".join(f", {d}" for d in done))
+    return net, cfg.model_copy(update={"model": net.cfg}), steps
 

@@ -153,10 +153,22 @@ def test_lr_schedule_is_stable_then_decays():
     assert lr_at(cfg.model_copy(update={"steps": 20_000}), 7_999) == 1e-3
 
 
-def test_fit_to_budget_ends_the_decayed_run_inside_the_time_budget(tmp_path, corpus_dir):
+def test_fit_to_budget_ends_the_decayed_run_inside_the_time_budget(tmp_path, corpus_dir, monkeypatch):
+    import types
+
+    import b2g_deploy.fit.pretrain as loop
+
     out = tmp_path / "p.pt"
     with pytest.raises(InputError, match="needs --time-budget"):
         api.pretrain([corpus_dir], out, changes=TINY, fit_to_budget=True)
+    # A clock that advances 10 ms a reading: a steady speed, as a run on a machine of its own has.
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.01
+        return now[0]
+
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=clock))
     report = api.pretrain([corpus_dir], out, steps=10**7, time_budget=3.0, changes=TINY, holdout=0,
                           fit_to_budget=True)
     _, cfg, _ = load_prior_state(out)
