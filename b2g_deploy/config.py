@@ -276,6 +276,9 @@ class PretrainConfig(_Strict):
     motion_max: float = Field(2.0, ge=0.0, le=8.0, description="largest synthetic motion, pixels per frame")
     bf16: bool = Field(True, description="bfloat16 autocast (1.6x faster on this AVX512-BF16 CPU)")
     channels_last: bool = Field(True, description="NHWC memory layout (1.14x faster here with bf16)")
+    noise_on_device: bool = Field(False, description="draw masks and noise on the training device "
+                                  "(a GPU run's CPU spent ~0.1-0.2 s a step drawing them); the run "
+                                  "then depends on the device's generator, not only on the seed")
 
     def check(self) -> None:
         if self.crop % 2**self.model.depth:

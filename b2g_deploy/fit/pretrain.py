@@ -80,23 +80,24 @@ def add_training_noise(x: torch.Tensor, cfg: PretrainConfig, gen: torch.Generato
     """Per crop: Gaussian with sigma ~ U[0, sigma_max]/255, or (poisson_share of crops)
     Poisson(lam x)/lam with lam log-uniform in poisson_lam plus a little Gaussian read noise.
     Not clipped, like the benchmarks' test noise."""
-    n = x.shape[0]
-    sigma = torch.rand(n, 1, 1, 1, generator=gen) * cfg.sigma_max / 255.0
-    y = x + sigma * torch.randn(x.shape, generator=gen)
-    poisson = torch.rand(n, generator=gen) < cfg.poisson_share
+    n, dev = x.shape[0], x.device
+    sigma = torch.rand(n, 1, 1, 1, generator=gen, device=dev) * cfg.sigma_max / 255.0
+    y = x + sigma * torch.randn(x.shape, generator=gen, device=dev)
+    poisson = torch.rand(n, generator=gen, device=dev) < cfg.poisson_share
     if poisson.any():
         lo, hi = (math.log(v) for v in cfg.poisson_lam)
-        lam = torch.exp(lo + (hi - lo) * torch.rand(int(poisson.sum()), 1, 1, 1, generator=gen))
+        lam = torch.exp(lo + (hi - lo) * torch.rand(int(poisson.sum()), 1, 1, 1, generator=gen, device=dev))
         xp = x[poisson]
-        read = torch.rand(xp.shape[0], 1, 1, 1, generator=gen) * 5.0 / 255.0
-        y[poisson] = torch.poisson(lam * xp, generator=gen) / lam + read * torch.randn(xp.shape, generator=gen)
+        read = torch.rand(xp.shape[0], 1, 1, 1, generator=gen, device=dev) * 5.0 / 255.0
+        y[poisson] = torch.poisson(lam * xp, generator=gen) / lam + read * torch.randn(xp.shape, generator=gen, device=dev)
     return y
 
 
 def draw_inputs(x: torch.Tensor, cfg: PretrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The network's input y and the visible-pixel mask (B, 1, H, W) for clean crops x, drawn on
-    the CPU generator so that a seed gives the same run on any device."""
-    mask = (torch.rand(x.shape[0], 1, *x.shape[-2:], generator=gen) >= cfg.mask_rate).to(x.dtype)
+    """The network's input y and the visible-pixel mask (B, 1, H, W) for clean crops x, drawn
+    with ``gen`` on x's device: the CPU by default, so that a seed gives the same run on any
+    device (``noise_on_device``: the training device, fast on a GPU)."""
+    mask = (torch.rand(x.shape[0], 1, *x.shape[-2:], generator=gen, device=x.device) >= cfg.mask_rate).to(x.dtype)
     y = x if cfg.objective == "masked" else add_training_noise(x, cfg, gen)
     return y, mask
 
@@ -212,8 +213,11 @@ def pretrain(
                 break
             # Crops and noise of step k depend on (seed, k) only: a resumed run draws the same.
             rng = np.random.default_rng([seed, state.step])
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + state.step)
+            draw_on = device if cfg.noise_on_device else torch.device("cpu")
+            gen = torch.Generator(device=draw_on).manual_seed(seed * 1_000_003 + state.step)
             x, target = clean_batch(corpus, cfg, rng)
+            if cfg.noise_on_device:
+                x, target = x.to(device, non_blocking=True), target.to(device, non_blocking=True)
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, state.step)
             y, mask = draw_inputs(x, cfg, gen)

@@ -180,6 +180,18 @@ def test_fit_to_budget_ends_the_decayed_run_inside_the_time_budget(tmp_path, cor
     assert lr_at(cfg, cfg.steps - 1) < 0.02 * cfg.lr
 
 
+def test_noise_on_device_is_the_same_run_on_the_cpu(corpus_dir, tmp_path):
+    # On the CPU the device's generator is the CPU's: the option changes where, not what.
+    a = api.pretrain([corpus_dir], tmp_path / "a.pt", steps=3, changes=TINY, holdout=0)
+    b = api.pretrain([corpus_dir], tmp_path / "b.pt", steps=3, changes={**TINY, "noise_on_device": True}, holdout=0)
+    assert a.steps == b.steps == 3
+    sa, _, _ = load_prior_state(tmp_path / "a.pt")
+    sb, cfg, _ = load_prior_state(tmp_path / "b.pt")
+    assert cfg.noise_on_device
+    for (name, pa), pb in zip(sa.net.state_dict().items(), sb.net.state_dict().values()):
+        assert torch.equal(pa, pb), name
+
+
 def test_grey_from_rgb_computes_the_rgb_network_on_grey_input():
     torch.manual_seed(0)
     # Train mode: no clamp to [0, 1], which would act per colour before the mean.
