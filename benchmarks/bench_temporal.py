@@ -49,11 +49,14 @@ TARGET_VS_SINGLE = 1.5  # dB, temporal over the single-frame fit on unseen frame
 
 SINGLE, TEMPORAL, CAUSAL, NLM, INPUT = "b2g-single", "b2g-temporal", "b2g-temporal-causal", "nlm", "input"
 TPRIOR, TFIT, TALIGNED = "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-temporal-aligned"
+CPRIOR, CFIT = "b2g-causal-prior", "b2g-causal-from-prior"  # the same with the causal prior (live streams)
 LABELS = {
     INPUT: "noisy input",
     SINGLE: "B2G single-frame (`fast` from the prior)",
     TPRIOR: "temporal prior alone, k=2 centred, DIS-aligned (no fit)",
     TFIT: "B2G temporal from the temporal prior, k=2 centred, DIS-aligned (fitted)",
+    CPRIOR: "causal temporal prior alone, k=2 causal, DIS-aligned (no fit)",
+    CFIT: "B2G temporal from the causal temporal prior, k=2 causal, DIS-aligned (fitted)",
     TALIGNED: "B2G temporal from the single-frame fit, k=2 centred, DIS-aligned",
     TEMPORAL: "B2G temporal from the single-frame fit, k=2 centred, unaligned",
     CAUSAL: "B2G temporal, k=2 causal, unaligned",
@@ -174,16 +177,17 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
     return outs, fit_s, (time.perf_counter() - t1) / len(noisy), facts
 
 
-def load_temporal_prior(args):
-    """The temporal prior (k=2 centred) a TFIT row starts from: --temporal-prior or the packaged one."""
+def load_temporal_prior(args, causal: bool = False):
+    """The temporal prior (k=2) a TFIT row starts from: --temporal-prior or the packaged one;
+    ``causal``: the packaged causal one (CFIT)."""
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.priors import temporal_prior_name
 
-    path = args.temporal_prior
+    path = None if causal else args.temporal_prior
     if path is None:
         from importlib import resources
 
-        path = Path(str(resources.files("b2g_deploy") / "data" / temporal_prior_name(3, 2, False)))
+        path = Path(str(resources.files("b2g_deploy") / "data" / temporal_prior_name(3, 2, causal)))
     if not path.is_file():
         return None, {}
     ckpt = load_checkpoint(path)
@@ -226,8 +230,9 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     base = {"set": "video", "image": image, "noise": noise, "frames": len(clean), "fit_frames": args.fit_frames,
             "scale": args.scale, "size": list(clean[0].shape[1:]), "sigma": sigma}
     tprior, tprior_facts = load_temporal_prior(args)
+    cprior, cprior_facts = load_temporal_prior(args, causal=True)
     wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, TALIGNED,
-              *([TPRIOR, TFIT] if tprior is not None else [])]
+              *([TPRIOR, TFIT] if tprior is not None else []), *([CPRIOR, CFIT] if cprior is not None else [])]
     if args.methods:
         wanted = [m for m in wanted if m in args.methods]
     todo = [m for m in wanted if not store.done(("video", image, noise, m))]
@@ -247,12 +252,13 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         log(f"sigma {noise}: NLM on {len(noisy)} frames")
         outs, per_frame, extra = apply_nlm(noisy, sigma, clean[0])
         add(NLM, outs, fit_s=0.0, infer_ms=per_frame * 1000, **extra)
-    if TPRIOR in todo:
-        aligned_prior = copy.deepcopy(tprior)
-        aligned_prior.align = "dis"
-        outs, per_frame = apply_temporal(aligned_prior, noisy)
-        add(TPRIOR, outs, fit_s=0.0, infer_ms=per_frame * 1000, align="dis", **tprior_facts)
-    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL, TFIT, TALIGNED)):
+    for method, prior, prior_facts in ((TPRIOR, tprior, tprior_facts), (CPRIOR, cprior, cprior_facts)):
+        if method in todo:
+            aligned_prior = copy.deepcopy(prior)
+            aligned_prior.align = "dis"
+            outs, per_frame = apply_temporal(aligned_prior, noisy)
+            add(method, outs, fit_s=0.0, infer_ms=per_frame * 1000, align="dis", **prior_facts)
+    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
     net, cfg, fit_s, facts = fit_single(noisy, args)
@@ -260,16 +266,18 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         outs, per_frame = apply_single(net, noisy)
         add(SINGLE, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
     for method, causal, start, align in ((TEMPORAL, False, None, "none"), (CAUSAL, True, None, "none"),
-                                         (TALIGNED, False, None, "dis"), (TFIT, False, tprior, "dis")):
+                                         (TALIGNED, False, None, "dis"), (TFIT, False, tprior, "dis"),
+                                         (CFIT, True, cprior, "dis")):
         if method not in todo:
             continue
         log(f"sigma {noise}: {method} ({'causal' if causal else 'centred'}) on frames 0-{args.fit_frames - 1}")
-        label = tprior_facts.get("temporal_prior", "") if start is not None else "single-frame fit"
+        start_facts = cprior_facts if method == CFIT else tprior_facts
+        label = start_facts.get("temporal_prior", "") if start is not None else "single-frame fit"
         outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal,
                                                                 start=start, start_label=label, align=align)
         add(method, outs, fit_s=t_fit, fit_total_s=fit_s + t_fit, infer_ms=per_frame * 1000,
             single_steps=facts["steps"], init=facts["init"], iters=cfg.iters, **tfacts,
-            **(tprior_facts if start is not None else {}))
+            **(start_facts if start is not None else {}))
 
 
 # ---- the table -------------------------------------------------------------------------------
@@ -277,7 +285,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
 
 def target_cell(row: dict, by_method: dict[str, dict]) -> str:
     """For a temporal row: each target of the issue, its value, met or the gap."""
-    if row["method"] not in (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED):
+    if row["method"] not in (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT):
         return ""
     cells = []
     for ref, margin, name in ((NLM, TARGET_VS_NLM, "NLM"), (SINGLE, TARGET_VS_SINGLE, "single")):
@@ -296,7 +304,7 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows:  # the last row of a (setup, sigma, method) wins
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
-    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT]
+    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
         f"{TARGET_VS_NLM:g} dB and ≥ the single-frame fit + {TARGET_VS_SINGLE:g} dB. A row that misses a "
@@ -321,11 +329,11 @@ def render(rows: list[dict], runs: list[dict]) -> str:
                 f" ({fmt(r['fit_total_s'], 1)})" if r.get("fit_total_s", r["fit_s"]) != r["fit_s"] else "")
             corr = fmt(r["noise_correlation"], 3) if r.get("noise_correlation") is not None else "–"
             label = LABELS.get(m, m)
-            if m in (TEMPORAL, CAUSAL, TALIGNED, TFIT) and r.get("k") not in (None, 2):
+            if m in (TEMPORAL, CAUSAL, TALIGNED, TFIT, CFIT) and r.get("k") not in (None, 2):
                 label = label.replace("k=2", f"k={r['k']}")
             if r.get("temporal_prior"):
                 label += f" [{r['temporal_prior']}, {r.get('temporal_prior_steps')} steps]"
-            if m in (TEMPORAL, CAUSAL, TFIT, TALIGNED) and not r.get("temporal", True):
+            if m in (TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT) and not r.get("temporal", True):
                 label += " (fell back to single-frame: correlated noise)"
             steps = str(r["steps"]) if r.get("steps") else "–"
             out.append(f"| {label} | {fmt(r['psnr_unseen'])} | {fmt(r['psnr_fitted'])} | {fmt(r['flicker'], 4)} "
