@@ -11,13 +11,25 @@
 # Results in $OUT (at most 8 files come back): session.log, pretrain.log, the three priors,
 # gpu_temporal.json, gpu_temporal.md, gpu_temporal_run.log.
 #
-#   bash scripts/gpu_pretrain.sh --pack        # here, once: photographs into .gpudata (carry it)
-#   # wheels the device's python lacks (pydantic, typer, rich, ...) in .whl (carry it)
-#   bash scripts/gpu_session.sh                # on the GPU machine, run with timeout_s 600
+#   bash scripts/gpu_session.sh --prepare      # here, once: the photographs into .gpudata and the
+#                                              # wheels the device's python lacks into .whl
+#   bash scripts/gpu_session.sh                # on the GPU machine (carry .gpudata and .whl), run
+#                                              # with timeout_s 600
 #   DEVICE=cpu TOTAL=100 bash scripts/gpu_session.sh   # the plumbing on a CPU (tiny, meaningless)
 # Env: TOTAL (seconds the whole takes, 575), DEVICE (cuda), KINDS ("rgb t2 t2c").
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--prepare" ]; then
+    bash scripts/gpu_pretrain.sh --pack || exit 1
+    # The H200 image (Python 3.12) has torch, onnx, onnxruntime, opencv and numpy but not these
+    # (2026-11-28); versions as in .venv.
+    mkdir -p .whl
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+        pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
+        typing_extensions==4.16.0 typer==0.29.2 annotated-doc==0.0.7 rich==15.0.0 || exit 1
+    du -sh .gpudata .whl; exit 0
+fi
 START=$SECONDS
 export OUT="${OUT:-runs/gpu_session}"
 mkdir -p "$OUT"
