@@ -80,7 +80,7 @@ def plot(series, zs, bm3d) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, points in series.items():
         if points:
-            ax.plot([s for _, s, _, _ in points], [p for _, _, p, _ in points], "o-", label=f"`fast` {name}")
+            ax.plot([s for _, s, _, _ in points], [p for _, _, p, _ in points], "o-", label=f"fast preset, {name}")
     if zs:
         ax.plot([mean(zs, "seconds")], [mean(zs, "psnr")], "s", label="ZS-N2N, 2,000 steps")
     if bm3d:
