@@ -58,10 +58,10 @@ def test_main_writes_rows_on_a_tiny_slice(bench, tmp_path):
         torch.set_num_threads(threads)
     data = json.loads(out.read_text())
     methods = {r["method"] for r in data["rows"]}
-    # with the packaged temporal prior (k=2): the prior alone, and the fit from it (3 frames lower
-    # k to 1, so that fit starts from the single-frame net, with a note)
+    # with the packaged temporal priors (k=2, centred and causal): each alone, and the fit from it
+    # (3 frames lower k to 1, so that fit starts from the single-frame net, with a note)
     assert methods == {"input", "nlm", "b2g-single", "b2g-temporal", "b2g-temporal-aligned",
-                       "b2g-temporal-prior", "b2g-temporal-from-prior"}
+                       "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-causal-prior", "b2g-causal-from-prior"}
     from_prior = next(r for r in data["rows"] if r["method"] == "b2g-temporal-from-prior")
     assert any("reads 5-frame windows" in n for n in from_prior["notes"])
     assert next(r for r in data["rows"] if r["method"] == "b2g-temporal-aligned")["align"] == "dis"
