@@ -165,6 +165,27 @@ class TemporalB2GNet(nn.Module):
         return temporal.init_from_single_frame(net)
 
 
+def window_shape(net: TemporalB2GNet) -> tuple[int, bool]:
+    """(k, causal) of the net's window, as ``windows.window_indices`` reads windows."""
+    k = (net.window - 1) // 2
+    causal = net.window > 1 and net.target_index == net.window - 1
+    if net.window % 2 == 0 or net.target_index not in (k, 2 * k):
+        raise ValueError(f"a {net.window}-frame window with the target in slot {net.target_index} is "
+                         "neither centred nor causal (see windows.window_indices)")
+    return k, causal
+
+
+def clip_windows(net: TemporalB2GNet, frames: torch.Tensor, targets) -> torch.Tensor:
+    """The windows the deployable pass reads for the frames ``targets`` of a clip (N, C, H, W):
+    (len(targets), T*C, H, W), aligned when ``net.align`` says so."""
+    k, causal = window_shape(net)
+    n = frames.shape[0]
+    batch = torch.stack([stack_window(frames, window_indices(t, n, k, causal)) for t in targets])
+    if net.align == "dis":
+        batch = torch.from_numpy(align_windows(batch.cpu().numpy(), net.channels, net.target_index)).to(batch.device)
+    return batch
+
+
 @torch.no_grad()
 def denoise_clip(net: TemporalB2GNet, frames: torch.Tensor, chunk: int = 4) -> torch.Tensor:
     """The deployable pass (target fully visible) on every frame of a clip (N, C, H, W), any H, W.
@@ -172,18 +193,8 @@ def denoise_clip(net: TemporalB2GNet, frames: torch.Tensor, chunk: int = 4) -> t
     Frame t is denoised from its window ``window_indices(t, N, k, causal)`` with k and causal
     read off the net, so offline results match what a :class:`~.windows.RingBuffer` stream gives.
     """
-    k = (net.window - 1) // 2
-    causal = net.window > 1 and net.target_index == net.window - 1
-    if net.window % 2 == 0 or net.target_index not in (k, 2 * k):
-        raise ValueError(f"a {net.window}-frame window with the target in slot {net.target_index} is "
-                         "neither centred nor causal (see windows.window_indices)")
+    window_shape(net)  # refuse a window that is neither centred nor causal before any work
     net.eval()
     n = frames.shape[0]
-    outs = []
-    for first in range(0, n, chunk):
-        batch = torch.stack([stack_window(frames, window_indices(t, n, k, causal))
-                             for t in range(first, min(first + chunk, n))])
-        if net.align == "dis":
-            batch = torch.from_numpy(align_windows(batch.cpu().numpy(), net.channels, net.target_index)).to(batch.device)
-        outs.append(denoise(net, batch))
-    return torch.cat(outs)
+    return torch.cat([denoise(net, clip_windows(net, frames, range(first, min(first + chunk, n))))
+                      for first in range(0, n, chunk)])

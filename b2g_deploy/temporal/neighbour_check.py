@@ -39,29 +39,40 @@ def warped_reference(frames: np.ndarray, t: int, r: int) -> np.ndarray:
     return align_window(np.concatenate([frames[t], frames[r]]), c, 0)[c:]
 
 
+def denoised_targets(nets: list, frames: torch.Tensor, targets: list[int], chunk: int = 4) -> list[np.ndarray]:
+    """Each net's deployable pass on the frames ``targets``: (len(targets), C, H, W) per net. The
+    nets share their window and alignment, so each chunk's windows are built (and aligned: the
+    flows are most of the cost) once for all of them."""
+    from ..model import denoise
+    from .model import clip_windows
+
+    outs: list[list[np.ndarray]] = [[] for _ in nets]
+    with torch.no_grad():
+        for first in range(0, len(targets), chunk):
+            windows = clip_windows(nets[0], frames, targets[first : first + chunk])
+            for out, net in zip(outs, nets):
+                out.append(denoise(net.eval(), windows).cpu().numpy())
+    return [np.concatenate(out) for out in outs]
+
+
 def neighbour_scores(nets: list, frames: torch.Tensor, max_frames: int = 8) -> list[float] | None:
     """The mean squared difference of each temporal net's output and warped out-of-window noisy
     frames, over up to ``max_frames`` frames of ``frames`` (N, C, H, W). None when no frame has
-    a reference outside its window (a clip no longer than the window)."""
-    from .model import denoise_clip
+    a reference outside its window (a clip no longer than the window). The nets must read the
+    same windows (window, target slot and alignment)."""
+    from .model import window_shape
     from .windows import window_indices
 
     n = int(frames.shape[0])
-    net0 = nets[0]
-    k = (net0.window - 1) // 2
-    causal = net0.target_index == net0.window - 1 and net0.window > 1
+    k, causal = window_shape(nets[0])
     pairs = [(t, r) for t in range(n)
              if (r := reference_index(t, window_indices(t, n, k, causal), n)) is not None][:max_frames]
     if not pairs:
         return None
     host = frames.detach().cpu().numpy().astype(np.float32, copy=False)
-    refs = {(t, r): warped_reference(host, t, r) for t, r in pairs}
     h, w = host.shape[-2:]
     b = _BORDER if min(h, w) > 4 * _BORDER else 0
     inner = (slice(None), slice(b, h - b or None), slice(b, w - b or None))
-    scores = []
-    with torch.no_grad():
-        for net in nets:
-            out = denoise_clip(net, frames).cpu().numpy()
-            scores.append(float(np.mean([np.mean((out[t][inner] - refs[(t, r)][inner]) ** 2) for t, r in pairs])))
-    return scores
+    refs = [warped_reference(host, t, r)[inner] for t, r in pairs]
+    outs = denoised_targets(nets, frames, [t for t, _ in pairs])
+    return [float(np.mean([np.mean((out[i][inner] - ref) ** 2) for i, ref in enumerate(refs)])) for out in outs]

@@ -23,7 +23,7 @@ def test_the_reference_frame_is_never_in_the_window():
 
 
 class _Stub:
-    """A k=1 centred 'temporal net' whose output denoise_clip is replaced below."""
+    """A k=1 centred 'temporal net' whose outputs are replaced below."""
 
     window, target_index, align, channels = 3, 1, "none", 1
 
@@ -42,7 +42,8 @@ def static_clip():
 def test_the_better_denoiser_scores_lower_without_clean_frames(monkeypatch, static_clip):
     clean, noisy = static_clip
     outputs = {"perfect": clean, "identity": noisy, "blurred": clean * 0.9 + 0.05}
-    monkeypatch.setattr("b2g_deploy.temporal.model.denoise_clip", lambda net, frames: outputs[net.kind])
+    monkeypatch.setattr(neighbour_check, "denoised_targets",
+                        lambda nets, frames, targets: [outputs[net.kind].numpy()[targets] for net in nets])
     monkeypatch.setattr(neighbour_check, "warped_reference", lambda frames, t, r: frames[r])  # static: no flow
     perfect, blurred, identity = neighbour_scores([_Stub("perfect"), _Stub("blurred"), _Stub("identity")], noisy)
     # perfect: only the reference's noise (0.01); the identity output adds its own noise again
