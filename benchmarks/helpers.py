@@ -36,6 +36,26 @@ _IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 # ---- data and noise --------------------------------------------------------------------------
 
 
+# The CPU pretraining run every shipped prior descends from: the photographs it held out were
+# left out of the GPU runs' pack too (scripts/gpu_pretrain.sh --pack), so no prior has seen them.
+HELD_OUT_BY = REPO / "benchmarks" / "pretrain_runs" / "prior_rgb_long.pt"
+
+
+def held_out_photographs(reference: Path = HELD_OUT_BY, data: Path = DATA) -> list[tuple[str, np.ndarray]]:
+    """(name, RGB uint8 (H, W, 3)) of the training photographs ``reference``'s pretraining run
+    held out (its meta names them), in that order: where priors and recipes are chosen, never
+    on a set the docs report."""
+    import cv2
+    import torch
+
+    names = torch.load(reference, weights_only=True)["meta"]["corpus"]["holdout"]
+    paths = {p.name: p for p in (data / "train").rglob("*") if p.name in set(names)}
+    missing = sorted(set(names) - set(paths))
+    if missing:
+        raise SystemExit(f"held-out photographs not under {data / 'train'}: {', '.join(missing[:3])}")
+    return [(n, cv2.cvtColor(cv2.imread(str(paths[n]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)) for n in names]
+
+
 def list_images(data: Path, name: str, limit: int | None = None) -> list[Path]:
     folder = data / name
     if not folder.is_dir():

@@ -25,16 +25,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.helpers import DATA, REPO, add_video_noise  # noqa: E402
+from benchmarks.helpers import REPO, add_video_noise, held_out_photographs  # noqa: E402
 
 FRAMES, FIT_FRAMES, SIDE = 12, 8, 256
 VELOCITY = (1.3, 3.4)  # px per frame (y, x): sub-pixel, and more than the prior's 3 px training motion
 # (name, lr factor, steps factor) of the temporal stage, against the `fast` preset's lr and iters
 VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0), ("steps x0.33", 1.0, 1 / 3)]
 RESULTS = REPO / "benchmarks" / "results" / "tune" / "temporal_fit.json"
-# The CPU pretraining run every shipped prior descends from: the photographs it held out were
-# left out of the GPU runs' pack too, so no prior has seen them.
-HELD_OUT_BY = REPO / "benchmarks" / "pretrain_runs" / "prior_rgb_long.pt"
 
 
 def clip_from(photo: np.ndarray) -> list[np.ndarray]:
@@ -52,20 +49,10 @@ def clip_from(photo: np.ndarray) -> list[np.ndarray]:
 
 
 def held_out_photos(count: int) -> list[tuple[str, np.ndarray]]:
-    import cv2
-    import torch
-
-    names = torch.load(HELD_OUT_BY, weights_only=True)["meta"]["corpus"]["holdout"]
-    found = {p.name: p for p in (DATA / "train").rglob("*") if p.name in set(names)}
-    out = []
-    for name in names:
-        bgr = cv2.imread(str(found[name]), cv2.IMREAD_COLOR)
-        if bgr is None or min(bgr.shape[:2]) < SIDE + 20:
-            continue
-        out.append((name, bgr[..., ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0))
-        if len(out) == count:
-            break
-    return out
+    """The first ``count`` held-out photographs large enough for a clip, as (C, H, W) float32."""
+    out = [(name, rgb.transpose(2, 0, 1).astype(np.float32) / 255.0) for name, rgb in held_out_photographs()
+           if min(rgb.shape[:2]) >= SIDE + 20]
+    return out[:count]
 
 
 def psnr_mean(outs, clean, frames) -> float:

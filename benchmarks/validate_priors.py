@@ -20,22 +20,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.helpers import DATA  # noqa: E402
+from benchmarks.helpers import DATA, HELD_OUT_BY, held_out_photographs  # noqa: E402
 
 
-def held_out_corpus(reference: Path, train: Path):
+def held_out_corpus(reference: Path, data: Path):
     """A corpus whose ``held`` images are the photographs ``reference`` held out."""
-    import cv2
-
     from b2g_deploy.io.corpus import Corpus
 
-    names = torch.load(reference, weights_only=True)["meta"]["corpus"]["holdout"]
-    paths = {p.name: p for p in train.rglob("*") if p.name in set(names)}
-    missing = sorted(set(names) - set(paths))
-    if missing:
-        raise SystemExit(f"validate_priors: not under {train}: {', '.join(missing[:3])}")
-    held = [cv2.cvtColor(cv2.imread(str(paths[n]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for n in names]
-    return Corpus(images=[], files=[], holdout=names, held=held)
+    photos = held_out_photographs(reference, data)
+    return Corpus(images=[], files=[], holdout=[n for n, _ in photos], held=[im for _, im in photos])
 
 
 def psnr(net, clean: torch.Tensor, noisy: torch.Tensor) -> float:
@@ -48,9 +41,7 @@ def psnr(net, clean: torch.Tensor, noisy: torch.Tensor) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("priors", nargs="+", type=Path)
-    # The CPU run every shipped prior descends from; the GPU runs' pack left its held-out
-    # photographs out, so no prior has trained on them.
-    ap.add_argument("--reference", type=Path, default=Path("benchmarks/pretrain_runs/prior_rgb_long.pt"),
+    ap.add_argument("--reference", type=Path, default=HELD_OUT_BY,
                     help="the prior whose held-out photographs are used")
     ap.add_argument("--baseline", type=Path, default=Path("b2g_deploy/data/prior_rgb.pt"),
                     help="single-frame prior run on temporal windows' target frames")
@@ -63,7 +54,7 @@ def main() -> None:
     from b2g_deploy.fit.synthetic_motion import target_slot
     from b2g_deploy.priors import load_prior_state
 
-    corpus = held_out_corpus(args.reference, args.data / "train")
+    corpus = held_out_corpus(args.reference, args.data)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     baseline = load_prior_state(args.baseline)[0].net.eval()
     print(f"{len(corpus.held)} held-out photographs ({args.reference.name}'s), centre crops {args.crop}, f(y)")
