@@ -159,32 +159,26 @@ def runtimes(ckpt: Path, onnx: Path, engines: dict, device: str, smoke: bool, al
 def time_network(rt, x: torch.Tensor, runs: int, warmup: int = 3, host: bool = False) -> float:
     """Median seconds for one batch of windows already on the device (``host``: numpy windows
     through ``infer_windows``, what the pipeline calls, copies and alignment included)."""
-    if hasattr(rt, "infer_tensor") and not host:
+    on_device = hasattr(rt, "infer_tensor") and not host
+    if on_device:
         fn = rt.infer_tensor
     else:  # ORT: numpy in and out, the host copies included (labelled "+copies")
-        host = x.cpu().numpy()
+        windows = x.cpu().numpy()
 
         def fn(_):
-            return rt.infer_windows(host)
+            return rt.infer_windows(windows)
 
-    cuda = x.is_cuda and not host
+    if x.is_cuda and on_device:  # CUDA events around each call: scripts/gpu_check.py's timer
+        from scripts.gpu_check import gpu_time
+
+        return gpu_time(fn, x, runs, warmup)
     for _ in range(warmup):
         fn(x)
-    if cuda:
-        torch.cuda.synchronize()
     times = []
     for _ in range(runs):
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn(x)
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1000.0)
-        else:
-            t0 = time.perf_counter()
-            fn(x)
-            times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
