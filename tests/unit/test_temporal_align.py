@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -61,3 +63,18 @@ def test_aligned_nets_prepare_windows_wherever_they_run(tmp_path):
         with load_temporal_runtime(model, channels=3) as rt:
             assert rt.align == "dis"
             assert np.abs(rt.denoise_clip(clip) - expected).max() < 1e-4, model
+
+
+def test_alignment_is_a_pure_function_of_the_window():
+    # A reused DIS object kept state between calls: the same window aligned again after another
+    # one got a different flow (at 64x80: 0.01 px of flow), so a clip's output depended on what
+    # the thread had aligned before it. Small frames show it; 96x128 ones happened not to.
+    rng = np.random.default_rng(1)
+    noisy = [np.clip(np.concatenate([_shifted(_texture(64, 80, seed=s), i, -2 * i) for i in range(3)])
+                     + rng.normal(0, 0.1, (9, 64, 80)), 0, 1).astype(np.float32) for s in (0, 1)]
+    with ThreadPoolExecutor(1) as fresh_thread:  # a thread that has aligned nothing yet
+        first = fresh_thread.submit(align_window, noisy[0], 3, 1).result()
+    again = align_window(noisy[0], 3, 1)
+    align_window(noisy[1], 3, 1)
+    assert np.array_equal(again, first)
+    assert np.array_equal(align_window(noisy[0], 3, 1), first)
