@@ -90,7 +90,7 @@ def run_method(method: str, noisy: np.ndarray, noise: str, args, seed: int) -> l
     import torch
 
     from b2g_deploy.config import preset
-    from b2g_deploy.fit import ensemble, fit, single_pass
+    from b2g_deploy.fit import ensemble, fit, self_ensemble, single_pass
     from b2g_deploy.priors import starting_network
 
     if method in ("bm3d", "nlm"):
@@ -114,6 +114,10 @@ def run_method(method: str, noisy: np.ndarray, noise: str, args, seed: int) -> l
         raise KeyboardInterrupt
     common = {"steps": res.steps, "init": label}
     rows = [(f"b2g-single:{tag}", single_pass(res.net, y).numpy(), fit_s, common)]
+    if cfg.output == "single" and cfg.self_ensemble > 1:  # what fit writes; timed with its passes
+        t0 = time.perf_counter()
+        flipped = self_ensemble(res.net, y, cfg.self_ensemble).numpy()
+        rows.append((f"b2g-x{cfg.self_ensemble}:{tag}", flipped, fit_s + time.perf_counter() - t0, common))
     if cfg.output == "ensemble":
         rows.append((f"b2g-ens:{tag}", ensemble(res.net, y, cfg.ensemble_passes, cfg.mask.rate, seed).numpy(),
                      fit_s, common))
@@ -144,7 +148,8 @@ def cases(args):
 
 
 def expected_key(method: str, set_name: str, args) -> str:
-    """The row key a method writes (its f(y) row for B2G), known before running it."""
+    """The row key a method writes (for B2G its image output: f(y), or f(y) over flips/turns where
+    the preset averages them), known before running it."""
     if method in ("input", "bm3d", "nlm"):
         return method
     from b2g_deploy.config import preset
@@ -152,8 +157,10 @@ def expected_key(method: str, set_name: str, args) -> str:
     channels = 1 if set_name == "BSD68" else 3
     if method == "prior":
         return f"prior-single:{prior_steps(args.init, channels)}"
-    from_prior = args.init not in (None, "none") or (args.init is None and preset(method).init == "prior")
-    return f"b2g-single:{method}" + (f"+{prior_steps(args.init, channels)}" if from_prior else "")
+    cfg = preset(method)
+    from_prior = args.init not in (None, "none") or (args.init is None and cfg.init == "prior")
+    kind = f"b2g-x{cfg.self_ensemble}" if cfg.output == "single" and cfg.self_ensemble > 1 else "b2g-single"
+    return f"{kind}:{method}" + (f"+{prior_steps(args.init, channels)}" if from_prior else "")
 
 
 def reuse_rows(store: ResultStore, quality_json: Path) -> None:

@@ -35,6 +35,9 @@ def method_name(key: str) -> str:
         return f"B2G `{key.split(':', 1)[1]}` ensemble"
     if key.startswith("b2g-single:"):
         return f"B2G `{key.split(':', 1)[1]}` single pass f(y)"
+    if key.startswith("b2g-x"):  # b2g-x8:fast+...: f(y) averaged over 8 flips/turns, what fit writes
+        n, name = key[len("b2g-x"):].split(":", 1)
+        return f"B2G `{name}` f(y) over {n} flips/turns"
     if key.startswith("b2g-filled:"):
         return f"B2G `{key.split(':', 1)[1]}` iterative filling"
     if key.startswith("prior-single:"):
@@ -43,7 +46,7 @@ def method_name(key: str) -> str:
 
 
 def _method_order(key: str) -> tuple:
-    rank = {"input": 0, "prior-single": 1, "b2g-ens": 1, "b2g-filled": 1, "b2g-single": 2, "bm3d": 3, "nlm": 4,
+    rank = {"input": 0, "prior-single": 1, "b2g-ens": 1, "b2g-filled": 1, "b2g-single": 2, "b2g-x8": 2, "bm3d": 3, "nlm": 4,
             "zsn2n": 5}
     return (rank.get(key.split(":")[0].split("@")[0], 9), key)
 

@@ -21,13 +21,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.helpers import DATA, add_noise, noise_seed  # noqa: E402
+from benchmarks.helpers import DATA, HELD_OUT_BY, add_noise, noise_seed  # noqa: E402
 
 
-def holdout_images(prior_meta: dict, limit: int, size: int) -> list[tuple[str, np.ndarray]]:
+def holdout_images(prior_meta: dict, limit: int, size: int, names: list[str] | None = None
+                   ) -> list[tuple[str, np.ndarray]]:
     from b2g_deploy.io.images import read_image
 
-    names = prior_meta["corpus"]["holdout"][:limit]
+    names = (names or prior_meta["corpus"]["holdout"])[:limit]
     out = []
     for name in names:
         path = next((DATA / "train").rglob(name))
@@ -46,7 +47,7 @@ def run_variant(prior_path: Path, base: str, changes: dict, noisy: np.ndarray, c
 
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.config import apply_changes, preset
-    from b2g_deploy.fit import ensemble, fit
+    from b2g_deploy.fit import ensemble, fit, self_ensemble
     from b2g_deploy.fit.ensemble import single_pass
     from b2g_deploy.metrics import psnr
     from b2g_deploy.model import B2GNet
@@ -66,6 +67,8 @@ def run_variant(prior_path: Path, base: str, changes: dict, noisy: np.ndarray, c
     row = {"single": psnr(single, clean), "fit_s": round(fit_s, 2)}
     if filled is not None:
         row["filled"] = psnr(filled.numpy(), clean)
+    if cfg.self_ensemble > 1:
+        row["self_ensemble"] = psnr(self_ensemble(net, y, cfg.self_ensemble).numpy(), clean)
     if cfg.ensemble_passes > 1:
         ens = ensemble(net, y, cfg.ensemble_passes, cfg.mask.rate, seed).numpy()
         row["ensemble"] = psnr(ens, clean)
@@ -82,6 +85,9 @@ def main() -> None:
     ap.add_argument("--variants", type=Path, help="JSON {name: config changes}")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reference", type=Path, default=HELD_OUT_BY,
+                    help="the pretraining run whose held-out photographs are used: a prior continued "
+                    "from another (the GPU stage) held out its own, which the earlier stage trained on")
     ap.add_argument("--doc", type=Path, nargs="*", help="only rewrite the docs/BENCHMARKS.md section from these results files")
     args = ap.parse_args()
     if args.doc:
@@ -96,10 +102,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     meta = load_checkpoint(args.prior).meta
+    held_out = torch.load(args.reference, weights_only=True)["meta"]["corpus"]["holdout"]
     variants = json.loads(args.variants.read_text())
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     done = {(r["variant"], r["image"], r["noise"], r["prior_steps"]) for r in rows}
-    for name, clean in holdout_images(meta, args.images, args.size):
+    for name, clean in holdout_images(meta, args.images, args.size, held_out):
         for noise in args.noises.split(","):
             noisy = add_noise(clean, noise, noise_seed("train-holdout", name, noise))
             for vname, changes in variants.items():
@@ -114,6 +121,11 @@ def main() -> None:
     summarize(rows)
 
 
+CAPTIONS = {  # what a results file's rows were run with, where the variant names do not say it
+    "shot_noise.json": " (base: `fast`; run while `fast` recorrupted shot noise with the fitted a*x+b sigma map, "
+    "now `loss.shot_noise = \"model\"`; the default is now `keep_prior`, i.e. the prior_only row)",
+    "self_ensemble.json": " (base: `fast`, the shipped prior, 8 photographs)",
+}
 TUNE_HEADING = "## Choosing the fit from the prior (held-out training photographs, issue 8)"
 
 
@@ -126,7 +138,9 @@ def render(files: list[Path]) -> str:
            "Variants are config changes on the `scratch` preset's recipe, written as "
            "loss_steps_lr (g: B2G gradient loss, bs: blind-spot loss, r2r: recorrupted); "
            "`_nodrop` / `_ts`: dropout off / T-Standout on; `_bern`: Bernoulli masks; "
-           "`_nodist`: distillation off; `_fill`: MPI filling 0.9; `_c128` / `_b8`: 128 crops / batch 8.\n",
+           "`_nodist`: distillation off; `_fill`: MPI filling 0.9; `_c128` / `_b8`: 128 crops / batch 8; "
+           "`fast_x8`: the `fast` preset itself (`--base fast --images 8`), whose image is f(y) averaged over "
+           "the frame's 8 flips/turns (column x8 flips; photographs of the CPU run's holdout).\n",
            "Command: `python benchmarks/tune_prior_fit.py --prior PRIOR --images 4 --noises 25,50 "
            "--variants VARIANTS.json --out benchmarks/results/tune/NAME.json` (one thread, busy 2-core CPU).\n"]
     for f in files:
@@ -134,14 +148,14 @@ def render(files: list[Path]) -> str:
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             groups[(r["prior_steps"], r["noise"], r["variant"])].append(r)
-        out += [f"`{f.name}`:\n", "| prior steps | sigma | variant | n | f(y) dB | ensemble | filling | fit s |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [f"`{f.name}`{CAPTIONS.get(f.name, '')}:\n", "| prior steps | sigma | variant | n | f(y) dB | ensemble | filling | x8 flips | fit s |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for (steps, noise, variant), rs in sorted(groups.items()):
             def m(key):
                 vals = [r[key] for r in rs if key in r]
                 return f"{np.mean(vals):.2f}" if vals else "–"
             out.append(f"| {steps:,} | {noise} | {variant} | {len(rs)} | {m('single')} | {m('ensemble')} "
-                       f"| {m('filled')} | {np.mean([r['fit_s'] for r in rs]):.1f} |")
+                       f"| {m('filled')} | {m('self_ensemble')} | {np.mean([r['fit_s'] for r in rs]):.1f} |")
         out.append("")
     return "\n".join(out)
 
@@ -155,8 +169,10 @@ def summarize(rows: list[dict]) -> None:
     for (steps, noise, variant), rs in sorted(groups.items()):
         ens = [r["ensemble"] for r in rs if "ensemble" in r]
         fil = [r["filled"] for r in rs if "filled" in r]
+        x8 = [r["self_ensemble"] for r in rs if "self_ensemble" in r]
         print(f"prior {steps:6d} sigma {noise:>3} {variant:24s} n={len(rs)} f(y) {np.mean([r['single'] for r in rs]):.2f}"
-              f" ens {np.mean(ens) if ens else float('nan'):.2f} filled {np.mean(fil) if fil else float('nan'):.2f} fit {np.mean([r['fit_s'] for r in rs]):.1f} s")
+              f" ens {np.mean(ens) if ens else float('nan'):.2f} filled {np.mean(fil) if fil else float('nan'):.2f}"
+              f" flips {np.mean(x8) if x8 else float('nan'):.2f} fit {np.mean([r['fit_s'] for r in rs]):.1f} s")
 
 
 if __name__ == "__main__":

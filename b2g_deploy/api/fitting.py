@@ -310,6 +310,7 @@ def fit(
     from ..checkpoint import save_checkpoint
     from ..devices import resolve_device
     from ..fit import ensemble
+    from ..fit.ensemble import self_ensemble
     from ..fit.ensemble import single_pass as run_single_pass
     from ..io.atomic import check_writable
     from ..io.fit_input import load_fit_input
@@ -371,10 +372,16 @@ def fit(
         single = run_single_pass(result.net, y_dev).cpu()
         # After Ctrl-C the quick pass, not K more; f(y) when the preset or the caller asks for it.
         use_single = single_pass or result.interrupted or cfg.output == "single" or cfg.ensemble_passes == 1
-        out = single if use_single else ensemble(result.net, y_dev, cfg.ensemble_passes, cfg.mask.rate, seed).cpu()
+        flips = 1 if single_pass or result.interrupted else cfg.self_ensemble
+        if not use_single:
+            out, what = ensemble(result.net, y_dev, cfg.ensemble_passes, cfg.mask.rate, seed).cpu(), \
+                f"{cfg.ensemble_passes}-pass ensemble"
+        elif flips > 1:
+            out, what = self_ensemble(result.net, y_dev, flips).cpu(), f"single pass, mean of {flips} flips/rotations"
+        else:
+            out, what = single, "single pass"
         write_image(output, out.numpy(), out_depth, force=force)
-        report = FitReport(output, checkpoint, result.steps, result.seconds, result.interrupted,
-                           "single pass" if use_single else f"{cfg.ensemble_passes}-pass ensemble", init_label)
+        report = FitReport(output, checkpoint, result.steps, result.seconds, result.interrupted, what, init_label)
     report.notes = notes
     report.temporal = stage.record if stage is not None else None
     report.temporal_net = stage is not None and stage.temporal

@@ -18,10 +18,11 @@ def runtime_options(name: str, device: str = "auto", mode: str = "single", passe
     the GPU it was built for. ``mode``/``passes`` apply to checkpoints only: an exported model
     has its mode built in, and a temporal network has no ensemble. ``threads``: ONNX Runtime's
     CPU threads (None: its own choice; torch's are process-wide, set by the caller)."""
-    if mode not in ("single", "ensemble"):
-        raise InputError(f"unknown mode '{mode}'; use single or ensemble")
+    from ..modelfile.graph import check_mode
+
+    check_mode(mode, passes)
     if mode != "single" and temporal:
-        raise InputError("--mode ensemble does not apply to a temporal model")
+        raise InputError(f"--mode {mode} does not apply to a temporal model")
     if mode != "single" and name != "torch":
         raise InputError("--mode applies to .pt checkpoints; an exported model has its mode built in")
     if name == "torch":

@@ -16,8 +16,8 @@ def export_command(
     checkpoint: Annotated[Path, typer.Argument(
         metavar="CHECKPOINT", help="a .pt checkpoint written by b2g-deploy fit")],
     onnx: Annotated[Optional[Path], typer.Option("--onnx", help="ONNX file to write")] = None,
-    mode: Annotated[str, typer.Option(help="single (deterministic f(y)) | ensemble (K fixed masks)")] = "single",
-    passes: Annotated[int, typer.Option(help="masks averaged in ensemble mode")] = 8,
+    mode: Annotated[str, typer.Option(help="single (deterministic f(y)) | ensemble (K fixed masks) | flips (f(y) averaged over K flips/turns)")] = "single",
+    passes: Annotated[int, typer.Option(help="masks averaged in ensemble mode; flips: 2 | 4 | 8")] = 8,
     fp16: Annotated[bool, typer.Option("--fp16", help="half-precision graph (and engine), float32 I/O; a temporal model: the engine only (needs --trt)")] = False,
     seed: Annotated[int, typer.Option(help="seed of the ensemble's fixed masks")] = 0,
     trt: Annotated[Optional[Path], typer.Option("--trt", help="also build this TensorRT engine")] = None,

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from ..checkpoint import file_sha256, load_checkpoint
-from ..errors import CheckpointError, InputError, ParityError
+from ..errors import CheckpointError, ParityError
 from ..io.atomic import atomic_path, check_writable
-from ..modelfile.graph import build_module
+from ..modelfile.graph import build_module, check_mode
 from ..modelfile.onnx_metadata import ExportMetadata, write_props
 from .parity import ParityReport, check_parity, parity_image
 
@@ -87,10 +87,7 @@ def export_onnx(
     import onnx
 
     out = Path(out)
-    if mode not in ("single", "ensemble"):
-        raise InputError(f"unknown mode '{mode}'; use single or ensemble")
-    if mode == "ensemble" and not 1 <= passes <= 64:
-        raise InputError(f"--passes must be between 1 and 64, got {passes}")
+    passes = check_mode(mode, passes)
     check_writable(out, force)
     ckpt = load_checkpoint(checkpoint)
     if ckpt.is_temporal:
@@ -98,7 +95,6 @@ def export_onnx(
                               "temporal.export.export_temporal_checkpoint (b2g-deploy export does)")
     net, precision = ckpt.net, "fp16" if fp16 else "fp32"
     rate = ckpt.config.mask.rate
-    passes = passes if mode == "ensemble" else 1
     module = build_module(net, mode, passes, rate, seed, half=fp16)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"

@@ -1,6 +1,6 @@
 """The modules that get exported: the fitted network wrapped so any frame size and batch work.
 
-Both wrappers take (B, C, H, W) float32 in [0, 1] and return the same shape. They pad H and W
+All three wrappers take (B, C, H, W) float32 in [0, 1] and return the same shape. They pad H and W
 (reflect, like :func:`b2g_deploy.model.denoise`) up to the network's multiple and crop back, so
 the traced graph carries the padding and an exported model accepts any frame of side >= the
 multiple (runtimes edge-pad smaller frames first, see ``runtimes/_frames.py``).
@@ -9,6 +9,10 @@ multiple (runtimes edge-pad smaller frames first, see ``runtimes/_frames.py``).
 drawn once with a fixed seed are stored as constant (K, 1, T, T) tiles, tiled and cropped in the
 graph to the padded frame, folded into the batch as B*K masked passes f(x*m, m) and averaged.
 T-Standout is the identity in eval mode, so neither graph contains a random op.
+
+``FlipsModule`` is f(y) averaged over flips and 90-degree turns of the frame (the geometric
+self-ensemble, docs/METHOD_NOTES.md "Inference"): what ``fit`` writes by default, so a later
+frame denoised or exported with ``mode="flips"`` gets the fit's own output function.
 
 The torch runtime runs these same wrappers, so torch and ONNX outputs are comparable; that is
 why they live in this low layer and not in ``export``.
@@ -20,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from ..model import B2GNet
 
 # A 128x128 tile repeats every 128 pixels: far beyond the masks' 1-pixel structure, so the
@@ -49,6 +54,38 @@ class SingleModule(nn.Module):
         # fp16: the network runs in half, the boundary stays float32 for every caller.
         out = self.net(xp.half() if self.half else xp)
         return out[..., :h, :w].float()
+
+
+FLIP_TRANSFORMS = (2, 4, 8)
+_FLIP_DIMS = ((), (-1,), (-2,), (-2, -1))  # none, left-right, top-bottom, both (= a half turn)
+
+
+class FlipsModule(nn.Module):
+    """f(y) averaged over the first ``transforms`` of the frame's eight symmetries, each output
+    turned back. Transform k mirrors left-right (bit 0) and top-bottom (bit 1) after transposing
+    (bit 2), so 2 = the frame and its mirror image, 4 = every flip (the frame's shape is kept: one
+    batched pass) and 8 adds the transposed frame's four (a second pass, H and W swapped)."""
+
+    def __init__(self, net: B2GNet, transforms: int, half: bool = False):
+        super().__init__()
+        if transforms not in FLIP_TRANSFORMS:
+            raise ValueError(f"transforms must be one of {FLIP_TRANSFORMS}, got {transforms}")
+        self.single, self.transforms = SingleModule(net, half), transforms
+
+    @property
+    def passes(self) -> int:
+        return self.transforms
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = _FLIP_DIMS[: min(self.transforms, 4)]
+        total = torch.zeros_like(x)
+        for transposed in (False, True) if self.transforms == 8 else (False,):
+            xt = x.transpose(-2, -1) if transposed else x
+            out = self.single(torch.cat([xt.flip(d) if d else xt for d in dims]))
+            out = out.reshape(len(dims), -1, *out.shape[1:])  # (flips, B, ...): no traced batch constant
+            undone = sum(o.flip(d) if d else o for o, d in zip(out, dims))  # a flip is its own inverse
+            total = total + (undone.transpose(-2, -1) if transposed else undone)
+        return total / self.transforms
 
 
 def fixed_masks(passes: int, rate: float, seed: int, tile: int = MASK_TILE) -> torch.Tensor:
@@ -95,8 +132,23 @@ class EnsembleModule(nn.Module):
         return out[..., :h, :w].float()
 
 
+MODES = ("single", "ensemble", "flips")
+
+
+def check_mode(mode: str, passes: int) -> int:
+    """The passes ``mode`` runs (1 for single), or one InputError line naming the bad choice."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode '{mode}'; use {', '.join(MODES)}")
+    if mode == "ensemble" and not 1 <= passes <= 64:
+        raise InputError(f"--passes must be between 1 and 64 for the ensemble, got {passes}")
+    if mode == "flips" and passes not in FLIP_TRANSFORMS:
+        raise InputError(f"--passes must be 2, 4 or 8 for flips (the frame's flips and turns), got {passes}")
+    return 1 if mode == "single" else passes
+
+
 def build_module(net: B2GNet, mode: str, passes: int, rate: float, seed: int, half: bool) -> nn.Module:
-    """The wrapper for ``mode`` ("single" or "ensemble"); ``net`` is copied, never changed."""
+    """The wrapper for ``mode`` ("single", "ensemble" of ``passes`` masks, or "flips": ``passes``
+    flips/turns); ``net`` is copied, never changed."""
     import copy
 
     net = copy.deepcopy(net).cpu().eval()
@@ -106,5 +158,7 @@ def build_module(net: B2GNet, mode: str, passes: int, rate: float, seed: int, ha
         return SingleModule(net, half).eval()
     if mode == "ensemble":
         return EnsembleModule(net, fixed_masks(passes, rate, seed), half).eval()
+    if mode == "flips":
+        return FlipsModule(net, passes, half).eval()
     raise ValueError(f"unknown mode {mode!r}")
 

@@ -12,6 +12,6 @@ class ModelInfo:
 
     channels: int
     bit_depth: int = 8
-    mode: str = "single"  # "single" or "ensemble"
+    mode: str = "single"  # "single", "ensemble" or "flips" (modelfile.graph.MODES)
     passes: int = 1
     extra: dict[str, Any] = field(default_factory=dict)

@@ -22,7 +22,7 @@ PREFIX = "b2g."
 class ExportMetadata:
     channels: int
     bit_depth: int
-    mode: str  # "single" or "ensemble"
+    mode: str  # "single", "ensemble" or "flips" (modelfile.graph.MODES)
     passes: int
     precision: str  # "fp32" or "fp16" inside the graph; I/O is float32 either way
     multiple: int

@@ -9,7 +9,7 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..errors import InputError
-from ..modelfile.graph import build_module
+from ..modelfile.graph import build_module, check_mode
 from ._frames import check_frames, pad_small
 from .base import ModelInfo, Runtime
 
@@ -36,7 +36,7 @@ class TorchRuntime(Runtime):
             raise InputError(f"{path} is a temporal (multi-frame) checkpoint: it denoises videos, "
                              "frame windows at a time (b2g-deploy denoise VIDEO -m ...)")
         self.device = torch.device(device)
-        passes = passes if mode == "ensemble" else 1
+        passes = check_mode(mode, passes)
         module = build_module(ckpt.net, mode, passes, ckpt.config.mask.rate, seed, half=fp16)
         self.module = module.to(self.device).eval()
         self._multiple = ckpt.net.multiple

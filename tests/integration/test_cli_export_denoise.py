@@ -71,6 +71,27 @@ def test_export_ensemble_and_fp16(work, tmp_path):
     assert "ensemble, 2 pass(es), fp16" in result.output and "PSNR" in result.output
 
 
+def test_denoise_with_flips_matches_the_exported_flips_model_and_bad_passes_are_refused(work, tmp_path):
+    """`denoise --mode flips` on a checkpoint gives what `fit` writes (f(y) over flips/turns), and the
+    same as an export with `--mode flips` streamed through ONNX Runtime."""
+    onnx = tmp_path / "f.onnx"
+    result = runner.invoke(app, ["export", str(work / "m.pt"), "--onnx", str(onnx), "--mode", "flips", "--passes", "8"])
+    assert result.exit_code == 0, result.output
+    assert "flips, 8 pass(es), fp32" in result.output
+    src = work / "images" / "a.png"
+    outs = {}
+    for name, args in (("pt", ["-m", str(work / "m.pt"), "--mode", "flips"]), ("onnx", ["-m", str(onnx)]),
+                       ("single", ["-m", str(work / "m.pt")])):
+        result = runner.invoke(app, ["denoise", str(src), *args, "-o", str(tmp_path / f"{name}.png")])
+        assert result.exit_code == 0, result.output
+        outs[name] = read_image(tmp_path / f"{name}.png")[0]
+    assert np.abs(outs["pt"] - outs["onnx"]).max() <= 1.01 / 255  # 8-bit rounding
+    assert np.abs(outs["pt"] - outs["single"]).max() > 2 / 255
+    line = one_line_error(runner.invoke(app, ["denoise", str(src), "-m", str(work / "m.pt"), "--mode", "flips",
+                                              "--passes", "5", "-o", str(tmp_path / "bad.png")]))
+    assert "2, 4 or 8" in line and not (tmp_path / "bad.png").exists()
+
+
 def test_existing_output_without_force(work, tmp_path):
     out = tmp_path / "x.png"
     out.write_bytes(b"keep")

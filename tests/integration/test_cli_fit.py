@@ -140,6 +140,22 @@ def test_config_file_changes_the_fit_and_bad_ones_write_nothing(tmp_path):
     assert not (tmp_path / "b.png").exists() and not (tmp_path / "b.pt").exists()
 
 
+def test_a_self_ensemble_output_averages_flips_and_the_checkpoint_stays_f_of_y(tmp_path):
+    cfg = tmp_path / "x8.json"
+    cfg.write_text('{"iters": 2, "output": "single", "self_ensemble": 8}')
+    outs, said = {}, {}
+    for name, extra in (("x8", []), ("single", ["--single-pass"])):
+        out = tmp_path / f"{name}.png"
+        res = run("fit", NOISY, "-o", out, "--checkpoint", tmp_path / f"{name}.pt", "--preset", "tiny",
+                  "--config", cfg, "--reference", CLEAN, *extra)
+        assert res.exit_code == 0, res.output
+        outs[name], said[name] = cv2.imread(str(out)).astype(int), res.output
+    assert "(single pass, mean of 8 flips/rotations;" in said["x8"]
+    assert "(single pass;" in said["single"]
+    assert np.abs(outs["x8"] - outs["single"]).max() > 0
+    assert load_checkpoint(tmp_path / "x8.pt").config.self_ensemble == 8
+
+
 def test_fit_starts_from_the_shipped_prior_and_beats_scratch_at_the_same_steps(tmp_path):
     """The default preset starts from the prior; at the same (small) step count a fit from the
     prior is far ahead of one from random weights with the same recipe."""

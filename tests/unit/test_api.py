@@ -108,11 +108,13 @@ def test_runtime_options_are_parsed_once_for_every_backend():
     from b2g_deploy.api import runtime_options
 
     assert runtime_options("torch", "cpu", "ensemble", 3) == {"device": "cpu", "mode": "ensemble", "passes": 3}
+    assert runtime_options("torch", "cpu", "flips", 8) == {"device": "cpu", "mode": "flips", "passes": 8}
     assert runtime_options("torch", "cpu", temporal=True) == {"device": "cpu"}
     assert runtime_options("onnxruntime", "cuda", threads=1) == {"provider": "cuda", "threads": 1}
     assert runtime_options("tensorrt", "auto") == {}
     for bad in [dict(name="onnxruntime", mode="ensemble"), dict(name="torch", mode="ensemble", temporal=True),
-                dict(name="torch", mode="bagging"), dict(name="torch", device="cudafoo")]:
+                dict(name="torch", mode="bagging"), dict(name="torch", device="cudafoo"),
+                dict(name="torch", mode="flips", passes=3), dict(name="torch", mode="flips", temporal=True)]:
         with pytest.raises(InputError):
             runtime_options(**bad)
 

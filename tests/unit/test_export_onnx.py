@@ -74,7 +74,25 @@ def test_ensemble_matches_torch_and_averages_passes(tmp_path, ckpt_rgb):
     assert np.abs(ref - single_pass(ck.net, torch.from_numpy(x)).numpy()).max() > 1e-3
 
 
-@pytest.mark.parametrize("mode", ["single", "ensemble"])
+def test_flips_export_runs_the_fits_self_ensemble_on_non_square_frames(tmp_path, ckpt_rgb):
+    from b2g_deploy.errors import InputError
+    from b2g_deploy.fit import self_ensemble
+
+    ck = load_checkpoint(ckpt_rgb)
+    for passes in (4, 8):
+        out = tmp_path / f"f{passes}.onnx"
+        result = export_onnx(ckpt_rgb, out, mode="flips", passes=passes, parity_input=parity_image(3, SMALL))
+        assert (result.meta.mode, result.meta.passes) == ("flips", passes)
+        x = np.random.default_rng(3).random((2, 3, 41, 50), dtype=np.float32)  # H != W: turned frames are W x H
+        ref = self_ensemble(ck.net, torch.from_numpy(x), passes).numpy()
+        assert np.abs(ort_run(out, x) - ref).max() <= 1e-4
+        assert np.abs(ref - single_pass(ck.net, torch.from_numpy(x)).numpy()).max() > 1e-3
+    with pytest.raises(InputError, match="2, 4 or 8"):
+        export_onnx(ckpt_rgb, tmp_path / "bad.onnx", mode="flips", passes=3)
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+@pytest.mark.parametrize("mode", ["single", "ensemble", "flips"])
 def test_no_random_ops_in_graph(tmp_path, ckpt_rgb, mode):
     import onnx
 

@@ -111,3 +111,19 @@ def test_gradient_layer_options_build_and_run():
     for fusion in ("concat", "add", "none"):
         net = B2GNet(1, ModelConfig(width=8, depth=3, gradient_layer=fusion)).eval()
         assert net(torch.rand(1, 1, 16, 16)).shape == (1, 1, 16, 16)
+
+
+def test_self_ensemble_undoes_each_flip_so_the_average_is_equivariant():
+    from b2g_deploy.fit.ensemble import self_ensemble, single_pass
+
+    torch.manual_seed(0)
+    net = B2GNet(3, ModelConfig(width=8, depth=2, norm="none", dropout="none")).eval()
+    y = torch.rand(3, 32, 32)
+    assert torch.equal(self_ensemble(net, y, 1), single_pass(net, y))
+    x8 = self_ensemble(net, y, 8)
+    assert (x8 - single_pass(net, y)).abs().max() > 1e-3  # a random net is far from equivariant
+    # Averaged over all eight symmetries, a turned or mirrored input gives the turned output.
+    assert torch.allclose(self_ensemble(net, torch.rot90(y, 1, (-2, -1)), 8), torch.rot90(x8, 1, (-2, -1)), atol=1e-5)
+    assert torch.allclose(self_ensemble(net, y.flip(-2), 8), x8.flip(-2), atol=1e-5)
+    # Non-square frames keep their shape.
+    assert self_ensemble(net, torch.rand(3, 20, 36), 4).shape == (3, 20, 36)
