@@ -77,7 +77,11 @@ class LossConfig(_Strict):
     )
     signal_dependence_limit: float = Field(
         2.0, gt=0.0, description="recorrupted fit from a prior: noise whose variance over the brightest "
-        "third of pixels exceeds this times the darkest third's is shot noise (see shot_noise)",
+        "third of pixels exceeds this times the darkest third's is shot noise (see shot_noise) ...",
+    )
+    shot_share_limit: float = Field(
+        0.8, ge=0.0, le=1.0, description="... or whose fitted var = a * brightness + b puts more than "
+        "this share of the variance at the median brightness in a * brightness (see shot_noise)",
     )
     shot_noise: Literal["keep_prior", "model", "ignore"] = Field(
         "keep_prior", description="what a recorrupted fit from a prior does with shot noise: keep the "

@@ -203,7 +203,8 @@ def fit_network(
         nm = result.noise_model
         what = ("kept the prior unfitted (loss.shot_noise = keep_prior)" if result.steps == 0 else
                 f"recorrupted with var = {nm['a']:.4g} * brightness + {nm['b']:.3g}")
-        notes.append(f"the noise grows with brightness (variance ratio {nm['signal_dependence']}, shot noise): {what}")
+        notes.append(f"the noise grows with brightness (variance ratio {nm['signal_dependence']}, "
+                     f"shot share {nm['shot_share']}: shot noise): {what}")
     elif result.steps == 0 and not result.interrupted:
         notes.append(f"the time budget ended before the first step: the output is the {init_label} "
                      "network's, unfitted" if init_label != "none" else

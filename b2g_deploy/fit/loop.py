@@ -135,8 +135,8 @@ def fit(
         sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
         if fine_tune and cfg.loss.shot_noise != "ignore" and cfg.loss.noise_sigma is None:
-            marker = _shot_noise_sigma(state, net, frames, cfg.loss.signal_dependence_limit, result,
-                                       build_map=cfg.loss.shot_noise == "model")
+            marker = _shot_noise_sigma(state, net, frames, (cfg.loss.signal_dependence_limit, cfg.loss.shot_share_limit),
+                                       result, build_map=cfg.loss.shot_noise == "model")
             if marker and cfg.loss.shot_noise == "keep_prior":
                 net.eval()
                 return result  # 0 steps: the starting network is the result (result.noise_model says why)
@@ -181,24 +181,28 @@ def fit(
 
 
 @torch.no_grad()
-def _shot_noise_sigma(state: _Frames, net: B2GNet, frames: torch.Tensor, limit: float, result: FitResult,
-                      build_map: bool):
+def _shot_noise_sigma(state: _Frames, net: B2GNet, frames: torch.Tensor, limits: tuple[float, float],
+                      result: FitResult, build_map: bool):
     """Is the noise shot noise (growing with brightness)? Judged on the first frame with the
-    starting network's estimate; None when it is not (one sigma serves). When it is, the fitted
+    starting network's estimate: the bright/dark variance ratio, or the share of the fitted
+    variance that grows with brightness, over its limit (``limits``). None when it is not (one
+    sigma serves). When it is, the fitted
     var = a * brightness + b goes into ``result.noise_model`` and, with ``build_map``, a per-pixel
     sigma map of every frame into ``state.prob`` (the recorrupted loss uses no masks, so that slot
     is free and crops carry it along); returns the marker "map"."""
-    from .noise_level import shot_noise_model, signal_dependence
+    from .noise_level import shot_noise_model, shot_share, signal_dependence
 
     net.eval()
     h, w = frames.shape[-2:]
     first = net(state.y[:1])
-    ratio = signal_dependence(state.y[:1, :, :h, :w], first[..., :h, :w])
-    if ratio <= limit:
+    y0, est0 = state.y[:1, :, :h, :w], first[..., :h, :w]
+    ratio = signal_dependence(y0, est0)
+    a, b = shot_noise_model(y0, est0)
+    share = shot_share(est0, a, b)
+    if ratio <= limits[0] and share <= limits[1]:
         return None
-    a, b = shot_noise_model(state.y[:1, :, :h, :w], first[..., :h, :w])
     result.noise_sigma = None
-    result.noise_model = {"signal_dependence": round(ratio, 2), "a": a, "b": b}
+    result.noise_model = {"signal_dependence": round(ratio, 2), "shot_share": round(share, 2), "a": a, "b": b}
     if build_map:  # the other frames' estimates only when the map is used
         estimates = torch.cat([first, *(net(state.y[i : i + 1]) for i in range(1, state.y.shape[0]))])
         state.prob = (a * estimates.mean(dim=1, keepdim=True).clamp(min=0.0) + b).sqrt()

@@ -162,6 +162,20 @@ def test_signal_dependence_separates_shot_noise_from_gaussian(smooth_image):
     assert signal_dependence(shot, clean) > 2.0
 
 
+def test_shot_share_sees_shot_noise_where_the_image_has_no_dark_third(smooth_image):
+    from b2g_deploy.config import LossConfig
+    from b2g_deploy.fit.noise_level import shot_noise_model, shot_share, signal_dependence
+
+    clean = 0.55 + 0.3 * torch.from_numpy(smooth_image(128, 128, 3))  # bright, like Set9's F16
+    gen = torch.Generator().manual_seed(0)
+    shot = torch.poisson(30 * clean, generator=gen) / 30
+    gaussian = clean + 25 / 255 * torch.randn(clean.shape, generator=gen)
+    limits = LossConfig()
+    assert signal_dependence(shot, clean) < limits.signal_dependence_limit  # the ratio alone misses it
+    assert shot_share(clean, *shot_noise_model(shot, clean)) > limits.shot_share_limit
+    assert shot_share(clean, *shot_noise_model(gaussian, clean)) < 0.3
+
+
 def test_a_recorrupted_fit_from_a_prior_models_shot_noise(smooth_image):
     from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
     from b2g_deploy.fit import fit
