@@ -71,6 +71,11 @@ class LossConfig(_Strict):
         False, description="hold b = f(y) fixed; True means f(y) is never trained directly"
     )
     recorrupt_alpha: float = Field(0.5, gt=0.0, description="a in the recorrupted loss")
+    noise_estimate: Literal["wavelet", "prior_residual"] = Field(
+        "wavelet", description="how the recorrupted loss's sigma is estimated when noise_sigma is None: "
+        "wavelet: the finest Haar band (fit/noise_level.py; reads high on texture); prior_residual: the "
+        "robust std of y - f(y) of the starting network, when the fit starts from a prior",
+    )
     noise_sigma: float | None = Field(
         None, gt=0.0, description="noise std on a 0..255 scale for the recorrupted loss; None = "
         "estimated from the image (fit/noise_level.py)",

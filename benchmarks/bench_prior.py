@@ -37,8 +37,10 @@ RUNS = Path(__file__).resolve().parent / "pretrain_runs"  # resumable states of 
 NOTES = """Notes
 - `fast+priorNk`: the default fit (`fast` preset) from the RGB prior after N thousand pretraining
   steps (grey images: the grey prior; `priorMk+Nk`: M thousand more steps on top of the N-thousand-step
-  prior, e.g. the GPU stage of docs/PRIORS.md); it writes f(y), so its image output and the exported
-  network are the same function. `prior f(y), no fit`: the prior alone, one pass, no fitting.
+  prior, e.g. the GPU stage of docs/PRIORS.md). `single pass f(y)`: the fitted network once, what
+  export and video ship; `f(y) over 8 flips/turns`: the image `fit` writes since the `fast`
+  preset's `self_ensemble = 8` (docs/METHOD_NOTES.md, "Inference"); its seconds include the 8
+  passes. `prior f(y), no fit`: the prior alone, one pass, no fitting.
   Fit seconds are wall time on one thread of the shared 2-core CPU while 2-4 other jobs ran.
 - Synthetic noise and metrics as in the issue 2 table (docs/METHOD_NOTES.md, "Evaluation"); the
   BM3D / NLM / noisy rows for the same noisy pixels are reused from `benchmarks/results/quality.json`

@@ -130,12 +130,18 @@ def fit(
     result = FitResult(net)
     sigma = None
     if cfg.loss.kind == "recorrupted":
-        from .noise_level import estimate_sigma
+        from .noise_level import estimate_sigma, residual_sigma
 
-        sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
+        first = _first_estimate(state, net, frames) if fine_tune else None  # the starting network's
+        if cfg.loss.noise_sigma:
+            sigma = cfg.loss.noise_sigma / 255.0
+        elif first is not None and cfg.loss.noise_estimate == "prior_residual":
+            sigma = residual_sigma(*first)
+        else:
+            sigma = estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
-        if fine_tune and cfg.loss.shot_noise != "ignore" and cfg.loss.noise_sigma is None:
-            marker = _shot_noise_sigma(state, net, frames, (cfg.loss.signal_dependence_limit, cfg.loss.shot_share_limit),
+        if first is not None and cfg.loss.shot_noise != "ignore" and cfg.loss.noise_sigma is None:
+            marker = _shot_noise_sigma(state, net, first, (cfg.loss.signal_dependence_limit, cfg.loss.shot_share_limit),
                                        result, build_map=cfg.loss.shot_noise == "model")
             if marker and cfg.loss.shot_noise == "keep_prior":
                 net.eval()
@@ -181,21 +187,26 @@ def fit(
 
 
 @torch.no_grad()
-def _shot_noise_sigma(state: _Frames, net: B2GNet, frames: torch.Tensor, limits: tuple[float, float],
-                      result: FitResult, build_map: bool):
+def _first_estimate(state: _Frames, net: B2GNet, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, net(y)) of the first frame, unpadded: what the noise is judged on."""
+    net.eval()
+    h, w = frames.shape[-2:]
+    return state.y[:1, :, :h, :w], net(state.y[:1])[..., :h, :w]
+
+
+@torch.no_grad()
+def _shot_noise_sigma(state: _Frames, net: B2GNet, first: tuple[torch.Tensor, torch.Tensor],
+                      limits: tuple[float, float], result: FitResult, build_map: bool):
     """Is the noise shot noise (growing with brightness)? Judged on the first frame with the
-    starting network's estimate: the bright/dark variance ratio, or the share of the fitted
-    variance that grows with brightness, over its limit (``limits``). None when it is not (one
-    sigma serves). When it is, the fitted
-    var = a * brightness + b goes into ``result.noise_model`` and, with ``build_map``, a per-pixel
+    starting network's estimate (``first``: y and net(y)): the bright/dark variance ratio, or the
+    share of the fitted variance that grows with brightness, over its limit (``limits``). None
+    when it is not (one sigma serves). When it is, the fitted var = a * brightness + b goes into ``result.noise_model`` and, with ``build_map``, a per-pixel
     sigma map of every frame into ``state.prob`` (the recorrupted loss uses no masks, so that slot
     is free and crops carry it along); returns the marker "map"."""
     from .noise_level import shot_noise_model, shot_share, signal_dependence
 
     net.eval()
-    h, w = frames.shape[-2:]
-    first = net(state.y[:1])
-    y0, est0 = state.y[:1, :, :h, :w], first[..., :h, :w]
+    y0, est0 = first
     ratio = signal_dependence(y0, est0)
     a, b = shot_noise_model(y0, est0)
     share = shot_share(est0, a, b)
@@ -203,8 +214,8 @@ def _shot_noise_sigma(state: _Frames, net: B2GNet, frames: torch.Tensor, limits:
         return None
     result.noise_sigma = None
     result.noise_model = {"signal_dependence": round(ratio, 2), "shot_share": round(share, 2), "a": a, "b": b}
-    if build_map:  # the other frames' estimates only when the map is used
-        estimates = torch.cat([first, *(net(state.y[i : i + 1]) for i in range(1, state.y.shape[0]))])
+    if build_map:  # every frame's (padded) estimate, only when the map is used
+        estimates = torch.cat([net(state.y[i : i + 1]) for i in range(state.y.shape[0])])
         state.prob = (a * estimates.mean(dim=1, keepdim=True).clamp(min=0.0) + b).sqrt()
     return "map"
 

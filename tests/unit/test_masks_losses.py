@@ -176,6 +176,34 @@ def test_shot_share_sees_shot_noise_where_the_image_has_no_dark_third(smooth_ima
     assert shot_share(clean, *shot_noise_model(gaussian, clean)) < 0.3
 
 
+def test_a_fit_from_a_prior_can_read_sigma_from_the_prior_residual():
+    """On fine texture the Haar band reads the texture as noise; the residual of a prior that
+    knows the image (here: returns the clean image) reads the noise alone."""
+    from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
+    from b2g_deploy.fit import fit
+    from b2g_deploy.fit.noise_level import RESIDUAL_GAIN
+    from b2g_deploy.model import B2GNet
+
+    class Oracle(B2GNet):
+        def forward(self, x, mask=None):
+            return x * 0 + self.target + 0 * self.tail.bias.sum()
+
+    gen = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    clean = (0.5 + 0.3 * torch.sin(2.5 * xx) * torch.sin(2.1 * yy)).expand(3, 64, 64).clone()  # fine texture
+    noisy = clean + 15 / 255 * torch.randn(clean.shape, generator=gen)
+    cfg = FitConfig(model=ModelConfig(width=8, depth=3, norm="none", dropout="none"),
+                    mask=MaskConfig(kind="bernoulli"), loss=LossConfig(kind="recorrupted", shot_noise="ignore"),
+                    iters=1, lr=1e-6, batch=1, crop=None, ensemble_passes=1)
+    net = Oracle(3, cfg.model)
+    net.target = clean[None]
+    wavelet = fit(noisy, cfg, net=net, seed=0).noise_sigma
+    resid_cfg = cfg.model_copy(update={"loss": cfg.loss.model_copy(update={"noise_estimate": "prior_residual"})})
+    resid = fit(noisy, resid_cfg, net=net, seed=0).noise_sigma
+    assert wavelet > 25  # the texture read as noise
+    assert abs(resid / RESIDUAL_GAIN - 15) < 1.0
+
+
 def test_a_recorrupted_fit_from_a_prior_models_shot_noise(smooth_image):
     from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
     from b2g_deploy.fit import fit
