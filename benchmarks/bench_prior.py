@@ -108,7 +108,7 @@ def run_method(method: str, noisy: np.ndarray, noise: str, args, seed: int) -> l
         return [(f"prior-single:{prior_steps(args.init, channels)}", out, time.perf_counter() - t0, {"steps": 0})]
     cfg = preset(method).with_overrides(iters=args.iters, time_budget=args.time_budget)
     net, cfg, label = starting_network(args.init, channels, cfg)
-    tag = method + (f"+{prior_steps(args.init, channels)}" if net is not None else "")
+    tag = method + (f"-{args.tag}" if args.tag else "") + (f"+{prior_steps(args.init, channels)}" if net is not None else "")
     t0 = time.perf_counter()
     res = fit(y, cfg, net=net, seed=seed)
     fit_s = time.perf_counter() - t0
@@ -162,7 +162,8 @@ def expected_key(method: str, set_name: str, args) -> str:
     cfg = preset(method)
     from_prior = args.init not in (None, "none") or (args.init is None and cfg.init == "prior")
     kind = f"b2g-x{cfg.self_ensemble}" if cfg.output == "single" and cfg.self_ensemble > 1 else "b2g-single"
-    return f"{kind}:{method}" + (f"+{prior_steps(args.init, channels)}" if from_prior else "")
+    label = method + (f"-{args.tag}" if args.tag else "")
+    return f"{kind}:{label}" + (f"+{prior_steps(args.init, channels)}" if from_prior else "")
 
 
 def reuse_rows(store: ResultStore, quality_json: Path) -> None:
@@ -192,6 +193,8 @@ def main(argv=None) -> None:
     p.add_argument("--reuse", type=Path, default=Path("benchmarks/results/quality.json"))
     p.add_argument("--output", type=Path, default=DOC)
     p.add_argument("--table-only", action="store_true")
+    p.add_argument("--tag", default=None, help="suffix of the preset in the fit rows' keys (fast-TAG+priorNk): "
+                   "rows of a changed recipe then never average with the rows of the one before")
     args = p.parse_args(argv)
 
     import torch

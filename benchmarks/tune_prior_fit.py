@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.helpers import DATA, HELD_OUT_BY, add_noise, noise_seed  # noqa: E402
 
 
-def holdout_images(prior_meta: dict, limit: int, size: int, names: list[str] | None = None
+def holdout_images(prior_meta: dict, limit: int, size: int, names: list[str] | None = None, start: int = 0
                    ) -> list[tuple[str, np.ndarray]]:
     from b2g_deploy.io.images import read_image
 
-    names = (names or prior_meta["corpus"]["holdout"])[:limit]
+    names = (names or prior_meta["corpus"]["holdout"])[start : start + limit]
     out = []
     for name in names:
         path = next((DATA / "train").rglob(name))
@@ -79,6 +79,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prior", type=Path)
     ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--start", type=int, default=0, help="skip this many held-out photographs (a second, "
+                    "fresh set to check a choice made on the first)")
     ap.add_argument("--size", type=int, default=256, help="centre crop side")
     ap.add_argument("--noises", default="25,50")
     ap.add_argument("--base", default="scratch", help="preset the variants change")
@@ -106,7 +108,7 @@ def main() -> None:
     variants = json.loads(args.variants.read_text())
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
     done = {(r["variant"], r["image"], r["noise"], r["prior_steps"]) for r in rows}
-    for name, clean in holdout_images(meta, args.images, args.size, held_out):
+    for name, clean in holdout_images(meta, args.images, args.size, held_out, args.start):
         for noise in args.noises.split(","):
             noisy = add_noise(clean, noise, noise_seed("train-holdout", name, noise))
             for vname, changes in variants.items():

@@ -137,6 +137,8 @@ def fit(
             sigma = cfg.loss.noise_sigma / 255.0
         elif first is not None and cfg.loss.noise_estimate == "prior_residual":
             sigma = residual_sigma(*first)
+        elif first is not None and cfg.loss.noise_estimate == "lower":
+            sigma = min(residual_sigma(*first), estimate_sigma(frames))
         else:
             sigma = estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)

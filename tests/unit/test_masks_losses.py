@@ -202,6 +202,8 @@ def test_a_fit_from_a_prior_can_read_sigma_from_the_prior_residual():
     resid = fit(noisy, resid_cfg, net=net, seed=0).noise_sigma
     assert wavelet > 25  # the texture read as noise
     assert abs(resid / RESIDUAL_GAIN - 15) < 1.0
+    lower_cfg = cfg.model_copy(update={"loss": cfg.loss.model_copy(update={"noise_estimate": "lower"})})
+    assert fit(noisy, lower_cfg, net=net, seed=0).noise_sigma == min(wavelet, resid)
 
 
 def test_a_recorrupted_fit_from_a_prior_models_shot_noise(smooth_image):
