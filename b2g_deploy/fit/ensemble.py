@@ -32,7 +32,9 @@ def self_ensemble(net: B2GNet, y: torch.Tensor, transforms: int = 8) -> torch.Te
     ``transforms`` passes."""
     if transforms == 1:
         return single_pass(net, y)
-    module = build_module(net, "flips", transforms, 0.0, 0, half=False).to(y.device)
+    # One flip at a time: the fit's output frame can be large (a 4K frame's batch of four would
+    # need four passes' memory at once).
+    module = build_module(net, "flips", transforms, 0.0, 0, half=False, batched=False).to(y.device)
     out = module(y if y.dim() == 4 else y.unsqueeze(0))
     return out if y.dim() == 4 else out[0]
 

@@ -64,13 +64,14 @@ class FlipsModule(nn.Module):
     """f(y) averaged over the first ``transforms`` of the frame's eight symmetries, each output
     turned back. Transform k mirrors left-right (bit 0) and top-bottom (bit 1) after transposing
     (bit 2), so 2 = the frame and its mirror image, 4 = every flip (the frame's shape is kept: one
-    batched pass) and 8 adds the transposed frame's four (a second pass, H and W swapped)."""
+    batched pass) and 8 adds the transposed frame's four (a second pass, H and W swapped).
+    ``batched=False`` runs the flips one at a time: the memory of one pass, for large frames."""
 
-    def __init__(self, net: B2GNet, transforms: int, half: bool = False):
+    def __init__(self, net: B2GNet, transforms: int, half: bool = False, batched: bool = True):
         super().__init__()
         if transforms not in FLIP_TRANSFORMS:
             raise ValueError(f"transforms must be one of {FLIP_TRANSFORMS}, got {transforms}")
-        self.single, self.transforms = SingleModule(net, half), transforms
+        self.single, self.transforms, self.batched = SingleModule(net, half), transforms, batched
 
     @property
     def passes(self) -> int:
@@ -81,8 +82,11 @@ class FlipsModule(nn.Module):
         total = torch.zeros_like(x)
         for transposed in (False, True) if self.transforms == 8 else (False,):
             xt = x.transpose(-2, -1) if transposed else x
-            out = self.single(torch.cat([xt.flip(d) if d else xt for d in dims]))
-            out = out.reshape(len(dims), -1, *out.shape[1:])  # (flips, B, ...): no traced batch constant
+            if self.batched:
+                out = self.single(torch.cat([xt.flip(d) if d else xt for d in dims]))
+                out = out.reshape(len(dims), -1, *out.shape[1:])  # (flips, B, ...): no traced batch constant
+            else:
+                out = [self.single(xt.flip(d) if d else xt) for d in dims]
             undone = sum(o.flip(d) if d else o for o, d in zip(out, dims))  # a flip is its own inverse
             total = total + (undone.transpose(-2, -1) if transposed else undone)
         return total / self.transforms
@@ -146,7 +150,8 @@ def check_mode(mode: str, passes: int) -> int:
     return 1 if mode == "single" else passes
 
 
-def build_module(net: B2GNet, mode: str, passes: int, rate: float, seed: int, half: bool) -> nn.Module:
+def build_module(net: B2GNet, mode: str, passes: int, rate: float, seed: int, half: bool,
+                 batched: bool = True) -> nn.Module:
     """The wrapper for ``mode`` ("single", "ensemble" of ``passes`` masks, or "flips": ``passes``
     flips/turns); ``net`` is copied, never changed."""
     import copy
@@ -159,6 +164,6 @@ def build_module(net: B2GNet, mode: str, passes: int, rate: float, seed: int, ha
     if mode == "ensemble":
         return EnsembleModule(net, fixed_masks(passes, rate, seed), half).eval()
     if mode == "flips":
-        return FlipsModule(net, passes, half).eval()
+        return FlipsModule(net, passes, half, batched).eval()
     raise ValueError(f"unknown mode {mode!r}")
 
