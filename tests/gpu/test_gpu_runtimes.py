@@ -50,6 +50,18 @@ def test_torch_cuda_fp32_and_fp16(models):
         assert psnr_between(rt.infer(frame()), ref) >= 50.0
 
 
+def test_torch_cuda_fp16_flips_match_the_cpu_self_ensemble(models):
+    """`denoise --mode flips` on the GPU in half precision: the fit's x8 output function."""
+    from b2g_deploy.checkpoint import load_checkpoint
+    from b2g_deploy.export.parity import psnr_between
+    from b2g_deploy.fit import self_ensemble
+    from b2g_deploy.runtimes import load_runtime
+
+    ref = self_ensemble(load_checkpoint(models / "m.pt").net, torch.from_numpy(frame()), 8).numpy()
+    with load_runtime(models / "m.pt", device="cuda", fp16=True, mode="flips", passes=8) as rt:
+        assert psnr_between(rt.infer(frame()), ref) >= 50.0
+
+
 def test_torch_compile(models):
     from b2g_deploy.runtimes import load_runtime
 
