@@ -24,7 +24,7 @@ def fit_command(
     seed: Annotated[int, typer.Option(help="seed for masks, crops and dropout")] = 0,
     init: Annotated[Optional[str], typer.Option(help="prior (the shipped one) | none (from scratch) | a prior or checkpoint file; default: the preset's")] = None,
     passes: Annotated[Optional[int], typer.Option(help="ensemble passes (default: the preset's)")] = None,
-    single_pass: Annotated[bool, typer.Option("--single-pass", help="write f(y), not the ensemble")] = False,
+    single_pass: Annotated[bool, typer.Option("--single-pass", help="write f(y) itself, not the ensemble or the mean over flips/turns")] = False,
     reference: Annotated[Optional[Path], typer.Option(help="clean image: print PSNR against it")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing outputs")] = False,
     frames: Annotated[Optional[int], typer.Option(help="video input: fit one network on N frames spread over it (--temporal: the first N consecutive frames)")] = None,
