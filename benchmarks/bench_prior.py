@@ -239,11 +239,12 @@ def curve_table(rows: list[dict]) -> str:
     by: dict[tuple, dict[str, dict[tuple, float]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
         # prior30k, or prior2.631k+30k: 2,631 more steps (a GPU stage) on top of the 30k prior
-        m = re.match(r"^(prior-single|b2g-single):(?:fast\+)?prior([\d.]+)k(?:\+([\d.]+)k)?$", r["method"])
+        # fast-lower+...: the recipe with the lower sigma estimate (--tag lower), its own column
+        m = re.match(r"^(prior-single|b2g-single):(?:fast(-lower)?\+)?prior([\d.]+)k(?:\+([\d.]+)k)?$", r["method"])
         if m:
-            own = float(m.group(2))
-            steps = (float(m.group(3)), own) if m.group(3) else (own, 0.0)
-            by[(r["set"], r["noise"])][(m.group(1), steps)][r["image"]] = r["psnr"]
+            own = float(m.group(3))
+            steps = (float(m.group(4)), own) if m.group(4) else (own, 0.0)
+            by[(r["set"], r["noise"])][(m.group(1) + (m.group(2) or ""), steps)][r["image"]] = r["psnr"]
     lines = []
     for (set_name, noise), series in sorted(by.items()):
         steps = sorted({k for _, k in series})
@@ -253,15 +254,16 @@ def curve_table(rows: list[dict]) -> str:
         if not images:
             continue
         lines += [f"\n{set_name}, noise {noise}, the {len(images)} images every version ran "
-                  f"({', '.join(sorted(images))}):\n", "| pretraining steps (M + N: N more on top of the M-step prior) | prior f(y), no fit | `fast` fit from it |",
-                  "|---|---|---|"]
+                  f"({', '.join(sorted(images))}):\n", "| pretraining steps (M + N: N more on top of the M-step prior) | prior f(y), no fit "
+                  "| `fast` fit from it, f(y) (Haar sigma) | the same with the lower sigma (`fast-lower`) |",
+                  "|---|---|---|---|"]
         for k in steps:
             cells = []
-            for kind in ("prior-single", "b2g-single"):
+            for kind in ("prior-single", "b2g-single", "b2g-single-lower"):
                 vals = series.get((kind, k), {})
                 cells.append(f"{np.mean([vals[i] for i in images]):.2f}" if images <= set(vals) else "–")
             label = f"{k[0] * 1000:,.0f}" + (f" + {k[1] * 1000:,.0f}" if k[1] else "")
-            lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+            lines.append(f"| {label} | {' | '.join(cells)} |")
     if not lines:
         return ""
     return "\n### PSNR after fine-tuning against pretraining steps\n" + "\n".join(lines) + "\n"
