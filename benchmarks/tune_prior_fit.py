@@ -127,6 +127,10 @@ CAPTIONS = {  # what a results file's rows were run with, where the variant name
     "shot_noise.json": " (base: `fast`; run while `fast` recorrupted shot noise with the fitted a*x+b sigma map, "
     "now `loss.shot_noise = \"model\"`; the default is now `keep_prior`, i.e. the prior_only row)",
     "self_ensemble.json": " (base: `fast`, the shipped prior, 8 photographs)",
+    "noise_estimate.json": " (base: `fast` before `noise_estimate = lower`; `fast_resid`: sigma from the prior's residual)",
+    "noise_lower_check.json": " (`--start 8`: 8 other photographs; `fast` before the change against `fast_lower`)",
+    "sigma_scale.json": " (base: `fast`; sigma told 0.9 / 0.8 of the true 25; stopped after 3 photographs)",
+    "fit_length.json": " (base: `fast`; 900 steps, and the true sigma; stopped after 3 photographs)",
 }
 TUNE_HEADING = "## Choosing the fit from the prior (held-out training photographs, issue 8)"
 
