@@ -370,7 +370,6 @@ def fit(
                            f"temporal, {2 * stage.record['k'] + 1}-frame {window} window", init_label)
     else:
         y_dev = torch.from_numpy(stack[0]).to(dev)  # the image, or the first fitted frame: what -o shows
-        single = run_single_pass(result.net, y_dev).cpu()
         # After Ctrl-C the quick pass, not K more; f(y) when the preset or the caller asks for it.
         use_single = single_pass or result.interrupted or cfg.output == "single" or cfg.ensemble_passes == 1
         flips = 1 if single_pass or result.interrupted else cfg.self_ensemble
@@ -380,8 +379,10 @@ def fit(
         elif flips > 1:
             out, what = self_ensemble(result.net, y_dev, flips).cpu(), f"single pass, mean of {flips} flips/rotations"
         else:
-            out, what = single, "single pass"
+            out, what = run_single_pass(result.net, y_dev).cpu(), "single pass"
         write_image(output, out.numpy(), out_depth, force=force)
+        if clean is not None:  # f(y) beside the output, only when there is a reference to score it
+            single = out if what == "single pass" else run_single_pass(result.net, y_dev).cpu()
         report = FitReport(output, checkpoint, result.steps, result.seconds, result.interrupted, what, init_label)
     report.notes = notes
     report.temporal = stage.record if stage is not None else None

@@ -28,8 +28,7 @@ def self_ensemble(net: B2GNet, y: torch.Tensor, transforms: int = 8) -> torch.Te
     fits train on randomly flipped and rotated crops, so each transform is an equally good but
     not identical denoiser and their errors partly cancel: after the `fast` fit x8 gained 0.21 dB
     over f(y) at sigma 25 and 50 on the prior's held-out photographs (docs/METHOD_NOTES.md,
-    "Inference"). Costs
-    ``transforms`` passes."""
+    "Inference"). Costs ``transforms`` passes."""
     if transforms == 1:
         return single_pass(net, y)
     # One flip at a time: the fit's output frame can be large (a 4K frame's batch of four would

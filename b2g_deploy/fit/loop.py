@@ -132,7 +132,11 @@ def fit(
     if cfg.loss.kind == "recorrupted":
         from .noise_level import estimate_sigma, residual_sigma
 
-        first = _first_estimate(state, net, frames) if fine_tune else None  # the starting network's
+        # The starting network's estimate of the first frame, when a sigma estimate or the shot-noise
+        # check needs it (a whole-frame pass).
+        loss = cfg.loss
+        judged = not loss.noise_sigma and (loss.noise_estimate != "wavelet" or loss.shot_noise != "ignore")
+        first = _first_estimate(state, net, frames) if fine_tune and judged else None
         if cfg.loss.noise_sigma:
             sigma = cfg.loss.noise_sigma / 255.0
         elif first is not None and cfg.loss.noise_estimate == "prior_residual":
@@ -142,7 +146,7 @@ def fit(
         else:
             sigma = estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
-        if first is not None and cfg.loss.shot_noise != "ignore" and cfg.loss.noise_sigma is None:
+        if first is not None and cfg.loss.shot_noise != "ignore":
             marker = _shot_noise_sigma(state, net, first, (cfg.loss.signal_dependence_limit, cfg.loss.shot_share_limit),
                                        result, build_map=cfg.loss.shot_noise == "model")
             if marker and cfg.loss.shot_noise == "keep_prior":
@@ -202,13 +206,13 @@ def _shot_noise_sigma(state: _Frames, net: B2GNet, first: tuple[torch.Tensor, to
     """Is the noise shot noise (growing with brightness)? Judged on the first frame with the
     starting network's estimate (``first``: y and net(y)): the bright/dark variance ratio, or the
     share of the fitted variance that grows with brightness, over its limit (``limits``). None
-    when it is not (one sigma serves). When it is, the fitted var = a * brightness + b goes into ``result.noise_model`` and, with ``build_map``, a per-pixel
-    sigma map of every frame into ``state.prob`` (the recorrupted loss uses no masks, so that slot
-    is free and crops carry it along); returns the marker "map"."""
+    when it is not (one sigma serves). When it is, the fitted var = a * brightness + b goes into
+    ``result.noise_model`` and, with ``build_map``, a per-pixel sigma map of every frame into
+    ``state.prob`` (the recorrupted loss uses no masks, so that slot is free and crops carry it
+    along); returns the marker "map"."""
     from .noise_level import shot_noise_model, shot_share, signal_dependence
 
-    net.eval()
-    y0, est0 = first
+    y0, est0 = first  # _first_estimate left the network in eval mode
     ratio = signal_dependence(y0, est0)
     a, b = shot_noise_model(y0, est0)
     share = shot_share(est0, a, b)
