@@ -108,7 +108,7 @@ def run_method(method: str, noisy: np.ndarray, noise: str, args, seed: int) -> l
         return [(f"prior-single:{prior_steps(args.init, channels)}", out, time.perf_counter() - t0, {"steps": 0})]
     cfg = preset(method).with_overrides(iters=args.iters, time_budget=args.time_budget)
     net, cfg, label = starting_network(args.init, channels, cfg)
-    tag = method + (f"-{args.tag}" if args.tag else "") + (f"+{prior_steps(args.init, channels)}" if net is not None else "")
+    tag = recipe_label(method, args) + (f"+{prior_steps(args.init, channels)}" if net is not None else "")
     t0 = time.perf_counter()
     res = fit(y, cfg, net=net, seed=seed)
     fit_s = time.perf_counter() - t0
@@ -149,6 +149,11 @@ def cases(args):
                 yield set_name, path.name, noise, clean, (lambda c=clean, n=noise, s=seed: add_noise(c(), n, s)), seed
 
 
+def recipe_label(method: str, args) -> str:
+    """The preset's name in a fit row's key, with ``--tag`` (fast-lower)."""
+    return method + (f"-{args.tag}" if args.tag else "")
+
+
 def expected_key(method: str, set_name: str, args) -> str:
     """The row key a method writes (for B2G its image output: f(y), or f(y) over flips/turns where
     the preset averages them), known before running it."""
@@ -162,8 +167,7 @@ def expected_key(method: str, set_name: str, args) -> str:
     cfg = preset(method)
     from_prior = args.init not in (None, "none") or (args.init is None and cfg.init == "prior")
     kind = f"b2g-x{cfg.self_ensemble}" if cfg.output == "single" and cfg.self_ensemble > 1 else "b2g-single"
-    label = method + (f"-{args.tag}" if args.tag else "")
-    return f"{kind}:{label}" + (f"+{prior_steps(args.init, channels)}" if from_prior else "")
+    return f"{kind}:{recipe_label(method, args)}" + (f"+{prior_steps(args.init, channels)}" if from_prior else "")
 
 
 def reuse_rows(store: ResultStore, quality_json: Path) -> None:

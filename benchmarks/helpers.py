@@ -41,6 +41,19 @@ _IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 HELD_OUT_BY = REPO / "benchmarks" / "pretrain_runs" / "prior_rgb_long.pt"
 
 
+def held_out_crops(size: int = 256) -> list[tuple[str, np.ndarray]]:
+    """(name, clean (3, size, size) float32 in [0, 1]) top-left crops of ``held_out_photographs``."""
+    return [(name, np.ascontiguousarray(image[:size, :size].transpose(2, 0, 1), dtype=np.float32) / 255)
+            for name, image in held_out_photographs()]
+
+
+def shipped_rgb_prior():
+    """The shipped RGB prior's network, in eval mode."""
+    from b2g_deploy.priors import load_prior_state
+
+    return load_prior_state(REPO / "b2g_deploy" / "data" / "prior_rgb.pt")[0].net.eval()
+
+
 def held_out_photographs(reference: Path = HELD_OUT_BY, data: Path = DATA) -> list[tuple[str, np.ndarray]]:
     """(name, RGB uint8 (H, W, 3)) of the training photographs ``reference``'s pretraining run
     held out (its meta names them), in that order: where priors and recipes are chosen, never

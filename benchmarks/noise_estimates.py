@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.helpers import add_noise, held_out_photographs, noise_seed  # noqa: E402
+from benchmarks.helpers import add_noise, held_out_crops, noise_seed, shipped_rgb_prior  # noqa: E402
 
 
 def main() -> None:
@@ -31,13 +31,11 @@ def main() -> None:
 
     from b2g_deploy.fit.ensemble import single_pass
     from b2g_deploy.fit.noise_level import RESIDUAL_GAIN, estimate_sigma, residual_sigma
-    from b2g_deploy.priors import load_prior_state
 
     torch.set_num_threads(1)
-    net = load_prior_state(Path("b2g_deploy/data/prior_rgb.pt"))[0].net.eval()
+    net = shipped_rgb_prior()
     rows = []
-    for name, image in held_out_photographs():
-        clean = np.ascontiguousarray(image[:256, :256].transpose(2, 0, 1), dtype=np.float32) / 255
+    for name, clean in held_out_crops():
         for sigma in args.sigmas.split(","):
             y = torch.from_numpy(add_noise(clean, sigma, noise_seed("sigma", name, sigma)))
             rows.append({"image": name, "sigma": float(sigma), "wavelet": estimate_sigma(y) * 255,

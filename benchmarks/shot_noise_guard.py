@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.helpers import add_noise, held_out_photographs, noise_seed  # noqa: E402
+from benchmarks.helpers import add_noise, held_out_crops, noise_seed, shipped_rgb_prior  # noqa: E402
 
 NOISES = ("5", "10", "15", "25", "50", "p30", "p100", "mix")  # mix: Poisson lambda 100 + Gaussian sigma 10
 
@@ -42,14 +42,12 @@ def main() -> None:
     from b2g_deploy.config import LossConfig
     from b2g_deploy.fit.ensemble import single_pass
     from b2g_deploy.fit.noise_level import shot_noise_model, shot_share, signal_dependence
-    from b2g_deploy.priors import load_prior_state
 
     torch.set_num_threads(1)
     limits = LossConfig()
-    net = load_prior_state(Path("b2g_deploy/data/prior_rgb.pt"))[0].net.eval()
+    net = shipped_rgb_prior()
     rows = []
-    for name, image in held_out_photographs():
-        clean = np.ascontiguousarray(image[:256, :256].transpose(2, 0, 1), dtype=np.float32) / 255
+    for name, clean in held_out_crops():
         for noise in NOISES:
             y = torch.from_numpy(noisy_version(clean, noise, name))
             est = single_pass(net, y)
