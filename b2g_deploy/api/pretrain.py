@@ -152,7 +152,7 @@ def pretrain(
     if state.step >= cfg.steps:
         raise InputError(f"the run is already at step {state.step} of {cfg.steps}; pass a larger --steps")
 
-    corpus = load_corpus(roots, grey=cfg.grey, min_side=cfg.crop + 2 * motion_margin(cfg), holdout=holdout, seed=seed)
+    corpus = load_corpus(roots, grey=cfg.grey, min_side=cfg.crop + 2 * motion_margin(cfg), holdout=holdout)
     summary = corpus.summary
     if corpus_before and corpus_before.get("sha256") != summary["sha256"]:
         notes.append("the corpus differs from the one this run started on (file list hash); continuing")

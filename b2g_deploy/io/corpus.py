@@ -55,9 +55,15 @@ def list_digest(paths: list[Path], roots: list[Path]) -> str:
     return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
 
 
-def load_corpus(roots: list[Path], grey: bool, min_side: int, holdout: int = 0, seed: int = 0) -> Corpus:
-    """Decode every image under ``roots``; ``holdout`` usable files (a seeded choice) are set
-    aside for validation and never trained on."""
+# The held-out photographs are a property of the corpus, not of a run's seed: every run and
+# every later stage on the same folder (whatever its --seed) keeps the same ones out, so no stage
+# trains on what another validates on (docs/PRIORS.md).
+HOLDOUT_SEED = 0
+
+
+def load_corpus(roots: list[Path], grey: bool, min_side: int, holdout: int = 0) -> Corpus:
+    """Decode every image under ``roots``; ``holdout`` usable files (the same choice for any
+    run on the same files) are set aside for validation and never trained on."""
     import cv2
 
     paths = list_images(roots)
@@ -86,7 +92,7 @@ def load_corpus(roots: list[Path], grey: bool, min_side: int, holdout: int = 0, 
     if holdout:
         if holdout >= len(images):
             raise InputError(f"--holdout {holdout} leaves nothing to train on ({len(images)} usable images)")
-        order = np.random.default_rng(seed).permutation(len(images))
+        order = np.random.default_rng(HOLDOUT_SEED).permutation(len(images))
         out = set(order[:holdout].tolist())
         kept_out = [files[i] for i in sorted(out)]
         held = [images[i] for i in sorted(out)]

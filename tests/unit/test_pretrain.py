@@ -85,6 +85,17 @@ def test_resume_continues_from_the_step_it_stopped_at(corpus_dir, tmp_path):
     assert not (tmp_path / "p3.pt").exists()
 
 
+def test_every_run_on_a_corpus_holds_out_the_same_photographs_whatever_its_seed(corpus_dir, tmp_path):
+    # A later stage started from a prior with another --seed must not train on the photographs
+    # the earlier stages were validated on.
+    a = tmp_path / "a.pt"
+    api.pretrain([corpus_dir], a, steps=1, changes=TINY, holdout=2, seed=0)
+    b = api.pretrain([corpus_dir], tmp_path / "b.pt", steps=1, changes=TINY, holdout=2, seed=5, init_from=a)
+    assert b.steps == 1
+    held = [load_prior_state(p)[2]["corpus"]["holdout"] for p in (a, tmp_path / "b.pt")]
+    assert held[0] == held[1] and len(held[0]) == 2
+
+
 def test_a_resumed_run_draws_what_an_uninterrupted_one_would(corpus_dir, tmp_path):
     whole = api.pretrain([corpus_dir], tmp_path / "a.pt", steps=6, changes=TINY, holdout=0)
     api.pretrain([corpus_dir], tmp_path / "b.pt", steps=3, changes=TINY, holdout=0)
