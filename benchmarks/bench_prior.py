@@ -274,20 +274,46 @@ def curve_table(rows: list[dict]) -> str:
 
 
 def validation_curve() -> str:
-    """The shipped priors' own pretraining curves, from their meta: f(y) PSNR on the 16 held-out
-    training photographs (128x128 centre crops, sigma 25), every 1,000 steps."""
+    """The shipped priors' own pretraining curves, from their meta: f(y) PSNR on the held-out
+    training photographs (128x128 centre crops, sigma 25), every 1,000 steps; each stage of a
+    prior's lineage (the runs it continued, from benchmarks/pretrain_runs) first."""
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.priors import SHIPPED, shipped_prior_path
 
-    out = ["\n### Pretraining curves of the shipped priors (validation on held-out training photographs)\n"]
+    out = ["\n### Pretraining curves of the shipped priors (validation on held-out training photographs)\n",
+           "Each stage validates on its own run's 16 held-out photographs: the CPU stages on the same 16, "
+           "the GPU stage (491 photographs packed for the GPU machine) on 16 others.\n"]
     for channels in sorted(SHIPPED, reverse=True):
-        meta = load_checkpoint(shipped_prior_path(channels)).meta
-        source = RUNS / f"prior_{'rgb' if channels == 3 else 'grey'}_{meta.get('init_from_steps', 0) // 1000}k.pt"
-        if source.is_file():  # the run this one continued (its own 16 held-out photographs)
-            out += curve_rows(f"{'RGB' if channels == 3 else 'grey'} prior, first stage ({source.name})",
-                              load_checkpoint(source).meta)
-        out += curve_rows("RGB prior" if channels == 3 else "grey prior", meta)
+        kind = "RGB" if channels == 3 else "grey"
+        stages = lineage(load_checkpoint(shipped_prior_path(channels)).meta, channels)
+        for n, (name, meta) in enumerate(stages, 1):
+            what = f"{kind} prior" if n == len(stages) else f"{kind} prior, stage {n} ({name})"
+            out += curve_rows(what, meta)
     return "\n".join(out)
+
+
+def lineage(meta: dict, channels: int) -> list[tuple[str, dict]]:
+    """(file name, meta) of each stage a prior continued, oldest first, ending with ``meta``:
+    the source of a stage is the run in RUNS with the same channels whose total steps match
+    (a prior is renamed when shipped, so its name alone does not find it)."""
+    from b2g_deploy.checkpoint import load_checkpoint
+
+    def total(m: dict) -> int:
+        return int(m["steps"]) + int(m.get("init_from_steps", 0))
+
+    runs = []
+    for path in sorted(RUNS.glob("prior_*.pt")):
+        m = load_checkpoint(path).meta
+        if m.get("channels") == channels and not m.get("pretrain_config", {}).get("temporal_k"):
+            runs.append((path.name, m))
+    chain = [("shipped", meta)]
+    while chain[-1][1].get("init_from_steps") and len(chain) < 10:
+        want, name = chain[-1][1]["init_from_steps"], chain[-1][1].get("init_from")
+        found = sorted((n != name, n, m) for n, m in runs if total(m) == want)
+        if not found:
+            break
+        chain.append((found[0][1], found[0][2]))
+    return chain[::-1]
 
 
 def curve_rows(what: str, meta: dict) -> list[str]:
