@@ -99,7 +99,7 @@ def score(outs: list[np.ndarray], clean: list[np.ndarray], n_fit: int) -> dict:
 
 
 def fit_single(noisy: list[np.ndarray], args, seed: int = 0):
-    """The `fast` preset from the shipped prior on the first N frames: (net, cfg, seconds, facts)."""
+    """The `fast` preset from the shipped prior (or --prior) on the first N frames: (net, cfg, seconds, facts)."""
     import torch
 
     from b2g_deploy.config import preset
@@ -107,7 +107,7 @@ def fit_single(noisy: list[np.ndarray], args, seed: int = 0):
     from b2g_deploy.priors import starting_network
 
     cfg = preset("fast").with_overrides(iters=args.iters)
-    net, cfg, label = starting_network(None, noisy[0].shape[0], cfg)
+    net, cfg, label = starting_network(args.prior, noisy[0].shape[0], cfg)
     stack = torch.from_numpy(np.stack(noisy[: args.fit_frames]))
     t0 = time.perf_counter()
     res = fit(stack, cfg, net=net, seed=seed)
@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--causal", action="store_true", help="also the causal temporal window")
     p.add_argument("--methods", default="", type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
                    help="only these rows (comma list of method keys, e.g. b2g-single,b2g-temporal-from-prior)")
+    p.add_argument("--prior", type=Path, default=None,
+                   help="the RGB prior the single-frame fit starts from (default: the shipped one)")
     p.add_argument("--temporal-prior", type=Path, default=None,
                    help="k=2 centred temporal prior for the prior rows (default: the packaged one, if any)")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")

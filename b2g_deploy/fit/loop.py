@@ -123,6 +123,8 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     fine_tune = net is not None
     net = (net if fine_tune else B2GNet(frames.shape[1], cfg.model)).to(device)
+    if cfg.channels_last:
+        net.to(memory_format=torch.channels_last)
     state = _prepare(frames.to(device), net, cfg)
     if fine_tune:
         _refresh_mask(state, net, cfg, every_frame=True)  # the earlier fit already gives a usable x_m
@@ -186,6 +188,8 @@ def fit(
     finally:
         torch.backends.cudnn.benchmark = benchmark_was
     net.eval()
+    if cfg.channels_last:  # what the fit hands on (export, checkpoint) keeps the usual layout
+        net.to(memory_format=torch.contiguous_format)
     result.seconds = time.perf_counter() - start
     if fill is not None:
         result.filled = fill[0, :, : frames.shape[-2], : frames.shape[-1]].cpu()
@@ -242,14 +246,23 @@ def _update_filling(fill: torch.Tensor, state: _Frames, net: B2GNet, cfg: FitCon
 
 
 def _step(net, opt, state, cfg, gen, device, sigma=None) -> tuple[float, dict[str, float]]:
+    # The forward pass and the loss run under autocast (PyTorch's advice: not the backward);
+    # Adam updates the float32 weights.
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        loss, parts = _loss(net, state, cfg, gen, device, sigma)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach().item(), parts
+
+
+def _loss(net, state, cfg, gen, device, sigma) -> tuple[torch.Tensor, dict[str, float]]:
     y, weight, prob = _batch(state, cfg, gen)
+    if cfg.channels_last:
+        y = y.contiguous(memory_format=torch.channels_last)
     if cfg.loss.kind == "recorrupted":
         sigma_here = prob if isinstance(sigma, str) else sigma  # "map": per-pixel sigma in prob
-        loss, parts = recorrupted_loss(net, y, sigma_here, cfg.loss.recorrupt_alpha, gen, weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach().item(), parts
+        return recorrupted_loss(net, y, sigma_here, cfg.loss.recorrupt_alpha, gen, weight)
     mask = sample_mask(prob, gen).to(device)
     a = net(y * mask, mask)
     b = None
@@ -259,9 +272,4 @@ def _step(net, opt, state, cfg, gen, device, sigma=None) -> tuple[float, dict[st
                 b = net(y)
         else:
             b = net(y)
-    loss, parts = b2g_loss(a, b, y, mask, cfg.loss, weight)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss.detach().item(), parts
-
+    return b2g_loss(a, b, y, mask, cfg.loss, weight)

@@ -151,6 +151,26 @@ def test_recorrupted_fit_trains_the_full_pass_towards_the_clean_image(smooth_ima
     assert err_fit < 0.5 * err_noisy
 
 
+def test_a_bf16_channels_last_fit_learns_and_hands_back_a_float32_contiguous_net(smooth_image):
+    from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
+    from b2g_deploy.fit import fit, single_pass
+
+    clean = torch.from_numpy(smooth_image(64, 64, 3))
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    cfg = FitConfig(model=ModelConfig(width=8, depth=3, norm="none", dropout="none"),
+                    mask=MaskConfig(kind="bernoulli"), loss=LossConfig(kind="recorrupted"),
+                    iters=150, lr=3e-3, batch=2, crop=32, ensemble_passes=1, bf16=True, channels_last=True)
+    torch.manual_seed(0)
+    result = fit(noisy, cfg, seed=0)
+    params = list(result.net.parameters())
+    assert all(p.dtype == torch.float32 for p in params)
+    assert all(p.is_contiguous() for p in params)  # export and checkpoints see the usual layout
+    err_fit = ((single_pass(result.net, noisy) - clean) ** 2).mean()
+    assert err_fit < 0.5 * ((noisy - clean) ** 2).mean()
+    with pytest.raises(ValueError):
+        FitConfig(bf16="sometimes")
+
+
 def test_signal_dependence_separates_shot_noise_from_gaussian(smooth_image):
     from b2g_deploy.fit.noise_level import signal_dependence
 
