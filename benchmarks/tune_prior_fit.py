@@ -130,6 +130,8 @@ CAPTIONS = {  # what a results file's rows were run with, where the variant name
     "noise_estimate.json": " (base: `fast` before `noise_estimate = lower`; `fast_resid`: sigma from the prior's residual)",
     "noise_lower_check.json": " (`--start 8`: 8 other photographs; `fast` before the change against `fast_lower`)",
     "sigma_scale.json": " (base: `fast`; sigma told 0.9 / 0.8 of the true 25; stopped after 3 photographs)",
+    "fit_bf16.json": " (base: `fast` before bf16 became its default, the stage-3 prior; `fast_bf16`: "
+    "bf16 autocast + channels-last; `fast_bf16_900`: the same, 900 steps)",
     "fit_length.json": " (base: `fast`; 900 steps, and the true sigma; stopped after 3 photographs)",
 }
 TUNE_HEADING = "## Choosing the fit from the prior (held-out training photographs, issue 8)"

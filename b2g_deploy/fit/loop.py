@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import FitConfig
+from ..devices import bf16_is_fast
 from ..model import B2GNet, pad_to_multiple
 from .losses import b2g_loss, recorrupted_loss
 from .masks import blind_probability, detail_map, sample_mask
@@ -35,6 +36,7 @@ class FitResult:
     filled: torch.Tensor | None = None  # (C, H, W) MPI filling of the first frame, when configured
     noise_sigma: float | None = None  # the sigma the recorrupted loss used (0..255 scale)
     noise_model: dict | None = None  # shot noise: var = a * brightness + b, as the fit used it
+    bf16: bool = False  # whether the steps ran under bfloat16 autocast (cfg.bf16 on fast hardware)
 
 
 @dataclass
@@ -119,6 +121,8 @@ def fit(
     if frames.dim() == 3:
         frames = frames.unsqueeze(0)
     time_budget = time_budget or cfg.time_budget
+    if cfg.bf16 and not bf16_is_fast(str(device)):  # emulated bf16 would only slow the fit down
+        cfg = cfg.model_copy(update={"bf16": False})
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     fine_tune = net is not None
@@ -129,7 +133,7 @@ def fit(
     if fine_tune:
         _refresh_mask(state, net, cfg, every_frame=True)  # the earlier fit already gives a usable x_m
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    result = FitResult(net)
+    result = FitResult(net, bf16=cfg.bf16)
     sigma = None
     if cfg.loss.kind == "recorrupted":
         from .noise_level import estimate_sigma, residual_sigma

@@ -151,7 +151,7 @@ def test_recorrupted_fit_trains_the_full_pass_towards_the_clean_image(smooth_ima
     assert err_fit < 0.5 * err_noisy
 
 
-def test_a_bf16_channels_last_fit_learns_and_hands_back_a_float32_contiguous_net(smooth_image):
+def test_a_bf16_channels_last_fit_learns_and_hands_back_a_float32_contiguous_net(smooth_image, monkeypatch):
     from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
     from b2g_deploy.fit import fit, single_pass
 
@@ -161,7 +161,9 @@ def test_a_bf16_channels_last_fit_learns_and_hands_back_a_float32_contiguous_net
                     mask=MaskConfig(kind="bernoulli"), loss=LossConfig(kind="recorrupted"),
                     iters=150, lr=3e-3, batch=2, crop=32, ensemble_passes=1, bf16=True, channels_last=True)
     torch.manual_seed(0)
+    monkeypatch.setattr("b2g_deploy.fit.loop.bf16_is_fast", lambda device: True)
     result = fit(noisy, cfg, seed=0)
+    assert result.bf16
     params = list(result.net.parameters())
     assert all(p.dtype == torch.float32 for p in params)
     assert all(p.is_contiguous() for p in params)  # export and checkpoints see the usual layout
@@ -169,6 +171,9 @@ def test_a_bf16_channels_last_fit_learns_and_hands_back_a_float32_contiguous_net
     assert err_fit < 0.5 * ((noisy - clean) ** 2).mean()
     with pytest.raises(ValueError):
         FitConfig(bf16="sometimes")
+    # Where bf16 would be emulated (no AVX512-BF16/AMX, or a GPU without it) the fit stays float32.
+    monkeypatch.setattr("b2g_deploy.fit.loop.bf16_is_fast", lambda device: False)
+    assert not fit(noisy, cfg.with_overrides(iters=2), seed=0).bf16
 
 
 def test_signal_dependence_separates_shot_noise_from_gaussian(smooth_image):
