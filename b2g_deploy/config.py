@@ -168,11 +168,14 @@ PRESETS: dict[str, FitConfig] = {
     "fast": FitConfig(
         model=ModelConfig(width=32, norm="none", dropout="none"),
         mask=MaskConfig(kind="bernoulli"),
-        # sigma: the lower of the Haar-band and prior-residual estimates. The Haar band reads texture
-        # as noise (24.7-39.4 at sigma 25 on held-out photographs), and a fit told too high a sigma
-        # over-smooths; one told too low loses far more (0.9 x the true sigma: -0.9 dB), so neither
-        # estimate alone: +0.14 dB at sigma 25 on the 8 held-out photographs the rule was found on,
-        # +0.27 on 8 others (+0.02 to +0.54 each), +0.005 at sigma 50 (results/tune/noise_*.json).
+        # sigma: the lower of the Haar-band and prior-residual estimates. The recorrupted loss is
+        # unbiased only at the true sigma, and the fit is steep on both sides of it: 0.9 x the
+        # true sigma cost -0.9 dB at sigma 25, 1.1 x -1.05 / -1.95 dB at sigma 25 / 50, 1.2 x
+        # -3.3 / -5.4 (results/tune/sigma_scale.json, sigma_over.json). The Haar band reads texture
+        # as noise (24.7-39.4 at sigma 25 on held-out photographs), the residual errs on other
+        # images, and the lower of the two gained +0.14 dB at sigma 25 on the 8 held-out
+        # photographs the rule was found on, +0.27 on 8 others (+0.02 to +0.54 each), +0.005 at
+        # sigma 50 (results/tune/noise_*.json); on 4 more it came within 0.06 dB of the true sigma.
         loss=LossConfig(kind="recorrupted", noise_estimate="lower"),
         # 600 steps: +0.24 / +0.34 dB over 300 at sigma 25 / 50 on the held-out photographs
         # (benchmarks/results/tune/r2r_recipe.json), ~30 s for a 768x512 image on one busy core.

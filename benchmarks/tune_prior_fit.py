@@ -132,6 +132,8 @@ CAPTIONS = {  # what a results file's rows were run with, where the variant name
     "sigma_scale.json": " (base: `fast`; sigma told 0.9 / 0.8 of the true 25; stopped after 3 photographs)",
     "fit_bf16.json": " (base: `fast` before bf16 became its default, the stage-3 prior; `fast_bf16`: "
     "bf16 autocast + channels-last; `fast_bf16_900`: the same, 900 steps)",
+    "sigma_over.json": " (base: `fast`, the stage-3 prior; sigma told the truth (`fast_true`), 1.1 or 1.2 times it; "
+    "`fast` estimates it; sigma 25 ran in float32, sigma 50 under bf16)",
     "fit_length.json": " (base: `fast`; 900 steps, and the true sigma; stopped after 3 photographs)",
 }
 TUNE_HEADING = "## Choosing the fit from the prior (held-out training photographs, issue 8)"
