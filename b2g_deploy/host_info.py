@@ -30,6 +30,9 @@ def collect() -> dict[str, object]:
 
         providers = list(onnxruntime.get_available_providers())
     trt = _version("tensorrt")
+    from .devices import bf16_is_fast
+
+    device = "cuda" if gpu else "cpu"
     return {
         "b2g-deploy": __version__,
         "python": platform.python_version(),
@@ -41,6 +44,7 @@ def collect() -> dict[str, object]:
         "opencv": _version("cv2"),
         "gpu": gpu,
         "ort_providers": providers,
+        "bf16_fit": f"yes ({device})" if bf16_is_fast(device) else None,  # what `fit --device auto` gets
         "runtimes": {
             "torch": "cuda + cpu" if gpu else "cpu",
             "onnxruntime": ", ".join(p.replace("ExecutionProvider", "") for p in providers) or None,

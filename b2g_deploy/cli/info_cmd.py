@@ -18,6 +18,7 @@ def info_command() -> None:
         typer.echo(f"  {name:<12} {state or 'not available: ' + hints.get(name, '')}")
     typer.echo(f"gpu:           {data['gpu'] or 'none (torch.cuda sees no CUDA device)'}")
     typer.echo(f"ort providers: {', '.join(data['ort_providers']) or 'none'}")  # type: ignore[arg-type]
+    typer.echo(f"bf16 fits:     {data['bf16_fit'] or 'no (float32: no bf16 instructions here)'}")
     typer.echo("versions:")
     for key in ("b2g-deploy", "python", "torch", "onnx", "onnxruntime", "onnxslim", "tensorrt", "opencv"):
         typer.echo(f"  {key:<12} {data[key] or 'not installed'}")

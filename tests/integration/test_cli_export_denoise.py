@@ -161,6 +161,10 @@ def test_info_lists_runtimes():
     assert result.exit_code == 0
     for word in ("runtimes:", "torch", "onnxruntime", "tensorrt", "ort providers", "CPUExecutionProvider"):
         assert word in result.output
+    from b2g_deploy.devices import bf16_is_fast
+
+    # Whether a fit here runs in bf16, as the fit itself decides it.
+    assert ("bf16 fits:     yes (cpu)" in result.output) == bf16_is_fast("cpu")
 
 
 def test_gpu_check_script_parses_and_stops_cleanly_without_cuda():
