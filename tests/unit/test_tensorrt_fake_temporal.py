@@ -12,7 +12,6 @@ import pytest
 from b2g_deploy.errors import EngineMismatchError, InputError
 from b2g_deploy.export import tensorrt_build
 from b2g_deploy.export.engine_sidecar import EngineSidecar, Profile, sidecar_path
-from b2g_deploy.export.metadata import ExportMetadata, write_props
 import trt_stand_in as stand_in
 from trt_stand_in import GPU, built_engine
 
@@ -251,7 +250,7 @@ def test_a_temporal_engine_opens_on_the_temporal_path_only(tmp_path, temporal_mo
         load_runtime(engine)
     with pytest.raises(InputError, match="temporal"):
         TrtRuntime(engine)
-    single = built_engine(tmp_path, _single_onnx(tmp_path), lambda: None)
+    single = built_engine(tmp_path, stand_in.single_onnx(tmp_path / "single.onnx"), lambda: None)
     assert not is_temporal_model(single)
     with pytest.raises(InputError, match="single-frame engine, not a temporal one"):
         TrtTemporalRuntime(single)
@@ -259,22 +258,6 @@ def test_a_temporal_engine_opens_on_the_temporal_path_only(tmp_path, temporal_mo
     assert not is_temporal_model(engine)  # no sidecar: the engine runtime says why
     with pytest.raises(EngineMismatchError, match="no sidecar"):
         open_runtime(engine)
-
-
-def _single_onnx(tmp_path):
-    import onnx
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["input"], ["output"])], "g",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 3, "h", "w"])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["b", 3, "h", "w"])],
-    )
-    model = helper.make_model(graph)
-    write_props(model, ExportMetadata(3, 8, "single", 1, "fp32", 32, 17, "ab" * 32))
-    path = tmp_path / "single.onnx"
-    onnx.save(model, str(path))
-    return path
 
 
 def _clip(path, n=6, w=40, h=32):

@@ -148,9 +148,9 @@ def rec():
     return _Recorder()
 
 
-@pytest.fixture
-def onnx_file(tmp_path):
-    """A small ONNX file carrying b2g metadata: all the builder reads besides TensorRT itself."""
+def single_onnx(path):
+    """A small single-frame ONNX file at ``path`` carrying b2g metadata: all the builder reads
+    besides TensorRT itself."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -161,9 +161,13 @@ def onnx_file(tmp_path):
     )
     model = helper.make_model(graph)
     write_props(model, ExportMetadata(3, 8, "single", 1, "fp32", 32, 17, "ab" * 32))
-    path = tmp_path / "m.onnx"
     onnx.save(model, str(path))
     return path
+
+
+@pytest.fixture
+def onnx_file(tmp_path):
+    return single_onnx(tmp_path / "m.onnx")
 
 
 @pytest.fixture
