@@ -135,6 +135,10 @@ CAPTIONS = {  # what a results file's rows were run with, where the variant name
     "sigma_over.json": " (base: `fast`, the stage-3 prior; sigma told the truth (`fast_true`), 1.1 or 1.2 times it; "
     "`fast` estimates it; sigma 25 ran in float32, sigma 50 under bf16)",
     "fit_length.json": " (base: `fast`; 900 steps, and the true sigma; stopped after 3 photographs)",
+    "crop96.json": " (base: `fast` before 96x96 crops became its default, bf16, the stage-4 prior; `_c96`: 96x96 "
+    "crops, `_c96_400`: the same for 400 steps, `_c128_b2`: 128x128 crops in batches of 2, `_a07` / `_a035`: "
+    "recorrupt_alpha 0.7 / 0.35, `_lr5e-4`: lr 5e-4; sigma 50 first, some variants at sigma 50 only)",
+    "crop96_check.json": " (`--start 4`: 4 other photographs; `fast` before the change against `fast_c96`)",
 }
 TUNE_HEADING = "## Choosing the fit from the prior (held-out training photographs, issue 8)"
 

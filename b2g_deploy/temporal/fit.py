@@ -54,6 +54,11 @@ class TemporalConfig(_Strict):
         "blindspot", description="blindspot: masked target, loss at its blind spots; recorrupted: "
         "R2R on the target with the neighbours in full (trains the deployable pass itself)",
     )
+    # Its own crop side, not the image fit's: the temporal stage was tuned on held-out clips with
+    # 64x64 crops (docs/BENCHMARKS.md, "Choosing the temporal fit"), and a step already carries
+    # 2k+1 frames; the `fast` preset's 96x96 crops were chosen for single images.
+    crop: int | None = Field(64, ge=8, description="side of the square crops of the windows; None: the "
+                             "fit config's crop")
 
 
 @dataclass
@@ -113,10 +118,11 @@ def _prepare_clip(frames: torch.Tensor, net: TemporalB2GNet, temporal: TemporalC
     return clip
 
 
-def _batch(clip: _Clip, cfg: FitConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(clip: _Clip, cfg: FitConfig, crop_side: int | None, gen: torch.Generator
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     """``cfg.batch`` stacked window crops (B, T*C, h, w) and their valid-pixel weights (B, 1, h, w)."""
     _, c, hp, wp = clip.y.shape
-    ch, cw = min(cfg.crop or hp, hp), min(cfg.crop or wp, wp)
+    ch, cw = min(crop_side or hp, hp), min(crop_side or wp, wp)
     windows, weights = [], []
     for _ in range(cfg.batch):
         pick = int(torch.randint(len(clip.windows), (1,), generator=gen))
@@ -194,8 +200,9 @@ def fit_temporal(
 
     ``net``: None starts from random weights; a B2GNet (a single-frame fit or prior, same
     ModelConfig) starts from it with a zero neighbour head; a TemporalB2GNet continues a fit.
-    Uses ``cfg``'s model, iters, lr, lr_schedule, batch, crop, augment, time_budget, mask.rate
-    and loss.{distill_weight, recorrupt_alpha, noise_sigma}. Ctrl-C stops cleanly (``interrupted``).
+    Uses ``cfg``'s model, iters, lr, lr_schedule, batch, augment, time_budget, mask.rate and
+    loss.{distill_weight, recorrupt_alpha, noise_sigma}; the crop is ``temporal.crop`` (``cfg``'s
+    when that is None). Ctrl-C stops cleanly (``interrupted``).
     """
     if frames.dim() != 4:
         raise InputError(f"expected frames (N, C, H, W), got shape {tuple(frames.shape)}")
@@ -212,6 +219,7 @@ def fit_temporal(
 
         sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
+    crop_side = temporal.crop if temporal.crop is not None else cfg.crop
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     every = max(1, cfg.iters // 200)
     start = time.perf_counter()
@@ -225,7 +233,7 @@ def fit_temporal(
             done = max(step / cfg.iters, elapsed / time_budget if time_budget else 0.0)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, done)
-            window, weight = _batch(clip, cfg, gen)
+            window, weight = _batch(clip, cfg, crop_side, gen)
             if sigma is None:
                 loss, parts = blindspot_step_loss(model, window, weight, cfg.mask.rate,
                                                   cfg.loss.distill_weight, gen)

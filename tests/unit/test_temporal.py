@@ -307,7 +307,7 @@ def test_temporal_fit_beats_the_single_frame_fit_on_a_moving_texture(one_thread)
 
     clean, noisy = _moving_texture_clip()
     single = _psnr(single_pass(fit(noisy, _FIT, seed=0).net, noisy), clean)
-    result = fit_temporal(noisy, _FIT, TemporalConfig(k=2), seed=0)
+    result = fit_temporal(noisy, _FIT, TemporalConfig(k=2, crop=None), seed=0)  # _FIT's crops, as the single fit
     temporal = _psnr(denoise_clip(result.net, noisy), clean)
     assert result.steps == _FIT.iters and result.history
     # Same loss, steps and trunk: over clip/fit seeds 0-7 the temporal fit led by 1.1 to 3.0 dB
@@ -335,3 +335,15 @@ def test_temporal_config_is_strict_and_the_fit_needs_two_frames():
     with pytest.raises(InputError, match="k=2"):
         fit_temporal(torch.rand(3, 1, 32, 32), _FIT.with_overrides(iters=1), TemporalConfig(k=2),
                      net=TemporalB2GNet.for_k(1, 1, False, _FIT.model))
+
+
+def test_the_temporal_stage_crops_at_its_own_side_unless_told_to_use_the_fit_configs():
+    from b2g_deploy.temporal.fit import _batch, _prepare_clip
+
+    _, noisy = _moving_texture_clip(n=4)
+    net = TemporalB2GNet.for_k(1, 1, False, _FIT.model)
+    clip = _prepare_clip(noisy, net, TemporalConfig(k=1, align="none"))
+    gen = torch.Generator().manual_seed(0)
+    assert TemporalConfig().crop == 64
+    assert _batch(clip, _FIT, 16, gen)[0].shape == (_FIT.batch, 3, 16, 16)  # 3 frames x 1 channel
+    assert _batch(clip, _FIT, None, gen)[0].shape[-1] == noisy.shape[-1]  # None: whole (padded) frames
