@@ -133,15 +133,18 @@ def cases(args):
     """(set, image name, noise, clean, noisy, seed) for every case asked for."""
     from b2g_deploy.io.images import read_image
 
+    only = set(args.only.split(",")) if args.only else None
     for set_name in args.sets:
         if set_name == "PolyU62":
             for name, noisy_path, mean_path in polyu_pairs(args.data, args.limit, args.stride):
+                if only is not None and name not in only:
+                    continue
                 yield set_name, name, REAL, lambda m=mean_path: read_image(m)[0], \
                     lambda n=noisy_path: read_image(n)[0], 0
             continue
         paths = list_images(args.data, set_name)
-        if args.only:
-            paths = [p for p in paths if p.name in args.only.split(",")]
+        if only is not None:
+            paths = [p for p in paths if p.name in only]
         for path in paths[:: args.stride][: args.limit]:
             for noise in args.noises:
                 seed = noise_seed(set_name, path.name, noise)

@@ -146,3 +146,14 @@ def test_pipeline_overhead_benchmark_runs_small_and_renders_a_baseline(tmp_path,
                 "--no-doc", "--json", str(tmp_path / "p.json"), "--baseline", str(out), "--baseline-label", "x"])
     text = capsys.readouterr().out
     assert "| decode alone |" in text and "fps before (x)" in text and "1280x720" not in text
+
+
+def test_bench_prior_only_selects_polyu_pairs_too(tmp_path):
+    import argparse
+
+    bench_prior = _load("bench_prior")
+    (tmp_path / "PolyU62" / "noisy").mkdir(parents=True)
+    for name in ("a_real.JPG", "b_real.JPG"):
+        (tmp_path / "PolyU62" / "noisy" / name).write_bytes(b"")
+    args = argparse.Namespace(sets=["PolyU62"], data=tmp_path, limit=None, stride=1, only="b_real.JPG")
+    assert [case[1] for case in bench_prior.cases(args)] == ["b_real.JPG"]
