@@ -315,6 +315,10 @@ class PretrainConfig(_Strict):
                             "prior for windows of 2k+1 frames cut from photographs with synthetic motion")
     causal: bool = Field(False, description="a temporal prior for causal windows (frames t-2k..t)")
     motion_max: float = Field(2.0, ge=0.0, le=8.0, description="largest synthetic motion, pixels per frame")
+    fusion_init: Literal["zero", "mean"] = Field(
+        "zero", description="a temporal prior started from a single-frame one: zero = its neighbour head "
+        "starts at zero (the single-frame prior on the target); mean = the head reads the window's mean "
+        "(the single-frame prior on the mean of the frames)")
     bf16: bool = Field(True, description="bfloat16 autocast (1.6x faster on this AVX512-BF16 CPU)")
     channels_last: bool = Field(True, description="NHWC memory layout (1.14x faster here with bf16)")
     noise_on_device: bool = Field(False, description="draw masks and noise on the training device "

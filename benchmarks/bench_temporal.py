@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: m
 
 from benchmarks.helpers import DOC, REPO, VIDEO, ResultStore, add_video_noise, centre_crop, fmt, log, run_nlm  # noqa: E402
 from benchmarks.temporal_table import (  # noqa: E402
-    CAUSAL, CFIT, CPRIOR, INPUT, NLM, SINGLE, TALIGNED, TEMPORAL, TFIT, TPRIOR, render,
+    CAUSAL, CFIT, CPRIOR, FUSABLE, INPUT, NLM, SINGLE, TALIGNED, TEMPORAL, TFIT, TPRIOR, fused_method, render,
 )
 
 HEADING = "## Temporal video (issue 9)"
@@ -220,7 +220,8 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
               *([TPRIOR, TFIT] if tprior is not None else []), *([CPRIOR, CFIT] if cprior is not None else [])]
     if args.methods:
         wanted = [m for m in wanted if m in args.methods]
-    todo = [m for m in wanted if not store.done(("video", image, noise, m))]
+    todo = [m for m in wanted if not store.done(("video", image, noise, m))
+            or (args.fuse and m in FUSABLE and not store.done(("video", image, noise, fused_method(m))))]
     if not todo:
         return
     noisy = [add_video_noise(c, sigma, i) for i, c in enumerate(clean)]
@@ -230,6 +231,14 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         store.add(row)
         log(f"sigma {noise} {method:<20} unseen {fmt(row['psnr_unseen'])} dB, fitted {fmt(row['psnr_fitted'])} dB, "
             f"flicker {fmt(row['flicker'], 4)}")
+        if args.fuse and method in FUSABLE:  # the same outputs through the output fusion
+            from b2g_deploy.temporal.fuse import fuse_clip
+
+            t0 = time.perf_counter()
+            fused = list(fuse_clip(np.stack(outs), np.stack(noisy), causal=method in (CPRIOR, CFIT)))
+            fuse_ms = (time.perf_counter() - t0) / len(outs) * 1000
+            add(fused_method(method), fused, **{**extra, "fuse_ms": fuse_ms,
+                                                "infer_ms": (extra.get("infer_ms") or 0.0) + fuse_ms})
 
     if INPUT in todo:
         add(INPUT, noisy, fit_s=0.0, infer_ms=None)
@@ -280,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="the RGB prior the single-frame fit starts from (default: the shipped one)")
     p.add_argument("--temporal-prior", type=Path, default=None,
                    help="k=2 centred temporal prior for the prior rows (default: the packaged one, if any)")
+    p.add_argument("--fuse", action="store_true",
+                   help="also each B2G row's outputs through the output fusion (temporal/fuse.py)")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "temporal.json")
     p.add_argument("--resume", action="store_true", help="continue an existing --json")

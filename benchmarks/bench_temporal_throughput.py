@@ -69,7 +69,9 @@ def time_b2g(clip: Path, model: Path, out: Path, threads: int) -> dict:
     from b2g_deploy import api
 
     t0 = time.perf_counter()
-    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1)
+    # fuse=False: the network's pipeline, as this table has always measured it (the output fusion's
+    # cost per frame is bench_temporal.py --fuse's fuse_ms)
+    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=False)
     seconds = time.perf_counter() - t0
     return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
             "runtime": report.runtime}

@@ -98,7 +98,7 @@ def stream(model: Path, noisy_video: Path, out: Path, limit: int | None):
     """The real pipeline (``b2g-deploy denoise VIDEO -m MODEL``) on ORT CPU, timed end to end;
     returns (frames read back, fps)."""
     report = api.denoise_video(noisy_video, out, model, runtime="onnxruntime", device="cpu", batch=1,
-                               threads=ORT_THREADS, limit=limit, force=True)
+                               threads=ORT_THREADS, limit=limit, force=True, fuse=False)  # the network alone
     return read_frames(out), report.fps
 
 

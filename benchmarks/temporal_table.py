@@ -26,11 +26,22 @@ LABELS = {
     CAUSAL: "B2G temporal, k=2 causal, unaligned",
     NLM: "OpenCV NLM per frame (h = kσ, k the oracle best on frame 0)",
 }
+# B2G rows whose outputs bench_temporal --fuse also sends through the output fusion
+# (temporal/fuse.py; causal rows with causal windows): row "<method>+fuse".
+FUSABLE = (SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT)
+TEMPORAL_ROWS = (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT)
+
+
+def fused_method(method: str) -> str:
+    return method + "+fuse"
+
+
+LABELS.update({fused_method(m): LABELS[m] + " + output fusion" for m in FUSABLE})
 
 
 def target_cell(row: dict, by_method: dict[str, dict]) -> str:
     """For a temporal row: each target of the issue, its value, met or the gap."""
-    if row["method"] not in (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT):
+    if row["method"] not in TEMPORAL_ROWS + tuple(fused_method(m) for m in TEMPORAL_ROWS):
         return ""
     cells = []
     for ref, margin, name in ((NLM, TARGET_VS_NLM, "NLM"), (SINGLE, TARGET_VS_SINGLE, "single")):
@@ -49,7 +60,8 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows:  # the last row of a (setup, sigma, method) wins
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
-    order = [INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT]
+    order = [m for base in (INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT)
+             for m in (base, fused_method(base))]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
         f"{TARGET_VS_NLM:g} dB and ≥ the single-frame fit + {TARGET_VS_SINGLE:g} dB. A row that misses a "

@@ -154,6 +154,7 @@ def denoise_video(
     blend: float = 0.0,
     blend_threshold: float = 0.3,
     sigma: float | None = None,
+    fuse: bool = True,
     limit: int | None = None,
     reconnects: int = 3,
     force: bool = False,
@@ -174,7 +175,10 @@ def denoise_video(
     ``model``: a checkpoint, .onnx or .engine, single-frame or temporal. None: fit on the first
     ``fit_frames`` frames (``preset``, ``fit_seconds``; ``temporal``/``k``/``causal`` for a
     multi-frame network), export beside the output and stream. ``blend`` > 0: a motion-aware
-    temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``threads``: ONNX
+    temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
+    frame averaged with its neighbours' outputs, motion-compensated, where they agree
+    (``temporal.fuse``; the model's window, else 2 frames each side, past frames only for a
+    causal model or a live source). ``threads``: ONNX
     Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
     written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
@@ -230,7 +234,7 @@ def denoise_video(
         try:
             stats = _stream(reader, rt, output, codec=codec, bit_depth=bit_depth, force=force, batch=batch,
                             blend=blend, blend_threshold=blend_threshold, sigma=sigma, limit=limit,
-                            progress=progress)
+                            progress=progress, fuse=fuse, live=_is_live(spec))
         finally:
             reader.close()
     report.streamed, report.runtime, report.announced = True, rt.name, reader.info.frame_count
@@ -240,17 +244,22 @@ def denoise_video(
     return report
 
 
+def _is_live(spec: str) -> bool:
+    """A camera index or a stream URL: no end to wait for, and no lookahead wanted."""
+    return spec.isdigit() or "://" in spec
+
+
 def _open(spec: str, channels: int | None, reconnects: int) -> Any:
     from ..io.video_readers import open_source
 
-    if spec.isdigit() or "://" in spec:  # only live sources reconnect
+    if _is_live(spec):  # only live sources reconnect
         return open_source(spec, channels, reconnects=reconnects)
     return open_source(spec, channels)
 
 
 def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: int | None, force: bool,
             batch: int, blend: float, blend_threshold: float, sigma: float | None, limit: int | None,
-            progress: Callable[[int, int | None, int], None] | None):
+            progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, live: bool = False):
     from ..io.pipeline import check_channels, run_pipeline
     from ..io.temporal import TemporalBlend
     from ..io.video_writers import open_sink
@@ -262,7 +271,16 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
     if limit is not None:
         total = min(limit, total or limit)
     on_frame = (lambda stats: progress(stats.written, total, stats.skipped)) if progress else None
-    return run_pipeline(source, runtime, sink, batch=batch, blend=blender, limit=limit, progress=on_frame)
+    fuser = None
+    if fuse:
+        from ..temporal.fuse import DEFAULT_K, OutputFuser
+
+        temporal = getattr(runtime, "temporal", False)
+        fuser = OutputFuser(k=runtime.k if temporal else DEFAULT_K,
+                            causal=(runtime.causal if temporal else False) or live,
+                            sigma=sigma / 255.0 if sigma is not None else None)
+    return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
+                        progress=on_frame)
 
 
 def _check_sink_free(output: Path, force: bool) -> None:

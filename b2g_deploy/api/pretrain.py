@@ -205,7 +205,9 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
         done.append("converted to grey")
     if cfg.temporal_k and not isinstance(net, TemporalB2GNet):
         net = TemporalB2GNet.from_single_frame(net, cfg.temporal_k, cfg.causal)
-        done.append("neighbour head zero")
+        if cfg.fusion_init == "mean":
+            net.init_neighbours_as_mean()
+        done.append("head reading the window's mean" if cfg.fusion_init == "mean" else "neighbour head zero")
     # The source's whole lineage: a prior that itself continued another counts those steps too.
     steps = src.step + int(src_meta.get("init_from_steps", 0))
     notes.append(f"started from {path.name} ({steps} steps)" + "".join(f", {d}" for d in done))

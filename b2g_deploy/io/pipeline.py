@@ -20,6 +20,12 @@ and starts a new window stream. The ring hands each window over as its frames, n
 the runtime copies every frame once, into a batch array it reuses (``infer_window_frames``), or,
 torch on a GPU, uploads every frame once and builds the windows there.
 
+An :class:`~b2g_deploy.temporal.fuse.OutputFuser` (``fuse``), when given, takes the denoised
+frames next: each is averaged with its neighbours' outputs where they agree after motion
+compensation, and it holds back the frames whose later neighbours have not been denoised yet
+(none for causal fusion); they are flushed at the end of the stream and after Ctrl-C, so every
+denoised frame is still written.
+
 Torch, ONNX Runtime and TensorRT release the GIL while they compute, and OpenCV does while it
 decodes and encodes, so threads (not processes) are enough to overlap the three.
 """
@@ -32,13 +38,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..errors import InputError
 from ..modelfile.info import ModelInfo
 from .temporal import TemporalBlend
+
+if TYPE_CHECKING:
+    from ..temporal.fuse import OutputFuser
 
 _END = object()  # end-of-stream marker passed down the queues
 
@@ -224,11 +233,14 @@ def run_pipeline(
     batch: int = 4,
     queue_size: int = 8,
     blend: TemporalBlend | None = None,
+    fuse: OutputFuser | None = None,
     limit: int | None = None,
     progress: ProgressFn | None = None,
 ) -> PipelineStats:
     """Denoise every frame of ``source`` with ``runtime`` into ``sink``; closes the sink (not the
-    source or runtime). ``limit`` stops after that many frames (an early stop, like Ctrl-C)."""
+    source or runtime). ``limit`` stops after that many frames (an early stop, like Ctrl-C).
+    ``fuse``: the denoised frames go through this output fusion (``temporal.fuse``) before
+    ``blend`` and the sink; its pending frames are flushed at the end and after Ctrl-C."""
     check_channels(runtime, source)
     stats = PipelineStats()
     stop = threading.Event()
@@ -244,28 +256,40 @@ def run_pipeline(
     decoder.start()
     encoder.start()
 
-    def emit(results) -> None:
+    def deliver(results) -> None:
         for index, noisy, denoised in results:
             if blend is not None:
                 denoised = blend(noisy, denoised)
             _put_while_alive(q_out, (index, denoised), encoder)  # waits, never drops
 
+    def emit(results) -> None:
+        if fuse is None:
+            return deliver(results)
+        for index, noisy, denoised in results:
+            deliver(fuse.push(index, noisy, denoised))
+
     try:
-        ended = False
-        while not ended:
-            items, ended = _next_batch(q_in, batch, errors)
-            if not items:
-                break
-            if feeder is not None:
-                emit(feeder.push(items))
-                continue
-            frames = np.stack([frame for _, frame in items]).astype(np.float32, copy=False)
-            out = runtime.infer(frames)
-            emit((index, noisy, denoised) for (index, noisy), denoised in zip(items, out))
-        if feeder is not None and not errors:
-            emit(feeder.flush())  # the source ended: the last k centred windows, reflected
-    except KeyboardInterrupt:
-        stats.interrupted = True
+        try:
+            ended = False
+            while not ended:
+                items, ended = _next_batch(q_in, batch, errors)
+                if not items:
+                    break
+                if feeder is not None:
+                    emit(feeder.push(items))
+                    continue
+                frames = np.stack([frame for _, frame in items]).astype(np.float32, copy=False)
+                out = runtime.infer(frames)
+                emit((index, noisy, denoised) for (index, noisy), denoised in zip(items, out))
+            if feeder is not None and not errors:
+                emit(feeder.flush())  # the source ended: the last k centred windows, reflected
+        except KeyboardInterrupt:
+            stats.interrupted = True
+        try:
+            if fuse is not None and not errors:
+                deliver(fuse.flush())  # every frame denoised so far is written, interrupted or not
+        except KeyboardInterrupt:  # a second Ctrl-C: what the fusion held is dropped, the rest kept
+            stats.interrupted = True
     finally:
         stop.set()
         try:

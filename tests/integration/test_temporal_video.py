@@ -163,7 +163,7 @@ def test_stream_has_one_output_frame_per_input_frame_in_order(tmp_path, causal, 
     model, net = _temporal_model(tmp_path, causal, suffix)
     video = clip(tmp_path / "clip.mkv")
     out = tmp_path / "frames"  # a folder: each output PNG is named after its input frame
-    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--batch", 2)
+    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--batch", 2, "--no-fuse")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"frame_{i:06d}.png" for i in range(N)]
@@ -172,6 +172,26 @@ def test_stream_has_one_output_frame_per_input_frame_in_order(tmp_path, causal, 
     assert np.abs(got - want).max() <= QUANT  # output i is frame i's window, reflected at the end
     levels = got.mean(axis=(1, 2, 3))
     assert np.all(np.abs(np.diff(levels)) > 2 / 255)  # distinct frames: the order is checked
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["centred", "causal"])
+def test_stream_fuses_the_outputs_by_default_in_the_models_window(tmp_path, causal):
+    from b2g_deploy.temporal.fuse import OutputFuser
+
+    model, net = _temporal_model(tmp_path, causal, ".onnx")
+    video = clip(tmp_path / "clip.mkv")
+    out = tmp_path / "frames"
+    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--batch", 2)
+    assert result.exit_code == 0, result.output
+    got = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED)[None] / 255.0 for p in sorted(out.iterdir())])
+    noisy = np.stack(read_frames(video))
+    plain = denoise_clip(net, torch.from_numpy(noisy)).numpy()
+    fuser, want = OutputFuser(k=1, causal=causal), []
+    for i, (y, o) in enumerate(zip(noisy, plain)):
+        want += fuser.push(i, y, o)
+    want = np.stack([f for _, _, f in want + fuser.flush()])
+    assert got.shape == plain.shape and np.abs(got - want).max() <= 2 * QUANT
+    assert np.abs(got - plain).max() > 2 * QUANT  # it did fuse
 
 
 def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
@@ -185,7 +205,7 @@ def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
         cv2.imwrite(str(folder / f"f{i:02d}.png"), np.round(frame[0] * 255).astype(np.uint8))
     (folder / "f02.png").write_bytes(b"not a png")
     out = tmp_path / "out.mkv"
-    stats = denoise_video(folder, out, model, device="cpu", batch=3)
+    stats = denoise_video(folder, out, model, device="cpu", batch=3, fuse=False)
     assert (stats.written, stats.skipped) == (N - 1, 1)
     good = np.stack([f for i, f in enumerate(frames) if i != 2])
     want = denoise_clip(net, torch.from_numpy(good)).numpy()

@@ -151,7 +151,7 @@ def test_denoise_video_with_a_model_keeps_frame_count_and_order(onnx_model, tmp_
 
     video = _clip(tmp_path / "clip.mkv")
     seen = []
-    report = api.denoise_video(video, tmp_path / "out.mkv", onnx_model, device="cpu", batch=3, threads=1,
+    report = api.denoise_video(video, tmp_path / "out.mkv", onnx_model, device="cpu", batch=3, threads=1, fuse=False,
                                progress=lambda written, total, skipped: seen.append((written, total)))
     assert report.streamed and not report.interrupted and report.checkpoint is None
     assert (report.written, report.skipped, report.missing, report.announced) == (N, 0, 0, N)

@@ -308,6 +308,13 @@ def test_temporal_priors_save_resume_and_start_from_a_single_frame_prior(tmp_pat
     w = torch.rand(1, 9, 32, 32)
     with torch.no_grad():
         assert torch.allclose(start.eval()(w), s.net.eval()(w[:, 3:6]), atol=1e-6)
+    notes: list[str] = []  # or reading the window's mean (fusion_init "mean")
+    mean_start, _, _ = __import__("b2g_deploy.api.pretrain", fromlist=["_start_from"])._start_from(
+        single, _cfg(temporal_k=1, fusion_init="mean"), notes)
+    assert "window's mean" in notes[0]
+    with torch.no_grad():
+        head = mean_start.head(w)[..., 1:-1, 1:-1]
+        assert torch.allclose(head, s.net.head(w.view(1, 3, 3, 32, 32).mean(1))[..., 1:-1, 1:-1], atol=1e-5)
     with pytest.raises(InputError, match="noisy"):
         api.pretrain([corpus_dir], tmp_path / "m.pt", steps=2, changes={**TINY, "temporal_k": 1, "objective": "masked"})
     with pytest.raises(InputError, match="temporal prior for 3-frame windows"):

@@ -171,6 +171,20 @@ def test_initialised_from_a_single_frame_net_it_is_that_net_on_the_target(channe
         assert torch.equal(temporal(window, mask), single(target, mask))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_head_reading_the_mean_is_the_single_frame_head_on_the_mean_of_the_window(causal):
+    torch.manual_seed(0)
+    single = B2GNet(3, TINY).eval()
+    temporal = TemporalB2GNet.from_single_frame(single, k=2, causal=causal).init_neighbours_as_mean().eval()
+    window = torch.rand(2, 15, 32, 32)
+    mean = window.view(2, 5, 3, 32, 32).mean(dim=1)
+    with torch.no_grad():
+        got, want = temporal.head(window), single.head(mean)
+    inside = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # the padding is renormalised for the target only
+    assert torch.allclose(got[inside], want[inside], atol=1e-5)
+    assert not torch.allclose(got, temporal.head(torch.cat([window[:, :3]] * 5, dim=1)), atol=1e-3)  # reads them all
+
+
 def test_init_refuses_another_configuration():
     with pytest.raises(ValueError):
         TemporalB2GNet.for_k(1, 2, False, TINY).init_from_single_frame(B2GNet(1, ModelConfig(width=16, depth=3)))

@@ -1,0 +1,171 @@
+"""Motion-compensated fusion of denoised frames: each output frame averaged with its neighbours'
+outputs, warped onto it, wherever they agree (docs/METHOD_NOTES.md, "Fusing the outputs").
+
+Why: a denoiser's error on frame t and its error on frame t+1 are largely independent (they come
+from independent noise), while the scene is the same once motion is undone. So the outputs of a
+window of frames, aligned onto the target, are several estimates of one clean frame, and their
+average has a smaller error wherever the alignment is right. Where it is wrong (occlusions,
+non-rigid motion, a flow error) a neighbour disagrees with the target by far more than the
+denoisers' error, and its weight falls to zero:
+
+    fused = (out_t + sum_j w_j W_j(out_j)) / (1 + sum_j w_j),
+    w_j   = exp(-G(mean_c (W_j(out_j) - out_t)^2) / (strength * sigma^2))
+
+with W_j the warp of neighbour j onto t (DIS optical flow between the *denoised* frames, which
+follows the scene, not the noise), G a Gaussian blur (the decision is local, not per pixel:
+a per-pixel difference is dominated by the denoisers' own errors) and sigma the input's noise
+level, estimated as the std of what the denoiser removed (noisy - denoised). The network is not
+involved, so the same stage follows a single-frame or a temporal network, in the fit's measurements
+(``fuse_clip``) and in a stream (:class:`OutputFuser`, whose windows are
+``windows.window_indices``': centred ones add k frames of latency, causal ones none).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from .windows import FrameSizeChangedError, RingBuffer, window_indices
+
+# Chosen on held-out clips (benchmarks/tune_output_fusion.py): best or within 0.03 dB of it for
+# both networks, both windows and both noise levels.
+DEFAULT_STRENGTH = 0.12
+DEFAULT_K = 2
+_DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
+
+
+def _dis():
+    """DIS "medium": on these clean guides it aligns 2.4 dB closer than "fast" (docs/METHOD_NOTES.md);
+    a fresh object per flow, as in ``align._dis`` (a reused one keeps state between calls)."""
+    import cv2
+
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+
+def _guide(frame: np.ndarray, scale: int) -> np.ndarray:
+    """(C, H, W) denoised frame in [0, 1] -> grey uint8 at 1/scale of the size (no blur: the
+    frame is already clean)."""
+    import cv2
+
+    grey = frame[0] if frame.shape[0] == 1 else np.tensordot(np.array([0.299, 0.587, 0.114], np.float32),
+                                                               frame[:3], axes=1)
+    grey = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if scale > 1:
+        grey = cv2.resize(grey, (grey.shape[1] // scale, grey.shape[0] // scale), interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def _warp_onto(target_guide: np.ndarray, frame: np.ndarray, scale: int, grid) -> np.ndarray:
+    """``frame`` (C, H, W) resampled at the target's pixels plus the flow target -> frame."""
+    import cv2
+
+    h, w = frame.shape[-2:]
+    flow = _dis().calc(target_guide, _guide(frame, scale), None)
+    if scale > 1:
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * float(scale)
+    mx, my = grid[1] + flow[..., 0], grid[0] + flow[..., 1]
+    return np.stack([cv2.remap(np.ascontiguousarray(frame[c], np.float32), mx, my, cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE) for c in range(frame.shape[0])])
+
+
+def fuse_window(frames: Sequence[np.ndarray], target_slot: int, sigma: float,
+                strength: float = DEFAULT_STRENGTH) -> np.ndarray:
+    """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
+    target frame (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
+    the target frame itself (clip edges) adds nothing and is skipped."""
+    import cv2
+
+    from .align import _grid, _guide_scale
+
+    if strength <= 0 or sigma <= 0:
+        raise ValueError(f"strength and sigma must be positive, got {strength}, {sigma}")
+    target = np.asarray(frames[target_slot], dtype=np.float32)
+    h, w = target.shape[-2:]
+    scale = _guide_scale(h, w)
+    guide = _guide(target, scale)
+    grid = _grid(h, w)
+    total = target.copy()
+    weights = np.ones((h, w), np.float32)
+    h2 = strength * sigma * sigma
+    for slot, frame in enumerate(frames):
+        if slot == target_slot or np.may_share_memory(frame, frames[target_slot]):
+            continue
+        warped = _warp_onto(guide, np.asarray(frame, dtype=np.float32), scale, grid)
+        disagreement = cv2.GaussianBlur(((warped - target) ** 2).mean(axis=0), (0, 0), _DECISION_BLUR)
+        weight = np.exp(-disagreement / h2)
+        total += weight[None] * warped
+        weights += weight
+    return total / weights[None]
+
+
+def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
+    """The noise level a denoiser removed from a frame: std(noisy - denoised), in [0, 1] units."""
+    return max(float(np.std(np.asarray(noisy, np.float32) - np.asarray(denoised, np.float32))), 1e-4)
+
+
+def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int = DEFAULT_K, causal: bool = False,
+              strength: float = DEFAULT_STRENGTH, sigma: float | None = None) -> np.ndarray:
+    """Every frame of a denoised clip (N, C, H, W) fused with its window's (``window_indices``):
+    what :class:`OutputFuser` gives for the same frames streamed. ``sigma`` None: the mean of
+    ``removed_sigma`` over the clip."""
+    n = len(outputs)
+    if len(noisy) != n:
+        raise ValueError(f"{n} denoised frames but {len(noisy)} noisy ones")
+    if sigma is None:
+        sigma = float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outputs)]))
+    slot = 2 * k if causal else k
+    return np.stack([fuse_window([outputs[i] for i in window_indices(t, n, k, causal)], slot, sigma, strength)
+                     for t in range(n)])
+
+
+class OutputFuser:
+    """Streaming :func:`fuse_window`: ``push(index, noisy, denoised)`` returns the frames whose
+    windows are complete, as ``(index, noisy, fused)``, in order; ``flush`` the rest at the end.
+
+    The noise level is estimated from each pushed frame (``removed_sigma``) and smoothed over
+    frames (one frame's estimate moves with its content, the noise does not), unless given.
+    A frame size change flushes the old size's frames first (a new window stream).
+    """
+
+    def __init__(self, k: int = DEFAULT_K, causal: bool = False, strength: float = DEFAULT_STRENGTH,
+                 sigma: float | None = None):
+        if strength <= 0:
+            raise ValueError(f"fusion strength must be positive, got {strength}")
+        self.ring = RingBuffer(k, causal)
+        self.slot = 2 * k if causal else k
+        self.strength, self.sigma = strength, sigma
+        self._sigma_est: float | None = None
+        self._pending: deque[tuple[int, np.ndarray]] = deque()
+
+    @property
+    def latency(self) -> int:
+        return self.ring.latency
+
+    def _noise(self, noisy: np.ndarray, denoised: np.ndarray) -> None:
+        est = removed_sigma(noisy, denoised)
+        self._sigma_est = est if self._sigma_est is None else 0.9 * self._sigma_est + 0.1 * est
+
+    def _emit(self, windows: list) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        sigma = self.sigma if self.sigma is not None else self._sigma_est
+        out = []
+        for _, frames in windows:
+            index, noisy = self._pending.popleft()
+            out.append((index, noisy, fuse_window(frames, self.slot, sigma, self.strength)))
+        return out
+
+    def push(self, index: int, noisy: np.ndarray, denoised: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        ready = []
+        try:
+            windows = self.ring.push_frames(denoised)
+        except FrameSizeChangedError:
+            ready = self.flush()
+            windows = self.ring.push_frames(denoised)
+        self._noise(noisy, denoised)
+        self._pending.append((index, noisy))
+        return ready + self._emit(windows)
+
+    def flush(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """End of stream (or of one frame size): the pending frames, windows reflected at the end."""
+        return self._emit(self.ring.flush_frames())

@@ -1,0 +1,77 @@
+"""Temporal priors side by side on held-out synthetic clips with occlusion, DIS-aligned as a fit
+and the runtimes prepare them (issue 9): how a temporal prior is chosen, never on a reported set.
+
+The clips are benchmarks/tune_output_fusion.py's: a pan over a held-out photograph crossed by a
+disc of another one (two motions, occlusion), 12 frames of 256x256, 8-bit-quantised Gaussian
+noise per frame. Each prior (no fit) denoises every frame from its DIS-aligned k=2 centred
+window; beside them the single-frame prior on each frame, and with ``--mean-init`` the
+single-frame prior turned into a temporal net whose head reads the window's mean
+(``TemporalB2GNet.init_neighbours_as_mean``): where ``pretrain --config '{"fusion_init":
+"mean"}'`` starts. Mean PSNR over all frames of all clips.
+
+    python benchmarks/temporal_priors_on_clips.py b2g_deploy/data/prior_rgb_t2.pt --mean-init
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.helpers import add_video_noise  # noqa: E402
+from benchmarks.tune_output_fusion import with_disc  # noqa: E402
+from benchmarks.tune_temporal_fit import clip_from, held_out_photos  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("priors", nargs="*", type=Path, help="k=2 centred temporal priors")
+    ap.add_argument("--single", type=Path, default=Path("b2g_deploy/data/prior_rgb.pt"))
+    ap.add_argument("--mean-init", action="store_true", help="also the single-frame prior reading the window's mean")
+    ap.add_argument("--photos", type=int, default=6)
+    ap.add_argument("--sigmas", default="25,50")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    import torch
+
+    from b2g_deploy.checkpoint import load_checkpoint
+    from b2g_deploy.fit import single_pass
+    from b2g_deploy.metrics import psnr
+    from b2g_deploy.temporal.model import TemporalB2GNet, denoise_clip
+
+    torch.set_num_threads(args.threads)
+    single = load_checkpoint(args.single).net.eval()
+    nets = {p.name: load_checkpoint(p).net.eval() for p in args.priors}
+    if args.mean_init:
+        nets[f"{args.single.name}, head reading the window's mean"] = (
+            TemporalB2GNet.from_single_frame(single, 2, False).init_neighbours_as_mean().eval())
+    for net in nets.values():
+        net.align = "dis"
+    photos = held_out_photos(args.photos + 1)
+    clips = [with_disc(clip_from(photo), other) for (_, photo), (_, other) in zip(photos, photos[1:])]
+    sigmas = [float(s) for s in args.sigmas.split(",")]
+    table: dict[str, list[float]] = {}
+    for sigma in sigmas:
+        scores: dict[str, list[float]] = {}
+        for clean in clips:
+            stack = torch.from_numpy(np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]))
+            with torch.no_grad():
+                outs = {f"single-frame prior {args.single.name}": [single_pass(single, y).numpy() for y in stack]}
+                outs.update({name: [o.numpy() for o in denoise_clip(net, stack)] for name, net in nets.items()})
+            for name, frames in outs.items():
+                scores.setdefault(name, []).append(float(np.mean([psnr(o, c) for o, c in zip(frames, clean)])))
+        for name, values in scores.items():
+            table.setdefault(name, []).append(float(np.mean(values)))
+        print(f"sigma {sigma:g}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in table.items()), flush=True)
+    print(f"{len(clips)} held-out clips (pan + crossing disc), 12 frames of 256x256, DIS-aligned k=2 centred windows, no fit")
+    print("| network | " + " | ".join(f"σ={s:g}" for s in sigmas) + " |")
+    print("|---|" + "---|" * len(sigmas))
+    for name, values in table.items():
+        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+
+
+if __name__ == "__main__":
+    main()
