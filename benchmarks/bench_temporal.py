@@ -232,12 +232,13 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         log(f"sigma {noise} {method:<20} unseen {fmt(row['psnr_unseen'])} dB, fitted {fmt(row['psnr_fitted'])} dB, "
             f"flicker {fmt(row['flicker'], 4)}")
         if args.fuse and method in FUSABLE:  # the same outputs through the output fusion
-            from b2g_deploy.temporal.fuse import fuse_clip
+            from b2g_deploy.temporal.fuse import default_k, fuse_clip
 
             t0 = time.perf_counter()
-            fused = list(fuse_clip(np.stack(outs), np.stack(noisy), causal=method in (CPRIOR, CFIT)))
+            causal = method in (CPRIOR, CFIT, CAUSAL)
+            fused = list(fuse_clip(np.stack(outs), np.stack(noisy), causal=causal))
             fuse_ms = (time.perf_counter() - t0) / len(outs) * 1000
-            add(fused_method(method), fused, **{**extra, "fuse_ms": fuse_ms,
+            add(fused_method(method), fused, **{**extra, "fuse_ms": fuse_ms, "fuse_k": default_k(causal),
                                                 "infer_ms": (extra.get("infer_ms") or 0.0) + fuse_ms})
 
     if INPUT in todo:

@@ -177,8 +177,8 @@ def denoise_video(
     multi-frame network), export beside the output and stream. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
     frame averaged with its neighbours' outputs, motion-compensated, where they agree
-    (``temporal.fuse``; the model's window, else 2 frames each side, past frames only for a
-    causal model or a live source). ``threads``: ONNX
+    (``temporal.fuse``: 3 frames each side, or the 4 before it for a causal model or a live
+    source). ``threads``: ONNX
     Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
     written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
@@ -273,12 +273,12 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
     on_frame = (lambda stats: progress(stats.written, total, stats.skipped)) if progress else None
     fuser = None
     if fuse:
-        from ..temporal.fuse import DEFAULT_K, OutputFuser
+        from ..temporal.fuse import OutputFuser
 
-        temporal = getattr(runtime, "temporal", False)
-        fuser = OutputFuser(k=runtime.k if temporal else DEFAULT_K,
-                            causal=(runtime.causal if temporal else False) or live,
-                            sigma=sigma / 255.0 if sigma is not None else None)
+        # Its own window (chosen on held-out clips), past frames only where the model or the
+        # source wants no lookahead.
+        causal = bool(getattr(runtime, "temporal", False) and runtime.causal) or live
+        fuser = OutputFuser(causal=causal, sigma=sigma / 255.0 if sigma is not None else None)
     return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
                         progress=on_frame)
 

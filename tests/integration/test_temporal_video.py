@@ -175,7 +175,7 @@ def test_stream_has_one_output_frame_per_input_frame_in_order(tmp_path, causal, 
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["centred", "causal"])
-def test_stream_fuses_the_outputs_by_default_in_the_models_window(tmp_path, causal):
+def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_path, causal):
     from b2g_deploy.temporal.fuse import OutputFuser
 
     model, net = _temporal_model(tmp_path, causal, ".onnx")
@@ -186,7 +186,7 @@ def test_stream_fuses_the_outputs_by_default_in_the_models_window(tmp_path, caus
     got = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED)[None] / 255.0 for p in sorted(out.iterdir())])
     noisy = np.stack(read_frames(video))
     plain = denoise_clip(net, torch.from_numpy(noisy)).numpy()
-    fuser, want = OutputFuser(k=1, causal=causal), []
+    fuser, want = OutputFuser(causal=causal), []
     for i, (y, o) in enumerate(zip(noisy, plain)):
         want += fuser.push(i, y, o)
     want = np.stack([f for _, _, f in want + fuser.flush()])

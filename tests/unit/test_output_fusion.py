@@ -135,3 +135,10 @@ def test_the_pipeline_fuses_every_frame_and_flushes_them_after_ctrl_c():
     assert [i for i, _ in sink.frames] == [0, 1, 2, 3]  # the two the fusion still held were flushed
     want = fuse_clip(np.stack(frames[:4]), np.stack(frames[:4]), k=2, sigma=SIGMA)
     assert np.allclose(np.stack([f for _, f in sink.frames]), want, atol=1e-6)
+
+
+def test_the_default_window_is_three_frames_each_side_or_four_back():
+    from b2g_deploy.temporal.fuse import default_k
+
+    assert (default_k(False), default_k(True)) == (3, 2)
+    assert OutputFuser().latency == 3 and OutputFuser(causal=True).latency == 0
