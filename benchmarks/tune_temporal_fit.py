@@ -29,8 +29,10 @@ from benchmarks.helpers import REPO, add_video_noise, held_out_photographs  # no
 
 FRAMES, FIT_FRAMES, SIDE = 12, 8, 256
 VELOCITY = (1.3, 3.4)  # px per frame (y, x): sub-pixel, and more than the prior's 3 px training motion
-# (name, lr factor, steps factor) of the temporal stage, against the `fast` preset's lr and iters
-VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0), ("steps x0.33", 1.0, 1 / 3)]
+# (name, lr factor, steps factor[, fit_temporal_stage options]) of the temporal stage, against the
+# `fast` preset's lr and iters
+VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0), ("steps x0.33", 1.0, 1 / 3),
+            ("bf16", 1.0, 1.0, {"bf16": True})]
 RESULTS = REPO / "benchmarks" / "results" / "tune" / "temporal_fit.json"
 
 
@@ -91,11 +93,11 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
     prior.align = "dis"
     with torch.no_grad():
         add("temporal prior alone", [o.numpy() for o in denoise_clip(prior, stack)], 0.0)
-    for label, lr_f, steps_f in variants:
+    for label, lr_f, steps_f, *options in variants:
         vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)))
         t0 = time.perf_counter()
         stage = fit_temporal_stage(stack[:FIT_FRAMES], copy.deepcopy(single), vcfg, k=2, start=copy.deepcopy(prior),
-                                   start_label="temporal prior", align="dis")
+                                   start_label="temporal prior", align="dis", **(options[0] if options else {}))
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)

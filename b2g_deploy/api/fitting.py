@@ -52,6 +52,7 @@ def fit_temporal_stage(
     start: Any = None,
     start_label: str = "single-frame fit",
     align: str = "dis",
+    bf16: bool = False,
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
     noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
@@ -62,6 +63,7 @@ def fit_temporal_stage(
     when ``cfg.loss.kind`` is, else "blindspot". ``start``: a temporal prior (see
     ``priors.temporal_starting_network``) to fit from instead of the single-frame net with a
     zero neighbour head; the single-frame net still judges the noise and is the fallback.
+    ``bf16``: bfloat16 autocast of the stage's steps where the hardware has it.
     """
     import torch
 
@@ -80,7 +82,7 @@ def fit_temporal_stage(
             notes.append(f"{n} frames are too few for k={k} ({2 * k + 1}-frame windows): using k={k_used}")
     loss = "recorrupted" if cfg.loss.kind == "recorrupted" else "blindspot"
     try:
-        tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss, align=align)
+        tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss, align=align, bf16=bf16)
     except Exception as exc:  # pydantic's ValidationError: k out of range
         raise InputError(f"--k {k}: {str(exc).splitlines()[-1].strip()}") from None
     single_net = single_net.to(device).eval()
@@ -102,7 +104,7 @@ def fit_temporal_stage(
                           device=device, seed=seed,
                           time_budget=time_budget, progress=progress)
     record.update(steps=result.steps, seconds=round(result.seconds, 3), interrupted=result.interrupted,
-                  history=result.history)
+                  history=result.history, bf16=result.bf16)
     if result.noise_sigma is not None:
         record["noise_sigma"] = result.noise_sigma
     net = result.net

@@ -32,6 +32,7 @@ import torch
 from pydantic import Field
 
 from ..config import FitConfig, _Strict
+from ..devices import bf16_is_fast
 from ..errors import InputError
 from ..fit.masks import sample_mask
 from ..model import B2GNet, pad_to_multiple
@@ -59,6 +60,8 @@ class TemporalConfig(_Strict):
     # 2k+1 frames; the `fast` preset's 96x96 crops were chosen for single images.
     crop: int | None = Field(64, ge=8, description="side of the square crops of the windows; None: the "
                              "fit config's crop")
+    bf16: bool = Field(False, description="bfloat16 autocast of the forward passes and the loss, where the "
+                       "hardware has fast bf16 (else float32), as the single-frame fit's cfg.bf16")
 
 
 @dataclass
@@ -70,6 +73,7 @@ class TemporalFitResult:
     interrupted: bool = False
     stopped_by_budget: bool = False
     noise_sigma: float | None = None  # the sigma the recorrupted loss used (0..255 scale)
+    bf16: bool = False  # whether the steps ran under bfloat16 autocast
 
 
 @dataclass
@@ -220,6 +224,8 @@ def fit_temporal(
         sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
     crop_side = temporal.crop if temporal.crop is not None else cfg.crop
+    use_bf16 = temporal.bf16 and bf16_is_fast(str(device))  # emulated bf16 would only slow the fit
+    result.bf16 = use_bf16
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     every = max(1, cfg.iters // 200)
     start = time.perf_counter()
@@ -234,11 +240,14 @@ def fit_temporal(
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, done)
             window, weight = _batch(clip, cfg, crop_side, gen)
-            if sigma is None:
-                loss, parts = blindspot_step_loss(model, window, weight, cfg.mask.rate,
-                                                  cfg.loss.distill_weight, gen)
-            else:
-                loss, parts = recorrupted_step_loss(model, window, weight, sigma, cfg.loss.recorrupt_alpha, gen)
+            # As fit.loop: the forward passes and the loss under autocast, not the backward.
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_bf16):
+                if sigma is None:
+                    loss, parts = blindspot_step_loss(model, window, weight, cfg.mask.rate,
+                                                      cfg.loss.distill_weight, gen)
+                else:
+                    loss, parts = recorrupted_step_loss(model, window, weight, sigma, cfg.loss.recorrupt_alpha,
+                                                        gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

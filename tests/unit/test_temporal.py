@@ -339,6 +339,19 @@ def test_recorrupted_fit_from_a_single_frame_net_runs_and_reports_sigma(one_thre
     assert "recorrupted" in result.history[-1]
 
 
+def test_bf16_fit_runs_under_autocast_where_the_hardware_has_it(one_thread):
+    from b2g_deploy.devices import bf16_is_fast
+
+    _, noisy = _moving_texture_clip(n=4)
+    cfg = _FIT.with_overrides(iters=2)
+    plain = fit_temporal(noisy, cfg, TemporalConfig(k=1), seed=0)
+    half = fit_temporal(noisy, cfg, TemporalConfig(k=1, bf16=True), seed=0)
+    assert not plain.bf16 and half.bf16 == bf16_is_fast("cpu")
+    assert half.steps == 2 and all(p.dtype == torch.float32 for p in half.net.parameters())  # weights stay fp32
+    if half.bf16:
+        assert half.history[-1]["loss"] != plain.history[-1]["loss"]
+
+
 def test_temporal_config_is_strict_and_the_fit_needs_two_frames():
     with pytest.raises(Exception, match="extra"):
         TemporalConfig(window=3)
