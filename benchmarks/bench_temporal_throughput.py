@@ -11,7 +11,9 @@ file; each method then reads that file and writes an FFV1 file, timed from open 
   exported to ONNX and streamed by ``b2g_deploy.api.denoise_video`` on ONNX Runtime (CPU) with
   ``--threads`` threads: the path `denoise VIDEO -m temporal.onnx` takes. Weights do not change
   the speed, so no fit is run; its quality is bench_temporal.py's.
-- the same without alignment (what the alignment costs);
+- the same with the output fusion (``temporal.fuse``, the default of `denoise VIDEO`; it runs on
+  the encoder thread, beside the next frames' inference), and without alignment (what the
+  alignment costs);
 - OpenCV NLM per frame (``fastNlMeansDenoisingColored``, h = 0.5 sigma, template 7, search 21)
   with ``cv2.setNumThreads(--threads)``, decode and encode by OpenCV as well.
 
@@ -65,13 +67,11 @@ def temporal_onnx(out: Path, align: str) -> Path:
     return out
 
 
-def time_b2g(clip: Path, model: Path, out: Path, threads: int) -> dict:
+def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse: bool = False) -> dict:
     from b2g_deploy import api
 
     t0 = time.perf_counter()
-    # fuse=False: the network's pipeline, as this table has always measured it (the output fusion's
-    # cost per frame is bench_temporal.py --fuse's fuse_ms)
-    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=False)
+    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=fuse)
     seconds = time.perf_counter() - t0
     return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
             "runtime": report.runtime}
@@ -141,11 +141,13 @@ def main(argv: list[str] | None = None) -> None:
         h, w = noisy_clip(clip, args.frames, args.sigma)
         size = f"{w}x{h}"
         log(f"{args.frames} noisy frames {size} written")
-        for align in ("dis", "none"):
+        for align, fuse in (("dis", True), ("dis", False), ("none", False)):
             model = temporal_onnx(tmp / f"t_{align}.onnx", align)
-            r = time_b2g(clip, model, tmp / f"out_{align}.mkv", args.threads)
-            label = f"temporal B2G k=2, ONNX Runtime CPU, {'DIS-aligned' if align == 'dis' else 'unaligned'}"
-            rows.append({"method": f"b2g-temporal-{align}", "label": label, "size": size, **r})
+            r = time_b2g(clip, model, tmp / f"out_{align}_{fuse}.mkv", args.threads, fuse)
+            label = (f"temporal B2G k=2, ONNX Runtime CPU, {'DIS-aligned' if align == 'dis' else 'unaligned'}"
+                     + (", output fusion (the default)" if fuse else ", `--no-fuse`"))
+            rows.append({"method": f"b2g-temporal-{align}" + ("-fuse" if fuse else ""), "label": label, "size": size,
+                         **r})
             log(f"{label}: {r['fps']:.2f} fps")
         r = time_nlm(clip, tmp / "nlm.mkv", args.sigma, args.threads)
         rows.append({"method": "nlm", "label": "OpenCV NLM per frame (h = 0.5σ, 7/21)", "size": size, **r})

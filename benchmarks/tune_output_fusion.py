@@ -107,11 +107,20 @@ def main() -> None:
     ap.add_argument("--ks", default="2", help="fusion window half-widths to try")
     ap.add_argument("--strengths", default=",".join(f"{s:g}" for s in STRENGTHS))
     ap.add_argument("--windows", default="centred,causal")
+    ap.add_argument("--flow", default="medium", choices=("medium", "fast"),
+                    help="the DIS preset of the fusion's flows (temporal/fuse.py uses medium)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.flow != "medium":
+        import cv2
+
+        from b2g_deploy.temporal import fuse
+
+        preset = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST}[args.flow]
+        fuse._dis = lambda: cv2.DISOpticalFlow_create(preset)
     photos = held_out_photos(args.photos + 1)  # the next photograph gives each clip its disc
     if len(photos) < 2:
         raise SystemExit("need at least two held-out photographs")

@@ -21,10 +21,11 @@ the runtime copies every frame once, into a batch array it reuses (``infer_windo
 torch on a GPU, uploads every frame once and builds the windows there.
 
 An :class:`~b2g_deploy.temporal.fuse.OutputFuser` (``fuse``), when given, takes the denoised
-frames next: each is averaged with its neighbours' outputs where they agree after motion
-compensation, and it holds back the frames whose later neighbours have not been denoised yet
-(none for causal fusion); they are flushed at the end of the stream and after Ctrl-C, so every
-denoised frame is still written.
+frames next, on the encoder thread (so it overlaps the next frames' inference): each is
+averaged with its neighbours' outputs where they agree after motion compensation, and it holds
+back the frames whose later neighbours have not been denoised yet (none for causal fusion);
+they are flushed when the encoder sees the end, so after Ctrl-C too every denoised frame is
+still written.
 
 Torch, ONNX Runtime and TensorRT release the GIL while they compute, and OpenCV does while it
 decodes and encodes, so threads (not processes) are enough to overlap the three.
@@ -120,18 +121,45 @@ def _put_while_alive(q: queue.Queue, item: object, worker: threading.Thread) -> 
             continue
 
 
-def _encode(sink, q_out: queue.Queue, stats: PipelineStats, source, progress, errors: list) -> None:
-    try:
-        while True:
-            item = q_out.get()
-            if item is _END:
-                return
-            index, frame = item
+class _Finish:
+    """What happens to each denoised frame on the encoder thread before it is written: the
+    output fusion (which holds frames back until their later neighbours arrive), then the
+    blend. Both run there, not on the inference thread, so they overlap the next frames'
+    inference instead of adding to it."""
+
+    def __init__(self, fuse: OutputFuser | None, blend: TemporalBlend | None):
+        self.fuse, self.blend = fuse, blend
+
+    def _blend(self, results) -> list[tuple[int, np.ndarray]]:
+        if self.blend is None:
+            return [(index, frame) for index, _, frame in results]
+        return [(index, self.blend(noisy, frame)) for index, noisy, frame in results]
+
+    def push(self, index: int, noisy: np.ndarray, denoised: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        results = self.fuse.push(index, noisy, denoised) if self.fuse is not None else [(index, noisy, denoised)]
+        return self._blend(results)
+
+    def flush(self) -> list[tuple[int, np.ndarray]]:
+        return self._blend(self.fuse.flush()) if self.fuse is not None else []
+
+
+def _encode(sink, q_out: queue.Queue, stats: PipelineStats, source, progress, errors: list,
+            finish: _Finish) -> None:
+    def write(frames) -> None:
+        for index, frame in frames:
             sink.write(frame, index)
             stats.written += 1
             stats.skipped = source.skipped
             if progress is not None:
                 progress(stats)
+
+    try:
+        while True:
+            item = q_out.get()
+            if item is _END:  # the end of the stream, an error or Ctrl-C: what the fusion holds too
+                write(finish.flush())
+                return
+            write(finish.push(*item))
     except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
         errors.append(exc)
 
@@ -239,8 +267,9 @@ def run_pipeline(
 ) -> PipelineStats:
     """Denoise every frame of ``source`` with ``runtime`` into ``sink``; closes the sink (not the
     source or runtime). ``limit`` stops after that many frames (an early stop, like Ctrl-C).
-    ``fuse``: the denoised frames go through this output fusion (``temporal.fuse``) before
-    ``blend`` and the sink; its pending frames are flushed at the end and after Ctrl-C."""
+    ``fuse``: the denoised frames go through this output fusion (``temporal.fuse``), then
+    ``blend``, on the encoder thread; what the fusion holds is written at the end, after an
+    error and after Ctrl-C."""
     check_channels(runtime, source)
     stats = PipelineStats()
     stop = threading.Event()
@@ -248,52 +277,39 @@ def run_pipeline(
     q_out: queue.Queue = queue.Queue(maxsize=queue_size)
     errors: list[BaseException] = []
     decoder = threading.Thread(target=_decode, args=(source, q_in, stop, limit), daemon=True, name="decode")
-    encoder = threading.Thread(
-        target=_encode, args=(sink, q_out, stats, source, progress, errors), daemon=True, name="encode"
-    )
+    finish = _Finish(fuse, blend)
+    encoder = threading.Thread(target=_encode, args=(sink, q_out, stats, source, progress, errors, finish),
+                               daemon=True, name="encode")
     feeder = TemporalFeeder(runtime) if getattr(runtime, "temporal", False) else None
     start = time.perf_counter()
     decoder.start()
     encoder.start()
 
-    def deliver(results) -> None:
-        for index, noisy, denoised in results:
-            if blend is not None:
-                denoised = blend(noisy, denoised)
-            _put_while_alive(q_out, (index, denoised), encoder)  # waits, never drops
-
     def emit(results) -> None:
-        if fuse is None:
-            return deliver(results)
-        for index, noisy, denoised in results:
-            deliver(fuse.push(index, noisy, denoised))
+        for item in results:  # (index, noisy, denoised)
+            _put_while_alive(q_out, item, encoder)  # waits, never drops
 
     try:
-        try:
-            ended = False
-            while not ended:
-                items, ended = _next_batch(q_in, batch, errors)
-                if not items:
-                    break
-                if feeder is not None:
-                    emit(feeder.push(items))
-                    continue
-                frames = np.stack([frame for _, frame in items]).astype(np.float32, copy=False)
-                out = runtime.infer(frames)
-                emit((index, noisy, denoised) for (index, noisy), denoised in zip(items, out))
-            if feeder is not None and not errors:
-                emit(feeder.flush())  # the source ended: the last k centred windows, reflected
-        except KeyboardInterrupt:
-            stats.interrupted = True
-        try:
-            if fuse is not None and not errors:
-                deliver(fuse.flush())  # every frame denoised so far is written, interrupted or not
-        except KeyboardInterrupt:  # a second Ctrl-C: what the fusion held is dropped, the rest kept
-            stats.interrupted = True
+        ended = False
+        while not ended:
+            items, ended = _next_batch(q_in, batch, errors)
+            if not items:
+                break
+            if feeder is not None:
+                emit(feeder.push(items))
+                continue
+            frames = np.stack([frame for _, frame in items]).astype(np.float32, copy=False)
+            out = runtime.infer(frames)
+            emit((index, noisy, denoised) for (index, noisy), denoised in zip(items, out))
+        if feeder is not None and not errors:
+            emit(feeder.flush())  # the source ended: the last k centred windows, reflected
+    except KeyboardInterrupt:
+        stats.interrupted = True
     finally:
         stop.set()
         try:
-            _put_while_alive(q_out, _END, encoder)  # after every denoised frame: all are written
+            # After every denoised frame: all are written, with what the fusion still held.
+            _put_while_alive(q_out, _END, encoder)
             encoder.join()
             decoder.join(timeout=5.0)
         finally:

@@ -37,9 +37,11 @@ DEFAULT_STRENGTH = 0.12
 DEFAULT_K, DEFAULT_CAUSAL_K = 3, 2
 
 
+_DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
+
+
 def default_k(causal: bool) -> int:
     return DEFAULT_CAUSAL_K if causal else DEFAULT_K
-_DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
 
 
 def _dis():
@@ -63,24 +65,30 @@ def _guide(frame: np.ndarray, scale: int) -> np.ndarray:
     return grey
 
 
-def _warp_onto(target_guide: np.ndarray, frame: np.ndarray, scale: int, grid) -> np.ndarray:
-    """``frame`` (C, H, W) resampled at the target's pixels plus the flow target -> frame."""
+def _warp_onto(target_guide: np.ndarray, frame: np.ndarray, guide: np.ndarray, scale: int, grid,
+               out: np.ndarray) -> np.ndarray:
+    """``frame`` (C, H, W) resampled into ``out`` at the target's pixels plus the flow from the
+    target to the frame (computed between their ``guide``s)."""
     import cv2
 
     h, w = frame.shape[-2:]
-    flow = _dis().calc(target_guide, _guide(frame, scale), None)
+    flow = _dis().calc(target_guide, guide, None)
     if scale > 1:
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * float(scale)
-    mx, my = grid[1] + flow[..., 0], grid[0] + flow[..., 1]
-    return np.stack([cv2.remap(np.ascontiguousarray(frame[c], np.float32), mx, my, cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE) for c in range(frame.shape[0])])
+    # Fixed-point maps (1/32 px): built once for all channels, and remap reads them twice as fast.
+    map1, map2 = cv2.convertMaps(grid[1] + flow[..., 0], grid[0] + flow[..., 1], cv2.CV_16SC2)
+    for c in range(frame.shape[0]):
+        cv2.remap(np.ascontiguousarray(frame[c], np.float32), map1, map2, cv2.INTER_LINEAR, dst=out[c],
+                  borderMode=cv2.BORDER_REPLICATE)
+    return out
 
 
 def fuse_window(frames: Sequence[np.ndarray], target_slot: int, sigma: float,
-                strength: float = DEFAULT_STRENGTH) -> np.ndarray:
+                strength: float = DEFAULT_STRENGTH, guides: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
     target frame (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
-    the target frame itself (clip edges) adds nothing and is skipped."""
+    the target frame itself (clip edges) adds nothing and is skipped. ``guides``: the frames'
+    flow guides (``guide_of``) when the caller keeps them from window to window."""
     import cv2
 
     from .align import _grid, _guide_scale
@@ -90,20 +98,29 @@ def fuse_window(frames: Sequence[np.ndarray], target_slot: int, sigma: float,
     target = np.asarray(frames[target_slot], dtype=np.float32)
     h, w = target.shape[-2:]
     scale = _guide_scale(h, w)
-    guide = _guide(target, scale)
+    if guides is None:
+        guides = [_guide(np.asarray(f, np.float32), scale) for f in frames]
     grid = _grid(h, w)
     total = target.copy()
     weights = np.ones((h, w), np.float32)
+    warped = np.empty_like(target)
     h2 = strength * sigma * sigma
     for slot, frame in enumerate(frames):
         if slot == target_slot or np.may_share_memory(frame, frames[target_slot]):
             continue
-        warped = _warp_onto(guide, np.asarray(frame, dtype=np.float32), scale, grid)
+        _warp_onto(guides[target_slot], np.asarray(frame, dtype=np.float32), guides[slot], scale, grid, warped)
         disagreement = cv2.GaussianBlur(((warped - target) ** 2).mean(axis=0), (0, 0), _DECISION_BLUR)
         weight = np.exp(-disagreement / h2)
         total += weight[None] * warped
         weights += weight
     return total / weights[None]
+
+
+def guide_of(frame: np.ndarray) -> np.ndarray:
+    """The flow guide ``fuse_window`` computes for a (C, H, W) frame."""
+    from .align import _guide_scale
+
+    return _guide(np.asarray(frame, np.float32), _guide_scale(*frame.shape[-2:]))
 
 
 def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
@@ -146,6 +163,9 @@ class OutputFuser:
         self.strength, self.sigma = strength, sigma
         self._sigma_est: float | None = None
         self._pending: deque[tuple[int, np.ndarray]] = deque()
+        # Each frame's flow guide, made once although the frame is in up to 2k+1 windows; keyed
+        # by the frame object, which the ring holds as long as any window still needs it.
+        self._guides: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=2 * (2 * k + 1))
 
     @property
     def latency(self) -> int:
@@ -160,8 +180,17 @@ class OutputFuser:
         out = []
         for _, frames in windows:
             index, noisy = self._pending.popleft()
-            out.append((index, noisy, fuse_window(frames, self.slot, sigma, self.strength)))
+            guides = [self._guide(f) for f in frames]
+            out.append((index, noisy, fuse_window(frames, self.slot, sigma, self.strength, guides)))
         return out
+
+    def _guide(self, frame: np.ndarray) -> np.ndarray:
+        for kept, guide in self._guides:
+            if kept is frame:
+                return guide
+        guide = guide_of(frame)
+        self._guides.append((frame, guide))
+        return guide
 
     def push(self, index: int, noisy: np.ndarray, denoised: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         ready = []
