@@ -215,6 +215,9 @@ def fit_temporal(
     gen = torch.Generator().manual_seed(seed)
     model = _prepare_net(net, frames.shape[1], cfg, temporal).to(device)
     model.align = temporal.align  # windows are prepared so wherever this net runs
+    crop_side = temporal.crop if temporal.crop is not None else cfg.crop
+    if crop_side is not None and crop_side % model.multiple:  # before the windows are aligned
+        raise InputError(f"temporal crop {crop_side} must be a multiple of {model.multiple} for this network")
     clip = _prepare_clip(frames.to(device), model, temporal)
     result = TemporalFitResult(model)
     sigma = None
@@ -223,7 +226,6 @@ def fit_temporal(
 
         sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
-    crop_side = temporal.crop if temporal.crop is not None else cfg.crop
     use_bf16 = temporal.bf16 and bf16_is_fast(str(device))  # emulated bf16 would only slow the fit
     result.bf16 = use_bf16
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

@@ -352,6 +352,12 @@ def test_bf16_fit_runs_under_autocast_where_the_hardware_has_it(one_thread):
         assert half.history[-1]["loss"] != plain.history[-1]["loss"]
 
 
+def test_a_temporal_crop_that_is_not_a_multiple_of_the_network_is_refused_before_any_step():
+    _, noisy = _moving_texture_clip(n=4)
+    with pytest.raises(InputError, match="multiple of"):
+        fit_temporal(noisy, _FIT.with_overrides(iters=1), TemporalConfig(k=1, crop=30), seed=0)
+
+
 def test_temporal_config_is_strict_and_the_fit_needs_two_frames():
     with pytest.raises(Exception, match="extra"):
         TemporalConfig(window=3)
