@@ -38,9 +38,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: make `benchmarks` importable
 
-from benchmarks.helpers import DOC, REPO, VIDEO, ResultStore, add_video_noise, centre_crop, fmt, log, run_nlm  # noqa: E402
+from benchmarks.helpers import (  # noqa: E402
+    DOC, REPO, VIDEO, ResultStore, add_video_noise, centre_crop, fmt, log, run_bm3d, run_nlm,
+)
 from benchmarks.temporal_table import (  # noqa: E402
-    CAUSAL, CFIT, CPRIOR, FUSABLE, INPUT, NLM, SINGLE, TALIGNED, TEMPORAL, TFIT, TPRIOR, fused_method, render,
+    BM3D, CAUSAL, CFIT, CPRIOR, CROP_FRAMES, FUSABLE, INPUT, NLM, SINGLE, TALIGNED, TEMPORAL, TFIT, TPRIOR,
+    fused_method, render,
 )
 
 HEADING = "## Temporal video (issue 9)"
@@ -80,17 +83,23 @@ def setup_key(args) -> str:
             f"iters {iters}")
 
 
-def score(outs: list[np.ndarray], clean: list[np.ndarray], n_fit: int) -> dict:
+def score(outs: list[np.ndarray], clean: list[np.ndarray], n_fit: int, crop_frames: int = 8) -> dict:
+    """PSNR on the unseen and the fitted frames, and on the 256x256 centre crop of the first
+    ``crop_frames`` unseen frames (where BM3D, too slow for whole 720p frames, is compared)."""
     from b2g_deploy.io.temporal import flicker
     from b2g_deploy.metrics import psnr
 
     per_frame = [psnr(o, c) for o, c in zip(outs, clean)]
     unseen, fitted = per_frame[n_fit:], per_frame[:n_fit]
+    crop = centre_crop(clean[0].shape)
+    crops = [psnr(o[crop], c[crop]) for o, c in zip(outs[n_fit : n_fit + crop_frames], clean[n_fit:])]
     return {
         "psnr_unseen": float(np.mean(unseen)) if unseen else float("nan"),
         "psnr_fitted": float(np.mean(fitted)) if fitted else float("nan"),
         "psnr_all": float(np.mean(per_frame)),
         "psnr_per_frame": [round(p, 3) for p in per_frame],
+        "psnr_crop": float(np.mean(crops)) if crops else float("nan"),
+        "crop_frames": len(crops),
         "flicker": float(flicker(outs, clean)),
     }
 
@@ -216,7 +225,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
             "scale": args.scale, "size": list(clean[0].shape[1:]), "sigma": sigma}
     tprior, tprior_facts = load_temporal_prior(args)
     cprior, cprior_facts = load_temporal_prior(args, causal=True)
-    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, TALIGNED,
+    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, BM3D, TALIGNED,
               *([TPRIOR, TFIT] if tprior is not None else []), *([CPRIOR, CFIT] if cprior is not None else [])]
     if args.methods:
         wanted = [m for m in wanted if m in args.methods]
@@ -227,7 +236,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     noisy = [add_video_noise(c, sigma, i) for i, c in enumerate(clean)]
 
     def add(method: str, outs: list[np.ndarray], **extra) -> None:
-        row = {**base, "method": method, **score(outs, clean, args.fit_frames), **extra}
+        row = {**base, "method": method, **score(outs, clean, args.fit_frames, CROP_FRAMES), **extra}
         store.add(row)
         log(f"sigma {noise} {method:<20} unseen {fmt(row['psnr_unseen'])} dB, fitted {fmt(row['psnr_fitted'])} dB, "
             f"flicker {fmt(row['flicker'], 4)}")
@@ -243,6 +252,21 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
 
     if INPUT in todo:
         add(INPUT, noisy, fit_s=0.0, infer_ms=None)
+    if BM3D in todo:  # the centre crops of the first unseen frames only: a 720p frame takes minutes
+        first, last = args.fit_frames, min(args.fit_frames + CROP_FRAMES, len(noisy))
+        log(f"sigma {noise}: BM3D on the 256x256 centre crops of frames {first}-{last - 1}")
+        crop = centre_crop(noisy[0].shape)
+        t0 = time.perf_counter()
+        outs = [run_bm3d(n[crop], noise)[0] for n in noisy[first:last]]
+        per_crop = (time.perf_counter() - t0) / len(outs)
+        from b2g_deploy.metrics import psnr
+
+        crops = [psnr(o, c[crop]) for o, c in zip(outs, clean[first:last])]
+        row = {**base, "method": BM3D, "psnr_unseen": float("nan"), "psnr_fitted": float("nan"),
+               "psnr_all": float("nan"), "psnr_crop": float(np.mean(crops)), "crop_frames": len(crops),
+               "flicker": float("nan"), "fit_s": 0.0, "infer_ms": per_crop * 1000}
+        store.add(row)
+        log(f"sigma {noise} {BM3D:<20} 256 crop {fmt(row['psnr_crop'])} dB")
     if NLM in todo:
         log(f"sigma {noise}: NLM on {len(noisy)} frames")
         outs, per_frame, extra = apply_nlm(noisy, sigma, clean[0])

@@ -12,6 +12,8 @@ TARGET_VS_NLM = 2.0  # dB, temporal over NLM on unseen frames
 TARGET_VS_SINGLE = 1.5  # dB, temporal over the single-frame fit on unseen frames
 
 SINGLE, TEMPORAL, CAUSAL, NLM, INPUT = "b2g-single", "b2g-temporal", "b2g-temporal-causal", "nlm", "input"
+BM3D = "bm3d"  # on the 256x256 centre crops of the first CROP_FRAMES unseen frames only
+CROP_FRAMES = 8
 TPRIOR, TFIT, TALIGNED = "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-temporal-aligned"
 CPRIOR, CFIT = "b2g-causal-prior", "b2g-causal-from-prior"  # the same with the causal prior (live streams)
 LABELS = {
@@ -25,6 +27,7 @@ LABELS = {
     TEMPORAL: "B2G temporal from the single-frame fit, k=2 centred, unaligned",
     CAUSAL: "B2G temporal, k=2 causal, unaligned",
     NLM: "OpenCV NLM per frame (h = kσ, k the oracle best on frame 0)",
+    BM3D: "BM3D per frame (bm3d.bm3d_rgb, told σ), 256x256 centre crop only",
 }
 # B2G rows whose outputs bench_temporal --fuse also sends through the output fusion
 # (temporal/fuse.py; causal rows with causal windows): row "<method>+fuse".
@@ -53,6 +56,11 @@ def target_cell(row: dict, by_method: dict[str, dict]) -> str:
         gap = row["psnr_unseen"] - need
         verdict = f"met (+{gap:.2f})" if gap >= 0 else f"**missed by {-gap:.2f} dB**"
         cells.append(f"≥ {name} + {margin:g} = {need:.2f}: {verdict}")
+    bm3d = by_method.get(BM3D)
+    if bm3d is not None and np.isfinite(row.get("psnr_crop", float("nan"))):
+        gap = row["psnr_crop"] - bm3d["psnr_crop"]
+        cells.append(f"≥ BM3D on the crop = {bm3d['psnr_crop']:.2f}: "
+                     + (f"met (+{gap:.2f})" if gap >= 0 else f"**missed by {-gap:.2f} dB**"))
     return "; ".join(cells)
 
 
@@ -60,7 +68,7 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows:  # the last row of a (setup, sigma, method) wins
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
-    order = [m for base in (INPUT, NLM, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT)
+    order = [m for base in (INPUT, NLM, BM3D, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT)
              for m in (base, fused_method(base))]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
@@ -71,12 +79,16 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     for (image, noise), by_method in sorted(groups.items(), key=lambda kv: (kv[0][0], float(kv[0][1]))):
         any_row = next(iter(by_method.values()))
         h, w = any_row.get("size", ["?", "?"])
+        crops = [r for r in by_method.values() if r.get("crop_frames")]
+        crop_head = (f" 256 crop, frames {any_row['fit_frames']}-{any_row['fit_frames'] + crops[0]['crop_frames'] - 1} |"
+                     if crops else "")
         out += [
             f"### σ={noise}: {image} ({w}x{h}, {any_row['frames']} frames)",
             "",
             f"| method | PSNR unseen (frames {any_row['fit_frames']}-{any_row['frames'] - 1}) | PSNR fitted "
-            f"(0-{any_row['fit_frames'] - 1}) | flicker | fit s (total) | ms/frame | steps | noise corr. | targets |",
-            "|---|---|---|---|---|---|---|---|---|",
+            f"(0-{any_row['fit_frames'] - 1}) |{crop_head} flicker | fit s (total) | ms/frame | steps | noise corr. "
+            "| targets |",
+            "|---|---|---|" + ("---|" if crops else "") + "---|---|---|---|---|---|",
         ]
         for m in order + sorted(set(by_method) - set(order)):
             r = by_method.get(m)
@@ -93,7 +105,8 @@ def render(rows: list[dict], runs: list[dict]) -> str:
             if m in (TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT) and not r.get("temporal", True):
                 label += " (fell back to single-frame: correlated noise)"
             steps = str(r["steps"]) if r.get("steps") else "–"
-            out.append(f"| {label} | {fmt(r['psnr_unseen'])} | {fmt(r['psnr_fitted'])} | {fmt(r['flicker'], 4)} "
+            crop_cell = f" {fmt(r.get('psnr_crop', float('nan')))} |" if crops else ""
+            out.append(f"| {label} | {fmt(r['psnr_unseen'])} | {fmt(r['psnr_fitted'])} |{crop_cell} {fmt(r['flicker'], 4)} "
                        f"| {fit_cell} | {fmt(r.get('infer_ms', float('nan')), 0)} | {steps} | {corr} "
                        f"| {target_cell(r, by_method)} |")
         out.append("")
