@@ -60,13 +60,17 @@ def test_main_writes_rows_on_a_tiny_slice(bench, tmp_path):
     methods = {r["method"] for r in data["rows"]}
     # with the packaged temporal priors (k=2, centred and causal): each alone, and the fit from it
     # (3 frames lower k to 1, so that fit starts from the single-frame net, with a note)
-    assert methods == {"input", "nlm", "b2g-single", "b2g-temporal", "b2g-temporal-aligned",
+    assert methods == {"input", "nlm", "bm3d", "b2g-single", "b2g-temporal", "b2g-temporal-aligned",
                        "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-causal-prior", "b2g-causal-from-prior"}
+    bm3d = next(r for r in data["rows"] if r["method"] == "bm3d")  # on the crop of the unseen frame only
+    assert bm3d["crop_frames"] == 1 and 20 < bm3d["psnr_crop"] < 50
     from_prior = next(r for r in data["rows"] if r["method"] == "b2g-temporal-from-prior")
     assert any("reads 5-frame windows" in n for n in from_prior["notes"])
     assert next(r for r in data["rows"] if r["method"] == "b2g-temporal-aligned")["align"] == "dis"
     for r in data["rows"]:
-        assert r["frames"] == 4 and len(r["psnr_per_frame"]) == 4
+        if r["method"] == "bm3d":
+            continue
+        assert r["frames"] == 4 and len(r["psnr_per_frame"]) == 4 and r["crop_frames"] == 1
         assert r["psnr_unseen"] == pytest.approx(r["psnr_per_frame"][3], abs=1e-3)
     temporal = next(r for r in data["rows"] if r["method"] == "b2g-temporal")
     assert temporal["noise_correlation"] is not None and temporal["k"] == 1  # 3 frames: k lowered to 1
