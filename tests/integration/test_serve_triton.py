@@ -149,7 +149,7 @@ def test_denoise_server_keeps_frame_order_and_count(server, model, tmp_path):
         frame = np.clip(np.roll(clean, 3 * i, axis=1) + rng.normal(0, 20, clean.shape), 0, 255)
         writer.write(frame.astype(np.uint8))
     writer.release()
-    args = ["denoise", str(tmp_path / "in.mkv"), "--batch", "3"]
+    args = ["denoise", str(tmp_path / "in.mkv"), "--batch", "3", "--no-fuse"]  # the network path: parity
     done = subprocess.run([*CLI, *args, "-o", str(tmp_path / "served.mkv"), "--server",
                            f"grpc://127.0.0.1:{server['grpc']}", "-m", str(model)],
                           capture_output=True, text=True, timeout=120)
