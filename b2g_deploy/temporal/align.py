@@ -43,8 +43,9 @@ def _guide_scale(h: int, w: int) -> int:
     return 4 if side >= 1440 else 2 if side >= 256 else 1
 
 
-def _guide(frame: np.ndarray, scale: int) -> np.ndarray:
-    """(C, H, W) float in [0, 1] -> blurred grey uint8 at 1/scale of the size, what DIS reads."""
+def _guide(frame: np.ndarray, scale: int, blur: float = _GUIDE_BLUR) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> grey uint8 at 1/scale of the size, blurred by ``blur`` px
+    (of the full size; 0 = not blurred: a denoised frame), what DIS reads."""
     import cv2
 
     grey = frame[0] if frame.shape[0] == 1 else np.tensordot(np.array([0.299, 0.587, 0.114], np.float32),
@@ -52,7 +53,7 @@ def _guide(frame: np.ndarray, scale: int) -> np.ndarray:
     grey = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if scale > 1:
         grey = cv2.resize(grey, (grey.shape[1] // scale, grey.shape[0] // scale), interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(grey, (0, 0), _GUIDE_BLUR / scale)
+    return cv2.GaussianBlur(grey, (0, 0), blur / scale) if blur > 0 else grey
 
 
 @lru_cache(maxsize=4)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .windows import FrameSizeChangedError, RingBuffer, window_indices
+from .windows import FrameSizeChangedError, RingBuffer, target_slot, window_indices
 
 # Chosen on held-out clips (benchmarks/tune_output_fusion.py): best or within 0.03 dB of it for
 # both networks, both windows and both noise levels.
@@ -35,8 +35,6 @@ DEFAULT_STRENGTH = 0.12
 # Frames each side (centred) and twice that before (causal), also chosen there: centred windows
 # of k=3 beat k=2 by 0.04-0.12 dB, causal ones of k=3 (six frames back) did not beat k=2.
 DEFAULT_K, DEFAULT_CAUSAL_K = 3, 2
-
-
 _DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
 
 
@@ -50,19 +48,6 @@ def _dis():
     import cv2
 
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-
-
-def _guide(frame: np.ndarray, scale: int) -> np.ndarray:
-    """(C, H, W) denoised frame in [0, 1] -> grey uint8 at 1/scale of the size (no blur: the
-    frame is already clean)."""
-    import cv2
-
-    grey = frame[0] if frame.shape[0] == 1 else np.tensordot(np.array([0.299, 0.587, 0.114], np.float32),
-                                                               frame[:3], axes=1)
-    grey = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    if scale > 1:
-        grey = cv2.resize(grey, (grey.shape[1] // scale, grey.shape[0] // scale), interpolation=cv2.INTER_AREA)
-    return grey
 
 
 def _warp_onto(target_guide: np.ndarray, frame: np.ndarray, guide: np.ndarray, scale: int, grid,
@@ -83,10 +68,10 @@ def _warp_onto(target_guide: np.ndarray, frame: np.ndarray, guide: np.ndarray, s
     return out
 
 
-def fuse_window(frames: Sequence[np.ndarray], target_slot: int, sigma: float,
+def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
                 strength: float = DEFAULT_STRENGTH, guides: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
-    target frame (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
+    frame of slot ``slot`` (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
     the target frame itself (clip edges) adds nothing and is skipped. ``guides``: the frames'
     flow guides (``guide_of``) when the caller keeps them from window to window."""
     import cv2
@@ -95,20 +80,20 @@ def fuse_window(frames: Sequence[np.ndarray], target_slot: int, sigma: float,
 
     if strength <= 0 or sigma <= 0:
         raise ValueError(f"strength and sigma must be positive, got {strength}, {sigma}")
-    target = np.asarray(frames[target_slot], dtype=np.float32)
+    target = np.asarray(frames[slot], dtype=np.float32)
     h, w = target.shape[-2:]
     scale = _guide_scale(h, w)
     if guides is None:
-        guides = [_guide(np.asarray(f, np.float32), scale) for f in frames]
+        guides = [guide_of(f) for f in frames]
     grid = _grid(h, w)
     total = target.copy()
     weights = np.ones((h, w), np.float32)
     warped = np.empty_like(target)
     h2 = strength * sigma * sigma
-    for slot, frame in enumerate(frames):
-        if slot == target_slot or np.may_share_memory(frame, frames[target_slot]):
+    for j, frame in enumerate(frames):
+        if j == slot or np.may_share_memory(frame, frames[slot]):
             continue
-        _warp_onto(guides[target_slot], np.asarray(frame, dtype=np.float32), guides[slot], scale, grid, warped)
+        _warp_onto(guides[slot], np.asarray(frame, dtype=np.float32), guides[j], scale, grid, warped)
         disagreement = cv2.GaussianBlur(((warped - target) ** 2).mean(axis=0), (0, 0), _DECISION_BLUR)
         weight = np.exp(-disagreement / h2)
         total += weight[None] * warped
@@ -117,10 +102,11 @@ def fuse_window(frames: Sequence[np.ndarray], target_slot: int, sigma: float,
 
 
 def guide_of(frame: np.ndarray) -> np.ndarray:
-    """The flow guide ``fuse_window`` computes for a (C, H, W) frame."""
-    from .align import _guide_scale
+    """The flow guide ``fuse_window`` uses for a (C, H, W) denoised frame: ``align``'s guide
+    without its blur (the frame is already clean)."""
+    from .align import _guide, _guide_scale
 
-    return _guide(np.asarray(frame, np.float32), _guide_scale(*frame.shape[-2:]))
+    return _guide(np.asarray(frame, np.float32), _guide_scale(*frame.shape[-2:]), blur=0.0)
 
 
 def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
@@ -139,9 +125,13 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
         raise ValueError(f"{n} denoised frames but {len(noisy)} noisy ones")
     if sigma is None:
         sigma = float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outputs)]))
-    slot = 2 * k if causal else k
-    return np.stack([fuse_window([outputs[i] for i in window_indices(t, n, k, causal)], slot, sigma, strength)
-                     for t in range(n)])
+    slot = target_slot(k, causal)
+    guides = [guide_of(o) for o in outputs]  # once per frame, not once per window it is in
+    fused = []
+    for t in range(n):
+        idx = window_indices(t, n, k, causal)
+        fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx]))
+    return np.stack(fused)
 
 
 class OutputFuser:
@@ -159,7 +149,7 @@ class OutputFuser:
             raise ValueError(f"fusion strength must be positive, got {strength}")
         k = default_k(causal) if k is None else k
         self.ring = RingBuffer(k, causal)
-        self.slot = 2 * k if causal else k
+        self.slot = target_slot(k, causal)
         self.strength, self.sigma = strength, sigma
         self._sigma_est: float | None = None
         self._pending: deque[tuple[int, np.ndarray]] = deque()
