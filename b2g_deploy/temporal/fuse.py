@@ -80,7 +80,7 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
 
     if strength <= 0 or sigma <= 0:
         raise ValueError(f"strength and sigma must be positive, got {strength}, {sigma}")
-    target = np.asarray(frames[slot], dtype=np.float32)
+    target = np.ascontiguousarray(frames[slot], dtype=np.float32)
     h, w = target.shape[-2:]
     scale = _guide_scale(h, w)
     if guides is None:
@@ -88,7 +88,7 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     grid = _grid(h, w)
     total = target.copy()
     weights = np.ones((h, w), np.float32)
-    warped = np.empty_like(target)
+    warped = np.empty(target.shape, np.float32)  # C order: remap writes each channel plane
     h2 = strength * sigma * sigma
     for j, frame in enumerate(frames):
         if j == slot or np.may_share_memory(frame, frames[slot]):

@@ -142,3 +142,11 @@ def test_the_default_window_is_three_frames_each_side_or_four_back():
 
     assert (default_k(False), default_k(True)) == (3, 2)
     assert OutputFuser().latency == 3 and OutputFuser(causal=True).latency == 0
+
+
+def test_frames_in_another_memory_layout_fuse_like_contiguous_ones():
+    clean = _scene()
+    outs = _outputs(clean, 5, 0.2 * SIGMA)
+    strided = [np.ascontiguousarray(o.transpose(1, 2, 0)).transpose(2, 0, 1) for o in outs]  # HWC-backed views
+    assert not strided[2].flags["C_CONTIGUOUS"]
+    assert np.array_equal(fuse_window(strided, 2, SIGMA), fuse_window(list(outs), 2, SIGMA))
