@@ -319,6 +319,13 @@ class PretrainConfig(_Strict):
         "zero", description="a temporal prior started from a single-frame one: zero = its neighbour head "
         "starts at zero (the single-frame prior on the target); mean = the head reads the window's mean "
         "(the single-frame prior on the mean of the frames)")
+    occluders: float = Field(0.0, ge=0.0, le=1.0, description="share of a temporal prior's windows crossed "
+                             "by a disc of another photograph moving at its own velocity (occlusion, "
+                             "a second motion)")
+    align: Literal["none", "dis"] = Field(
+        "none", description="a temporal prior's noisy windows: none = as cut (the net must find the motion "
+        "itself); dis = each neighbour warped onto the target with DIS optical flow first (temporal.align), "
+        "as the net's input is wherever it runs")
     bf16: bool = Field(True, description="bfloat16 autocast (1.6x faster on this AVX512-BF16 CPU)")
     channels_last: bool = Field(True, description="NHWC memory layout (1.14x faster here with bf16)")
     noise_on_device: bool = Field(False, description="draw masks and noise on the training device "
@@ -333,3 +340,5 @@ class PretrainConfig(_Strict):
             raise InputError("a temporal prior needs the 'noisy' objective (clean neighbours show the target)")
         if self.causal and not self.temporal_k:
             raise InputError("causal applies to a temporal prior; set temporal_k too")
+        if (self.align != "none" or self.occluders) and not self.temporal_k:
+            raise InputError("align and occluders apply to a temporal prior; set temporal_k too")

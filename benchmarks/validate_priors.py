@@ -9,6 +9,7 @@ frames, so the row says what the neighbours add.
 
     python benchmarks/validate_priors.py b2g_deploy/data/prior_rgb.pt benchmarks/pretrain_runs/prior_rgb_gpu.pt
     python benchmarks/validate_priors.py --sigmas 25,50 --crop 256 b2g_deploy/data/prior_rgb_t2.pt
+    python benchmarks/validate_priors.py --align dis PRIOR_T2 PRIOR_T2_ALIGNED  # windows aligned for both
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--align", choices=("own", "none", "dis"), default="own",
+                    help="a temporal prior's windows: as its own config aligned them in pretraining (own), "
+                    "or the same for every prior, to compare priors pretrained both ways")
     args = ap.parse_args()
 
     from b2g_deploy.fit.pretrain import validation_set
@@ -62,6 +66,8 @@ def main() -> None:
     print("|---|---|" + "---|" * len(sigmas))
     for path in args.priors:
         state, cfg, meta = load_prior_state(path)
+        if cfg.temporal_k and args.align != "own":
+            cfg = cfg.model_copy(update={"align": args.align})
         net = state.net.eval()
         cells = []
         for sigma in sigmas:

@@ -35,7 +35,7 @@ from ..config import PretrainConfig
 from ..io.corpus import Corpus, random_crops
 from ..model import B2GNet
 from ..temporal.model import TemporalB2GNet
-from .synthetic_motion import motion_margin, synthetic_windows, target_slot
+from .synthetic_motion import motion_margin, synthetic_windows, target_slot, window_frames
 
 _WARMUP = 500
 _VALIDATION_SIGMA = 25.0
@@ -99,7 +99,21 @@ def draw_inputs(x: torch.Tensor, cfg: PretrainConfig, gen: torch.Generator) -> t
     device (``noise_on_device``: the training device, fast on a GPU)."""
     mask = (torch.rand(x.shape[0], 1, *x.shape[-2:], generator=gen, device=x.device) >= cfg.mask_rate).to(x.dtype)
     y = x if cfg.objective == "masked" else add_training_noise(x, cfg, gen)
-    return y, mask
+    return aligned(y, cfg), mask
+
+
+def aligned(y: torch.Tensor, cfg: PretrainConfig) -> torch.Tensor:
+    """Noisy windows as the net sees them where it runs: with ``cfg.align`` "dis" each neighbour
+    warped onto the target (``temporal.align``, on the noisy frames, as in a fit or a stream).
+    Why: trained on raw windows, where four windows in five move by up to ``motion_max`` px a
+    frame, the net learns to distrust its neighbours, and it is then shown aligned ones."""
+    if not cfg.temporal_k or cfg.align == "none":
+        return y
+    from ..temporal.align import align_windows
+
+    frames = window_frames(cfg)
+    out = align_windows(y.detach().float().cpu().numpy(), y.shape[1] // frames, target_slot(cfg))
+    return torch.from_numpy(out).to(y.device, y.dtype)
 
 
 def clean_batch(corpus: Corpus, cfg: PretrainConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,7 +166,7 @@ def validation_set(corpus: Corpus, cfg: PretrainConfig, limit: int = 16, sigma: 
         c, slot = big.shape[1], target_slot(cfg)
         target = clean[:, slot * c : (slot + 1) * c]
     gen = torch.Generator().manual_seed(1234)
-    return target, clean + sigma / 255.0 * torch.randn(clean.shape, generator=gen)
+    return target, aligned(clean + sigma / 255.0 * torch.randn(clean.shape, generator=gen), cfg)
 
 
 @torch.no_grad()

@@ -7,6 +7,12 @@ shutter), rounded to whole pixels so that no frame is blurred by interpolation. 
 noise is added per frame afterwards (``fit.pretrain.add_training_noise``), so the temporal head
 learns what real video offers: the same content, displaced, seen again with fresh noise
 (docs/METHOD_NOTES.md, "Temporal prior").
+
+With ``cfg.occluders`` > 0 that share of the windows also has a disc of another photograph of
+the batch crossing it at a velocity of its own: a second motion that one flow field does not
+describe, with occlusion at its edge. Why: a net pretrained on DIS-aligned windows of one rigid
+motion (``cfg.align``) learns to trust its aligned neighbours everywhere, and real video shows it
+the places where alignment fails.
 """
 
 from __future__ import annotations
@@ -58,4 +64,24 @@ def synthetic_windows(big: np.ndarray, cfg: PretrainConfig, rng: np.random.Gener
                 offset += rng.integers(-1, 2, 2)
             dy, dx = np.clip(offset, -m, m)
             out[i, j * c : (j + 1) * c] = big[i, :, m + dy : m + dy + s, m + dx : m + dx + s]
+        if cfg.occluders and rng.random() < cfg.occluders:
+            _add_occluder(out[i], big[(i + 1) % n] if n > 1 else big[i, :, ::-1, ::-1], cfg, rng)
     return out
+
+
+def _add_occluder(window: np.ndarray, other: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> None:
+    """Paste a disc of ``other`` (C, s + 2m, s + 2m) into every frame of ``window`` (T*C, s, s),
+    moving rigidly (its texture with it) at its own whole-pixel velocity."""
+    c, m = other.shape[0], motion_margin(cfg)
+    s = window.shape[-1]
+    t_count, slot = window_frames(cfg), target_slot(cfg)
+    radius = rng.uniform(s / 8, s / 3)
+    centre = rng.uniform(0, s, 2)
+    v = rng.uniform(-cfg.motion_max, cfg.motion_max, 2)
+    yy, xx = np.mgrid[0:s, 0:s]
+    for j in range(t_count):
+        dy, dx = np.clip(np.rint(v * (j - slot)).astype(int), -m, m)
+        inside = (yy - centre[0] - dy) ** 2 + (xx - centre[1] - dx) ** 2 <= radius**2
+        moved = other[:, m - dy : m - dy + s, m - dx : m - dx + s]
+        frame = window[j * c : (j + 1) * c]
+        frame[:, inside] = moved[:, inside]

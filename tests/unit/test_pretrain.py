@@ -259,6 +259,43 @@ def test_synthetic_windows_displace_the_target_by_the_drawn_motion():
     assert np.abs(still[:, 6:9] - big[:, :, 1:17, 1:17]).max() == 0
 
 
+def test_occluders_move_a_disc_of_another_photograph_across_every_frame():
+    from b2g_deploy.fit.synthetic_motion import motion_margin, synthetic_windows
+
+    cfg = _cfg(temporal_k=2, motion_max=3.0, crop=64, occluders=1.0)
+    m = motion_margin(cfg)
+    big = np.random.default_rng(0).uniform(0.2, 1.0, (3, 3, 64 + 2 * m, 64 + 2 * m)).astype(np.float32)
+    big[1] = 0.0  # the photograph window 0's disc is cut from
+    plain = synthetic_windows(big, cfg.model_copy(update={"occluders": 0.0}), np.random.default_rng(5))
+    win = synthetic_windows(big, cfg, np.random.default_rng(5))
+    discs = [(win[0, 3 * j : 3 * j + 3] == 0).all(axis=0) for j in range(5)]
+    areas = [d.sum() for d in discs]
+    assert min(areas) > 0.01 * 64 * 64, areas
+    assert any(not np.array_equal(discs[0], d) for d in discs[1:])  # it moves
+    # Outside the disc the window is what it would have been without one.
+    assert np.array_equal(win[0, :3][:, ~discs[0]], plain[0, :3][:, ~discs[0]])
+
+
+def test_aligned_pretraining_windows_show_the_net_its_neighbours_warped_onto_the_target(smooth_image):
+    """align "dis": the noisy neighbours come in warped onto the target, as a fit or a stream
+    gives them to the net; the target frame itself is left as drawn."""
+    cfg = _cfg(temporal_k=1, crop=64, sigma_max=10.0, poisson_share=0.0)
+    clean = smooth_image(64, 96, 3, seed=3)
+    # A window of one scene moving 3 px a frame: slot 1 the target.
+    x = torch.from_numpy(np.concatenate([clean[:, :, 3 * j : 3 * j + 64] for j in range(3)])[None]).float()
+    raw, _ = draw_inputs(x, cfg, torch.Generator().manual_seed(0))
+    warped, _ = draw_inputs(x, cfg.model_copy(update={"align": "dis"}), torch.Generator().manual_seed(0))
+    inner = (slice(None), slice(8, -8), slice(8, -8))  # away from the borders the flow cannot see past
+    target = x[0, 3:6][inner]
+    assert torch.equal(warped[0, 3:6], raw[0, 3:6])
+    for j in (0, 2):
+        before = (raw[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
+        after = (warped[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
+        assert after < 0.5 * before, (j, float(before), float(after))
+    with pytest.raises(InputError, match="align and occluders apply to a temporal prior"):
+        _cfg(align="dis").check()
+
+
 def test_a_temporal_prior_learns_from_its_neighbours(corpus_dir):
     """Same steps, same data: the 3-frame prior's f(y) beats the single-frame prior's, because
     each neighbour is the target again with independent noise."""
