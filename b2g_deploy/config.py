@@ -319,6 +319,8 @@ class PretrainConfig(_Strict):
         "zero", description="a temporal prior started from a single-frame one: zero = its neighbour head "
         "starts at zero (the single-frame prior on the target); mean = the head reads the window's mean "
         "(the single-frame prior on the mean of the frames)")
+    deform: float = Field(0.0, ge=0.0, le=8.0, description="largest non-rigid displacement of a temporal "
+                          "prior's neighbours, px per frame (a smooth random field, bilinear)")
     occluders: float = Field(0.0, ge=0.0, le=1.0, description="share of a temporal prior's windows crossed "
                              "by a disc of another photograph moving at its own velocity (occlusion, "
                              "a second motion)")
@@ -340,5 +342,5 @@ class PretrainConfig(_Strict):
             raise InputError("a temporal prior needs the 'noisy' objective (clean neighbours show the target)")
         if self.causal and not self.temporal_k:
             raise InputError("causal applies to a temporal prior; set temporal_k too")
-        if (self.align != "none" or self.occluders) and not self.temporal_k:
-            raise InputError("align and occluders apply to a temporal prior; set temporal_k too")
+        if (self.align != "none" or self.occluders or self.deform) and not self.temporal_k:
+            raise InputError("align, deform and occluders apply to a temporal prior; set temporal_k too")

@@ -9,7 +9,12 @@ single-frame prior turned into a temporal net whose head reads the window's mean
 (``TemporalB2GNet.init_neighbours_as_mean``): where ``pretrain --config '{"fusion_init":
 "mean"}'`` starts. Mean PSNR over all frames of all clips.
 
+``--wobble PX`` bends every frame by a smooth random field oscillating in time (amplitude PX,
+period 8 frames: up to ~0.8 PX a frame), motion that is neither rigid nor two-layered, which
+DIS follows only approximately, as on real video.
+
     python benchmarks/temporal_priors_on_clips.py b2g_deploy/data/prior_rgb_t2.pt --mean-init
+    python benchmarks/temporal_priors_on_clips.py PRIORS --wobble 3
 """
 
 from __future__ import annotations
@@ -26,6 +31,28 @@ from benchmarks.tune_output_fusion import with_disc  # noqa: E402
 from benchmarks.tune_temporal_fit import clip_from, held_out_photos  # noqa: E402
 
 
+def wobbled(frames: list[np.ndarray], amplitude: float, seed: int) -> list[np.ndarray]:
+    """Each (C, H, W) frame t resampled at its pixels plus amplitude * (sin(2 pi t / 8) F1 +
+    cos(2 pi t / 8) F2), F1 and F2 smooth random fields (4x4 draws, cubic, max 1 px)."""
+    import cv2
+
+    if amplitude <= 0:
+        return frames
+    h, w = frames[0].shape[-2:]
+    rng = np.random.default_rng(seed)
+    fields = []
+    for _ in range(2):
+        f = cv2.resize(rng.standard_normal((4, 4, 2)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        fields.append(f / np.abs(f).max())
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = []
+    for t, frame in enumerate(frames):
+        d = (amplitude * (np.sin(2 * np.pi * t / 8) * fields[0] + np.cos(2 * np.pi * t / 8) * fields[1])).astype(np.float32)
+        out.append(np.stack([cv2.remap(np.ascontiguousarray(ch), gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_REFLECT) for ch in frame]))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("priors", nargs="*", type=Path, help="k=2 centred temporal priors")
@@ -34,6 +61,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=6)
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--wobble", type=float, default=0.0, help="non-rigid motion on top, px (see above)")
     args = ap.parse_args()
     import torch
 
@@ -51,7 +79,8 @@ def main() -> None:
     for net in nets.values():
         net.align = "dis"
     photos = held_out_photos(args.photos + 1)
-    clips = [with_disc(clip_from(photo), other) for (_, photo), (_, other) in zip(photos, photos[1:])]
+    clips = [wobbled(with_disc(clip_from(photo), other), args.wobble, seed)
+             for seed, ((_, photo), (_, other)) in enumerate(zip(photos, photos[1:]))]
     sigmas = [float(s) for s in args.sigmas.split(",")]
     table: dict[str, list[float]] = {}
     for sigma in sigmas:
@@ -66,7 +95,8 @@ def main() -> None:
         for name, values in scores.items():
             table.setdefault(name, []).append(float(np.mean(values)))
         print(f"sigma {sigma:g}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in table.items()), flush=True)
-    print(f"{len(clips)} held-out clips (pan + crossing disc), 12 frames of 256x256, DIS-aligned k=2 centred windows, no fit")
+    wobble = f" + wobble {args.wobble:g} px" if args.wobble else ""
+    print(f"{len(clips)} held-out clips (pan + crossing disc{wobble}), 12 frames of 256x256, DIS-aligned k=2 centred windows, no fit")
     print("| network | " + " | ".join(f"σ={s:g}" for s in sigmas) + " |")
     print("|---|" + "---|" * len(sigmas))
     for name, values in table.items():

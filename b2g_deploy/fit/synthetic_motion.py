@@ -8,6 +8,11 @@ noise is added per frame afterwards (``fit.pretrain.add_training_noise``), so th
 learns what real video offers: the same content, displaced, seen again with fresh noise
 (docs/METHOD_NOTES.md, "Temporal prior").
 
+With ``cfg.deform`` > 0 the neighbours are also bent by a smooth random displacement field
+(one per window, growing with the distance from the target, up to ``deform`` px a frame, resampled
+bilinearly): motion that is neither rigid nor whole-pixel, which optical flow follows only
+approximately, as on real video. The target frame is never resampled.
+
 With ``cfg.occluders`` > 0 that share of the windows also has a disc of another photograph of
 the batch crossing it at a velocity of its own: a second motion that one flow field does not
 describe, with occlusion at its edge. Why: a net pretrained on DIS-aligned windows of one rigid
@@ -64,6 +69,8 @@ def synthetic_windows(big: np.ndarray, cfg: PretrainConfig, rng: np.random.Gener
                 offset += rng.integers(-1, 2, 2)
             dy, dx = np.clip(offset, -m, m)
             out[i, j * c : (j + 1) * c] = big[i, :, m + dy : m + dy + s, m + dx : m + dx + s]
+        if cfg.deform:
+            _deform(out[i], cfg, rng)
         if cfg.occluders and rng.random() < cfg.occluders:
             _add_occluder(out[i], big[(i + 1) % n] if n > 1 else big[i, :, ::-1, ::-1], cfg, rng)
     return out
@@ -85,3 +92,22 @@ def _add_occluder(window: np.ndarray, other: np.ndarray, cfg: PretrainConfig, rn
         moved = other[:, m - dy : m - dy + s, m - dx : m - dx + s]
         frame = window[j * c : (j + 1) * c]
         frame[:, inside] = moved[:, inside]
+
+
+def _deform(window: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> None:
+    """Resample every neighbour of ``window`` (T*C, s, s) at its pixels plus (j - slot) times a
+    smooth random field of at most ``cfg.deform`` px (drawn on a 4x4 grid, cubic-upsampled)."""
+    import cv2
+
+    t_count, slot = window_frames(cfg), target_slot(cfg)
+    c, s = window.shape[0] // t_count, window.shape[-1]
+    coarse = rng.standard_normal((4, 4, 2)).astype(np.float32)
+    field = cv2.resize(coarse, (s, s), interpolation=cv2.INTER_CUBIC)
+    field *= rng.uniform(0, cfg.deform) / max(float(np.abs(field).max()), 1e-6)
+    gy, gx = np.mgrid[0:s, 0:s].astype(np.float32)
+    for j in range(t_count):
+        if j == slot:
+            continue
+        mx, my = gx + (j - slot) * field[..., 0], gy + (j - slot) * field[..., 1]
+        for ch in range(j * c, (j + 1) * c):
+            window[ch] = cv2.remap(window[ch], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

@@ -276,6 +276,19 @@ def test_occluders_move_a_disc_of_another_photograph_across_every_frame():
     assert np.array_equal(win[0, :3][:, ~discs[0]], plain[0, :3][:, ~discs[0]])
 
 
+def test_deform_bends_the_neighbours_and_leaves_the_target_as_cut():
+    from b2g_deploy.fit.synthetic_motion import motion_margin, synthetic_windows
+
+    cfg = _cfg(temporal_k=2, motion_max=1.0, crop=32, deform=3.0)
+    m = motion_margin(cfg)
+    big = np.random.default_rng(0).random((4, 3, 32 + 2 * m, 32 + 2 * m)).astype(np.float32)
+    rigid = synthetic_windows(big, cfg.model_copy(update={"deform": 0.0}), np.random.default_rng(7))
+    bent = synthetic_windows(big, cfg, np.random.default_rng(7))
+    assert np.array_equal(bent[:, 6:9], rigid[:, 6:9])  # the target: never resampled
+    for j in (0, 1, 3, 4):
+        assert not np.array_equal(bent[:, 3 * j : 3 * j + 3], rigid[:, 3 * j : 3 * j + 3]), j
+
+
 def test_aligned_pretraining_windows_show_the_net_its_neighbours_warped_onto_the_target(smooth_image):
     """align "dis": the noisy neighbours come in warped onto the target, as a fit or a stream
     gives them to the net; the target frame itself is left as drawn."""
@@ -292,7 +305,7 @@ def test_aligned_pretraining_windows_show_the_net_its_neighbours_warped_onto_the
         before = (raw[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
         after = (warped[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
         assert after < 0.5 * before, (j, float(before), float(after))
-    with pytest.raises(InputError, match="align and occluders apply to a temporal prior"):
+    with pytest.raises(InputError, match="align, deform and occluders apply to a temporal prior"):
         _cfg(align="dis").check()
 
 
