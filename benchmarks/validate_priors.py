@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--align", choices=("own", "none", "dis"), default="own",
                     help="a temporal prior's windows: as its own config made them in pretraining (own), "
-                    "or the same plain windows (no occluders, no deformation) for every prior, aligned "
+                    "or the same plain windows (motion up to 3 px, no occluders, no deformation) for every prior, aligned "
                     "or not, to compare priors pretrained in different ways")
     args = ap.parse_args()
 
@@ -68,7 +68,7 @@ def main() -> None:
     for path in args.priors:
         state, cfg, meta = load_prior_state(path)
         if cfg.temporal_k and args.align != "own":
-            cfg = cfg.model_copy(update={"align": args.align, "occluders": 0.0, "deform": 0.0})
+            cfg = cfg.model_copy(update={"align": args.align, "occluders": 0.0, "deform": 0.0, "motion_max": 3.0})
         net = state.net.eval()
         cells = []
         for sigma in sigmas:
