@@ -38,12 +38,11 @@ def wobbled(frames: list[np.ndarray], amplitude: float, seed: int) -> list[np.nd
 
     if amplitude <= 0:
         return frames
+    from b2g_deploy.fit.synthetic_motion import smooth_field
+
     h, w = frames[0].shape[-2:]
     rng = np.random.default_rng(seed)
-    fields = []
-    for _ in range(2):
-        f = cv2.resize(rng.standard_normal((4, 4, 2)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-        fields.append(f / np.abs(f).max())
+    fields = [f / np.abs(f).max() for f in (smooth_field(rng, h, w) for _ in range(2))]
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
     out = []
     for t, frame in enumerate(frames):

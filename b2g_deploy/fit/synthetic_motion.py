@@ -94,6 +94,14 @@ def _add_occluder(window: np.ndarray, other: np.ndarray, cfg: PretrainConfig, rn
         frame[:, inside] = moved[:, inside]
 
 
+def smooth_field(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A smooth random displacement field (h, w, 2), float32: 4x4 standard-normal draws,
+    cubic-upsampled (unnormalised; callers scale it to the amplitude they want)."""
+    import cv2
+
+    return cv2.resize(rng.standard_normal((4, 4, 2)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
 def _deform(window: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> None:
     """Resample every neighbour of ``window`` (T*C, s, s) at its pixels plus (j - slot) times a
     smooth random field of at most ``cfg.deform`` px (drawn on a 4x4 grid, cubic-upsampled)."""
@@ -101,8 +109,7 @@ def _deform(window: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -
 
     t_count, slot = window_frames(cfg), target_slot(cfg)
     c, s = window.shape[0] // t_count, window.shape[-1]
-    coarse = rng.standard_normal((4, 4, 2)).astype(np.float32)
-    field = cv2.resize(coarse, (s, s), interpolation=cv2.INTER_CUBIC)
+    field = smooth_field(rng, s, s)
     field *= rng.uniform(0, cfg.deform) / max(float(np.abs(field).max()), 1e-6)
     gy, gx = np.mgrid[0:s, 0:s].astype(np.float32)
     for j in range(t_count):
