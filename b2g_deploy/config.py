@@ -272,7 +272,16 @@ def apply_changes(cfg: FitConfig, changes: dict[str, Any], source: str = "config
 
 
 def load_changes(path: Path) -> dict[str, Any]:
-    """A TOML (.toml) or JSON file of config changes, as a mapping."""
+    """A TOML (.toml) or JSON file of config changes, as a mapping; or, when ``path`` is no file
+    and its text starts with ``{``, that text read as one inline JSON object (so a one-off run
+    such as ``--config '{"lr": 2e-4}'`` needs no file beside it)."""
+    inline = str(path).lstrip()
+    if inline.startswith("{") and not path.is_file():
+        try:
+            data = json.loads(inline)
+        except ValueError as exc:
+            raise InputError(f"--config is neither a file nor valid inline JSON: {str(exc).splitlines()[0]}") from None
+        return data  # JSON text that starts with "{" can only be an object
     if not path.is_file():
         raise InputError(f"config file not found: {path}")
     try:

@@ -17,7 +17,7 @@ def fit_command(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="denoised image")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="checkpoint to write")] = None,
     preset: Annotated[str, typer.Option(help="fast (from the prior) | scratch | paper | tiny")] = "fast",
-    config: Annotated[Optional[Path], typer.Option(help="TOML/JSON file of changes to the preset, e.g. [loss] omega = 0.0")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML/JSON file of changes to the preset, e.g. [loss] omega = 0.0, or inline JSON: '{\"iters\": 300}'")] = None,
     iters: Annotated[Optional[int], typer.Option(help="iterations (default: the preset's)")] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="stop fitting after SECONDS")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",

@@ -25,7 +25,7 @@ def pretrain_command(
     temporal_k: Annotated[Optional[int], typer.Option(help="a temporal prior for windows of 2K+1 frames (synthetic motion)")] = None,
     causal: Annotated[bool, typer.Option("--causal", help="with --temporal-k: causal windows t-2K..t (live streams)")] = False,
     holdout: Annotated[Optional[int], typer.Option(help="photographs kept out of training, for the validation curve (default 16; a resumed run keeps its own)")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML/JSON file of pretraining settings")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML/JSON file of pretraining settings, or inline JSON: '{\"lr\": 2e-4}'")] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "auto",
     seed: Annotated[int, typer.Option(help="seed of crops, masks and noise")] = 0,
     save_every: Annotated[float, typer.Option(help="write the prior every SECONDS while running")] = 300.0,

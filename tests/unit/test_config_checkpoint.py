@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from pydantic import ValidationError
@@ -30,6 +32,13 @@ def test_config_changes_merge_key_by_key(tmp_path):
     js = tmp_path / "c.json"
     js.write_text('{"lr": 0.001}')
     assert apply_changes(fast, load_changes(js)).lr == 0.001
+    assert apply_changes(fast, load_changes(Path('{"lr": 0.002, "loss": {"omega": 0.0}}'))).lr == 0.002
+
+
+def test_inline_config_that_is_not_json_is_one_line_user_error():
+    with pytest.raises(InputError, match="neither a file nor valid inline JSON") as info:
+        load_changes(Path('{"lr": 2e-4,}'))
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(
