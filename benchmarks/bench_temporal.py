@@ -42,7 +42,8 @@ from benchmarks.helpers import (  # noqa: E402
     DOC, REPO, VIDEO, ResultStore, add_video_noise, centre_crop, fmt, log, run_bm3d, run_nlm,
 )
 from benchmarks.temporal_table import (  # noqa: E402
-    BM3D, CAUSAL, CFIT, CPRIOR, CROP_FRAMES, FUSABLE, INPUT, NLM, SINGLE, TALIGNED, TEMPORAL, TFIT, TPRIOR,
+    BM3D, CAUSAL, CFIT, CPRIOR, CROP_FRAMES, FUSABLE, INPUT, NLM, SINGLE, SINGLE_X8, TALIGNED, TEMPORAL, TFIT,
+    TPRIOR, TPRIOR_X8,
     fused_method, render,
 )
 
@@ -126,15 +127,16 @@ def fit_single(noisy: list[np.ndarray], args, seed: int = 0):
     return res.net, cfg, seconds, {"steps": res.steps, "init": label, "iters": cfg.iters}
 
 
-def apply_single(net, noisy: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
-    """f(y) frame by frame: (outputs, seconds per frame)."""
+def apply_single(net, noisy: list[np.ndarray], flips: int = 1) -> tuple[list[np.ndarray], float]:
+    """f(y) frame by frame, or its average over ``flips`` flips/turns (``--mode flips``):
+    (outputs, seconds per frame)."""
     import torch
 
-    from b2g_deploy.fit import single_pass
+    from b2g_deploy.fit import self_ensemble
 
     t0 = time.perf_counter()
     with torch.no_grad():
-        outs = [single_pass(net, torch.from_numpy(y)).numpy() for y in noisy]
+        outs = [self_ensemble(net, torch.from_numpy(y), flips).numpy() for y in noisy]
     return outs, (time.perf_counter() - t0) / len(noisy)
 
 
@@ -173,11 +175,11 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
 
 def load_temporal_prior(args, causal: bool = False):
     """The temporal prior (k=2) a TFIT row starts from: --temporal-prior or the packaged one;
-    ``causal``: the packaged causal one (CFIT)."""
+    ``causal``: --causal-prior or the packaged causal one (CFIT)."""
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.priors import temporal_prior_name
 
-    path = None if causal else args.temporal_prior
+    path = args.causal_prior if causal else args.temporal_prior
     if path is None:
         from importlib import resources
 
@@ -188,14 +190,22 @@ def load_temporal_prior(args, causal: bool = False):
     return ckpt.net, {"temporal_prior": path.name, "temporal_prior_steps": ckpt.meta.get("steps")}
 
 
-def apply_temporal(net, noisy: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+def apply_temporal(net, noisy: list[np.ndarray], flips: int = 1) -> tuple[list[np.ndarray], float]:
+    """The temporal net on every frame's (aligned) window, or each window's output averaged over
+    ``flips`` flips/turns of the window (``--mode flips``, ``modelfile.graph.FlipsModule``)."""
     import torch
 
-    from b2g_deploy.temporal.model import denoise_clip
+    from b2g_deploy.modelfile.graph import FlipsModule
+    from b2g_deploy.temporal.model import clip_windows, denoise_clip
 
     t0 = time.perf_counter()
+    clip = torch.from_numpy(np.stack(noisy))
     with torch.no_grad():
-        outs = [o.numpy() for o in denoise_clip(net, torch.from_numpy(np.stack(noisy)))]
+        if flips == 1:
+            outs = [o.numpy() for o in denoise_clip(net, clip)]
+        else:
+            module = FlipsModule(net.eval(), flips, batched=False)
+            outs = [module(clip_windows(net, clip, [t]))[0].numpy() for t in range(len(noisy))]
     return outs, (time.perf_counter() - t0) / len(noisy)
 
 
@@ -226,7 +236,8 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     tprior, tprior_facts = load_temporal_prior(args)
     cprior, cprior_facts = load_temporal_prior(args, causal=True)
     wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, BM3D, TALIGNED,
-              *([TPRIOR, TFIT] if tprior is not None else []), *([CPRIOR, CFIT] if cprior is not None else [])]
+              *([TPRIOR, TFIT] if tprior is not None else []), *([CPRIOR, CFIT] if cprior is not None else []),
+              *([SINGLE_X8] if args.flips else []), *([TPRIOR_X8] if args.flips and tprior is not None else [])]
     if args.methods:
         wanted = [m for m in wanted if m in args.methods]
     todo = [m for m in wanted if not store.done(("video", image, noise, m))
@@ -271,19 +282,23 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         log(f"sigma {noise}: NLM on {len(noisy)} frames")
         outs, per_frame, extra = apply_nlm(noisy, sigma, clean[0])
         add(NLM, outs, fit_s=0.0, infer_ms=per_frame * 1000, **extra)
-    for method, prior, prior_facts in ((TPRIOR, tprior, tprior_facts), (CPRIOR, cprior, cprior_facts)):
+    for method, prior, prior_facts, flips in ((TPRIOR, tprior, tprior_facts, 1), (CPRIOR, cprior, cprior_facts, 1),
+                                              (TPRIOR_X8, tprior, tprior_facts, 8)):
         if method in todo:
             aligned_prior = copy.deepcopy(prior)
             aligned_prior.align = "dis"
-            outs, per_frame = apply_temporal(aligned_prior, noisy)
-            add(method, outs, fit_s=0.0, infer_ms=per_frame * 1000, align="dis", **prior_facts)
-    if not any(m in todo for m in (SINGLE, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
+            outs, per_frame = apply_temporal(aligned_prior, noisy, flips)
+            add(method, outs, fit_s=0.0, infer_ms=per_frame * 1000, align="dis", flips=flips, **prior_facts)
+    if not any(m in todo for m in (SINGLE, SINGLE_X8, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
     net, cfg, fit_s, facts = fit_single(noisy, args)
     if SINGLE in todo:
         outs, per_frame = apply_single(net, noisy)
         add(SINGLE, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
+    if SINGLE_X8 in todo:
+        outs, per_frame = apply_single(net, noisy, 8)
+        add(SINGLE_X8, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, flips=8, **facts)
     for method, causal, start, align in ((TEMPORAL, False, None, "none"), (CAUSAL, True, None, "none"),
                                          (TALIGNED, False, None, "dis"), (TFIT, False, tprior, "dis"),
                                          (CFIT, True, cprior, "dis")):
@@ -314,6 +329,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="the RGB prior the single-frame fit starts from (default: the shipped one)")
     p.add_argument("--temporal-prior", type=Path, default=None,
                    help="k=2 centred temporal prior for the prior rows (default: the packaged one, if any)")
+    p.add_argument("--causal-prior", type=Path, default=None,
+                   help="k=2 causal temporal prior for the causal rows (default: the packaged one, if any)")
+    p.add_argument("--flips", action="store_true",
+                   help="also the single-frame fit and the temporal prior averaged over 8 flips/turns (--mode flips)")
     p.add_argument("--fuse", action="store_true",
                    help="also each B2G row's outputs through the output fusion (temporal/fuse.py)")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")

@@ -27,7 +27,7 @@ SIDE, FRAMES = 256, 5
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("priors", nargs="+", type=Path, help="k=2 centred temporal priors")
+    ap.add_argument("priors", nargs="+", type=Path, help="k=2 temporal priors, centred or causal")
     ap.add_argument("--single", type=Path, default=Path("b2g_deploy/data/prior_rgb.pt"))
     ap.add_argument("--photos", type=int, default=8)
     ap.add_argument("--sigmas", default="25,50")

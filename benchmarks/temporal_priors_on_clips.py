@@ -3,18 +3,23 @@ and the runtimes prepare them (issue 9): how a temporal prior is chosen, never o
 
 The clips are benchmarks/tune_output_fusion.py's: a pan over a held-out photograph crossed by a
 disc of another one (two motions, occlusion), 12 frames of 256x256, 8-bit-quantised Gaussian
-noise per frame. Each prior (no fit) denoises every frame from its DIS-aligned k=2 centred
-window; beside them the single-frame prior on each frame, and with ``--mean-init`` the
-single-frame prior turned into a temporal net whose head reads the window's mean
+noise per frame. Each prior (no fit) denoises every frame from its DIS-aligned k=2 window
+(centred, or the 4 frames before for a causal prior); beside them the single-frame prior on
+each frame, and with ``--mean-init`` the single-frame prior turned into a temporal net whose
+head reads the window's mean
 (``TemporalB2GNet.init_neighbours_as_mean``): where ``pretrain --config '{"fusion_init":
 "mean"}'`` starts. Mean PSNR over all frames of all clips.
+
+``--fuse`` adds each temporal prior's outputs through the output fusion (``temporal.fuse``, its
+defaults: what ``denoise VIDEO`` streams), since a prior that leans on its neighbours more also
+shares more of its errors between neighbouring outputs, and the fusion then gains less.
 
 ``--wobble PX`` bends every frame by a smooth random field oscillating in time (amplitude PX,
 period 8 frames: up to ~0.8 PX a frame), motion that is neither rigid nor two-layered, which
 DIS follows only approximately, as on real video.
 
     python benchmarks/temporal_priors_on_clips.py b2g_deploy/data/prior_rgb_t2.pt --mean-init
-    python benchmarks/temporal_priors_on_clips.py PRIORS --wobble 3
+    python benchmarks/temporal_priors_on_clips.py PRIORS --wobble 3 --fuse
 """
 
 from __future__ import annotations
@@ -54,20 +59,22 @@ def wobbled(frames: list[np.ndarray], amplitude: float, seed: int) -> list[np.nd
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("priors", nargs="*", type=Path, help="k=2 centred temporal priors")
+    ap.add_argument("priors", nargs="*", type=Path, help="k=2 temporal priors, centred or causal")
     ap.add_argument("--single", type=Path, default=Path("b2g_deploy/data/prior_rgb.pt"))
     ap.add_argument("--mean-init", action="store_true", help="also the single-frame prior reading the window's mean")
     ap.add_argument("--photos", type=int, default=6)
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--wobble", type=float, default=0.0, help="non-rigid motion on top, px (see above)")
+    ap.add_argument("--fuse", action="store_true", help="also each temporal prior with the output fusion")
     args = ap.parse_args()
     import torch
 
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.fit import single_pass
     from b2g_deploy.metrics import psnr
-    from b2g_deploy.temporal.model import TemporalB2GNet, denoise_clip
+    from b2g_deploy.temporal.fuse import fuse_clip
+    from b2g_deploy.temporal.model import TemporalB2GNet, denoise_clip, window_shape
 
     torch.set_num_threads(args.threads)
     single = load_checkpoint(args.single).net.eval()
@@ -88,14 +95,17 @@ def main() -> None:
             stack = torch.from_numpy(np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]))
             with torch.no_grad():
                 outs = {f"single-frame prior {args.single.name}": [single_pass(single, y).numpy() for y in stack]}
-                outs.update({name: [o.numpy() for o in denoise_clip(net, stack)] for name, net in nets.items()})
+                for name, net in nets.items():
+                    outs[name] = denoise_clip(net, stack).numpy()
+                    if args.fuse:
+                        outs[f"{name} + fusion"] = fuse_clip(outs[name], stack.numpy(), causal=window_shape(net)[1])
             for name, frames in outs.items():
                 scores.setdefault(name, []).append(float(np.mean([psnr(o, c) for o, c in zip(frames, clean)])))
         for name, values in scores.items():
             table.setdefault(name, []).append(float(np.mean(values)))
         print(f"sigma {sigma:g}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in table.items()), flush=True)
     wobble = f" + wobble {args.wobble:g} px" if args.wobble else ""
-    print(f"{len(clips)} held-out clips (pan + crossing disc{wobble}), 12 frames of 256x256, DIS-aligned k=2 centred windows, no fit")
+    print(f"{len(clips)} held-out clips (pan + crossing disc{wobble}), 12 frames of 256x256, DIS-aligned k=2 windows as each prior reads them, no fit")
     print("| network | " + " | ".join(f"σ={s:g}" for s in sigmas) + " |")
     print("|---|" + "---|" * len(sigmas))
     for name, values in table.items():

@@ -16,6 +16,8 @@ BM3D = "bm3d"  # on the 256x256 centre crops of the first CROP_FRAMES unseen fra
 CROP_FRAMES = 8
 TPRIOR, TFIT, TALIGNED = "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-temporal-aligned"
 CPRIOR, CFIT = "b2g-causal-prior", "b2g-causal-from-prior"  # the same with the causal prior (live streams)
+# `denoise --mode flips --passes 8`: each output averaged over the frame's (window's) 8 flips/turns
+SINGLE_X8, TPRIOR_X8 = "b2g-single-flips8", "b2g-temporal-prior-flips8"
 LABELS = {
     INPUT: "noisy input",
     SINGLE: "B2G single-frame (`fast` from the prior)",
@@ -28,11 +30,13 @@ LABELS = {
     CAUSAL: "B2G temporal, k=2 causal, unaligned",
     NLM: "OpenCV NLM per frame (h = kσ, k the oracle best on frame 0)",
     BM3D: "BM3D per frame (bm3d.bm3d_rgb, told σ), 256x256 centre crop only",
+    SINGLE_X8: "B2G single-frame, averaged over 8 flips/turns (`--mode flips`)",
+    TPRIOR_X8: "temporal prior alone, averaged over the window's 8 flips/turns (`--mode flips`)",
 }
 # B2G rows whose outputs bench_temporal --fuse also sends through the output fusion
 # (temporal/fuse.py; causal rows with causal windows): row "<method>+fuse".
-FUSABLE = (SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT)
-TEMPORAL_ROWS = (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT)
+FUSABLE = (SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT, SINGLE_X8, TPRIOR_X8)
+TEMPORAL_ROWS = (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT, TPRIOR_X8)
 
 
 def fused_method(method: str) -> str:
@@ -68,7 +72,8 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows:  # the last row of a (setup, sigma, method) wins
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
-    order = [m for base in (INPUT, NLM, BM3D, SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT)
+    order = [m for base in (INPUT, NLM, BM3D, SINGLE, SINGLE_X8, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TPRIOR_X8, TFIT,
+                            CPRIOR, CFIT)
              for m in (base, fused_method(base))]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "

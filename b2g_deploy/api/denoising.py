@@ -200,6 +200,9 @@ def denoise_video(
         raise InputError(f"--k must be between 1 and 8, got {k}")
     if not temporal and (causal or k != 2):
         raise InputError("--k and --causal choose the temporal window; add --temporal")
+    if model is None and server is None and mode != "single":  # refused before the fit, not after it
+        raise InputError(f"--mode {mode} applies to a .pt checkpoint given with -m; without -m the "
+                         "fitted model streams as exported (denoise again with -m CHECKPOINT --mode flips)")
     check_output_not_input(spec, output)  # force or not: never overwrite the input
     _check_sink_free(output, force)  # before minutes of fitting, not after
     report = VideoReport(output)

@@ -16,20 +16,19 @@ def runtime_options(name: str, device: str = "auto", mode: str = "single", passe
     choices. ``device``: a torch device (cpu, cuda, cuda:N, auto) for a checkpoint, an ONNX
     Runtime provider (cpu, cuda, tensorrt, auto) for an .onnx file; a TensorRT engine runs on
     the GPU it was built for. ``mode``/``passes`` apply to checkpoints only: an exported model
-    has its mode built in, and a temporal network has no ensemble. ``threads``: ONNX Runtime's
-    CPU threads (None: its own choice; torch's are process-wide, set by the caller)."""
+    has its mode built in, and a temporal network has flips but no mask ensemble. ``threads``:
+    ONNX Runtime's CPU threads (None: its own choice; torch's are process-wide, set by the caller)."""
     from ..modelfile.graph import check_mode
 
     check_mode(mode, passes)
-    if mode != "single" and temporal:
-        raise InputError(f"--mode {mode} does not apply to a temporal model")
+    if mode == "ensemble" and temporal:  # its masks blind the whole window, not the target alone
+        raise InputError("--mode ensemble does not apply to a temporal model; use single or flips")
     if mode != "single" and name != "torch":
         raise InputError("--mode applies to .pt checkpoints; an exported model has its mode built in")
     if name == "torch":
         from ..devices import resolve_device
 
-        options: dict[str, Any] = {"device": resolve_device(device)}
-        return options if temporal else {**options, "mode": mode, "passes": passes}
+        return {"device": resolve_device(device), "mode": mode, "passes": passes}
     if name == "onnxruntime":
         # ONNX Runtime checks the provider and says what to install
         return {"provider": device} if threads is None else {"provider": device, "threads": threads}

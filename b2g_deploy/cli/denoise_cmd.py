@@ -24,7 +24,7 @@ def denoise_command(
     device: Annotated[str, typer.Option(help="torch: cpu | cuda | auto; onnxruntime: cpu | cuda | tensorrt | auto")] = "auto",
     tile: Annotated[Optional[int], typer.Option(help="denoise frames larger than N x N in overlapping tiles")] = None,
     batch: Annotated[int, typer.Option(help="frames (or tiles) per call")] = 1,
-    mode: Annotated[str, typer.Option(help="torch checkpoints only: single | ensemble | flips (f(y) averaged over flips/turns, as fit writes)")] = "single",
+    mode: Annotated[str, typer.Option(help="torch checkpoints only: single | ensemble | flips (f(y) averaged over flips/turns, as fit writes; a temporal checkpoint: single | flips)")] = "single",
     passes: Annotated[int, typer.Option(help="torch checkpoints only: ensemble masks, or flips 2 | 4 | 8")] = 8,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing outputs")] = False,
     fit_frames: Annotated[int, typer.Option(help="video without -m: fit on this many first frames")] = 4,

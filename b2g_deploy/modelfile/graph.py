@@ -79,7 +79,7 @@ class FlipsModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dims = _FLIP_DIMS[: min(self.transforms, 4)]
-        total = torch.zeros_like(x)
+        total = None  # not zeros_like(x): a temporal window in has more channels than the frame out
         for transposed in (False, True) if self.transforms == 8 else (False,):
             xt = x.transpose(-2, -1) if transposed else x
             if self.batched:
@@ -88,7 +88,8 @@ class FlipsModule(nn.Module):
             else:
                 out = [self.single(xt.flip(d) if d else xt) for d in dims]
             undone = sum(o.flip(d) if d else o for o, d in zip(out, dims))  # a flip is its own inverse
-            total = total + (undone.transpose(-2, -1) if transposed else undone)
+            undone = undone.transpose(-2, -1) if transposed else undone
+            total = undone if total is None else total + undone
         return total / self.transforms
 
 

@@ -155,24 +155,37 @@ def _check_not_empty(windows: Sequence[Sequence[np.ndarray]]) -> None:
         raise InputError("empty batch")
 
 
-def _info(channels: int, k: int, causal: bool, window: int, bit_depth: int = 8, **extra: Any) -> ModelInfo:
-    return ModelInfo(channels, bit_depth, "single", 1, {"temporal": True, "k": k, "causal": causal, "window": window, **extra})
+def _info(channels: int, k: int, causal: bool, window: int, bit_depth: int = 8, mode: str = "single",
+          passes: int = 1, **extra: Any) -> ModelInfo:
+    return ModelInfo(channels, bit_depth, mode, passes, {"temporal": True, "k": k, "causal": causal, "window": window,
+                                                         **extra})
 
 
 class TorchTemporalRuntime(TemporalRuntime):
     """A temporal .pt checkpoint in PyTorch eager; ``fp16`` (CUDA only) runs the network in half
-    precision with float32 windows in and frames out, as the single-frame torch runtime does."""
+    precision with float32 windows in and frames out, as the single-frame torch runtime does.
+
+    ``mode="flips"``: each (aligned) window's output averaged over ``passes`` (2, 4 or 8) flips
+    and turns of the window, every frame of it turned together so its motion stays consistent
+    (``modelfile.graph.FlipsModule``, the single-frame geometric self-ensemble). It costs
+    ``passes`` network passes; on held-out clips x8 gained 0.2-0.3 dB over one pass
+    (docs/METHOD_NOTES.md, "Inference")."""
 
     name = "torch"
 
-    def __init__(self, path: str | Path, device: str = "cpu", fp16: bool = False):
+    def __init__(self, path: str | Path, device: str = "cpu", fp16: bool = False, mode: str = "single",
+                 passes: int = 8):
         import torch
 
         from ..checkpoint import load_checkpoint, temporal_settings
+        from ..modelfile.graph import FlipsModule, check_mode
         from ..temporal.export import TemporalExportModule
 
         if fp16 and not str(device).startswith("cuda"):
             raise InputError("fp16 with the torch runtime needs a CUDA device (CPU half is slower)")
+        if mode not in ("single", "flips"):
+            raise InputError(f"--mode {mode} does not apply to a temporal model; use single or flips")
+        passes = check_mode(mode, passes)
         ckpt = load_checkpoint(path)
         if not ckpt.is_temporal:
             raise CheckpointError(f"{path} holds a single-frame network, not a temporal one")
@@ -182,9 +195,12 @@ class TorchTemporalRuntime(TemporalRuntime):
         self.device = torch.device(device)
         self.fp16 = fp16
         net = ckpt.net.half() if fp16 else ckpt.net
-        self.module = TemporalExportModule(net).to(self.device).eval()
+        # FlipsModule casts to half inside and returns float32; the single pass is cast here.
+        self._casts_itself = mode == "flips"
+        module = FlipsModule(net, passes, half=fp16) if mode == "flips" else TemporalExportModule(net)
+        self.module = module.to(self.device).eval()
         self.info = _info(ckpt.channels, self.k, self.causal, self.window, int(ckpt.meta.get("bit_depth", 8)),
-                          device=str(device), multiple=self.multiple, align=self.align, fp16=fp16)
+                          mode, passes, device=str(device), multiple=self.multiple, align=self.align, fp16=fp16)
         # On a GPU, infer_window_frames uploads each frame once and builds the windows there (a
         # frame sits in 2k+1 windows: uploading stacked windows would copy it 2k+1 times over
         # PCIe). On the CPU the host batch is already the tensor (torch.from_numpy shares it).
@@ -196,7 +212,7 @@ class TorchTemporalRuntime(TemporalRuntime):
         import torch
 
         with torch.inference_mode():
-            return self.module(windows.half() if self.fp16 else windows).float()
+            return self.module(windows.half() if self.fp16 and not self._casts_itself else windows).float()
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -286,8 +302,8 @@ def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels
     """Open a temporal model: torch for .pt, ONNX Runtime for .onnx, TensorRT for .engine/.plan
     (``runtime`` may say so too).
 
-    Options: torch takes device, fp16 (CUDA); onnxruntime takes provider, device_id, threads; tensorrt none
-    (an engine runs on the GPU it was built for).
+    Options: torch takes device, fp16 (CUDA), mode (single | flips) and passes; onnxruntime takes
+    provider, device_id, threads; tensorrt none (an engine runs on the GPU it was built for).
     """
 
     path = Path(path)

@@ -174,6 +174,31 @@ def test_stream_has_one_output_frame_per_input_frame_in_order(tmp_path, causal, 
     assert np.all(np.abs(np.diff(levels)) > 2 / 255)  # distinct frames: the order is checked
 
 
+def test_stream_with_mode_flips_averages_each_window_over_its_flips(tmp_path):
+    """`denoise VIDEO -m temporal.pt --mode flips --passes 4`: frame i is the average of its
+    window's 4 flips, each output flipped back; an exported model refuses --mode."""
+    from b2g_deploy.modelfile.graph import FlipsModule
+    from b2g_deploy.temporal.model import clip_windows
+
+    model, net = _temporal_model(tmp_path, False, ".pt")
+    video = clip(tmp_path / "clip.mkv")
+    out = tmp_path / "frames"
+    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--no-fuse", "--mode", "flips",
+                 "--passes", 4)
+    assert result.exit_code == 0, result.output
+    got = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED)[None] / 255.0 for p in sorted(out.iterdir())])
+    frames = torch.from_numpy(np.stack(read_frames(video)))
+    with torch.no_grad():
+        want = FlipsModule(net, 4)(clip_windows(net, frames, range(N))).numpy()
+    plain = denoise_clip(net, frames).numpy()
+    assert got.shape == plain.shape and np.abs(got - want).max() <= QUANT
+    assert np.abs(got - plain).max() > 2 * QUANT  # the flips changed the output
+    onnx = tmp_path / "t.onnx"
+    assert run("export", model, "--onnx", onnx).exit_code == 0
+    refused = run("denoise", video, "-m", onnx, "-o", tmp_path / "o2", "--mode", "flips")
+    assert refused.exit_code == 2 and "--mode applies to .pt checkpoints" in refused.output
+
+
 @pytest.mark.parametrize("causal", [False, True], ids=["centred", "causal"])
 def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_path, causal):
     from b2g_deploy.temporal.fuse import OutputFuser

@@ -109,12 +109,13 @@ def test_runtime_options_are_parsed_once_for_every_backend():
 
     assert runtime_options("torch", "cpu", "ensemble", 3) == {"device": "cpu", "mode": "ensemble", "passes": 3}
     assert runtime_options("torch", "cpu", "flips", 8) == {"device": "cpu", "mode": "flips", "passes": 8}
-    assert runtime_options("torch", "cpu", temporal=True) == {"device": "cpu"}
+    assert runtime_options("torch", "cpu", temporal=True) == {"device": "cpu", "mode": "single", "passes": 8}
+    assert runtime_options("torch", "cpu", "flips", 4, temporal=True) == {"device": "cpu", "mode": "flips", "passes": 4}
     assert runtime_options("onnxruntime", "cuda", threads=1) == {"provider": "cuda", "threads": 1}
     assert runtime_options("tensorrt", "auto") == {}
     for bad in [dict(name="onnxruntime", mode="ensemble"), dict(name="torch", mode="ensemble", temporal=True),
                 dict(name="torch", mode="bagging"), dict(name="torch", device="cudafoo"),
-                dict(name="torch", mode="flips", passes=3), dict(name="torch", mode="flips", temporal=True)]:
+                dict(name="torch", mode="flips", passes=3), dict(name="onnxruntime", mode="flips", temporal=True)]:
         with pytest.raises(InputError):
             runtime_options(**bad)
 
@@ -168,6 +169,8 @@ def test_denoise_video_refuses_before_any_work(onnx_model, tmp_path):
         api.denoise_video(video, video, onnx_model, force=True)
     with pytest.raises(InputError, match="-m"):
         api.denoise_video(video, tmp_path / "o.mkv", onnx_model, temporal=True)
+    with pytest.raises(InputError, match="--mode flips applies to a .pt checkpoint"):
+        api.denoise_video(video, tmp_path / "o.mkv", mode="flips")  # before the fit, not after
     (tmp_path / "taken.mkv").write_bytes(b"keep")
     with pytest.raises(OutputExistsError):
         api.denoise_video(video, tmp_path / "taken.mkv")  # refused before minutes of fitting

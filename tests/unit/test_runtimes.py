@@ -121,3 +121,32 @@ def test_temporal_torch_fp16_needs_cuda(tmp_path):
     with TorchTemporalRuntime(tmp_path / "t.pt") as rt:  # fp32 on the CPU: windows on the device in, frames out
         x = torch.rand(2, 3, 20, 24)
         assert rt.infer_tensor(x).shape == (2, 1, 20, 24) and not rt.info.extra["fp16"]
+
+
+def test_temporal_torch_flips_average_the_turned_windows(tmp_path):
+    """--mode flips on a temporal checkpoint: the window's output averaged over its flips and
+    turns (every frame turned together), each output turned back; the ensemble is refused."""
+    from b2g_deploy.runtimes.temporal import TorchTemporalRuntime
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    cfg = preset("tiny")
+    torch.manual_seed(0)
+    net = TemporalB2GNet.for_k(1, 1, False, cfg.model)
+    for p in net.parameters():  # a zero neighbour head would hide the window's frames
+        p.data.normal_(0.0, 0.2)
+    save_checkpoint(tmp_path / "t.pt", Checkpoint(net, cfg, {}))
+    x = torch.rand(1, 3, 16, 24)
+    net.eval()
+    with torch.no_grad():
+        turned = [torch.rot90(net(torch.rot90(x.flip(-1) if flip else x, r, (-2, -1))), -r, (-2, -1))
+                  for r in range(4) for flip in (False, True)]
+        want = sum(o.flip(-1) if i % 2 else o for i, o in enumerate(turned)) / 8
+    with TorchTemporalRuntime(tmp_path / "t.pt", mode="flips", passes=8) as rt:
+        out = rt.infer_tensor(x)
+        assert (rt.info.mode, rt.info.passes) == ("flips", 8)
+    with TorchTemporalRuntime(tmp_path / "t.pt") as rt:
+        single = rt.infer_tensor(x)
+    assert out.shape == want.shape == (1, 1, 16, 24)
+    assert torch.allclose(out, want, atol=1e-5) and not torch.allclose(out, single, atol=1e-3)
+    with pytest.raises(InputError, match="ensemble does not apply to a temporal"):
+        TorchTemporalRuntime(tmp_path / "t.pt", mode="ensemble")
