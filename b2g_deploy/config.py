@@ -333,10 +333,10 @@ class PretrainConfig(_Strict):
     occluders: float = Field(0.0, ge=0.0, le=1.0, description="share of a temporal prior's windows crossed "
                              "by a disc of another photograph moving at its own velocity (occlusion, "
                              "a second motion)")
-    align: Literal["none", "dis"] = Field(
+    align: Literal["none", "dis", "dis-fine"] = Field(
         "none", description="a temporal prior's noisy windows: none = as cut (the net must find the motion "
-        "itself); dis = each neighbour warped onto the target with DIS optical flow first (temporal.align), "
-        "as the net's input is wherever it runs")
+        "itself); dis / dis-fine = each neighbour warped onto the target with DIS optical flow first "
+        "(fast / medium preset, temporal.align), as the net's input is wherever it runs")
     bf16: bool = Field(True, description="bfloat16 autocast (1.6x faster on this AVX512-BF16 CPU)")
     channels_last: bool = Field(True, description="NHWC memory layout (1.14x faster here with bf16)")
     noise_on_device: bool = Field(False, description="draw masks and noise on the training device "

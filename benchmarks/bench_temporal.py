@@ -286,9 +286,9 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
                                               (TPRIOR_X8, tprior, tprior_facts, 8)):
         if method in todo:
             aligned_prior = copy.deepcopy(prior)
-            aligned_prior.align = "dis"
+            aligned_prior.align = args.align
             outs, per_frame = apply_temporal(aligned_prior, noisy, flips)
-            add(method, outs, fit_s=0.0, infer_ms=per_frame * 1000, align="dis", flips=flips, **prior_facts)
+            add(method, outs, fit_s=0.0, infer_ms=per_frame * 1000, align=args.align, flips=flips, **prior_facts)
     if not any(m in todo for m in (SINGLE, SINGLE_X8, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
@@ -300,8 +300,8 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         outs, per_frame = apply_single(net, noisy, 8)
         add(SINGLE_X8, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, flips=8, **facts)
     for method, causal, start, align in ((TEMPORAL, False, None, "none"), (CAUSAL, True, None, "none"),
-                                         (TALIGNED, False, None, "dis"), (TFIT, False, tprior, "dis"),
-                                         (CFIT, True, cprior, "dis")):
+                                         (TALIGNED, False, None, args.align), (TFIT, False, tprior, args.align),
+                                         (CFIT, True, cprior, args.align)):
         if method not in todo:
             continue
         log(f"sigma {noise}: {method} ({'causal' if causal else 'centred'}) on frames 0-{args.fit_frames - 1}")
@@ -331,6 +331,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="k=2 centred temporal prior for the prior rows (default: the packaged one, if any)")
     p.add_argument("--causal-prior", type=Path, default=None,
                    help="k=2 causal temporal prior for the causal rows (default: the packaged one, if any)")
+    p.add_argument("--align", default="dis-fine", choices=("dis", "dis-fine"),
+                   help="the flow of the aligned rows (temporal/align.py; dis: the coarser flow of the runs before "
+                        "2026-11-29)")
     p.add_argument("--flips", action="store_true",
                    help="also the single-frame fit and the temporal prior averaged over 8 flips/turns (--mode flips)")
     p.add_argument("--fuse", action="store_true",

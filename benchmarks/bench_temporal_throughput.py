@@ -7,7 +7,8 @@ The first F frames of the cockatoo clip at full size (1280x720) get Gaussian noi
 (bench_video.py's quantised camera noise) and are written losslessly (FFV1) to a temporary
 file; each method then reads that file and writes an FFV1 file, timed from open to close:
 
-- temporal B2G: the shipped temporal prior (k=2 centred, the `fast` network) with DIS alignment,
+- temporal B2G: the shipped temporal prior (k=2 centred, the `fast` network) with DIS alignment
+  ("dis-fine", the default; also "dis", the coarser flow, without the fusion),
   exported to ONNX and streamed by ``b2g_deploy.api.denoise_video`` on ONNX Runtime (CPU) with
   ``--threads`` threads: the path `denoise VIDEO -m temporal.onnx` takes. Weights do not change
   the speed, so no fit is run; its quality is bench_temporal.py's.
@@ -141,10 +142,12 @@ def main(argv: list[str] | None = None) -> None:
         h, w = noisy_clip(clip, args.frames, args.sigma)
         size = f"{w}x{h}"
         log(f"{args.frames} noisy frames {size} written")
-        for align, fuse in (("dis", True), ("dis", False), ("none", False)):
+        names = {"dis-fine": "DIS-aligned (dis-fine, the default)", "dis": "DIS-aligned (dis, the coarser flow)",
+                 "none": "unaligned"}
+        for align, fuse in (("dis-fine", True), ("dis-fine", False), ("dis", False), ("none", False)):
             model = temporal_onnx(tmp / f"t_{align}.onnx", align)
             r = time_b2g(clip, model, tmp / f"out_{align}_{fuse}.mkv", args.threads, fuse)
-            label = (f"temporal B2G k=2, ONNX Runtime CPU, {'DIS-aligned' if align == 'dis' else 'unaligned'}"
+            label = (f"temporal B2G k=2, ONNX Runtime CPU, {names[align]}"
                      + (", output fusion (the default)" if fuse else ", `--no-fuse`"))
             rows.append({"method": f"b2g-temporal-{align}" + ("-fuse" if fuse else ""), "label": label, "size": size,
                          **r})

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..temporal.align import ALIGN_MODES, DEFAULT_ALIGN
 
 
 @dataclass
@@ -51,7 +52,7 @@ def fit_temporal_stage(
     progress: Callable[[int, float, float], None] | None = None,
     start: Any = None,
     start_label: str = "single-frame fit",
-    align: str = "dis",
+    align: str = DEFAULT_ALIGN,
     bf16: bool = False,
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
@@ -183,7 +184,7 @@ def fit_network(
     causal: bool = False,
     progress: Callable[[int, int, float, float], None] | None = None,
     temporal_start: tuple[Any, str] | None = None,
-    align: str = "dis",
+    align: str = DEFAULT_ALIGN,
 ) -> FittedNetwork:
     """Fit ``stack`` ((N, C, H, W) float32 array) from ``start_net`` and, with ``temporal``, the
     temporal stage after it (not after an interrupted single-frame fit). ``meta``: the input
@@ -266,7 +267,7 @@ def fit(
     temporal: bool = False,
     k: int = 2,
     causal: bool = False,
-    align: str = "dis",
+    align: str = DEFAULT_ALIGN,
     threads: int | None = None,
     progress: Callable[[int, int, float, float], None] | None = None,
 ) -> FitReport:
@@ -287,8 +288,8 @@ def fit(
         raise InputError("--passes must be at least 1")
     if frames is not None and frames < 1:
         raise InputError("--frames must be at least 1")
-    if align not in ("none", "dis"):
-        raise InputError(f"unknown --align '{align}'; use dis or none")
+    if align not in ALIGN_MODES:
+        raise InputError(f"unknown --align '{align}'; use {', '.join(reversed(ALIGN_MODES))}")
     if temporal and not 1 <= k <= 8:
         raise InputError(f"--k must be between 1 and 8, got {k}")
     if not temporal and (causal or k != 2):

@@ -103,7 +103,7 @@ def draw_inputs(x: torch.Tensor, cfg: PretrainConfig, gen: torch.Generator) -> t
 
 
 def aligned(y: torch.Tensor, cfg: PretrainConfig) -> torch.Tensor:
-    """Noisy windows as the net sees them where it runs: with ``cfg.align`` "dis" each neighbour
+    """Noisy windows as the net sees them where it runs: with ``cfg.align`` "dis"/"dis-fine" each neighbour
     warped onto the target (``temporal.align``, on the noisy frames, as in a fit or a stream).
     Why: trained on raw windows, where four windows in five move by up to ``motion_max`` px a
     frame, the net learns to distrust its neighbours, and it is then shown aligned ones."""
@@ -112,7 +112,7 @@ def aligned(y: torch.Tensor, cfg: PretrainConfig) -> torch.Tensor:
     from ..temporal.align import align_windows
 
     frames = window_frames(cfg)
-    out = align_windows(y.detach().float().cpu().numpy(), y.shape[1] // frames, target_slot(cfg))
+    out = align_windows(y.detach().float().cpu().numpy(), y.shape[1] // frames, target_slot(cfg), cfg.align)
     return torch.from_numpy(out).to(y.device, y.dtype)
 
 

@@ -9,8 +9,16 @@ raw windows; on aligned ones it gained 0.6-0.7 dB over the single-frame prior (s
 The flow is computed from the target to each neighbour on blurred grey guides (DIS on raw noisy
 frames follows the noise), then the neighbour is resampled at the target's pixel positions plus
 the flow (bilinear, edges replicated). The target frame itself is never touched, so the blind
-spot the fit relies on stays intact. DIS "fast" measured as good as "medium" here at a third of
-the time; the flow runs on half-size guides (``_guide_scale``).
+spot the fit relies on stays intact. The flow runs on half-size guides (``_guide_scale``).
+
+Two flows (``ALIGN_MODES``): "dis-fine" (the default of new fits) and "dis" (DIS's fast
+preset). Both run DIS's fast preset on the half-size guides; "dis" stops at its default finest
+scale 2, so its flow field is 1/8 of the frame's size (160x90 at 720p), "dis-fine" goes one
+scale further (1/4; ~4x the flow's cost, 11-15 ms against 3 ms at 640x360 on one core, still
+under the medium preset's 18-19 ms for the same quality). With the first temporal priors the
+coarse flow measured as good; a prior pretrained on aligned windows uses its neighbours far
+more and gains from the finer one (docs/METHOD_NOTES.md, "Temporal alignment"). "dis" stays
+what it was, so a checkpoint or export that says "dis" still gets the windows it was fitted on.
 """
 
 from __future__ import annotations
@@ -20,19 +28,31 @@ from typing import Literal
 
 import numpy as np
 
-AlignMode = Literal["none", "dis"]
-ALIGN_MODES = ("none", "dis")
+AlignMode = Literal["none", "dis", "dis-fine"]
+ALIGN_MODES = ("none", "dis", "dis-fine")
+DEFAULT_ALIGN = "dis-fine"  # what a new temporal fit (and the shipped priors' rows) uses
 _GUIDE_BLUR = 2.0  # px, Gaussian sigma of the flow guide: noise out, edges kept
 
 
-def _dis():
-    """A fresh DIS object for every flow. One reused object is not a pure function: from its
-    second ``calc`` on it returned a different flow for the same pair (it keeps state between
-    calls), so the same window aligned twice, or in another order, differed. A new object costs
-    ~5 us, nothing beside the flow's milliseconds, and is thread-safe by construction."""
+def _dis(mode: str = "dis"):
+    """A fresh DIS object for every flow (``mode`` "dis": the fast preset, "dis-fine": the same
+    down to finest scale 1). One reused object is not a pure function: from its second ``calc`` on it
+    returned a different flow for the same pair (it keeps state between calls), so the same
+    window aligned twice, or in another order, differed. A new object costs ~5 us, nothing
+    beside the flow's milliseconds, and is thread-safe by construction."""
     import cv2
 
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    if mode == "dis-fine":
+        dis.setFinestScale(1)
+    return dis
+
+
+def check_align(mode: str) -> str:
+    """``mode`` if it is one of ``ALIGN_MODES``, else a ValueError naming them."""
+    if mode not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {mode!r}")
+    return mode
 
 
 def _guide_scale(h: int, w: int) -> int:
@@ -63,9 +83,13 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return gy, gx
 
 
-def align_window(window: np.ndarray, channels: int, target_slot: int) -> np.ndarray:
-    """A stacked window (T*C, H, W) with every neighbour warped onto frame ``target_slot``."""
+def align_window(window: np.ndarray, channels: int, target_slot: int, mode: str = "dis") -> np.ndarray:
+    """A stacked window (T*C, H, W) with every neighbour warped onto frame ``target_slot`` by the
+    flow ``mode`` names ("dis" or "dis-fine"; "none" returns the window as it is)."""
     import cv2
+
+    if check_align(mode) == "none":
+        return window
 
     t = window.shape[0] // channels
     h, w = window.shape[-2:]
@@ -77,7 +101,7 @@ def align_window(window: np.ndarray, channels: int, target_slot: int) -> np.ndar
     for j in range(t):
         if j == target_slot:
             continue
-        flow = _dis().calc(target, _guide(frames[j], scale), None)
+        flow = _dis(mode).calc(target, _guide(frames[j], scale), None)
         if scale > 1:  # back to full size, in full-size pixels
             flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * float(scale)
         mx, my = gx + flow[..., 0], gy + flow[..., 1]
@@ -86,6 +110,8 @@ def align_window(window: np.ndarray, channels: int, target_slot: int) -> np.ndar
     return out.reshape(window.shape)
 
 
-def align_windows(windows: np.ndarray, channels: int, target_slot: int) -> np.ndarray:
+def align_windows(windows: np.ndarray, channels: int, target_slot: int, mode: str = "dis") -> np.ndarray:
     """``align_window`` over a batch (B, T*C, H, W)."""
-    return np.stack([align_window(w, channels, target_slot) for w in windows])
+    if check_align(mode) == "none":
+        return windows
+    return np.stack([align_window(w, channels, target_slot, mode) for w in windows])

@@ -47,9 +47,10 @@ class TemporalConfig(_Strict):
 
     k: int = Field(2, ge=1, le=8, description="half-width: windows of 2k+1 frames")
     causal: bool = Field(False, description="frames t-2k..t (no lookahead) instead of t-k..t+k")
-    align: Literal["none", "dis"] = Field(
-        "dis", description="dis: each neighbour warped onto the target with DIS optical flow "
-        "(temporal.align) before the net sees the window, in the fit and wherever the net runs",
+    align: Literal["none", "dis", "dis-fine"] = Field(
+        "dis-fine", description="dis-fine / dis: each neighbour warped onto the target with DIS optical "
+        "flow, its medium or fast preset (temporal.align), before the net sees the window, in the fit and "
+        "wherever the net runs; none: as decoded",
     )
     loss: Literal["blindspot", "recorrupted"] = Field(
         "blindspot", description="blindspot: masked target, loss at its blind spots; recorrupted: "
@@ -112,12 +113,13 @@ def _prepare_clip(frames: torch.Tensor, net: TemporalB2GNet, temporal: TemporalC
     if not usable:
         raise InputError(f"a temporal fit needs at least 2 frames, got {n}")
     clip = _Clip(y, weight, usable)
-    if temporal.align == "dis":
+    if temporal.align != "none":
         from .align import align_window
 
         c = frames.shape[1]
         clip.aligned = torch.stack([
-            torch.from_numpy(align_window(y[idx].reshape(-1, *y.shape[-2:]).cpu().numpy(), c, slot)).half()
+            torch.from_numpy(align_window(y[idx].reshape(-1, *y.shape[-2:]).cpu().numpy(), c, slot,
+                                          temporal.align)).half()
             for idx in usable]).to(y.device)
     return clip
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..model import B2GNet, PartialConv2d, denoise
-from .align import ALIGN_MODES, align_windows
+from .align import align_windows, check_align
 from .windows import stack_window, window_indices
 
 
@@ -67,7 +67,7 @@ class TemporalB2GNet(nn.Module):
     ``mask`` (B, 1, H, W), 1 = visible, applies to the target frame only; None = all visible,
     the deployable pass. ``target_index`` defaults to the centre (``window // 2``); a causal
     window (no future frames) has its target last: use :meth:`for_k`. ``align``: how windows
-    are prepared before the network sees them ("dis": neighbours warped onto the target,
+    are prepared before the network sees them ("dis", "dis-fine": neighbours warped onto the target,
     ``temporal.align``; "none": as decoded). It is not part of the graph; checkpoints, exported
     models and runtimes carry it so every window is prepared as the fit prepared them.
     """
@@ -75,9 +75,7 @@ class TemporalB2GNet(nn.Module):
     def __init__(self, channels: int, window: int, cfg: ModelConfig = ModelConfig(),
                  target_index: int | None = None, align: str = "none"):
         super().__init__()
-        if align not in ALIGN_MODES:
-            raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}")
-        self.align = align
+        self.align = check_align(align)
         if window < 1:
             raise ValueError(f"window must hold at least one frame, got {window}")
         target_index = window // 2 if target_index is None else target_index
@@ -203,8 +201,9 @@ def clip_windows(net: TemporalB2GNet, frames: torch.Tensor, targets) -> torch.Te
     k, causal = window_shape(net)
     n = frames.shape[0]
     batch = torch.stack([stack_window(frames, window_indices(t, n, k, causal)) for t in targets])
-    if net.align == "dis":
-        batch = torch.from_numpy(align_windows(batch.cpu().numpy(), net.channels, net.target_index)).to(batch.device)
+    if net.align != "none":
+        batch = torch.from_numpy(align_windows(batch.cpu().numpy(), net.channels, net.target_index,
+                                               net.align)).to(batch.device)
     return batch
 
 

@@ -66,7 +66,7 @@ def test_fit_temporal_end_to_end_then_export(tmp_path):
     assert ckpt.meta["temporal"]["k"] == 1 and ckpt.meta["temporal"]["causal"] is False
     record = ckpt.meta["temporal_fit"]
     assert record["loss"] == "recorrupted" and record["steps"] == 3 and abs(record["noise_correlation"]) <= 0.1
-    assert record["align"] == "dis" and ckpt.net.align == "dis"  # flow-aligned windows by default
+    assert record["align"] == "dis-fine" and ckpt.net.align == "dis-fine"  # flow-aligned windows by default
     assert ckpt.meta["frames"] == [0, 1, 2, 3]  # consecutive frames, not spread over the clip
 
     onnx = tmp_path / "t.onnx"

@@ -66,7 +66,7 @@ def test_main_writes_rows_on_a_tiny_slice(bench, tmp_path):
     assert bm3d["crop_frames"] == 1 and 20 < bm3d["psnr_crop"] < 50
     from_prior = next(r for r in data["rows"] if r["method"] == "b2g-temporal-from-prior")
     assert any("reads 5-frame windows" in n for n in from_prior["notes"])
-    assert next(r for r in data["rows"] if r["method"] == "b2g-temporal-aligned")["align"] == "dis"
+    assert next(r for r in data["rows"] if r["method"] == "b2g-temporal-aligned")["align"] == "dis-fine"
     for r in data["rows"]:
         if r["method"] == "bm3d":
             continue

@@ -157,3 +157,15 @@ def test_bench_prior_only_selects_polyu_pairs_too(tmp_path):
         (tmp_path / "PolyU62" / "noisy" / name).write_bytes(b"")
     args = argparse.Namespace(sets=["PolyU62"], data=tmp_path, limit=None, stride=1, only="b_real.JPG")
     assert [case[1] for case in bench_prior.cases(args)] == ["b_real.JPG"]
+
+
+def test_align_flows_variants_build_the_flows_temporal_align_uses():
+    """benchmarks/align_flows.py's two named rows are temporal.align's two flows."""
+    from b2g_deploy.temporal.align import _dis
+
+    flows = _load("align_flows")
+    for name, mode in (("dis (fast, finest scale 2)", "dis"), ("dis-fine (fast, finest scale 1)", "dis-fine")):
+        mine, theirs = flows.make_dis(*flows.VARIANTS[name]), _dis(mode)
+        assert (mine.getFinestScale(), mine.getPatchStride(), mine.getGradientDescentIterations()) == (
+            theirs.getFinestScale(), theirs.getPatchStride(), theirs.getGradientDescentIterations())
+    assert flows.flow_ms(flows.VARIANTS["dis (fast, finest scale 2)"]) > 0

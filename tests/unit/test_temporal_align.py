@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 import torch
 
 from b2g_deploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -26,13 +27,14 @@ def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return np.roll(img, (dy, dx), axis=(1, 2))
 
 
-def test_align_window_warps_each_neighbour_onto_the_target_and_leaves_the_target_alone():
+@pytest.mark.parametrize("mode", ["dis", "dis-fine"])
+def test_align_window_warps_each_neighbour_onto_the_target_and_leaves_the_target_alone(mode):
     target = _texture()
     moves = [(-4, 6), (-2, 3), (2, -3), (4, -6)]  # a pan of (2, -3) px per frame
     frames = [_shifted(target, *moves[0]), _shifted(target, *moves[1]), target,
               _shifted(target, *moves[2]), _shifted(target, *moves[3])]
     window = np.concatenate(frames)
-    out = align_window(window, 3, 2)
+    out = align_window(window, 3, 2, mode)
     assert np.array_equal(out[6:9], target)
     inner = (slice(None), slice(12, -12), slice(12, -12))  # away from the rolled-in border
     for j in (0, 1, 3, 4):
@@ -41,13 +43,26 @@ def test_align_window_warps_each_neighbour_onto_the_target_and_leaves_the_target
         assert after < 0.15 * before, (j, before, after)
 
 
-def test_aligned_nets_prepare_windows_wherever_they_run(tmp_path):
+def test_the_two_flows_differ_and_none_is_the_window_itself():
+    rng = np.random.default_rng(2)
+    window = np.clip(np.concatenate([_shifted(_texture(64, 80), 2 * i, -i) for i in range(3)])
+                     + rng.normal(0, 0.1, (9, 64, 80)), 0, 1).astype(np.float32)
+    fast, medium = align_window(window, 3, 1, "dis"), align_window(window, 3, 1, "dis-fine")
+    assert np.array_equal(fast[3:6], window[3:6]) and np.array_equal(medium[3:6], window[3:6])
+    assert not np.array_equal(fast, medium)
+    assert align_window(window, 3, 1, "none") is window
+    with pytest.raises(ValueError, match="dis-fine"):
+        align_window(window, 3, 1, "farneback")
+
+
+@pytest.mark.parametrize("mode", ["dis", "dis-fine"])
+def test_aligned_nets_prepare_windows_wherever_they_run(tmp_path, mode):
     from b2g_deploy.runtimes.temporal import load_temporal_runtime
     from b2g_deploy.temporal.export import export_temporal_checkpoint, read_temporal_metadata
 
     cfg = preset("tiny")
     torch.manual_seed(0)
-    net = TemporalB2GNet.for_k(3, 1, False, cfg.model, align="dis").eval()
+    net = TemporalB2GNet.for_k(3, 1, False, cfg.model, align=mode).eval()
     clip = np.stack([_shifted(_texture(64, 64), 2 * i, -i) for i in range(4)]).astype(np.float32)
     ckpt = tmp_path / "t.pt"
     save_checkpoint(ckpt, Checkpoint(net, cfg, {"bit_depth": 8}))
@@ -58,10 +73,10 @@ def test_aligned_nets_prepare_windows_wherever_they_run(tmp_path):
 
     onnx = tmp_path / "t.onnx"
     export_temporal_checkpoint(ckpt, onnx)
-    assert read_temporal_metadata(onnx).align == "dis"
+    assert read_temporal_metadata(onnx).align == mode
     for model in (ckpt, onnx):
         with load_temporal_runtime(model, channels=3) as rt:
-            assert rt.align == "dis"
+            assert rt.align == mode
             assert np.abs(rt.denoise_clip(clip) - expected).max() < 1e-4, model
 
 
