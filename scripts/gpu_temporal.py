@@ -15,7 +15,7 @@ Rows, each allowed to fail on its own (a missing package or provider skips that 
   median of ``--runs`` after warm-ups; ms and fps per frame (one window = one output frame).
 - torch fp16 with DIS alignment (the default of ``fit --temporal``): the same network behind the
   CPU-side optical flow (``temporal.align``), timed on host windows (flow, copies, network) and
-  end to end; its checkpoint is the measured one with ``align`` set to "dis".
+  end to end; its checkpoint is the measured one with ``align`` set to the default ("dis-fine").
 - end to end: the product's video pipeline (``io.pipeline.run_pipeline``: decoder thread ->
   ring buffer of frames -> runtime -> encoder thread) on a noisy 720p clip written beforehand;
   fps = frames written / wall seconds, after a warm-up on the first 2B frames; then once more
@@ -124,11 +124,12 @@ def build_engine(ckpt: Path, onnx: Path, work: Path, batch: int, h: int, w: int,
 
 
 def aligned_copy(ckpt: Path, work: Path) -> Path:
-    """The checkpoint with DIS alignment switched on (the same weights and graph)."""
+    """The checkpoint with DIS alignment switched on (the same weights and graph), the default flow."""
     from b2g_deploy.checkpoint import load_checkpoint, save_checkpoint
+    from b2g_deploy.temporal.align import DEFAULT_ALIGN
 
     loaded = load_checkpoint(ckpt)
-    loaded.net.align = "dis"
+    loaded.net.align = DEFAULT_ALIGN
     path = work / "temporal_dis.pt"
     save_checkpoint(path, loaded, force=True)
     return path
