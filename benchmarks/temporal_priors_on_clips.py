@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--wobble", type=float, default=0.0, help="non-rigid motion on top, px (see above)")
     ap.add_argument("--fuse", action="store_true", help="also each temporal prior with the output fusion")
+    ap.add_argument("--align", default="dis-fine", choices=("dis", "dis-fine"),
+                    help="the windows' flow (temporal/align.py); the tables before 2026-11-29 used dis")
     args = ap.parse_args()
     import torch
 
@@ -83,7 +85,7 @@ def main() -> None:
         nets[f"{args.single.name}, head reading the window's mean"] = (
             TemporalB2GNet.from_single_frame(single, 2, False).init_neighbours_as_mean().eval())
     for net in nets.values():
-        net.align = "dis"
+        net.align = args.align
     photos = held_out_photos(args.photos + 1)
     clips = [wobbled(with_disc(clip_from(photo), other), args.wobble, seed)
              for seed, ((_, photo), (_, other)) in enumerate(zip(photos, photos[1:]))]
@@ -105,7 +107,7 @@ def main() -> None:
             table.setdefault(name, []).append(float(np.mean(values)))
         print(f"sigma {sigma:g}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in table.items()), flush=True)
     wobble = f" + wobble {args.wobble:g} px" if args.wobble else ""
-    print(f"{len(clips)} held-out clips (pan + crossing disc{wobble}), 12 frames of 256x256, DIS-aligned k=2 windows as each prior reads them, no fit")
+    print(f"{len(clips)} held-out clips (pan + crossing disc{wobble}), 12 frames of 256x256, k=2 windows as each prior reads them, aligned by {args.align}, no fit")
     print("| network | " + " | ".join(f"σ={s:g}" for s in sigmas) + " |")
     print("|---|" + "---|" * len(sigmas))
     for name, values in table.items():
