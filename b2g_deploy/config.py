@@ -336,7 +336,7 @@ class PretrainConfig(_Strict):
     align: Literal["none", "dis", "dis-fine"] = Field(
         "none", description="a temporal prior's noisy windows: none = as cut (the net must find the motion "
         "itself); dis / dis-fine = each neighbour warped onto the target with DIS optical flow first "
-        "(fast / medium preset, temporal.align), as the net's input is wherever it runs")
+        "(the coarser / the finer flow, temporal.align), as the net's input is wherever it runs")
     bf16: bool = Field(True, description="bfloat16 autocast (1.6x faster on this AVX512-BF16 CPU)")
     channels_last: bool = Field(True, description="NHWC memory layout (1.14x faster here with bf16)")
     noise_on_device: bool = Field(False, description="draw masks and noise on the training device "

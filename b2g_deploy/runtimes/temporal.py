@@ -178,8 +178,7 @@ class TorchTemporalRuntime(TemporalRuntime):
         import torch
 
         from ..checkpoint import load_checkpoint, temporal_settings
-        from ..modelfile.graph import FlipsModule, check_mode
-        from ..temporal.export import TemporalExportModule
+        from ..modelfile.graph import FlipsModule, SingleModule, check_mode
 
         if fp16 and not str(device).startswith("cuda"):
             raise InputError("fp16 with the torch runtime needs a CUDA device (CPU half is slower)")
@@ -195,9 +194,8 @@ class TorchTemporalRuntime(TemporalRuntime):
         self.device = torch.device(device)
         self.fp16 = fp16
         net = ckpt.net.half() if fp16 else ckpt.net
-        # FlipsModule casts to half inside and returns float32; the single pass is cast here.
-        self._casts_itself = mode == "flips"
-        module = FlipsModule(net, passes, half=fp16) if mode == "flips" else TemporalExportModule(net)
+        # Both wrappers pad, cast to half inside (fp16) and return float32 frames.
+        module = FlipsModule(net, passes, half=fp16) if mode == "flips" else SingleModule(net, half=fp16)
         self.module = module.to(self.device).eval()
         self.info = _info(ckpt.channels, self.k, self.causal, self.window, int(ckpt.meta.get("bit_depth", 8)),
                           mode, passes, device=str(device), multiple=self.multiple, align=self.align, fp16=fp16)
@@ -212,7 +210,7 @@ class TorchTemporalRuntime(TemporalRuntime):
         import torch
 
         with torch.inference_mode():
-            return self.module(windows.half() if self.fp16 and not self._casts_itself else windows).float()
+            return self.module(windows)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         import torch

@@ -36,6 +36,7 @@ from ..devices import bf16_is_fast
 from ..errors import InputError
 from ..fit.masks import sample_mask
 from ..model import B2GNet, pad_to_multiple
+from .align import DEFAULT_ALIGN, AlignMode
 from .model import TemporalB2GNet
 from .windows import target_slot, window_indices, window_sees_own_target
 
@@ -47,9 +48,9 @@ class TemporalConfig(_Strict):
 
     k: int = Field(2, ge=1, le=8, description="half-width: windows of 2k+1 frames")
     causal: bool = Field(False, description="frames t-2k..t (no lookahead) instead of t-k..t+k")
-    align: Literal["none", "dis", "dis-fine"] = Field(
-        "dis-fine", description="dis-fine / dis: each neighbour warped onto the target with DIS optical "
-        "flow, its medium or fast preset (temporal.align), before the net sees the window, in the fit and "
+    align: AlignMode = Field(
+        DEFAULT_ALIGN, description="dis-fine / dis: each neighbour warped onto the target with DIS optical "
+        "flow, the finer or the coarser one (temporal.align), before the net sees the window, in the fit and "
         "wherever the net runs; none: as decoded",
     )
     loss: Literal["blindspot", "recorrupted"] = Field(
