@@ -26,7 +26,7 @@ from .errors import CheckpointError
 from .fit.pretrain import PretrainState
 from .io.atomic import atomic_path
 from .model import B2GNet
-from .temporal.model import TemporalB2GNet
+from .temporal.model import TemporalB2GNet, window_shape
 from .temporal.windows import target_slot, window_size
 
 SHIPPED = {3: "prior_rgb.pt", 1: "prior_grey.pt"}
@@ -169,17 +169,23 @@ def temporal_starting_network(init: str | Path | None, channels: int, k: int, ca
     """The temporal network a ``--temporal`` fit's temporal stage starts from, and its label.
 
     ``init`` "prior" (the fast preset's default): the packaged temporal prior for this window
-    when there is one; a path to a temporal prior: that one; otherwise (None, "single-frame fit"):
-    the stage starts from the single-frame fit with a zero neighbour head, as before.
+    when there is one, else the packaged one for the widest narrower window of the same shape;
+    a path to a temporal prior: that one. A prior for a narrower window of the same shape
+    (centred or causal) is widened (``TemporalB2GNet.widened``: its added frames start at zero
+    weight, so it is that prior on its own frames). Otherwise (None, "single-frame fit"): the
+    stage starts from the single-frame fit with a zero neighbour head.
     """
     fallback = None, "single-frame fit"
     choice = cfg.init if init is None else init
     if str(choice) == "none":
         return fallback
     if str(choice) == "prior":
-        path = Path(str(resources.files("b2g_deploy") / "data" / temporal_prior_name(channels, k, causal)))
-        if not path.is_file():
+        data = Path(str(resources.files("b2g_deploy") / "data"))
+        found = [p for p in (data / temporal_prior_name(channels, kk, causal) for kk in range(k, 0, -1))
+                 if p.is_file()]
+        if not found:
             return fallback
+        path = found[0]
     else:
         path = Path(choice)
         if not is_temporal_prior(path):
@@ -187,9 +193,12 @@ def temporal_starting_network(init: str | Path | None, channels: int, k: int, ca
     ckpt = load_checkpoint(path, channels=channels)
     net = ckpt.net
     assert isinstance(net, TemporalB2GNet)
-    if (net.window, net.target_index) != (window_size(k), target_slot(k, causal)):
-        raise CheckpointError(f"{path} reads {net.window}-frame windows with the target in slot "
-                              f"{net.target_index}; this fit asks for k={k} {'causal' if causal else 'centred'}")
     check_compatible(net.cfg, cfg.model, str(path))
-    return net, path.name
+    if (net.window, net.target_index) == (window_size(k), target_slot(k, causal)):
+        return net, path.name
+    net_k, net_causal = window_shape(net)
+    if net_causal == causal and net_k < k:
+        return net.widened(k), f"{path.name}, widened from k={net_k}"
+    raise CheckpointError(f"{path} reads {net.window}-frame windows with the target in slot "
+                          f"{net.target_index}; this fit asks for k={k} {'causal' if causal else 'centred'}")
 

@@ -30,6 +30,7 @@ from benchmarks.tune_temporal_fit import clip_from, held_out_photos  # noqa: E40
 VARIANTS = {
     "dis (fast, finest scale 2)": ("fast", None, None, None),
     "dis-fine (fast, finest scale 1)": ("fast", 1, None, None),
+    "fast, finest scale 0": ("fast", 0, None, None),
     "medium preset": ("medium", None, None, None),
     "medium, finest scale 2": ("medium", 2, None, None),
     "fast, stride 3, 25 iterations": ("fast", None, 3, 25),

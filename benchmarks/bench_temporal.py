@@ -48,6 +48,7 @@ from benchmarks.temporal_table import (  # noqa: E402
 )
 
 HEADING = "## Temporal video (issue 9)"
+CAUSAL_ROWS = (CPRIOR, CFIT, CAUSAL)  # fused with causal windows
 # h = hColor = k sigma, k the best of these on a 256x256 centre crop of frame 0 against its clean
 # frame: an oracle choice that favours NLM (Kodak's k = 0.5 is far too weak on this clip).
 NLM_KS = (0.4, 0.5, 0.6, 0.8, 1.0, 1.2)
@@ -240,8 +241,16 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
               *([SINGLE_X8] if args.flips else []), *([TPRIOR_X8] if args.flips and tprior is not None else [])]
     if args.methods:
         wanted = [m for m in wanted if m in args.methods]
+
+    def fusions(method: str) -> list[tuple[str, int | None]]:
+        """(flow, k) of each fused row of ``method``: k None is the fusion's default window; causal
+        rows keep theirs (on held-out clips a wider causal window gained nothing)."""
+        ks = [None] if method in CAUSAL_ROWS else args.fuse_ks
+        return [(flow, k) for flow in args.fuse_flows for k in ks]
+
     todo = [m for m in wanted if not store.done(("video", image, noise, m))
-            or (args.fuse and m in FUSABLE and not store.done(("video", image, noise, fused_method(m))))]
+            or (args.fuse and m in FUSABLE
+                and not all(store.done(("video", image, noise, fused_method(m, f, k))) for f, k in fusions(m)))]
     if not todo:
         return
     noisy = [add_video_noise(c, sigma, i) for i, c in enumerate(clean)]
@@ -254,12 +263,14 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         if args.fuse and method in FUSABLE:  # the same outputs through the output fusion
             from b2g_deploy.temporal.fuse import default_k, fuse_clip
 
-            t0 = time.perf_counter()
-            causal = method in (CPRIOR, CFIT, CAUSAL)
-            fused = list(fuse_clip(np.stack(outs), np.stack(noisy), causal=causal))
-            fuse_ms = (time.perf_counter() - t0) / len(outs) * 1000
-            add(fused_method(method), fused, **{**extra, "fuse_ms": fuse_ms, "fuse_k": default_k(causal),
-                                                "infer_ms": (extra.get("infer_ms") or 0.0) + fuse_ms})
+            causal = method in CAUSAL_ROWS
+            for flow, k in fusions(method):
+                t0 = time.perf_counter()
+                fused = list(fuse_clip(np.stack(outs), np.stack(noisy), k=k, causal=causal, flow=flow))
+                fuse_ms = (time.perf_counter() - t0) / len(outs) * 1000
+                add(fused_method(method, flow, k), fused,
+                    **{**extra, "fuse_ms": fuse_ms, "fuse_k": k or default_k(causal), "fuse_flow": flow,
+                       "infer_ms": (extra.get("infer_ms") or 0.0) + fuse_ms})
 
     if INPUT in todo:
         add(INPUT, noisy, fit_s=0.0, infer_ms=None)
@@ -338,6 +349,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="also the single-frame fit and the temporal prior averaged over 8 flips/turns (--mode flips)")
     p.add_argument("--fuse", action="store_true",
                    help="also each B2G row's outputs through the output fusion (temporal/fuse.py)")
+    p.add_argument("--fuse-flows", default="fine", type=lambda s: [f.strip() for f in s.split(",") if f.strip()],
+                   help="--fuse: the fusion flows to run, comma-separated (fine, medium; temporal/fuse.py)")
+    p.add_argument("--fuse-ks", default=[None], type=lambda s: [None] + [int(k) for k in s.split(",") if k.strip()],
+                   help="--fuse: centred fusion windows to run besides the default, frames each side (e.g. 4)")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "temporal.json")
     p.add_argument("--resume", action="store_true", help="continue an existing --json")
@@ -345,6 +360,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-doc", action="store_true", help="do not rewrite --output")
     p.add_argument("--table-only", action="store_true", help="rebuild the section from --json, run nothing")
     args = p.parse_args(argv)
+    from b2g_deploy.temporal.fuse import FUSION_FLOWS
+
+    if set(args.fuse_flows) - set(FUSION_FLOWS) or not args.fuse_flows:
+        p.error(f"--fuse-flows: one or more of {', '.join(FUSION_FLOWS)}")
 
     import json
 

@@ -13,8 +13,8 @@ file; each method then reads that file and writes an FFV1 file, timed from open 
   ``--threads`` threads: the path `denoise VIDEO -m temporal.onnx` takes. Weights do not change
   the speed, so no fit is run; its quality is bench_temporal.py's.
 - the same with the output fusion (``temporal.fuse``, the default of `denoise VIDEO`; it runs on
-  the encoder thread, beside the next frames' inference), and without alignment (what the
-  alignment costs);
+  the encoder thread, beside the next frames' inference), with its default "fine" flow and with
+  `--fuse-flow medium`, and without alignment (what the alignment costs);
 - OpenCV NLM per frame (``fastNlMeansDenoisingColored``, h = 0.5 sigma, template 7, search 21)
   with ``cv2.setNumThreads(--threads)``, decode and encode by OpenCV as well.
 
@@ -68,11 +68,13 @@ def temporal_onnx(out: Path, align: str) -> Path:
     return out
 
 
-def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse: bool = False) -> dict:
+def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse_flow: str | None = None) -> dict:
+    """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow."""
     from b2g_deploy import api
 
     t0 = time.perf_counter()
-    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=fuse)
+    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=fuse_flow is not None,
+                               fuse_flow=fuse_flow or "fine")
     seconds = time.perf_counter() - t0
     return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
             "runtime": report.runtime}
@@ -144,13 +146,17 @@ def main(argv: list[str] | None = None) -> None:
         log(f"{args.frames} noisy frames {size} written")
         names = {"dis-fine": "DIS-aligned (dis-fine, the default)", "dis": "DIS-aligned (dis, the coarser flow)",
                  "none": "unaligned"}
-        for align, fuse in (("dis-fine", True), ("dis-fine", False), ("dis", False), ("none", False)):
-            model = temporal_onnx(tmp / f"t_{align}.onnx", align)
-            r = time_b2g(clip, model, tmp / f"out_{align}_{fuse}.mkv", args.threads, fuse)
-            label = (f"temporal B2G k=2, ONNX Runtime CPU, {names[align]}"
-                     + (", output fusion (the default)" if fuse else ", `--no-fuse`"))
-            rows.append({"method": f"b2g-temporal-{align}" + ("-fuse" if fuse else ""), "label": label, "size": size,
-                         **r})
+        fusions = {"fine": ", output fusion (fine flow: the default)", "medium": ", output fusion, `--fuse-flow medium`",
+                   None: ", `--no-fuse`"}
+        for align, flow in (("dis-fine", "fine"), ("dis-fine", "medium"), ("dis-fine", None), ("dis", None),
+                            ("none", None)):
+            model = tmp / f"t_{align}.onnx"
+            if not model.exists():
+                temporal_onnx(model, align)
+            r = time_b2g(clip, model, tmp / f"out_{align}_{flow}.mkv", args.threads, flow)
+            label = f"temporal B2G k=2, ONNX Runtime CPU, {names[align]}{fusions[flow]}"
+            method = f"b2g-temporal-{align}" + ("" if flow is None else "-fuse" if flow == "fine" else f"-fuse-{flow}")
+            rows.append({"method": method, "label": label, "size": size, **r})
             log(f"{label}: {r['fps']:.2f} fps")
         r = time_nlm(clip, tmp / "nlm.mkv", args.sigma, args.threads)
         rows.append({"method": "nlm", "label": "OpenCV NLM per frame (h = 0.5σ, 7/21)", "size": size, **r})

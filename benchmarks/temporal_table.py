@@ -39,11 +39,17 @@ FUSABLE = (SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT, SINGL
 TEMPORAL_ROWS = (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT, TPRIOR_X8)
 
 
-def fused_method(method: str) -> str:
-    return method + "+fuse"
+def fused_method(method: str, flow: str = "fine", k: int | None = None) -> str:
+    """The row of ``method``'s outputs fused with the fusion flow ``flow`` (temporal/fuse.py
+    FUSION_FLOWS; the rows before 2026-11-29 fused with "medium" and carry the plain name) over
+    ``k`` frames each side (None: the fusion's default)."""
+    name = method + "+fuse" if flow == "fine" else f"{method}+fuse-{flow}"
+    return name if k is None else f"{name}-k{k}"
 
 
 LABELS.update({fused_method(m): LABELS[m] + " + output fusion" for m in FUSABLE})
+LABELS.update({fused_method(m, "medium"): LABELS[m] + " + output fusion, medium flow" for m in FUSABLE})
+LABELS.update({fused_method(m, "fine", 4): LABELS[m] + " + output fusion, 4 frames each side" for m in FUSABLE})
 
 
 def target_cell(row: dict, by_method: dict[str, dict]) -> str:
@@ -74,7 +80,7 @@ def render(rows: list[dict], runs: list[dict]) -> str:
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
     order = [m for base in (INPUT, NLM, BM3D, SINGLE, SINGLE_X8, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TPRIOR_X8, TFIT,
                             CPRIOR, CFIT)
-             for m in (base, fused_method(base))]
+             for m in (base, fused_method(base), fused_method(base, "medium"), fused_method(base, "fine", 4))]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
         f"{TARGET_VS_NLM:g} dB and ≥ the single-frame fit + {TARGET_VS_SINGLE:g} dB. A row that misses a "

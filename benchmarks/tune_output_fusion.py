@@ -52,13 +52,14 @@ def with_disc(frames: list[np.ndarray], other: np.ndarray) -> list[np.ndarray]:
 
 
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, ks=(2,), strengths=STRENGTHS,
-             windows=("centred", "causal")) -> list[dict]:
+             windows=("centred", "causal"), flow: str = "fine") -> list[dict]:
     import torch
 
     from b2g_deploy.config import preset
     from b2g_deploy.fit import single_pass
     from b2g_deploy.metrics import psnr
     from b2g_deploy.priors import starting_network, temporal_starting_network
+    from b2g_deploy.temporal.align import DEFAULT_ALIGN
     from b2g_deploy.temporal.fuse import fuse_clip
     from b2g_deploy.temporal.model import denoise_clip
 
@@ -67,7 +68,7 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, ks=(2,), strength
     cfg = preset("fast")
     single, cfg, _ = starting_network(None, 3, cfg)
     temporal, _ = temporal_starting_network(None, 3, 2, False, cfg)
-    temporal.align = "dis"
+    temporal.align = DEFAULT_ALIGN  # what runtimes use (tables before 2026-11-29: "dis")
     with torch.no_grad():
         outputs = {"single-frame prior": np.stack([single_pass(single.eval(), y).numpy() for y in stack]),
                    "temporal prior": np.stack([o.numpy() for o in denoise_clip(temporal, stack)])}
@@ -84,7 +85,7 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, ks=(2,), strength
             for window in windows:
                 for strength in strengths:
                     label = f"{window} {strength:g}" + (f", k={k}" if k != 2 else "")
-                    add(label, fuse_clip(outs, noisy, k=k, causal=window == "causal", strength=strength))
+                    add(label, fuse_clip(outs, noisy, k=k, causal=window == "causal", strength=strength, flow=flow))
     return rows
 
 
@@ -107,20 +108,13 @@ def main() -> None:
     ap.add_argument("--ks", default="2", help="fusion window half-widths to try")
     ap.add_argument("--strengths", default=",".join(f"{s:g}" for s in STRENGTHS))
     ap.add_argument("--windows", default="centred,causal")
-    ap.add_argument("--flow", default="medium", choices=("medium", "fast"),
-                    help="the DIS preset of the fusion's flows (temporal/fuse.py uses medium)")
+    ap.add_argument("--flow", default="fine", choices=("fine", "medium"),
+                    help="the fusion's flow (temporal/fuse.py FUSION_FLOWS; tables before 2026-11-29 used medium)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    if args.flow != "medium":
-        import cv2
-
-        from b2g_deploy.temporal import fuse
-
-        preset = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST}[args.flow]
-        fuse._dis = lambda: cv2.DISOpticalFlow_create(preset)
     photos = held_out_photos(args.photos + 1)  # the next photograph gives each clip its disc
     if len(photos) < 2:
         raise SystemExit("need at least two held-out photographs")
@@ -130,7 +124,7 @@ def main() -> None:
             rows += run_clip(name, with_disc(clip_from(photo), other), sigma,
                              ks=[int(k) for k in args.ks.split(",")],
                              strengths=[float(x) for x in args.strengths.split(",")],
-                             windows=args.windows.split(","))
+                             windows=args.windows.split(","), flow=args.flow)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "frames": FRAMES, "rows": rows},
                                             indent=1) + "\n")

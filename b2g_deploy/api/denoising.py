@@ -155,6 +155,7 @@ def denoise_video(
     blend_threshold: float = 0.3,
     sigma: float | None = None,
     fuse: bool = True,
+    fuse_flow: str = "fine",
     limit: int | None = None,
     reconnects: int = 3,
     force: bool = False,
@@ -178,7 +179,7 @@ def denoise_video(
     temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
     frame averaged with its neighbours' outputs, motion-compensated, where they agree
     (``temporal.fuse``: 3 frames each side, or the 4 before it for a causal model or a live
-    source). ``threads``: ONNX
+    source), its optical flow ``fuse_flow`` (``temporal.fuse.FUSION_FLOWS``). ``threads``: ONNX
     Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
     written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
@@ -191,6 +192,7 @@ def denoise_video(
     spec = source_spec(source)
     if batch < 1:
         raise InputError("--batch must be at least 1")
+    _check_fuse_flow(fuse_flow)
     if model is not None and (temporal or causal or k != 2):
         raise InputError("--temporal, --k and --causal choose what to fit without -m; "
                          "a model given with -m brings its own window")
@@ -237,7 +239,7 @@ def denoise_video(
         try:
             stats = _stream(reader, rt, output, codec=codec, bit_depth=bit_depth, force=force, batch=batch,
                             blend=blend, blend_threshold=blend_threshold, sigma=sigma, limit=limit,
-                            progress=progress, fuse=fuse, live=_is_live(spec))
+                            progress=progress, fuse=fuse, fuse_flow=fuse_flow, live=_is_live(spec))
         finally:
             reader.close()
     report.streamed, report.runtime, report.announced = True, rt.name, reader.info.frame_count
@@ -262,7 +264,8 @@ def _open(spec: str, channels: int | None, reconnects: int) -> Any:
 
 def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: int | None, force: bool,
             batch: int, blend: float, blend_threshold: float, sigma: float | None, limit: int | None,
-            progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, live: bool = False):
+            progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, fuse_flow: str = "fine",
+            live: bool = False):
     from ..io.pipeline import check_channels, run_pipeline
     from ..io.temporal import TemporalBlend
     from ..io.video_writers import open_sink
@@ -281,9 +284,16 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         # Its own window (chosen on held-out clips), past frames only where the model or the
         # source wants no lookahead.
         causal = bool(getattr(runtime, "temporal", False) and runtime.causal) or live
-        fuser = OutputFuser(causal=causal, sigma=sigma / 255.0 if sigma is not None else None)
+        fuser = OutputFuser(causal=causal, sigma=sigma / 255.0 if sigma is not None else None, flow=fuse_flow)
     return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
                         progress=on_frame)
+
+
+def _check_fuse_flow(flow: str) -> None:
+    from ..temporal.fuse import FUSION_FLOWS
+
+    if flow not in FUSION_FLOWS:
+        raise InputError(f"--fuse-flow must be one of {', '.join(FUSION_FLOWS)}, got {flow!r}")
 
 
 def _check_sink_free(output: Path, force: bool) -> None:

@@ -65,7 +65,9 @@ def pretrain(
 
     ``init_from`` starts the run from another prior: an RGB one for a grey run is converted
     (``priors.grey_from_rgb``), a single-frame one for a temporal run (``temporal_k`` in
-    ``changes``) gets a zero neighbour head, so it begins as that prior on the target. The output
+    ``changes``) gets a zero neighbour head, so it begins as that prior on the target, and a
+    temporal one for a wider window of the same shape is widened (``TemporalB2GNet.widened``:
+    the frames added start at zero weight). The output
     is written every ``save_every`` seconds, at the end and on Ctrl-C; with ``snapshot_dir``,
     a copy every ``snapshot_every`` steps (for the PSNR-against-pretraining curve).
     ``fit_to_budget`` sets the step count from the measured speed so that the run, learning-rate
@@ -187,7 +189,7 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
     """The network a new run starts from when it is given another prior, and its config (the
     network shape is the source's)."""
     from ..priors import grey_from_rgb, load_prior_state
-    from ..temporal.model import TemporalB2GNet
+    from ..temporal.model import TemporalB2GNet, window_shape
     from ..temporal.windows import target_slot, window_size
 
     src, _, src_meta = load_prior_state(path)
@@ -195,7 +197,11 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
     channels = 1 if cfg.grey else 3
     if isinstance(net, TemporalB2GNet):
         wanted = (window_size(cfg.temporal_k), target_slot(cfg.temporal_k, cfg.causal))
-        if not cfg.temporal_k or (net.window, net.target_index) != wanted:
+        k, causal = window_shape(net)
+        if cfg.temporal_k and causal == cfg.causal and k < cfg.temporal_k:
+            net = net.widened(cfg.temporal_k)  # a narrower prior of the same shape: outer frames start at zero
+            done.append(f"widened from k={k}, the frames added read with zero weights")
+        elif not cfg.temporal_k or (net.window, net.target_index) != wanted:
             raise InputError(f"{path} is a temporal prior for {net.window}-frame windows; this run "
                              + (f"reads {wanted[0]}-frame windows" if cfg.temporal_k else "is single-frame"))
     if net.channels != channels:

@@ -20,7 +20,7 @@ def pretrain_command(
     fit_to_budget: Annotated[bool, typer.Option("--fit-to-budget", help="with --time-budget: measure the speed, then set --steps so the run, learning-rate decay included, ends inside the budget")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="continue the run saved in this prior file")] = None,
     grey: Annotated[bool, typer.Option("--grey", help="a one-channel prior for grey images")] = False,
-    init_from: Annotated[Optional[Path], typer.Option(help="start from this prior (an RGB one for --grey is converted; a single-frame one for --temporal-k gets a zero neighbour head)")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="start from this prior (an RGB one for --grey is converted; a single-frame one for --temporal-k gets a zero neighbour head; a temporal one for a smaller k is widened, its added frames at zero weight)")] = None,
     init_rgb: Annotated[Optional[Path], typer.Option(hidden=True, help="old name of --init-from")] = None,
     temporal_k: Annotated[Optional[int], typer.Option(help="a temporal prior for windows of 2K+1 frames (synthetic motion)")] = None,
     causal: Annotated[bool, typer.Option("--causal", help="with --temporal-k: causal windows t-2K..t (live streams)")] = False,

@@ -12,7 +12,8 @@ denoisers' error, and its weight falls to zero:
     w_j   = exp(-G(mean_c (W_j(out_j) - out_t)^2) / (strength * sigma^2))
 
 with W_j the warp of neighbour j onto t (DIS optical flow between the *denoised* frames, which
-follows the scene, not the noise), G a Gaussian blur (the decision is local, not per pixel:
+follows the scene, not the noise, down to a vector per guide pixel, and bicubic resampling:
+``FUSION_FLOWS``), G a Gaussian blur (the decision is local, not per pixel:
 a per-pixel difference is dominated by the denoisers' own errors) and sigma the input's noise
 level, estimated as the std of what the denoiser removed (noisy - denoised). The network is not
 involved, so the same stage follows a single-frame or a temporal network, in the fit's measurements
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -37,49 +39,74 @@ DEFAULT_STRENGTH = 0.12
 DEFAULT_K, DEFAULT_CAUSAL_K = 3, 2
 _DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
 
+# How neighbours are warped onto the target (docs/METHOD_NOTES.md, "Fusing the outputs"):
+# "fine" (the default since 2026-11-29): DIS's fast preset down to its finest scale 0 (a flow
+# vector per guide pixel) and bicubic resampling; "medium": DIS's medium preset (finest scale
+# 1) and bilinear resampling, what the fusion did before, ~3x cheaper. Averaging *denoised*
+# frames, a quarter-pixel misalignment or bilinear's softening blurs the fused frame: on held-out
+# clips "fine" fused 0.3-0.4 dB higher at sigma 25 and 0.25-0.28 at 50, bicubic alone ~0.1-0.2
+# of that; the medium preset at scale 0 was no better than the fast one (benchmarks/tune_output_fusion.py).
+FusionFlow = Literal["fine", "medium"]
+FUSION_FLOWS = ("fine", "medium")
+DEFAULT_FLOW: FusionFlow = "fine"
+
 
 def default_k(causal: bool) -> int:
     return DEFAULT_CAUSAL_K if causal else DEFAULT_K
 
 
-def _dis():
-    """DIS "medium": on these clean guides it aligns 2.4 dB closer than "fast" (docs/METHOD_NOTES.md);
-    a fresh object per flow, as in ``align._dis`` (a reused one keeps state between calls)."""
+def check_flow(flow: str) -> str:
+    """``flow`` if it is one of ``FUSION_FLOWS``, else a ValueError naming them."""
+    if flow not in FUSION_FLOWS:
+        raise ValueError(f"fusion flow must be one of {', '.join(FUSION_FLOWS)}, got {flow!r}")
+    return flow
+
+
+def _dis(flow: str = DEFAULT_FLOW):
+    """A fresh DIS object per flow, as in ``align._dis`` (a reused one keeps state between calls)."""
     import cv2
 
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    if flow == "medium":
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    dis.setFinestScale(0)
+    return dis
 
 
 def _warp_onto(target_guide: np.ndarray, frame: np.ndarray, guide: np.ndarray, scale: int, grid,
-               out: np.ndarray) -> np.ndarray:
+               out: np.ndarray, flow: str = DEFAULT_FLOW) -> np.ndarray:
     """``frame`` (C, H, W) resampled into ``out`` at the target's pixels plus the flow from the
-    target to the frame (computed between their ``guide``s)."""
+    target to the frame (computed between their ``guide``s) by the fusion flow ``flow``."""
     import cv2
 
     h, w = frame.shape[-2:]
-    flow = _dis().calc(target_guide, guide, None)
+    field = _dis(flow).calc(target_guide, guide, None)
     if scale > 1:
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * float(scale)
-    # Fixed-point maps (1/32 px): built once for all channels, and remap reads them twice as fast.
-    map1, map2 = cv2.convertMaps(grid[1] + flow[..., 0], grid[0] + flow[..., 1], cv2.CV_16SC2)
+        field = cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR) * float(scale)
+    # Fixed-point maps (1/32 px): built once for all channels, and remap reads them faster.
+    map1, map2 = cv2.convertMaps(grid[1] + field[..., 0], grid[0] + field[..., 1], cv2.CV_16SC2)
+    interpolation = cv2.INTER_LINEAR if flow == "medium" else cv2.INTER_CUBIC
     for c in range(frame.shape[0]):
-        cv2.remap(np.ascontiguousarray(frame[c], np.float32), map1, map2, cv2.INTER_LINEAR, dst=out[c],
+        cv2.remap(np.ascontiguousarray(frame[c], np.float32), map1, map2, interpolation, dst=out[c],
                   borderMode=cv2.BORDER_REPLICATE)
     return out
 
 
 def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
-                strength: float = DEFAULT_STRENGTH, guides: Sequence[np.ndarray] | None = None) -> np.ndarray:
+                strength: float = DEFAULT_STRENGTH, guides: Sequence[np.ndarray] | None = None,
+                flow: FusionFlow = DEFAULT_FLOW) -> np.ndarray:
     """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
     frame of slot ``slot`` (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
     the target frame itself (clip edges) adds nothing and is skipped. ``guides``: the frames'
-    flow guides (``guide_of``) when the caller keeps them from window to window."""
+    flow guides (``guide_of``) when the caller keeps them from window to window. ``flow``: one of
+    ``FUSION_FLOWS``."""
     import cv2
 
     from .align import _grid, _guide_scale
 
     if strength <= 0 or sigma <= 0:
         raise ValueError(f"strength and sigma must be positive, got {strength}, {sigma}")
+    check_flow(flow)
     target = np.ascontiguousarray(frames[slot], dtype=np.float32)
     h, w = target.shape[-2:]
     scale = _guide_scale(h, w)
@@ -93,7 +120,7 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     for j, frame in enumerate(frames):
         if j == slot or np.may_share_memory(frame, frames[slot]):
             continue
-        _warp_onto(guides[slot], np.asarray(frame, dtype=np.float32), guides[j], scale, grid, warped)
+        _warp_onto(guides[slot], np.asarray(frame, dtype=np.float32), guides[j], scale, grid, warped, flow)
         disagreement = cv2.GaussianBlur(((warped - target) ** 2).mean(axis=0), (0, 0), _DECISION_BLUR)
         weight = np.exp(-disagreement / h2)
         total += weight[None] * warped
@@ -115,7 +142,8 @@ def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
 
 
 def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, causal: bool = False,
-              strength: float = DEFAULT_STRENGTH, sigma: float | None = None) -> np.ndarray:
+              strength: float = DEFAULT_STRENGTH, sigma: float | None = None,
+              flow: FusionFlow = DEFAULT_FLOW) -> np.ndarray:
     """Every frame of a denoised clip (N, C, H, W) fused with its window's (``window_indices``):
     what :class:`OutputFuser` gives for the same frames streamed. ``k`` None: ``default_k``;
     ``sigma`` None: the mean of ``removed_sigma`` over the clip."""
@@ -130,7 +158,7 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
     fused = []
     for t in range(n):
         idx = window_indices(t, n, k, causal)
-        fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx]))
+        fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx], flow))
     return np.stack(fused)
 
 
@@ -144,9 +172,10 @@ class OutputFuser:
     """
 
     def __init__(self, k: int | None = None, causal: bool = False, strength: float = DEFAULT_STRENGTH,
-                 sigma: float | None = None):
+                 sigma: float | None = None, flow: FusionFlow = DEFAULT_FLOW):
         if strength <= 0:
             raise ValueError(f"fusion strength must be positive, got {strength}")
+        self.flow = check_flow(flow)
         k = default_k(causal) if k is None else k
         self.ring = RingBuffer(k, causal)
         self.slot = target_slot(k, causal)
@@ -171,7 +200,7 @@ class OutputFuser:
         for _, frames in windows:
             index, noisy = self._pending.popleft()
             guides = [self._guide(f) for f in frames]
-            out.append((index, noisy, fuse_window(frames, self.slot, sigma, self.strength, guides)))
+            out.append((index, noisy, fuse_window(frames, self.slot, sigma, self.strength, guides, self.flow)))
         return out
 
     def _guide(self, frame: np.ndarray) -> np.ndarray:

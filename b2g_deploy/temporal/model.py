@@ -177,6 +177,36 @@ class TemporalB2GNet(nn.Module):
         target.weight.mul_(share)
         return self
 
+    def widened(self, k: int) -> "TemporalB2GNet":
+        """A new net for the wider window of half-width ``k`` (the same shape: centred or causal),
+        equal to this one on every window: all weights copied, each neighbour's weights moved to
+        the slot at the same distance from the target, the frames added (further out) read with
+        zero weights. Why: a wider temporal prior starts from a pretrained narrower one and only
+        learns what the outer frames add (``pretrain --temporal-k 3 --init-from prior_t2.pt``)."""
+        old_k, causal = window_shape(self)
+        if k < old_k:
+            raise ValueError(f"cannot narrow a k={old_k} net to k={k}")
+        wide = type(self).for_k(self.channels, k, causal, self.cfg, self.align).to(next(self.parameters()).device)
+        state = {key: value for key, value in self.state_dict().items() if not key.startswith("core.head.neighbours.")}
+        missing, unexpected = wide.load_state_dict(state, strict=False)
+        if unexpected or any(not key.startswith("core.head.neighbours.") for key in missing):
+            raise ValueError(f"weights do not fit the wider net: missing {missing}, unexpected {unexpected}")
+        old, new, c = self.head.neighbours, wide.head.neighbours, self.channels
+        if new is None:
+            return wide
+        with torch.no_grad():
+            new.weight.zero_()
+            new.bias.zero_()
+            if old is not None:
+                new.bias.copy_(old.bias)
+                # Neighbour slots in time order without the target: slot -> offset from the target.
+                offsets = lambda net: [j - net.target_index for j in range(net.window) if j != net.target_index]  # noqa: E731
+                where = {off: i for i, off in enumerate(offsets(wide))}
+                for i, off in enumerate(offsets(self)):
+                    j = where[off]
+                    new.weight[:, j * c : (j + 1) * c] = old.weight[:, i * c : (i + 1) * c]
+        return wide
+
     @classmethod
     def from_single_frame(cls, net: B2GNet, k: int, causal: bool) -> "TemporalB2GNet":
         """A new temporal net (see :meth:`for_k`) initialised from ``net`` (same device)."""

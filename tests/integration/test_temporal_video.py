@@ -113,9 +113,14 @@ def test_a_temporal_prior_starts_the_temporal_stage(tmp_path):
     ckpt = load_checkpoint(tmp_path / "o.b2g.pt")
     assert isinstance(ckpt.net, TemporalB2GNet) and ckpt.meta["temporal_fit"]["start"] == "t1.pt"
     assert ckpt.meta["init"] == "prior"  # the single-frame fit (noise check, fallback) from the shipped prior
-    # A k=2 fit cannot start from a k=1 prior; without --temporal it cannot start anything.
-    wrong = run("fit", video, "--frames", 5, "--temporal", "--k", 2, "--preset", "fast", "--iters", 1,
-                "--init", prior, "--device", "cpu", "-o", tmp_path / "w.png")
+    # A k=2 fit starts from the k=1 prior widened; a causal fit cannot start from a centred prior;
+    # without --temporal it cannot start anything.
+    wide = run("fit", video, "--frames", 5, "--temporal", "--k", 2, "--preset", "fast", "--iters", 1,
+               "--init", prior, "--device", "cpu", "-o", tmp_path / "w.png")
+    assert wide.exit_code == 0, wide.output
+    assert load_checkpoint(tmp_path / "w.b2g.pt").meta["temporal_fit"]["start"] == "t1.pt, widened from k=1"
+    wrong = run("fit", video, "--frames", 5, "--temporal", "--k", 1, "--causal", "--preset", "fast", "--iters", 1,
+                "--init", prior, "--device", "cpu", "-o", tmp_path / "c.png")
     assert wrong.exit_code == 2 and wrong.output.startswith("error:") and "3-frame windows" in wrong.output
     single = run("fit", video, "--frames", 2, "--preset", "fast", "--iters", 1, "--init", prior,
                  "--device", "cpu", "-o", tmp_path / "s.png")
@@ -217,6 +222,28 @@ def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_pat
     want = np.stack([f for _, _, f in want + fuser.flush()])
     assert got.shape == plain.shape and np.abs(got - want).max() <= 2 * QUANT
     assert np.abs(got - plain).max() > 2 * QUANT  # it did fuse
+
+
+def test_stream_fuses_with_the_flow_asked_for_and_refuses_an_unknown_one(tmp_path, monkeypatch):
+    from b2g_deploy.temporal import fuse
+
+    asked = []
+
+    class Recording(fuse.OutputFuser):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            asked.append(self.flow)
+
+    monkeypatch.setattr(fuse, "OutputFuser", Recording)
+    model, _ = _temporal_model(tmp_path, False, ".onnx")
+    video = clip(tmp_path / "clip.mkv")
+    result = run("denoise", video, "-m", model, "-o", tmp_path / "frames", "--device", "cpu", "--fuse-flow", "medium")
+    assert result.exit_code == 0, result.output
+    assert run("denoise", video, "-m", model, "-o", tmp_path / "f2", "--device", "cpu").exit_code == 0
+    assert asked == ["medium", "fine"]
+    refused = run("denoise", video, "-m", model, "-o", tmp_path / "o2.mkv", "--fuse-flow", "slow")
+    assert refused.exit_code == 2 and "--fuse-flow must be one of fine, medium" in refused.output
+    assert "Traceback" not in refused.output and not (tmp_path / "o2.mkv").exists()
 
 
 def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):

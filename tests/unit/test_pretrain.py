@@ -369,3 +369,11 @@ def test_temporal_priors_save_resume_and_start_from_a_single_frame_prior(tmp_pat
         api.pretrain([corpus_dir], tmp_path / "m.pt", steps=2, changes={**TINY, "temporal_k": 1, "objective": "masked"})
     with pytest.raises(InputError, match="temporal prior for 3-frame windows"):
         api.pretrain([corpus_dir], tmp_path / "x.pt", steps=2, init_from=temporal, changes=TINY)
+    with pytest.raises(InputError, match="temporal prior for 3-frame windows"):  # causal from centred
+        api.pretrain([corpus_dir], tmp_path / "c.pt", steps=2, init_from=temporal,
+                     changes={**TINY, "temporal_k": 2, "causal": True})
+    # A wider window of the same shape starts from the narrower prior, widened.
+    wide = api.pretrain([corpus_dir], tmp_path / "w.pt", steps=2, init_from=temporal, holdout=1,
+                        changes={**TINY, "temporal_k": 2})
+    assert any("widened from k=1" in n for n in wide.notes)
+    assert load_checkpoint(tmp_path / "w.pt").net.window == 5

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from b2g_deploy.checkpoint import load_checkpoint
 from b2g_deploy.config import preset
@@ -42,7 +43,17 @@ def test_the_shipped_temporal_priors_start_k2_rgb_fits_and_only_those():
     assert meta["kind"] == "prior" and meta["pretrain_config"]["temporal_k"] == 2 and meta["steps"] > 0
     causal, label = temporal_starting_network(None, 3, 2, True, fast)
     assert (causal.window, causal.target_index) == (5, 4) and label == "prior_rgb_t2c.pt"
-    # No packaged prior for other windows, colours, or a fit from scratch: the single-frame start.
+    # A wider window starts from the narrower prior of its shape, widened.
+    wide, label = temporal_starting_network(None, 3, 3, True, fast)
+    assert (wide.window, wide.target_index) == (7, 6) and label == "prior_rgb_t2c.pt, widened from k=2"
+    window = torch.rand(1, 21, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(wide.eval()(window), causal.eval()(window[:, 6:]), atol=1e-5)
+    given, label = temporal_starting_network(shipped_prior_path(3).with_name("prior_rgb_t2.pt"), 3, 4, False, fast)
+    assert (given.window, given.target_index) == (9, 4) and label == "prior_rgb_t2.pt, widened from k=2"
+    with pytest.raises(CheckpointError, match="asks for k=3 causal"):  # a centred prior for a causal fit
+        temporal_starting_network(shipped_prior_path(3).with_name("prior_rgb_t2.pt"), 3, 3, True, fast)
+    # No packaged prior for narrower windows, colours, or a fit from scratch: the single-frame start.
     assert temporal_starting_network(None, 3, 1, False, fast) == (None, "single-frame fit")
     assert temporal_starting_network(None, 1, 2, False, fast) == (None, "single-frame fit")
     assert temporal_starting_network("none", 3, 2, False, fast) == (None, "single-frame fit")

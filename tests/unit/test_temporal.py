@@ -185,6 +185,27 @@ def test_a_head_reading_the_mean_is_the_single_frame_head_on_the_mean_of_the_win
     assert not torch.allclose(got, temporal.head(torch.cat([window[:, :3]] * 5, dim=1)), atol=1e-3)  # reads them all
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_widened_net_is_the_narrow_one_on_the_frames_they_share(causal):
+    torch.manual_seed(0)
+    narrow = TemporalB2GNet.for_k(3, 1, causal, TINY).eval()
+    _perturb_batchnorm(narrow)
+    with torch.no_grad():
+        narrow.head.neighbours.weight.normal_()  # every neighbour read, each differently
+        narrow.head.neighbours.bias.normal_()
+    wide = narrow.widened(2).eval()
+    assert (wide.window, wide.target_index) == ((5, 4) if causal else (5, 2))
+    window = torch.rand(2, 15, 32, 32)
+    shared = window[:, 6:] if causal else window[:, 3:12]  # t-2..t or t-1..t+1
+    with torch.no_grad():
+        assert torch.allclose(wide(window), narrow(shared), atol=1e-6)
+        outer = window.clone()
+        outer[:, :3] += 0.5  # only the frame that was added (t-4 or t-2) changes
+        assert torch.allclose(wide(outer), wide(window), atol=1e-6)
+    with pytest.raises(ValueError, match="narrow"):
+        wide.widened(1)
+
+
 def test_init_refuses_another_configuration():
     with pytest.raises(ValueError):
         TemporalB2GNet.for_k(1, 2, False, TINY).init_from_single_frame(B2GNet(1, ModelConfig(width=16, depth=3)))
