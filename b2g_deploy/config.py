@@ -337,6 +337,10 @@ class PretrainConfig(_Strict):
         "none", description="a temporal prior's noisy windows: none = as cut (the net must find the motion "
         "itself); dis / dis-fine = each neighbour warped onto the target with DIS optical flow first "
         "(the coarser / the finer flow, temporal.align), as the net's input is wherever it runs")
+    pair_weight: float = Field(0.0, ge=0.0, description="a temporal prior: weight of an extra term, the squared "
+                               "error of the mean of two neighbouring frames' outputs (exactly aligned, rigid synthetic "
+                               "motion), which rewards errors that the output fusion can still average away")
+    pair_batch: int = Field(4, ge=1, le=64, description="sequences per step for pair_weight")
     bf16: bool = Field(True, description="bfloat16 autocast (1.6x faster on this AVX512-BF16 CPU)")
     channels_last: bool = Field(True, description="NHWC memory layout (1.14x faster here with bf16)")
     noise_on_device: bool = Field(False, description="draw masks and noise on the training device "
@@ -351,5 +355,5 @@ class PretrainConfig(_Strict):
             raise InputError("a temporal prior needs the 'noisy' objective (clean neighbours show the target)")
         if self.causal and not self.temporal_k:
             raise InputError("causal applies to a temporal prior; set temporal_k too")
-        if (self.align != "none" or self.occluders or self.deform) and not self.temporal_k:
-            raise InputError("align, deform and occluders apply to a temporal prior; set temporal_k too")
+        if (self.align != "none" or self.occluders or self.deform or self.pair_weight) and not self.temporal_k:
+            raise InputError("align, deform, occluders and pair_weight apply to a temporal prior; set temporal_k too")

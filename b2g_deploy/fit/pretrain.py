@@ -35,7 +35,7 @@ from ..config import PretrainConfig
 from ..io.corpus import Corpus, random_crops
 from ..model import B2GNet
 from ..temporal.model import TemporalB2GNet
-from .synthetic_motion import motion_margin, synthetic_windows, target_slot, window_frames
+from .synthetic_motion import motion_margin, pair_margin, synthetic_pairs, synthetic_windows, target_slot, window_frames
 
 _WARMUP = 500
 _VALIDATION_SIGMA = 25.0
@@ -145,6 +145,46 @@ def pretrain_loss(net: B2GNet | TemporalB2GNet, x: torch.Tensor, y: torch.Tensor
     return masked + full, {"masked": masked.item(), "full": full.item()}
 
 
+def pair_batch(corpus: Corpus, cfg: PretrainConfig, rng: np.random.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cfg.pair_batch`` clean sequences of two overlapping windows (``synthetic_pairs``) and
+    the shift that aligns the second window's target onto the first's."""
+    big = random_crops(corpus, cfg.pair_batch, cfg.crop + 2 * pair_margin(cfg), rng)
+    seq, shifts = synthetic_pairs(big, cfg, rng)
+    return torch.from_numpy(seq), torch.from_numpy(shifts)
+
+
+def shifted(e: torch.Tensor, d: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``e`` (C, H, W) read at p + d, and where p + d is inside the frame (1, H, W)."""
+    h, w = e.shape[-2:]
+    out = torch.roll(e, shifts=(-d[0], -d[1]), dims=(-2, -1))
+    valid = torch.zeros(1, h, w, dtype=e.dtype, device=e.device)
+    valid[:, max(0, -d[0]) : h - max(0, d[0]), max(0, -d[1]) : w - max(0, d[1])] = 1.0
+    return out, valid
+
+
+def pair_loss(net: TemporalB2GNet, seq: torch.Tensor, noisy: torch.Tensor, shifts: torch.Tensor,
+              cfg: PretrainConfig, layout: torch.memory_format) -> torch.Tensor:
+    """The squared error of the mean of two neighbouring outputs, the second's shifted onto the
+    first's target: (e_a + S e_b)^2 / 4 = (e_a^2 + e_b^2 + 2 e_a S e_b) / 4, so besides each
+    output's own error it penalises what they share, the part of the error that the output
+    fusion (``temporal.fuse``) cannot average away. ``seq``/``noisy`` (B, (T+1)*C, H, W) clean
+    and noisy sequences; the windows are aligned as everywhere else (``aligned``)."""
+    t_count, slot = window_frames(cfg), target_slot(cfg)
+    c = seq.shape[1] // (t_count + 1)
+    dev = next(net.parameters()).device
+    first = aligned(noisy[:, : t_count * c], cfg).to(dev, memory_format=layout)
+    second = aligned(noisy[:, c:], cfg).to(dev, memory_format=layout)
+    e_a = net(first).float() - seq[:, slot * c : (slot + 1) * c].to(dev)
+    e_b = net(second).float() - seq[:, (slot + 1) * c : (slot + 2) * c].to(dev)
+    total, count = e_a.new_zeros(()), e_a.new_zeros(())
+    for i in range(seq.shape[0]):
+        moved, valid = shifted(e_b[i], (int(shifts[i, 0]), int(shifts[i, 1])))
+        total = total + (valid * ((e_a[i] + moved) / 2) ** 2).sum()
+        count = count + valid.sum() * c
+    return total / count.clamp(min=1.0)
+
+
 def validation_set(corpus: Corpus, cfg: PretrainConfig, limit: int = 16, sigma: float = _VALIDATION_SIGMA,
                    crop: int = _VALIDATION_CROP) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Centre crops of the held-out photographs with fixed (seeded) sigma-25 noise: (clean
@@ -235,9 +275,16 @@ def pretrain(
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, state.step)
             y, mask = draw_inputs(x, cfg, gen)
+            if cfg.pair_weight:  # drawn after the step's own crops, from the same (seed, step)
+                seq, shifts = pair_batch(corpus, cfg, rng)
+                noisy_seq = add_training_noise(seq.to(draw_on), cfg, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 loss, parts = pretrain_loss(net, target.to(device), y.to(device, memory_format=layout),
                                             mask.to(device, memory_format=layout), cfg)
+                if cfg.pair_weight:
+                    pair = pair_loss(net, seq, noisy_seq, shifts, cfg, layout)
+                    loss = loss + cfg.pair_weight * pair
+                    parts["pair"] = pair.item()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -118,3 +118,36 @@ def _deform(window: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -
         mx, my = gx + (j - slot) * field[..., 0], gy + (j - slot) * field[..., 1]
         for ch in range(j * c, (j + 1) * c):
             window[ch] = cv2.remap(window[ch], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def pair_margin(cfg: PretrainConfig) -> int:
+    """``motion_margin`` for the sequences of ``synthetic_pairs``: one frame more, after the window."""
+    t_count, slot = window_frames(cfg), target_slot(cfg)
+    return math.ceil(cfg.motion_max * max(slot, t_count - slot)) + 1
+
+
+def synthetic_pairs(big: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences of T + 1 frames (n, (T+1)*C, s, s) cut from clean crops ``big`` (n, C, s + 2m,
+    s + 2m), m = ``pair_margin``, and per sequence the shift d (n, 2) with which the second
+    window's target lands on the first's: frames 0..T-1 are one window (target ``target_slot``),
+    frames 1..T the next one (target slot + 1), and pixel p of the first target shows what pixel
+    p + d of the second shows. Rigid motion (a constant velocity, the same jitter as
+    ``synthetic_windows``) at whole pixels, no deformation or occluder, so that d is exact."""
+    n, c, side, _ = big.shape
+    m = pair_margin(cfg)
+    s = side - 2 * m
+    t_count, slot = window_frames(cfg) + 1, target_slot(cfg)
+    out = np.empty((n, t_count * c, s, s), big.dtype)
+    shifts = np.empty((n, 2), np.int64)
+    for i in range(n):
+        v = np.zeros(2) if rng.random() < _STATIC_SHARE else rng.uniform(-cfg.motion_max, cfg.motion_max, 2)
+        offsets = []
+        for j in range(t_count):
+            offset = np.rint(v * (j - slot)).astype(int)
+            if j != slot and rng.random() < _JITTER_SHARE:
+                offset += rng.integers(-1, 2, 2)
+            dy, dx = np.clip(offset, -m, m)
+            offsets.append((dy, dx))
+            out[i, j * c : (j + 1) * c] = big[i, :, m + dy : m + dy + s, m + dx : m + dx + s]
+        shifts[i] = np.subtract(offsets[slot], offsets[slot + 1])
+    return out, shifts

@@ -259,6 +259,35 @@ def test_synthetic_windows_displace_the_target_by_the_drawn_motion():
     assert np.abs(still[:, 6:9] - big[:, :, 1:17, 1:17]).max() == 0
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_pair_sequences_overlap_by_a_window_and_their_shift_aligns_the_two_targets(causal):
+    from b2g_deploy.fit.pretrain import shifted
+    from b2g_deploy.fit.synthetic_motion import pair_margin, synthetic_pairs, target_slot
+
+    cfg = _cfg(temporal_k=1, causal=causal, motion_max=2.5)
+    m, slot = pair_margin(cfg), target_slot(cfg)
+    big = np.random.default_rng(0).random((8, 3, 24 + 2 * m, 24 + 2 * m)).astype(np.float32)
+    seq, shifts = synthetic_pairs(big, cfg, np.random.default_rng(3))
+    assert seq.shape == (8, 12, 24, 24) and shifts.shape == (8, 2)
+    assert np.abs(shifts).max() > 0  # moving sequences are drawn
+    for i in range(8):
+        first = torch.from_numpy(seq[i, 3 * slot : 3 * slot + 3])
+        second = torch.from_numpy(seq[i, 3 * slot + 3 : 3 * slot + 6])
+        moved, valid = shifted(second, (int(shifts[i, 0]), int(shifts[i, 1])))
+        assert valid.sum() > 0.5 * 24 * 24
+        assert torch.equal(moved * valid, first * valid)  # the second target, read at p + d, is the first
+
+
+def test_the_pair_term_trains_and_is_recorded(tmp_path, corpus_dir):
+    from b2g_deploy.checkpoint import load_checkpoint
+
+    out = tmp_path / "pair.pt"
+    api.pretrain([corpus_dir], out, steps=2, holdout=1,
+                 changes={**TINY, "temporal_k": 1, "motion_max": 1.0, "pair_weight": 1.0, "pair_batch": 2})
+    history = load_checkpoint(out).meta["history"]
+    assert history[-1]["pair"] > 0 and math.isfinite(history[-1]["pair"])
+
+
 def test_occluders_move_a_disc_of_another_photograph_across_every_frame():
     from b2g_deploy.fit.synthetic_motion import motion_margin, synthetic_windows
 
@@ -305,7 +334,7 @@ def test_aligned_pretraining_windows_show_the_net_its_neighbours_warped_onto_the
         before = (raw[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
         after = (warped[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
         assert after < 0.5 * before, (j, float(before), float(after))
-    with pytest.raises(InputError, match="align, deform and occluders apply to a temporal prior"):
+    with pytest.raises(InputError, match="align, deform, occluders and pair_weight apply to a temporal prior"):
         _cfg(align="dis").check()
 
 
