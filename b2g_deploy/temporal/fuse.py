@@ -42,10 +42,11 @@ _DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
 # How neighbours are warped onto the target (docs/METHOD_NOTES.md, "Fusing the outputs"):
 # "fine" (the default since 2026-11-29): DIS's fast preset down to its finest scale 0 (a flow
 # vector per guide pixel) and bicubic resampling; "medium": DIS's medium preset (finest scale
-# 1) and bilinear resampling, what the fusion did before, ~3x cheaper. Averaging *denoised*
-# frames, a quarter-pixel misalignment or bilinear's softening blurs the fused frame: on held-out
-# clips "fine" fused 0.3-0.4 dB higher at sigma 25 and 0.25-0.28 at 50, bicubic alone ~0.1-0.2
-# of that; the medium preset at scale 0 was no better than the fast one (benchmarks/tune_output_fusion.py).
+# 1) and bilinear resampling, what the fusion did before, its flows ~3x cheaper. Averaging
+# *denoised* frames, a quarter-pixel misalignment or bilinear's softening blurs the fused frame:
+# on 256x256 held-out clips "fine" fused 0.19-0.38 dB higher (benchmarks/tune_output_fusion.py;
+# the medium preset at scale 0 was no better than the fast one), on the 720p cockatoo clip
+# +0.07 / +0.02 dB for the temporal default at sigma 25 / 50 (docs/BENCHMARKS.md).
 FusionFlow = Literal["fine", "medium"]
 FUSION_FLOWS = ("fine", "medium")
 DEFAULT_FLOW: FusionFlow = "fine"
