@@ -202,8 +202,10 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
             net = net.widened(cfg.temporal_k)  # a narrower prior of the same shape: outer frames start at zero
             done.append(f"widened from k={k}, the frames added read with zero weights")
         elif not cfg.temporal_k or (net.window, net.target_index) != wanted:
-            raise InputError(f"{path} is a temporal prior for {net.window}-frame windows; this run "
-                             + (f"reads {wanted[0]}-frame windows" if cfg.temporal_k else "is single-frame"))
+            shape = lambda c: "causal" if c else "centred"  # noqa: E731
+            raise InputError(f"{path} is a temporal prior for {net.window}-frame {shape(causal)} windows; this run "
+                             + (f"reads {wanted[0]}-frame {shape(cfg.causal)} ones" if cfg.temporal_k
+                                else "is single-frame"))
     if net.channels != channels:
         if net.channels != 3 or isinstance(net, TemporalB2GNet):
             raise InputError(f"{path} is a {net.channels}-channel prior; this run is {'grey' if cfg.grey else 'RGB'}")

@@ -42,8 +42,12 @@ def pretrain_command(
 
         raise InputError(f"unknown objective '{objective}'; use noisy or masked")
     changes = load_changes(config) if config is not None else None
-    if temporal_k is not None or causal:
-        changes = {**(changes or {}), "temporal_k": temporal_k or 0, "causal": causal}
+    # Flags override the config only when given: --temporal-k without --causal keeps a config's
+    # "causal": true (it used to reset it to centred).
+    if temporal_k is not None:
+        changes = {**(changes or {}), "temporal_k": temporal_k}
+    if causal:
+        changes = {**(changes or {}), "causal": True}
     if init_from is not None and init_rgb is not None:
         from ..errors import InputError
 

@@ -142,6 +142,18 @@ def test_cli_pretrain_one_line_errors(tmp_path, corpus_dir):
         assert lines[-1].startswith("error:") and expect in lines[-1], res.output
 
 
+def test_cli_temporal_k_keeps_a_causal_window_the_config_asks_for(tmp_path, corpus_dir):
+    from b2g_deploy.checkpoint import load_checkpoint
+
+    out = tmp_path / "c.pt"
+    res = runner.invoke(app, ["pretrain", str(corpus_dir), "-o", str(out), "--steps", "1", "--temporal-k", "1",
+                              "--config", json.dumps({**TINY, "causal": True, "motion_max": 1.0}),
+                              "--device", "cpu", "--holdout", "1"])
+    assert res.exit_code == 0, res.output
+    net = load_checkpoint(out).net
+    assert (net.window, net.target_index) == (3, 2)  # causal: the target last
+
+
 def test_resume_may_lower_the_learning_rate_and_nothing_else(tmp_path, corpus_dir):
     first = tmp_path / "p.pt"
     api.pretrain([corpus_dir], first, steps=2, changes=TINY, holdout=0)
@@ -396,9 +408,9 @@ def test_temporal_priors_save_resume_and_start_from_a_single_frame_prior(tmp_pat
         assert torch.allclose(head, s.net.head(w.view(1, 3, 3, 32, 32).mean(1))[..., 1:-1, 1:-1], atol=1e-5)
     with pytest.raises(InputError, match="noisy"):
         api.pretrain([corpus_dir], tmp_path / "m.pt", steps=2, changes={**TINY, "temporal_k": 1, "objective": "masked"})
-    with pytest.raises(InputError, match="temporal prior for 3-frame windows"):
+    with pytest.raises(InputError, match="temporal prior for 3-frame centred windows; this run is single-frame"):
         api.pretrain([corpus_dir], tmp_path / "x.pt", steps=2, init_from=temporal, changes=TINY)
-    with pytest.raises(InputError, match="temporal prior for 3-frame windows"):  # causal from centred
+    with pytest.raises(InputError, match="3-frame centred windows; this run reads 5-frame causal ones"):
         api.pretrain([corpus_dir], tmp_path / "c.pt", steps=2, init_from=temporal,
                      changes={**TINY, "temporal_k": 2, "causal": True})
     # A wider window of the same shape starts from the narrower prior, widened.
