@@ -62,18 +62,30 @@ def synthetic_windows(big: np.ndarray, cfg: PretrainConfig, rng: np.random.Gener
     t_count, slot = window_frames(cfg), target_slot(cfg)
     out = np.empty((n, t_count * c, s, s), big.dtype)
     for i in range(n):
-        v = np.zeros(2) if rng.random() < _STATIC_SHARE else rng.uniform(-cfg.motion_max, cfg.motion_max, 2)
-        for j in range(t_count):
-            offset = np.rint(v * (j - slot)).astype(int)
-            if j != slot and rng.random() < _JITTER_SHARE:
-                offset += rng.integers(-1, 2, 2)
-            dy, dx = np.clip(offset, -m, m)
-            out[i, j * c : (j + 1) * c] = big[i, :, m + dy : m + dy + s, m + dx : m + dx + s]
+        _cut_rigid(big[i], out[i], slot, m, cfg, rng)
         if cfg.deform:
             _deform(out[i], cfg, rng)
         if cfg.occluders and rng.random() < cfg.occluders:
             _add_occluder(out[i], big[(i + 1) % n] if n > 1 else big[i, :, ::-1, ::-1], cfg, rng)
     return out
+
+
+def _cut_rigid(crop: np.ndarray, frames: np.ndarray, slot: int, m: int, cfg: PretrainConfig,
+               rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Fill ``frames`` (T*C, s, s) with whole-pixel cuts of ``crop`` (C, s + 2m, s + 2m) along one
+    constant velocity (a fifth of the sequences static) with a pixel of jitter on some frames,
+    frame ``slot`` the centre cut; returns each frame's (dy, dx) offset."""
+    c, s = crop.shape[0], frames.shape[-1]
+    v = np.zeros(2) if rng.random() < _STATIC_SHARE else rng.uniform(-cfg.motion_max, cfg.motion_max, 2)
+    offsets = []
+    for j in range(frames.shape[0] // c):
+        offset = np.rint(v * (j - slot)).astype(int)
+        if j != slot and rng.random() < _JITTER_SHARE:
+            offset += rng.integers(-1, 2, 2)
+        dy, dx = np.clip(offset, -m, m)
+        offsets.append((int(dy), int(dx)))
+        frames[j * c : (j + 1) * c] = crop[:, m + dy : m + dy + s, m + dx : m + dx + s]
+    return offsets
 
 
 def _add_occluder(window: np.ndarray, other: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> None:
@@ -140,14 +152,6 @@ def synthetic_pairs(big: np.ndarray, cfg: PretrainConfig, rng: np.random.Generat
     out = np.empty((n, t_count * c, s, s), big.dtype)
     shifts = np.empty((n, 2), np.int64)
     for i in range(n):
-        v = np.zeros(2) if rng.random() < _STATIC_SHARE else rng.uniform(-cfg.motion_max, cfg.motion_max, 2)
-        offsets = []
-        for j in range(t_count):
-            offset = np.rint(v * (j - slot)).astype(int)
-            if j != slot and rng.random() < _JITTER_SHARE:
-                offset += rng.integers(-1, 2, 2)
-            dy, dx = np.clip(offset, -m, m)
-            offsets.append((dy, dx))
-            out[i, j * c : (j + 1) * c] = big[i, :, m + dy : m + dy + s, m + dx : m + dx + s]
+        offsets = _cut_rigid(big[i], out[i], slot, m, cfg, rng)
         shifts[i] = np.subtract(offsets[slot], offsets[slot + 1])
     return out, shifts

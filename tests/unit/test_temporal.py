@@ -1,4 +1,5 @@
-"""The temporal (multi-frame) denoiser: windows, streaming, the model, its fit, export, noise check."""
+"""The temporal (multi-frame) denoiser: the model, its fit, export, noise check (windows and the
+ring buffer: test_temporal_windows.py)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,7 @@ from b2g_deploy.temporal.noise_check import (
     temporal_noise_is_independent,
     temporal_residual_correlation,
 )
-from b2g_deploy.temporal.windows import (
-    FrameSizeChangedError,
-    RingBuffer,
-    stack_window,
-    target_slot,
-    window_indices,
-    window_sees_own_target,
-)
+from b2g_deploy.temporal.windows import RingBuffer
 
 TINY = ModelConfig(width=8, depth=3)
 
@@ -37,110 +31,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def _numbered_frames(n: int, channels: int = 1, size: int = 4) -> torch.Tensor:
-    """Frame i is filled with the value i, so a window shows which frames went into it."""
-    return torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, channels, size, size).clone()
-
-
-# --- window assembly --------------------------------------------------------------------------
-
-
-def test_centred_window_inside_the_clip():
-    assert window_indices(5, 12, 2) == [3, 4, 5, 6, 7]
-
-
-def test_centred_window_reflects_about_the_target_at_the_edges():
-    assert window_indices(0, 12, 2) == [2, 1, 0, 1, 2]
-    assert window_indices(1, 12, 2) == [3, 0, 1, 2, 3]  # clip-edge reflection would give frame 1 twice
-    assert window_indices(11, 12, 2) == [9, 10, 11, 10, 9]
-    assert window_indices(10, 12, 2) == [8, 9, 10, 11, 8]
-
-
-def test_causal_window_ends_at_the_target_and_replicates_the_first_frame():
-    assert window_indices(5, 12, 2, causal=True) == [1, 2, 3, 4, 5]
-    assert window_indices(1, 12, 2, causal=True) == [0, 0, 0, 0, 1]
-    assert window_indices(0, 12, 2, causal=True) == [0, 0, 0, 0, 0]
-    assert window_sees_own_target(window_indices(0, 12, 2, causal=True), target_slot(2, True))
-
-
-def test_clips_shorter_than_the_window_fall_back_to_the_nearest_frames():
-    assert window_indices(0, 1, 2) == [0] * 5
-    assert window_indices(0, 2, 2) == [1, 1, 0, 1, 1]
-    assert window_indices(1, 2, 2) == [0, 0, 1, 0, 0]
-
-
-@pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_windows_stay_in_the_clip_and_never_repeat_the_target(k, causal):
-    for n in range(1, 10):
-        for t in range(n):
-            idx = window_indices(t, n, k, causal)
-            assert len(idx) == 2 * k + 1 and idx[target_slot(k, causal)] == t
-            assert all(0 <= i < n for i in idx)
-            if causal:
-                assert all(i <= t for i in idx)  # no lookahead
-            # Only a 1-frame clip (and a causal stream's first frame) has no other frame to offer.
-            expect_own = n == 1 or (causal and t == 0)
-            assert window_sees_own_target(idx, target_slot(k, causal)) == expect_own
-
-
-def test_window_indices_rejects_frames_outside_the_clip():
-    with pytest.raises(ValueError):
-        window_indices(3, 3, 1)
-
-
-def test_stack_window_concatenates_channels_for_torch_and_numpy():
-    frames = _numbered_frames(6, channels=3)
-    stacked = stack_window(frames, [4, 5, 5])
-    assert stacked.shape == (9, 4, 4)
-    assert stacked[:3].eq(4).all() and stacked[3:].eq(5).all()
-    as_numpy = stack_window([f.numpy() for f in frames], [0, 1, 2])
-    assert isinstance(as_numpy, np.ndarray) and as_numpy.shape == (9, 4, 4)
-
-
-# --- streaming --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("n", [1, 2, 3, 5, 12])
-def test_ring_buffer_emits_every_frame_once_in_order_with_the_offline_window(n, causal):
-    k = 2
-    frames = _numbered_frames(n)
-    buffer = RingBuffer(k, causal)
-    emitted = []
-    for i in range(n):
-        out = buffer.push(frames[i])
-        # Causal: the pushed frame's window at once. Centred: frame i-k's, once it exists.
-        expected_now = [i] if causal else ([i - k] if i >= k else [])
-        assert [t for t, _ in out] == expected_now
-        emitted += out
-    tail = buffer.flush()
-    assert causal is False or tail == []
-    emitted += tail
-    assert [t for t, _ in emitted] == list(range(n))
-    for t, window in emitted:
-        assert torch.equal(window, stack_window(frames, window_indices(t, n, k, causal)))
-
-
-def test_ring_buffer_latency_and_new_stream_after_flush():
-    buffer = RingBuffer(2)
-    assert buffer.latency == 2 and RingBuffer(2, causal=True).latency == 0
-    for frame in _numbered_frames(3):
-        buffer.push(frame)
-    assert buffer.pending == 2
-    assert [t for t, _ in buffer.flush()] == [1, 2]
-    assert [t for t, _ in buffer.push(torch.zeros(1, 8, 8))] == []  # a new stream, new size allowed
-    assert [t for t, _ in buffer.flush()] == [0]
-
-
-def test_ring_buffer_refuses_a_frame_of_another_size():
-    buffer = RingBuffer(1, causal=True)
-    buffer.push(torch.zeros(3, 16, 16))
-    with pytest.raises(FrameSizeChangedError, match="16x16") as info:
-        buffer.push(torch.zeros(3, 16, 24))
-    assert isinstance(info.value, InputError)
 
 
 # --- the model --------------------------------------------------------------------------------
