@@ -51,7 +51,10 @@ def temporal_settings(net: TemporalB2GNet) -> dict[str, Any]:
     """The window a temporal net reads, as stored in ``meta["temporal"]``."""
     k = (net.window - 1) // 2
     causal = net.window > 1 and net.target_index == net.window - 1
-    return {"k": k, "causal": causal, "window": net.window, "target_index": net.target_index, "align": net.align}
+    settings = {"k": k, "causal": causal, "window": net.window, "target_index": net.target_index, "align": net.align}
+    if net.mixer:  # written only when there is one, so files without it read as before
+        settings["mixer"] = net.mixer
+    return settings
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint, force: bool = False) -> None:
@@ -113,7 +116,11 @@ def _build_net(meta: dict[str, Any], config: FitConfig) -> B2GNet | TemporalB2GN
     if not isinstance(t, dict) or not _is_int(t.get("k")) or not 0 <= t["k"] <= 8 \
             or not isinstance(t.get("causal"), bool):
         raise ValueError(f"meta temporal {t!r} is not a window (k 0..8, causal true/false)")
-    net = TemporalB2GNet.for_k(meta["channels"], t["k"], t["causal"], config.model, align=t.get("align", "none"))
+    mixer = t.get("mixer", 0)
+    if not _is_int(mixer) or not 0 <= mixer <= 256:
+        raise ValueError(f"meta temporal mixer {mixer!r} is not 0..256 hidden channels")
+    net = TemporalB2GNet.for_k(meta["channels"], t["k"], t["causal"], config.model, align=t.get("align", "none"),
+                               mixer=mixer)
     for key in ("window", "target_index"):  # written for readers; must agree with k and causal
         if key in t and t[key] != getattr(net, key):
             raise ValueError(f"meta temporal {key} {t[key]!r} does not match k={t['k']} causal={t['causal']}")

@@ -323,6 +323,9 @@ class PretrainConfig(_Strict):
     temporal_k: int = Field(0, ge=0, le=4, description="0: a single-frame prior; k > 0: a temporal "
                             "prior for windows of 2k+1 frames cut from photographs with synthetic motion")
     causal: bool = Field(False, description="a temporal prior for causal windows (frames t-2k..t)")
+    temporal_mixer: int = Field(0, ge=0, le=256, description="a temporal prior: hidden channels of a residual "
+                                "block on the summed heads at full resolution (temporal.model.HeadMixer); 0 = none. "
+                                "With --init-from a prior without one, it is added at zero (the prior unchanged)")
     motion_max: float = Field(2.0, ge=0.0, le=8.0, description="largest synthetic motion, pixels per frame")
     fusion_init: Literal["zero", "mean"] = Field(
         "zero", description="a temporal prior started from a single-frame one: zero = its neighbour head "
@@ -355,5 +358,7 @@ class PretrainConfig(_Strict):
             raise InputError("a temporal prior needs the 'noisy' objective (clean neighbours show the target)")
         if self.causal and not self.temporal_k:
             raise InputError("causal applies to a temporal prior; set temporal_k too")
-        if (self.align != "none" or self.occluders or self.deform or self.pair_weight) and not self.temporal_k:
-            raise InputError("align, deform, occluders and pair_weight apply to a temporal prior; set temporal_k too")
+        if (self.align != "none" or self.occluders or self.deform or self.pair_weight or self.temporal_mixer) \
+                and not self.temporal_k:
+            raise InputError("align, deform, occluders, pair_weight and temporal_mixer apply to a temporal prior; "
+                             "set temporal_k too")

@@ -145,7 +145,8 @@ def pretrain(
         if init_from is not None:
             net, cfg, init_steps = _start_from(init_from, cfg, notes)
         elif cfg.temporal_k:
-            net = TemporalB2GNet.for_k(1 if grey else 3, cfg.temporal_k, cfg.causal, cfg.model)
+            net = TemporalB2GNet.for_k(1 if grey else 3, cfg.temporal_k, cfg.causal, cfg.model,
+                                       mixer=cfg.temporal_mixer)
         else:
             net = B2GNet(1 if grey else 3, cfg.model)
         state, corpus_before = PretrainState(net), {}
@@ -216,6 +217,13 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
         if cfg.fusion_init == "mean":
             net.init_neighbours_as_mean()
         done.append("head reading the window's mean" if cfg.fusion_init == "mean" else "neighbour head zero")
+    if isinstance(net, TemporalB2GNet):
+        if cfg.temporal_mixer and not net.mixer:
+            net = net.with_mixer(cfg.temporal_mixer)
+            done.append(f"a {cfg.temporal_mixer}-channel head mixer added at zero")
+        elif cfg.temporal_mixer and net.mixer != cfg.temporal_mixer:
+            raise InputError(f"{path} has a {net.mixer}-channel head mixer; this run asks for {cfg.temporal_mixer}")
+        cfg = cfg.model_copy(update={"temporal_mixer": net.mixer})
     # The source's whole lineage: a prior that itself continued another counts those steps too.
     steps = src.step + int(src_meta.get("init_from_steps", 0))
     notes.append(f"started from {path.name} ({steps} steps)" + "".join(f", {d}" for d in done))

@@ -19,23 +19,53 @@ to start a video fit from a fitted single-frame network or a shipped prior.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..model import B2GNet, PartialConv2d, denoise
+from ..model import _LEAK, B2GNet, PartialConv2d, denoise
 from .align import align_windows, check_align
 from .windows import stack_window, window_indices
 
 
-class TemporalHead(nn.Module):
-    """Blind-spot partial conv on the target frame + plain conv on the neighbours, summed."""
+class HeadMixer(nn.Module):
+    """A residual block at full resolution on the summed heads: x + W2 lrelu(W1 lrelu(x)).
 
-    def __init__(self, channels: int, window: int, target_index: int, width: int):
+    Why: the summed heads are linear in the frames, and the trunk's only full-resolution layers
+    after them are the last decoder stage's two convolutions; this gives the net two more layers
+    at full resolution to compare the target's features with its neighbours' (where to trust
+    them) before the first pooling. W2 starts at zero, so adding a mixer to a pretrained net
+    changes nothing until it trains (:meth:`TemporalB2GNet.with_mixer`). The blind spot is kept:
+    the target head already excludes every masked pixel, and nothing here reads the frames.
+    """
+
+    def __init__(self, width: int, hidden: int):
+        super().__init__()
+        self.expand = nn.Conv2d(width, hidden, 3, padding=1)
+        self.project = nn.Conv2d(hidden, width, 3, padding=1)
+        with torch.no_grad():
+            self.project.weight.zero_()
+            self.project.bias.zero_()
+
+    @property
+    def hidden(self) -> int:
+        return self.expand.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.project(F.leaky_relu(self.expand(F.leaky_relu(x, _LEAK)), _LEAK))
+
+
+class TemporalHead(nn.Module):
+    """Blind-spot partial conv on the target frame + plain conv on the neighbours, summed (then,
+    with ``mixer`` > 0, a :class:`HeadMixer` of that many hidden channels)."""
+
+    def __init__(self, channels: int, window: int, target_index: int, width: int, mixer: int = 0):
         super().__init__()
         self.channels, self.window, self.target_index = channels, window, target_index
         self.target = PartialConv2d(channels, width)
         # window 1 is the single-frame net: no neighbours, no neighbour weights.
         self.neighbours = nn.Conv2d((window - 1) * channels, width, 3, padding=1) if window > 1 else None
+        self.mixer = HeadMixer(width, mixer) if mixer else None
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(target (B, C, H, W), neighbours (B, (T-1)*C, H, W) or None) of a stacked window.
@@ -58,7 +88,7 @@ class TemporalHead(nn.Module):
         out = self.target(target, mask)
         if neighbours is not None:
             out = out + self.neighbours(neighbours)
-        return out
+        return out if self.mixer is None else self.mixer(out)
 
 
 class TemporalB2GNet(nn.Module):
@@ -70,29 +100,32 @@ class TemporalB2GNet(nn.Module):
     are prepared before the network sees them ("dis", "dis-fine": neighbours warped onto the target,
     ``temporal.align``; "none": as decoded). It is not part of the graph; checkpoints, exported
     models and runtimes carry it so every window is prepared as the fit prepared them.
+    ``mixer``: hidden channels of a :class:`HeadMixer` after the heads (0: none, the default).
     """
 
     def __init__(self, channels: int, window: int, cfg: ModelConfig = ModelConfig(),
-                 target_index: int | None = None, align: str = "none"):
+                 target_index: int | None = None, align: str = "none", mixer: int = 0):
         super().__init__()
         self.align = check_align(align)
         if window < 1:
             raise ValueError(f"window must hold at least one frame, got {window}")
+        if not 0 <= mixer <= 256:
+            raise ValueError(f"mixer must be 0..256 hidden channels, got {mixer}")
         target_index = window // 2 if target_index is None else target_index
         if not 0 <= target_index < window:
             raise ValueError(f"target_index {target_index} is outside a window of {window} frames")
         self.core = B2GNet(channels, cfg)  # validates channels
-        self.core.head = TemporalHead(channels, window, target_index, cfg.width)
+        self.core.head = TemporalHead(channels, window, target_index, cfg.width, mixer)
 
     @classmethod
     def for_k(cls, channels: int, k: int, causal: bool, cfg: ModelConfig = ModelConfig(),
-              align: str = "none") -> "TemporalB2GNet":
+              align: str = "none", mixer: int = 0) -> "TemporalB2GNet":
         """The net for ``windows.window_indices(.., k, causal)``: 2k+1 frames, target centred
         (frames t-k..t+k) or last (causal: frames t-2k..t)."""
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
         window = 2 * k + 1
-        return cls(channels, window, cfg, target_index=window - 1 if causal else k, align=align)
+        return cls(channels, window, cfg, target_index=window - 1 if causal else k, align=align, mixer=mixer)
 
     @property
     def head(self) -> TemporalHead:
@@ -109,6 +142,11 @@ class TemporalB2GNet(nn.Module):
     @property
     def window(self) -> int:
         return self.head.window
+
+    @property
+    def mixer(self) -> int:
+        """Hidden channels of the head's :class:`HeadMixer`; 0 when it has none."""
+        return 0 if self.head.mixer is None else self.head.mixer.hidden
 
     @property
     def target_index(self) -> int:
@@ -186,7 +224,8 @@ class TemporalB2GNet(nn.Module):
         old_k, causal = window_shape(self)
         if k < old_k:
             raise ValueError(f"cannot narrow a k={old_k} net to k={k}")
-        wide = type(self).for_k(self.channels, k, causal, self.cfg, self.align).to(next(self.parameters()).device)
+        wide = type(self).for_k(self.channels, k, causal, self.cfg, self.align, self.mixer).to(
+            next(self.parameters()).device)
         state = {key: value for key, value in self.state_dict().items() if not key.startswith("core.head.neighbours.")}
         missing, unexpected = wide.load_state_dict(state, strict=False)
         if unexpected or any(not key.startswith("core.head.neighbours.") for key in missing):
@@ -206,6 +245,21 @@ class TemporalB2GNet(nn.Module):
                     j = where[off]
                     new.weight[:, j * c : (j + 1) * c] = old.weight[:, i * c : (i + 1) * c]
         return wide
+
+    def with_mixer(self, hidden: int) -> "TemporalB2GNet":
+        """A new net with a :class:`HeadMixer` of ``hidden`` channels, equal to this one on every
+        window (the mixer's last convolution starts at zero; every other weight is copied). Why: a
+        pretrained temporal prior gains the extra capacity where it uses its neighbours without
+        starting again (``pretrain --init-from prior_t2.pt --config '{"temporal_mixer": 16}'``)."""
+        if self.mixer:
+            raise ValueError(f"this net already has a mixer ({self.mixer} channels)")
+        k, causal = window_shape(self)
+        mixed = type(self).for_k(self.channels, k, causal, self.cfg, self.align, hidden).to(
+            next(self.parameters()).device)
+        missing, unexpected = mixed.load_state_dict(self.state_dict(), strict=False)
+        if unexpected or any(not key.startswith("core.head.mixer.") for key in missing):
+            raise ValueError(f"weights do not fit the mixed net: missing {missing}, unexpected {unexpected}")
+        return mixed.train(self.training)
 
     @classmethod
     def from_single_frame(cls, net: B2GNet, k: int, causal: bool) -> "TemporalB2GNet":

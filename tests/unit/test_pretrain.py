@@ -275,7 +275,7 @@ def test_aligned_pretraining_windows_show_the_net_its_neighbours_warped_onto_the
         before = (raw[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
         after = (warped[0, 3 * j : 3 * j + 3][inner] - target).abs().mean()
         assert after < 0.5 * before, (j, float(before), float(after))
-    with pytest.raises(InputError, match="align, deform, occluders and pair_weight apply to a temporal prior"):
+    with pytest.raises(InputError, match="align, deform, occluders, pair_weight and temporal_mixer apply to a temporal prior"):
         _cfg(align="dis").check()
 
 
@@ -320,6 +320,17 @@ def test_temporal_priors_save_resume_and_start_from_a_single_frame_prior(tmp_pat
     assert (ckpt.meta["init_from"], ckpt.meta["init_from_steps"]) == ("single.pt", 2)
     resumed = api.pretrain([corpus_dir], temporal, resume=temporal, force=True, steps=3)
     assert resumed.steps == 3 and resumed.steps_this_run == 1
+    # A head mixer added to a temporal prior starts at zero, so the run starts from the prior itself.
+    mixed = tmp_path / "mixed.pt"
+    report = api.pretrain([corpus_dir], mixed, steps=1, init_from=temporal, holdout=1,
+                          changes={**TINY, "temporal_k": 1, "temporal_mixer": 4})
+    assert any("4-channel head mixer added at zero" in n for n in report.notes)
+    assert load_checkpoint(mixed).net.mixer == 4 and load_prior_state(mixed)[1].temporal_mixer == 4
+    with pytest.raises(InputError, match="4-channel head mixer"):
+        api.pretrain([corpus_dir], tmp_path / "m2.pt", steps=2, init_from=mixed, holdout=1,
+                     changes={**TINY, "temporal_k": 1, "temporal_mixer": 8})
+    with pytest.raises(InputError, match="temporal_mixer"):
+        api.pretrain([corpus_dir], tmp_path / "m3.pt", steps=1, holdout=1, changes={**TINY, "temporal_mixer": 4})
     # Starting from the single-frame prior: the temporal net is that prior on the target frame.
     start, _, steps = __import__("b2g_deploy.api.pretrain", fromlist=["_start_from"])._start_from(
         single, _cfg(temporal_k=1), [])

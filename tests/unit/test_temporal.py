@@ -96,6 +96,32 @@ def test_a_widened_net_is_the_narrow_one_on_the_frames_they_share(causal):
         wide.widened(1)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_mixer_added_to_a_net_changes_nothing_until_it_trains_and_keeps_the_blind_spot(causal):
+    torch.manual_seed(0)
+    net = TemporalB2GNet.for_k(3, 1, causal, ModelConfig(width=8, depth=3, norm="none", dropout="none")).eval()
+    with torch.no_grad():
+        net.head.neighbours.weight.normal_()
+    mixed = net.with_mixer(6).eval()
+    assert (mixed.mixer, net.mixer) == (6, 0) and mixed.widened(2).mixer == 6
+    window = torch.rand(2, 9, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(mixed(window), net(window))
+        mixed.head.mixer.project.weight.normal_(std=0.1)  # as after training: now it reads the heads
+        assert not torch.allclose(mixed(window), net(window), atol=1e-4)
+    with pytest.raises(ValueError, match="already"):
+        mixed.with_mixer(6)
+    # The mixer works on the heads' features, which never held a masked target pixel.
+    mixed.train()
+    x = torch.rand(1, 9, 16, 16, requires_grad=True)
+    mask = torch.ones(1, 1, 16, 16)
+    mask[..., 7, 9] = 0.0
+    mixed(x, mask)[0, 0, 7, 9].backward()
+    slot = mixed.target_index * 3
+    assert torch.all(x.grad[0, slot : slot + 3, 7, 9] == 0.0)
+    assert torch.any(x.grad[0, :slot, 7, 9] != 0.0) or torch.any(x.grad[0, slot + 3 :, 7, 9] != 0.0)
+
+
 def test_init_refuses_another_configuration():
     with pytest.raises(ValueError):
         TemporalB2GNet.for_k(1, 2, False, TINY).init_from_single_frame(B2GNet(1, ModelConfig(width=16, depth=3)))
@@ -151,9 +177,11 @@ def test_onnx_export_matches_pytorch_for_any_batch_and_size(tmp_path, causal):
     )
 
     torch.manual_seed(0)
-    net = TemporalB2GNet.for_k(3, 1, causal, TINY).eval()
+    net = TemporalB2GNet.for_k(3, 1, causal, TINY, mixer=4 if causal else 0).eval()  # one with a head mixer
     with torch.no_grad():
         net.core.tail.bias.fill_(0.5)  # outputs inside (0, 1), so the clamp does not hide differences
+        if net.mixer:
+            net.head.mixer.project.weight.normal_(std=0.1)
     result = export_temporal_onnx(net, tmp_path / "t.onnx")
     assert result.max_abs_diff <= 1e-4
     meta = read_temporal_metadata(result.path)

@@ -14,18 +14,19 @@ from b2g_deploy.temporal.model import TemporalB2GNet
 CFG = preset("tiny")
 
 
-@pytest.mark.parametrize("k,causal,align", [(1, False, "none"), (2, True, "dis")])
-def test_temporal_checkpoint_round_trip(tmp_path, k, causal, align):
+@pytest.mark.parametrize("k,causal,align,mixer", [(1, False, "none", 0), (2, True, "dis", 0), (1, False, "dis", 5)])
+def test_temporal_checkpoint_round_trip(tmp_path, k, causal, align, mixer):
     torch.manual_seed(0)
-    net = TemporalB2GNet.for_k(3, k, causal, CFG.model, align=align).eval()
+    net = TemporalB2GNet.for_k(3, k, causal, CFG.model, align=align, mixer=mixer).eval()
     path = tmp_path / "t.pt"
     save_checkpoint(path, Checkpoint(net, CFG, {"bit_depth": 8, "temporal": {"k": 7}}))  # meta copy is replaced
     assert checkpoint_is_temporal(path)
     ckpt = load_checkpoint(path, channels=3)
     assert isinstance(ckpt.net, TemporalB2GNet) and ckpt.is_temporal
     assert ckpt.meta["temporal"] == {"k": k, "causal": causal, "window": 2 * k + 1,
-                                     "target_index": 2 * k if causal else k, "align": align}
-    assert ckpt.net.align == align
+                                     "target_index": 2 * k if causal else k, "align": align,
+                                     **({"mixer": mixer} if mixer else {})}  # files without a mixer read as before
+    assert (ckpt.net.align, ckpt.net.mixer) == (align, mixer)
     assert (ckpt.net.window, ckpt.net.target_index) == (net.window, net.target_index)
     x = torch.rand(1, net.window * 3, 16, 16)
     with torch.no_grad():
