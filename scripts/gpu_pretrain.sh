@@ -11,10 +11,14 @@
 #   bash scripts/gpu_pretrain.sh --pack                          # here, once
 #   KIND=rgb bash scripts/gpu_pretrain.sh                        # on the GPU machine
 #   DEVICE=cpu BUDGET=20 KIND=t2 bash scripts/gpu_pretrain.sh    # a dry run on a CPU
-# Env: KIND (rgb | t2: k=2 centred temporal | t2c: k=2 causal), DEVICE (cuda), BUDGET (seconds,
-#      540), BATCH (64; 32 for temporal), CROP (128), LR (5e-4), NOISE_ON_DEVICE (true),
-#      INIT (the shipped RGB prior;
-#      "none": from scratch), LOG (default $OUT/pretrain_KIND.log).
+# Env: KIND (rgb | t2: k=2 centred temporal | t2m: the same with a 64-channel head mixer |
+#      t2c: k=2 causal), DEVICE (cuda), BUDGET (seconds, 540), BATCH (64; 32 for temporal),
+#      CROP (128), LR (5e-4; 3e-4 for t2 and t2m), NOISE_ON_DEVICE (true), INIT (rgb and t2c: the
+#      shipped RGB prior; t2 and t2m: the shipped centred prior `dI`; "none": from scratch),
+#      LOG (default $OUT/pretrain_KIND.log).
+# t2 and t2m continue the shipped centred prior on its own recipe (DIS-aligned windows, occluders,
+# deformation, motion up to 6 px a frame: docs/PRIORS.md) at 16x its batch's pixels a step; t2m
+# adds the head mixer, which gave nothing in 6,000 CPU steps, to test capacity at GPU scale.
 set -uo pipefail
 if [ "${1:-}" = "--pack" ]; then
     cd "$(dirname "$0")/.." && rm -rf .gpudata/train && mkdir -p .gpudata/train/bsds .gpudata/train/imagenet
@@ -37,15 +41,18 @@ fi
 source "$(dirname "$0")/_gpu_env.sh" gpu_pretrain
 DEVICE="${DEVICE:-cuda}"
 KIND="${KIND:-rgb}"
+case "${KIND:-rgb}" in t2|t2m) INIT="${INIT:-b2g_deploy/data/prior_rgb_t2.pt}" ;; esac
 INIT="${INIT:-b2g_deploy/data/prior_rgb.pt}"
 LOG="${LOG:-$OUTDIR/pretrain_$KIND.log}"
 CFG="$WORK/pretrain.json"
 EXTRA=()
 case "$KIND" in
     rgb) NAME=prior_rgb_gpu.pt; BATCH="${BATCH:-64}"; MOTION="" ;;
-    t2) NAME=prior_rgb_t2_gpu.pt; BATCH="${BATCH:-32}"; EXTRA=(--temporal-k 2); MOTION=', "motion_max": 3.0' ;;
+    t2|t2m) NAME=prior_rgb_${KIND}_gpu.pt; BATCH="${BATCH:-32}"; LR="${LR:-3e-4}"; EXTRA=(--temporal-k 2)
+        MOTION=', "motion_max": 6.0, "deform": 6.0, "occluders": 0.5, "align": "dis"'
+        [ "$KIND" = t2m ] && MOTION="$MOTION, \"temporal_mixer\": 64" ;;
     t2c) NAME=prior_rgb_t2c_gpu.pt; BATCH="${BATCH:-32}"; EXTRA=(--temporal-k 2 --causal); MOTION=', "motion_max": 3.0' ;;
-    *) echo "gpu_pretrain: KIND must be rgb, t2 or t2c" >&2; exit 2 ;;
+    *) echo "gpu_pretrain: KIND must be rgb, t2, t2m or t2c" >&2; exit 2 ;;
 esac
 [ "$INIT" != none ] && EXTRA+=(--init-from "$INIT")
 # Masks and noise drawn on the GPU: on 2026-11-28 the H200 ran 6.6 steps/s (3.3 temporal) because
@@ -56,6 +63,7 @@ echo "== pretrain $KIND: $(cat "$CFG") ${EXTRA[*]} budget ${BUDGET:-540} s ($(da
 timeout -s INT -k 30 $(( ${BUDGET:-540} + 60 )) "$PY" -m b2g_deploy.cli pretrain "$DATA/train" \
     -o "$OUTDIR/$NAME" --objective noisy --steps 10000000 --time-budget "${BUDGET:-540}" --fit-to-budget \
     --config "$CFG" --device "$DEVICE" --save-every 60 --force "${EXTRA[@]}" 2>&1 | tail -n 5 | tee -a "$LOG"
+[ -f "$OUTDIR/$NAME" ] || { echo "no $OUTDIR/$NAME was written" | tee -a "$LOG"; exit 1; }
 "$PY" - "$OUTDIR/$NAME" <<'PYEOF' 2>&1 | tee -a "$LOG"
 import sys, torch
 meta = torch.load(sys.argv[1], weights_only=True)["meta"]
