@@ -4,6 +4,8 @@
 - ``ensemble``: the temporal prior's outputs averaged with the single-frame fit's (the `fast`
   preset from the shipped RGB prior on frames 0-7), with weights W on the temporal one, before
   and after the output fusion: what a second network buys at twice the network's time.
+  Also per frame: the temporal prior's gain over the single-frame fit against the camera's
+  motion (median DIS flow magnitude from the clean frame to the next), to see where the gain is lost.
 - ``flow``: the temporal prior on windows aligned by flows computed from other guides than the
   noisy frames: the *clean* frames (an oracle: the best any flow on these guides could do) and
   the temporal prior's own outputs (a second pass), the noisy neighbours warped as
@@ -43,6 +45,18 @@ def fused(outs, noisy) -> list[np.ndarray]:
     from b2g_deploy.temporal.fuse import fuse_clip
 
     return list(fuse_clip(np.stack(outs), np.stack(noisy)))
+
+
+def motion_per_frame(clean) -> list[float]:
+    """Median flow magnitude (px, full size) from each clean frame to the next (DIS medium preset);
+    the last frame gets its predecessor's."""
+    import cv2
+
+    grey = [cv2.cvtColor(np.ascontiguousarray((c.transpose(1, 2, 0) * 255).astype(np.uint8)), cv2.COLOR_RGB2GRAY)
+            for c in clean]
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    out = [float(np.median(np.linalg.norm(dis.calc(a, b, None), axis=2))) for a, b in zip(grey, grey[1:])]
+    return out + out[-1:]
 
 
 def window_aligned_by(noisy, guides, t: int, k: int) -> np.ndarray:
@@ -97,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     net = load_checkpoint(args.temporal_prior).net.eval()
     net.align = "dis-fine"
     rows: dict[str, float] = {}
+    per_frame: list[dict] = []
 
     def add(name: str, outs) -> None:
         rows[name] = unseen_psnr(outs, clean)
@@ -110,6 +125,13 @@ def main(argv: list[str] | None = None) -> None:
         single, _ = apply_single(single_net, noisy)
         add("single-frame fit", single)
         add("single-frame fit, fused", single_fused := fused(single, noisy))
+        from b2g_deploy.metrics import psnr
+
+        for t, motion in enumerate(motion_per_frame(clean)):
+            if t >= FIT_FRAMES:
+                per_frame.append({"frame": t, "motion_px": round(motion, 1),
+                                  "temporal": round(psnr(temporal[t], clean[t]), 2),
+                                  "single": round(psnr(single[t], clean[t]), 2)})
         for w in args.weights:
             mix = [w * a + (1 - w) * b for a, b in zip(temporal, single)]
             add(f"ensemble {w:g} temporal", mix)
@@ -125,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             add(f"windows aligned on {name}", outs)
             add(f"windows aligned on {name}, fused", fused(outs, noisy))
     record = {"sigma": args.sigma, "temporal_prior": args.temporal_prior.name, "unseen_psnr": rows,
+              "per_frame": per_frame,
               "wall_s": round(time.perf_counter() - started, 1), **run_facts()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(record, indent=1) + "\n")

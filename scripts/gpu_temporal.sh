@@ -16,7 +16,7 @@
 #   bash scripts/gpu_temporal.sh --cpu-smoke              # the plumbing on a CPU, tiny sizes,
 #                                                         # results in /tmp/gpu_temporal_smoke/
 # Env: PYTHON, OUT, WHEELS, CHECKPOINT (a temporal .pt), FRAMES (120), BATCH (4), RUNS (20),
-#      CODEC (ffv1), TRT_FP32 (1: also an fp32 engine), BUDGET (measurement seconds, 200).
+#      CODEC (hfyu), TRT_FP32 (1: also an fp32 engine), BUDGET (measurement seconds, 200).
 set -uo pipefail
 export OUT="${OUT:-benchmarks/results/gpu}"
 source "$(dirname "$0")/_gpu_env.sh" gpu_temporal
@@ -45,7 +45,9 @@ if [ "$SMOKE" = 1 ]; then  # results in /tmp, nothing under benchmarks/
 else
     ARGS=(--out "$OUTDIR" --work "$WORK" --budget "${BUDGET:-200}")
 fi
-ARGS+=(--frames "${FRAMES:-120}" --batch "${BATCH:-4}" --runs "${RUNS:-20}" --codec "${CODEC:-ffv1}")
+# HuffYUV: lossless like FFV1, ~5x faster to write (docs/BENCHMARKS.md, "Video codecs"); on the
+# 2026-11-28 lease FFV1 alone capped the file output at 9.3 fps. CODEC=ffv1 measures the default.
+ARGS+=(--frames "${FRAMES:-120}" --batch "${BATCH:-4}" --runs "${RUNS:-20}" --codec "${CODEC:-hfyu}")
 [ -n "${CHECKPOINT:-}" ] && ARGS+=(--checkpoint "$CHECKPOINT")
 [ "${TRT_FP32:-0}" = 1 ] && ARGS+=(--trt-fp32)
 # One stage: model + export, the clip, the engine build(s) (a minute or two each), then the

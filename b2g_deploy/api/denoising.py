@@ -185,7 +185,9 @@ def denoise_video(
     written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
     (see :func:`denoise_images`); nothing is fitted then."""
     from ..io.atomic import check_writable
+    from ..io.video_formats import VIDEO_SUFFIXES
     from ..io.video_overwrite_guard import check_output_not_input
+    from ..io.video_writers import check_codec
     from .runtime_choice import open_runtime, open_server
 
     output, say = Path(output), notify or (lambda line: None)
@@ -207,6 +209,8 @@ def denoise_video(
                          "fitted model streams as exported (denoise again with -m CHECKPOINT --mode flips)")
     check_output_not_input(spec, output)  # force or not: never overwrite the input
     _check_sink_free(output, force)  # before minutes of fitting, not after
+    if output.suffix.lower() in VIDEO_SUFFIXES:
+        check_codec(output, codec)
     report = VideoReport(output)
     if model is None and server is None:
         from .video_flow import companion_paths, export_for_here, fit_first_frames

@@ -1,9 +1,10 @@
-"""Frames out: a video file (lossless FFV1 in Matroska by default; mp4v or MJPG on request)
-or a numbered image sequence (PNG/TIFF, 16-bit kept).
+"""Frames out: a video file (lossless FFV1 in Matroska by default; lossless HuffYUV, mp4v or
+MJPG on request) or a numbered image sequence (PNG/TIFF, 16-bit kept).
 
 A video file is written under a temporary name beside the target and renamed when the sink
-closes, also when the run stops early or is interrupted: FFV1/MJPG frames are independent and
-the container is finalised by ``release()``, so every frame written before the stop plays back.
+closes, also when the run stops early or is interrupted: FFV1/HuffYUV/MJPG frames are
+independent and the container is finalised by ``release()``, so every frame written before the
+stop plays back.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from ..errors import InputError, OutputExistsError
 from .images import IMAGE_SUFFIXES, to_storage
 from .video_formats import VIDEO_SUFFIXES, VideoInfo
 
-# Codec per output: FFV1 is lossless (the default, and what the round-trip tests rely on).
-CODECS = {"ffv1": "FFV1", "mp4v": "mp4v", "mjpg": "MJPG"}
+# Codec per output: FFV1 is lossless (the default, and what the round-trip tests rely on);
+# HuffYUV is lossless too and writes 720p ~5x faster on one core here, for ~2.5x the bytes
+# (docs/BENCHMARKS.md, "Video codecs"): for streams where writing is the cap.
+CODECS = {"ffv1": "FFV1", "hfyu": "HFYU", "mp4v": "mp4v", "mjpg": "MJPG"}
+LOSSLESS = ("ffv1", "hfyu")  # Matroska or AVI only
 
 
 class VideoSink:
@@ -32,25 +36,27 @@ class VideoSink:
     def __init__(self, path: Path, info: VideoInfo, codec: str = "ffv1", force: bool = False):
         import cv2
 
-        codec = codec.lower()
-        if codec not in CODECS:
-            raise InputError(f"unknown codec '{codec}'; choose one of: {', '.join(CODECS)}")
-        if path.suffix.lower() == ".mp4" and codec == "ffv1":
-            raise InputError(f"{path}: FFV1 needs a .mkv or .avi file; use --codec mp4v for .mp4")
+        codec = check_codec(path, codec)
         check_output(path, force)
         self.path = path
         self.tmp = path.with_name(f".{path.stem}.part{path.suffix}")
         self.channels = info.channels
         self.written = 0
+        # HuffYUV codes grey through YUV and comes back off by one level: grey frames go in as
+        # three equal planes instead (RGB, lossless), which the readers recognise as grey.
+        self._grey_as_colour = codec == "hfyu" and info.channels == 1
         fourcc = cv2.VideoWriter_fourcc(*CODECS[codec])
-        params = [cv2.VIDEOWRITER_PROP_IS_COLOR, int(info.channels == 3)]
+        params = [cv2.VIDEOWRITER_PROP_IS_COLOR, int(info.channels == 3 or self._grey_as_colour)]
         self._writer = cv2.VideoWriter(str(self.tmp), cv2.CAP_FFMPEG, fourcc, info.fps, (info.width, info.height), params)
         if not self._writer.isOpened():
             self.tmp.unlink(missing_ok=True)
             raise InputError(f"cannot write {path} with codec {codec} (this OpenCV build lacks it?)")
 
     def write(self, frame: np.ndarray, index: int | None = None) -> None:
-        self._writer.write(to_storage(frame, 8))  # video files hold 8 bits; sequences keep 16
+        stored = to_storage(frame, 8)  # video files hold 8 bits; sequences keep 16
+        if self._grey_as_colour:
+            stored = np.repeat(stored.reshape(stored.shape[0], stored.shape[1], 1), 3, axis=2)
+        self._writer.write(stored)
         self.written += 1
 
     def close(self) -> None:
@@ -96,6 +102,17 @@ class SequenceSink:
 
     def close(self) -> None:
         pass
+
+
+def check_codec(path: str | Path, codec: str) -> str:
+    """``codec`` (lower case) if a video file at ``path`` can be written with it; image-sequence
+    outputs take any (they ignore it). Called before a fit too, so a wrong codec costs no minutes."""
+    codec = codec.lower()
+    if codec not in CODECS:
+        raise InputError(f"unknown codec '{codec}'; choose one of: {', '.join(CODECS)}")
+    if Path(path).suffix.lower() == ".mp4" and codec in LOSSLESS:
+        raise InputError(f"{path}: {codec.upper()} needs a .mkv or .avi file; use --codec mp4v for .mp4")
+    return codec
 
 
 def check_output(path: Path, force: bool) -> None:

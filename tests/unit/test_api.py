@@ -174,6 +174,8 @@ def test_denoise_video_refuses_before_any_work(onnx_model, tmp_path):
     (tmp_path / "taken.mkv").write_bytes(b"keep")
     with pytest.raises(OutputExistsError):
         api.denoise_video(video, tmp_path / "taken.mkv")  # refused before minutes of fitting
+    with pytest.raises(InputError, match="unknown codec"):
+        api.denoise_video(video, tmp_path / "o.mkv", codec="x264")  # before the fit, not after it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "taken.mkv"]
 
 

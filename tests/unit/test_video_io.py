@@ -36,9 +36,9 @@ def clip_frames(n: int = N, channels: int = 3) -> list[np.ndarray]:
     return frames
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: float = 12.0) -> Path:
+def write_clip(path: Path, frames: list[np.ndarray], fps: float = 12.0, codec: str = "ffv1") -> Path:
     c, h, w = frames[0].shape
-    sink = open_sink(path, VideoInfo(w, h, c, fps, len(frames)))
+    sink = open_sink(path, VideoInfo(w, h, c, fps, len(frames)), codec)
     for f in frames:
         sink.write(f)
     sink.close()
@@ -49,9 +49,10 @@ def frame_index(frame: np.ndarray) -> int:
     return int(round((frame[0, 2, 2] * 255 - 10) / 30))
 
 
-def test_ffv1_round_trip_keeps_count_size_order_fps_and_values(tmp_path):
+@pytest.mark.parametrize("codec,suffix", [("ffv1", ".mkv"), ("hfyu", ".mkv"), ("hfyu", ".avi")])
+def test_lossless_round_trip_keeps_count_size_order_fps_and_values(tmp_path, codec, suffix):
     frames = clip_frames()
-    path = write_clip(tmp_path / "clip.mkv", frames)
+    path = write_clip(tmp_path / f"clip{suffix}", frames, codec=codec)
     source = open_source(path)
     assert (source.info.width, source.info.height, source.info.channels) == (W, H, 3)
     assert source.info.fps == pytest.approx(12.0)
@@ -61,14 +62,19 @@ def test_ffv1_round_trip_keeps_count_size_order_fps_and_values(tmp_path):
     assert [i for i, _ in got] == list(range(N))
     assert [frame_index(f) for _, f in got] == list(range(N))
     for (_, f), ref in zip(got, frames):
-        np.testing.assert_array_equal(np.round(f * 255), np.round(ref * 255))  # FFV1 is lossless
+        np.testing.assert_array_equal(np.round(f * 255), np.round(ref * 255))  # FFV1 and HuffYUV are lossless
 
 
-def test_grey_video_reads_as_one_channel_and_refuses_grey_model_on_colour(tmp_path):
-    grey = write_clip(tmp_path / "grey.mkv", clip_frames(channels=1))
+@pytest.mark.parametrize("codec", ["ffv1", "hfyu"])
+def test_grey_video_reads_as_one_channel_and_refuses_grey_model_on_colour(tmp_path, codec):
+    frames = clip_frames(channels=1)
+    grey = write_clip(tmp_path / "grey.mkv", frames, codec=codec)
     source = open_source(grey)
     assert source.info.channels == 1
+    got = [f for _, f in source]
     source.close()
+    for f, ref in zip(got, frames):  # grey through HuffYUV's YUV path would be off by one level
+        np.testing.assert_array_equal(np.round(f * 255), np.round(ref * 255))
     colour = write_clip(tmp_path / "colour.mkv", clip_frames())
     with pytest.raises(InputError, match="colour video"):
         open_source(colour, channels=1)
@@ -178,6 +184,10 @@ def test_existing_outputs_need_force(tmp_path):
     open_sink(target, info, force=True).close()  # allowed with force; no frame -> no new file
     with pytest.raises(InputError, match="FFV1"):
         open_sink(tmp_path / "a.mp4", info)
+    with pytest.raises(InputError, match="HFYU needs a .mkv or .avi"):
+        open_sink(tmp_path / "a.mp4", info, codec="hfyu")
+    with pytest.raises(InputError, match="unknown codec 'h264'"):
+        open_sink(tmp_path / "b.mkv", info, codec="h264")
 
 
 @pytest.mark.parametrize("dtype, scale", [(np.uint8, 255.0), (np.uint16, 65535.0)])
