@@ -43,13 +43,14 @@ from benchmarks.helpers import (  # noqa: E402
     DOC, REPO, VIDEO, ResultStore, add_video_noise, centre_crop, fmt, log, run_bm3d,
 )
 from benchmarks.temporal_table import (  # noqa: E402
-    BM3D, CAUSAL, CFIT, CPRIOR, CROP_FRAMES, FUSABLE, INPUT, NLM, SINGLE, SINGLE_X8, TALIGNED, TEMPORAL, TFIT,
-    TPRIOR, TPRIOR_X8,
+    BM3D, CAUSAL, CFIT, CPRIOR, CROP_FRAMES, FUSABLE, INPUT, NLM, SCHECKED, SINGLE, SINGLE_X8, SPRIOR, TALIGNED,
+    TEMPORAL, TFIT, TPRIOR, TPRIOR_X8,
     fused_method, render,
 )
 
 from benchmarks.temporal_methods import (  # noqa: E402
-    apply_nlm, apply_single, apply_temporal, fit_and_apply_temporal, fit_single, load_temporal_prior,
+    apply_nlm, apply_single, apply_temporal, fit_and_apply_temporal, fit_single, fit_single_checked,
+    load_temporal_prior, single_prior,
 )
 
 HEADING = "## Temporal video (issue 9)"
@@ -117,7 +118,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
             "scale": args.scale, "size": list(clean[0].shape[1:]), "sigma": sigma}
     tprior, tprior_facts = load_temporal_prior(args)
     cprior, cprior_facts = load_temporal_prior(args, causal=True)
-    wanted = [INPUT, SINGLE, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, BM3D, TALIGNED,
+    wanted = [INPUT, SINGLE, SPRIOR, SCHECKED, TEMPORAL, *([CAUSAL] if args.causal else []), NLM, BM3D, TALIGNED,
               *([TPRIOR, TFIT] if tprior is not None else []), *([CPRIOR, CFIT] if cprior is not None else []),
               *([SINGLE_X8] if args.flips else []), *([TPRIOR_X8] if args.flips and tprior is not None else [])]
     if args.methods:
@@ -181,6 +182,15 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
             aligned_prior.align = args.align
             outs, per_frame = apply_temporal(aligned_prior, noisy, flips)
             add(method, outs, fit_s=0.0, infer_ms=per_frame * 1000, align=args.align, flips=flips, **prior_facts)
+    if SPRIOR in todo:
+        net, facts = single_prior(args)
+        outs, per_frame = apply_single(net, noisy)
+        add(SPRIOR, outs, fit_s=0.0, infer_ms=per_frame * 1000, **facts)
+    if SCHECKED in todo:
+        log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}, then the check against the prior")
+        net, fit_s, facts = fit_single_checked(noisy, args)
+        outs, per_frame = apply_single(net, noisy)
+        add(SCHECKED, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
     if not any(m in todo for m in (SINGLE, SINGLE_X8, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")

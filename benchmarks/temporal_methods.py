@@ -36,6 +36,37 @@ def fit_single(noisy: list[np.ndarray], args, seed: int = 0):
     return res.net, cfg, seconds, {"steps": res.steps, "init": label, "iters": cfg.iters}
 
 
+def single_prior(args):
+    """The single-frame prior fit_single starts from, unfitted (the SPRIOR row)."""
+    from b2g_deploy.config import preset
+    from b2g_deploy.priors import starting_network
+
+    net, _, label = starting_network(args.prior, 3, preset("fast"))
+    return net.eval(), {"init": label}
+
+
+def fit_single_checked(noisy: list[np.ndarray], args, seed: int = 0):
+    """The single-frame path as `denoise VIDEO --no-fuse` runs it (api.fitting.fit_network with
+    check_single): the fit of fit_single, then the frame-to-frame check that keeps the prior when
+    it scores better (the SCHECKED row): (net, seconds, facts)."""
+    from b2g_deploy.api.fitting import fit_network
+    from b2g_deploy.config import preset
+    from b2g_deploy.priors import starting_network
+
+    cfg = preset("fast").with_overrides(iters=args.iters)
+    net, cfg, label = starting_network(args.prior, noisy[0].shape[0], cfg)
+    c, h, w = noisy[0].shape
+    t0 = time.perf_counter()
+    fitted = fit_network(np.stack(noisy[: args.fit_frames]), cfg, net, label,
+                         dict(preset="fast", seed=seed, source="clip", height=h, width=w, bit_depth=8),
+                         device="cpu", seed=seed, check_single=True)
+    seconds = time.perf_counter() - t0
+    if fitted.interrupted:
+        raise KeyboardInterrupt
+    return fitted.checkpoint.net, seconds, {"steps": fitted.result.steps, "init": label,
+                                            "single_check": fitted.checkpoint.meta.get("single_check")}
+
+
 def apply_single(net, noisy: list[np.ndarray], flips: int = 1) -> tuple[list[np.ndarray], float]:
     """f(y) frame by frame, or its average over ``flips`` flips/turns (``--mode flips``):
     (outputs, seconds per frame)."""

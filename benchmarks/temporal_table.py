@@ -18,6 +18,9 @@ TPRIOR, TFIT, TALIGNED = "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-t
 CPRIOR, CFIT = "b2g-causal-prior", "b2g-causal-from-prior"  # the same with the causal prior (live streams)
 # `denoise --mode flips --passes 8`: each output averaged over the frame's (window's) 8 flips/turns
 SINGLE_X8, TPRIOR_X8 = "b2g-single-flips8", "b2g-temporal-prior-flips8"
+# The single-frame prior alone (no fit), and the single-frame path as `denoise VIDEO --no-fuse`
+# runs it since 2026-11-29: the fit, then the frame-to-frame check that keeps the prior when better.
+SPRIOR, SCHECKED = "b2g-single-prior", "b2g-single-checked"
 LABELS = {
     INPUT: "noisy input",
     SINGLE: "B2G single-frame (`fast` from the prior)",
@@ -31,11 +34,13 @@ LABELS = {
     NLM: "OpenCV NLM per frame (h = kσ, k the oracle best on frame 0)",
     BM3D: "BM3D per frame (bm3d.bm3d_rgb, told σ), 256x256 centre crop only",
     SINGLE_X8: "B2G single-frame, averaged over 8 flips/turns (`--mode flips`)",
+    SPRIOR: "B2G single-frame prior alone (no fit)",
+    SCHECKED: "B2G single-frame, fit kept only if it beats the prior (`denoise --no-fuse` since 2026-11-29)",
     TPRIOR_X8: "temporal prior alone, averaged over the window's 8 flips/turns (`--mode flips`)",
 }
 # B2G rows whose outputs bench_temporal --fuse also sends through the output fusion
 # (temporal/fuse.py; causal rows with causal windows): row "<method>+fuse".
-FUSABLE = (SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT, SINGLE_X8, TPRIOR_X8)
+FUSABLE = (SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT, SINGLE_X8, TPRIOR_X8, SPRIOR, SCHECKED)
 TEMPORAL_ROWS = (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT, TPRIOR_X8)
 
 
@@ -78,7 +83,7 @@ def render(rows: list[dict], runs: list[dict]) -> str:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in rows:  # the last row of a (setup, sigma, method) wins
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
-    order = [m for base in (INPUT, NLM, BM3D, SINGLE, SINGLE_X8, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TPRIOR_X8, TFIT,
+    order = [m for base in (INPUT, NLM, BM3D, SINGLE, SPRIOR, SCHECKED, SINGLE_X8, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TPRIOR_X8, TFIT,
                             CPRIOR, CFIT)
              for m in (base, fused_method(base), fused_method(base, "medium"), fused_method(base, "fine", 4))]
     out = [

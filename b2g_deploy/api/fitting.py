@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..temporal.align import ALIGN_MODES, DEFAULT_ALIGN
+from .keep_better import keep_the_better_single, keep_the_better_temporal
 
 
 @dataclass
@@ -110,27 +111,8 @@ def fit_temporal_stage(
         record["noise_sigma"] = result.noise_sigma
     net = result.net
     if unfitted is not None and not result.interrupted:
-        net = _keep_the_better(unfitted.to(device), result.net, frames.to(device), start_label, record, notes)
+        net = keep_the_better_temporal(unfitted.to(device), result.net, frames.to(device), start_label, record, notes)
     return TemporalStage(net, True, record, notes, result.interrupted)
-
-
-def _keep_the_better(prior: Any, fitted: Any, frames: Any, label: str, record: dict[str, Any],
-                     notes: list[str]) -> Any:
-    """The fitted temporal net, or the prior it started from when the frame-to-frame check
-    (``temporal.neighbour_check``) scores the prior better on the clip."""
-    from ..temporal.neighbour_check import neighbour_scores
-
-    prior.align = fitted.align
-    scores = neighbour_scores([prior, fitted], frames)
-    if scores is None:
-        return fitted
-    kept = "prior" if scores[0] < scores[1] else "fitted"
-    record["neighbour_check"] = {"prior": round(scores[0], 7), "fitted": round(scores[1], 7), "kept": kept}
-    if kept == "fitted":
-        return fitted
-    notes.append(f"the fit on the clip scored worse than {label} on the frame-to-frame check "
-                 f"({scores[1]:.6f} vs {scores[0]:.6f}): kept {label}")
-    return prior
 
 
 @dataclass
@@ -185,12 +167,18 @@ def fit_network(
     progress: Callable[[int, int, float, float], None] | None = None,
     temporal_start: tuple[Any, str] | None = None,
     align: str = DEFAULT_ALIGN,
+    check_single: bool = False,
 ) -> FittedNetwork:
     """Fit ``stack`` ((N, C, H, W) float32 array) from ``start_net`` and, with ``temporal``, the
     temporal stage after it (not after an interrupted single-frame fit). ``meta``: the input
     facts, as keyword arguments of :func:`checkpoint_meta` (source, height, width, bit_depth,
     preset, seed, ...); the fit's own are added here. This is what :func:`fit` and the video
-    flow (``api.denoise_video`` without a model) share between reading frames and saving."""
+    flow (``api.denoise_video`` without a model) share between reading frames and saving.
+    ``check_single``: keep the starting prior instead of the single-frame fit when the
+    frame-to-frame check scores it better (``api.keep_better``; video frames only). Off by
+    default: the check judges outputs as they are, and after the output fusion the fit was the
+    better one on the cockatoo clip (docs/BENCHMARKS.md, "The single-frame prior against its fit");
+    ``denoise VIDEO --no-fuse`` turns it on."""
     import torch
 
     from ..checkpoint import Checkpoint
@@ -198,10 +186,19 @@ def fit_network(
 
     frames = torch.from_numpy(stack)
     on_step = (lambda step, loss, done: progress(step, cfg.iters, loss, done)) if progress else None
+    # Video frames from a prior: keep an unfitted copy, so the frame-to-frame check can keep the
+    # prior when the fit made it worse (docs/METHOD_NOTES.md, "Keeping the fit only when it
+    # helps"). A single image has no second frame to check against.
+    unfitted = (copy.deepcopy(start_net) if check_single and start_net is not None and init_label != "none"
+                and len(stack) >= 2 else None)
     result = run_fit(frames, cfg, net=start_net, device=device, seed=seed, time_budget=time_budget,
                      progress=on_step)
     meta = checkpoint_meta(result, init=init_label, **meta)
     notes: list[str] = []
+    single_net = result.net
+    if unfitted is not None and not result.interrupted and result.steps > 0:
+        single_net = keep_the_better_single(unfitted.to(device), result.net, frames.to(device), init_label,
+                                            meta, notes)
     if result.noise_model:
         nm = result.noise_model
         what = ("kept the prior unfitted (loss.shot_noise = keep_prior)" if result.steps == 0 else
@@ -217,13 +214,13 @@ def fit_network(
         notes.append("interrupted during the single-frame fit: no temporal fit, single-frame checkpoint")
     elif temporal:
         start, label = temporal_start or (None, "single-frame fit")
-        stage = fit_temporal_stage(frames, result.net, cfg, k=k, causal=causal, device=device, seed=seed,
+        stage = fit_temporal_stage(frames, single_net, cfg, k=k, causal=causal, device=device, seed=seed,
                                    time_budget=time_budget, progress=on_step, start=start, start_label=label,
                                    align=align)
         notes += stage.notes
         meta["temporal_fit"] = stage.record
         meta["interrupted"] = stage.interrupted
-    net = stage.net if stage is not None and stage.temporal else result.net
+    net = stage.net if stage is not None and stage.temporal else single_net
     return FittedNetwork(Checkpoint(net.cpu().eval() if stage is not None and stage.temporal else net, cfg, meta),
                          result, stage, notes)
 

@@ -195,3 +195,21 @@ def test_one_command_flow_keeps_the_input_bit_depth(tmp_path):
     assert [line.split()[1] for line in lines] == [str(report.checkpoint), str(report.model)]
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(names) == N and read_image(tmp_path / "out" / names[-1])[1].bit_depth == 16
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_the_single_frame_fit_is_checked_against_its_prior_only_without_fusion(tmp_path, monkeypatch, fuse):
+    """Unfused, the prior beat the fit on a 720p clip; fused, the fit won (docs/BENCHMARKS.md):
+    the one-command flow asks for the check exactly when its output will not be fused."""
+    from b2g_deploy.api import video_flow
+
+    asked = {}
+
+    def fake_fit(*args, **kwargs):
+        asked.update(kwargs)
+        raise KeyboardInterrupt  # stop before any work
+
+    monkeypatch.setattr(video_flow, "fit_first_frames", fake_fit)
+    with pytest.raises(KeyboardInterrupt):
+        api.denoise_video(_clip(tmp_path / "clip.mkv"), tmp_path / "o.mkv", fuse=fuse)
+    assert asked["check_single"] is (not fuse)

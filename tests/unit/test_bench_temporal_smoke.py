@@ -60,8 +60,11 @@ def test_main_writes_rows_on_a_tiny_slice(bench, tmp_path):
     methods = {r["method"] for r in data["rows"]}
     # with the packaged temporal priors (k=2, centred and causal): each alone, and the fit from it
     # (3 frames lower k to 1, so that fit starts from the single-frame net, with a note)
-    assert methods == {"input", "nlm", "bm3d", "b2g-single", "b2g-temporal", "b2g-temporal-aligned",
-                       "b2g-temporal-prior", "b2g-temporal-from-prior", "b2g-causal-prior", "b2g-causal-from-prior"}
+    assert methods == {"input", "nlm", "bm3d", "b2g-single", "b2g-single-prior", "b2g-single-checked",
+                       "b2g-temporal", "b2g-temporal-aligned", "b2g-temporal-prior", "b2g-temporal-from-prior",
+                       "b2g-causal-prior", "b2g-causal-from-prior"}
+    checked = next(r for r in data["rows"] if r["method"] == "b2g-single-checked")
+    assert checked["single_check"]["kept"] in ("prior", "fitted")
     bm3d = next(r for r in data["rows"] if r["method"] == "bm3d")  # on the crop of the unseen frame only
     assert bm3d["crop_frames"] == 1 and 20 < bm3d["psnr_crop"] < 50
     from_prior = next(r for r in data["rows"] if r["method"] == "b2g-temporal-from-prior")

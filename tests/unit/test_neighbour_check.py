@@ -68,3 +68,46 @@ def test_the_temporal_stage_keeps_the_better_of_prior_and_fit():
     assert check["kept"] in ("prior", "fitted") and check["prior"] > 0 and check["fitted"] > 0
     assert (check["kept"] == "prior") == (check["prior"] < check["fitted"])
     assert (check["kept"] == "prior") == any("kept the prior" in n for n in stage.notes)
+
+
+def test_the_single_frame_fit_keeps_the_better_of_prior_and_fit():
+    """The same check for a single-frame fit on video frames: a net whose output is the noise
+    left in is the worse one, whichever side it is on."""
+    from b2g_deploy.api.keep_better import keep_the_better_single
+    from b2g_deploy.config import preset
+    from b2g_deploy.model import B2GNet
+    from b2g_deploy.priors import starting_network
+
+    torch.set_num_threads(1)
+    good, cfg, _ = starting_network("prior", 1, preset("fast"))
+    bad = B2GNet(1, cfg.model)  # untrained: far from the frames
+    rng = np.random.default_rng(5)
+    clean = np.repeat(0.3 + 0.4 * rng.random((1, 1, 48, 48), dtype=np.float32), 4, axis=0)
+    frames = torch.from_numpy((clean + rng.normal(0, 0.1, clean.shape)).clip(0, 1).astype(np.float32))
+    meta, notes = {}, []
+    assert keep_the_better_single(good, bad, frames, "prior", meta, notes) is good
+    assert meta["single_check"]["kept"] == "prior"
+    assert len(notes) == 1 and notes[0].startswith("the single-frame fit scored worse than the prior network")
+    meta, notes = {}, []
+    assert keep_the_better_single(bad, good, frames, "prior", meta, notes) is good
+    assert meta["single_check"]["kept"] == "fitted" and notes == []
+    # A single image has no other frame to check against: the fit is kept as it is.
+    meta = {}
+    assert keep_the_better_single(good, bad, frames[:1], "prior", meta, []) is bad and meta == {}
+
+
+def test_fitting_video_frames_from_a_prior_records_the_single_frame_check():
+    from b2g_deploy.api.fitting import fit_network
+    from b2g_deploy.config import preset
+    from b2g_deploy.priors import starting_network
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(6)
+    stack = (0.5 + rng.normal(0, 0.1, (3, 1, 32, 32))).clip(0, 1).astype(np.float32)
+    facts = dict(preset="fast", seed=0, source="clip", height=32, width=32, bit_depth=8)
+    for frames, checked in ((stack, True), (stack[:1], False)):
+        net, cfg, label = starting_network("prior", 1, preset("fast").with_overrides(iters=2))
+        fitted = fit_network(frames, cfg, net, label, facts, device="cpu", check_single=True)
+        assert ("single_check" in fitted.checkpoint.meta) == checked
+    net, cfg, label = starting_network("prior", 1, preset("fast").with_overrides(iters=2))
+    assert "single_check" not in fit_network(stack, cfg, net, label, facts, device="cpu").checkpoint.meta  # off
