@@ -47,7 +47,7 @@ def single_prior(args):
 
 def fit_single_checked(noisy: list[np.ndarray], args, seed: int = 0):
     """The single-frame path as `denoise VIDEO --no-fuse` runs it (api.fitting.fit_network with
-    check_single): the fit of fit_single, then the frame-to-frame check that keeps the prior when
+    check_prior): the fit of fit_single, then the frame-to-frame check that keeps the prior when
     it scores better (the SCHECKED row): (net, seconds, facts)."""
     from b2g_deploy.api.fitting import fit_network
     from b2g_deploy.config import preset
@@ -59,7 +59,7 @@ def fit_single_checked(noisy: list[np.ndarray], args, seed: int = 0):
     t0 = time.perf_counter()
     fitted = fit_network(np.stack(noisy[: args.fit_frames]), cfg, net, label,
                          dict(preset="fast", seed=seed, source="clip", height=h, width=w, bit_depth=8),
-                         device="cpu", seed=seed, check_single=True)
+                         device="cpu", seed=seed, check_prior=True)
     seconds = time.perf_counter() - t0
     if fitted.interrupted:
         raise KeyboardInterrupt

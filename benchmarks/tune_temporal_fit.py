@@ -97,7 +97,8 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
         vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)))
         t0 = time.perf_counter()
         stage = fit_temporal_stage(stack[:FIT_FRAMES], copy.deepcopy(single), vcfg, k=2, start=copy.deepcopy(prior),
-                                   start_label="temporal prior", align="dis", **(options[0] if options else {}))
+                                   start_label="temporal prior", align="dis", check_prior=True,
+                                   **(options[0] if options else {}))
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)

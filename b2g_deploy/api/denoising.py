@@ -224,8 +224,8 @@ def denoise_video(
         fitted = fit_first_frames(spec, info, checkpoint, fit_frames=fit_frames, preset=preset,
                                   fit_seconds=fit_seconds, device=device, seed=seed, temporal=temporal, k=k,
                                   causal=causal, force=force, progress=fit_progress,
-                                  # unfused, the prior beat the fit on a 720p clip; fused, the fit won
-                                  check_single=not fuse and not temporal)
+                                  # unfused, the priors beat the fits on a 720p clip; fused, the fits won
+                                  check_prior=not fuse)
         kind = " temporal" if fitted.checkpoint.is_temporal else ""
         say(f"wrote {checkpoint} ({len(fitted.checkpoint.meta['frames'])} frames,{kind} "
             f"{fitted.steps} steps, {fitted.seconds:.1f} s)")

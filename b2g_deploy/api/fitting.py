@@ -55,6 +55,7 @@ def fit_temporal_stage(
     start_label: str = "single-frame fit",
     align: str = DEFAULT_ALIGN,
     bf16: bool = False,
+    check_prior: bool = False,
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
     noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
@@ -66,6 +67,10 @@ def fit_temporal_stage(
     ``priors.temporal_starting_network``) to fit from instead of the single-frame net with a
     zero neighbour head; the single-frame net still judges the noise and is the fallback.
     ``bf16``: bfloat16 autocast of the stage's steps where the hardware has it.
+    ``check_prior``: keep ``start`` instead of the fit when the frame-to-frame check scores it
+    better (``api.keep_better``). It judges the network's outputs as they are; off by default,
+    because the outputs are fused by default, and fused the fit won where the check kept the prior
+    (docs/BENCHMARKS.md, "Keeping the fit for the output fusion").
     """
     import torch
 
@@ -101,7 +106,7 @@ def fit_temporal_stage(
                      f"{INDEPENDENCE_THRESHOLD}): kept the single-frame network")
         record["fallback"] = "correlated noise"
         return TemporalStage(single_net, False, record, notes)
-    unfitted = copy.deepcopy(start) if start is not None else None  # the fit trains start in place
+    unfitted = copy.deepcopy(start) if start is not None and check_prior else None  # the fit trains start in place
     result = fit_temporal(frames, cfg, tcfg, net=start.to(device) if start is not None else single_net,
                           device=device, seed=seed,
                           time_budget=time_budget, progress=progress)
@@ -167,17 +172,18 @@ def fit_network(
     progress: Callable[[int, int, float, float], None] | None = None,
     temporal_start: tuple[Any, str] | None = None,
     align: str = DEFAULT_ALIGN,
-    check_single: bool = False,
+    check_prior: bool = False,
 ) -> FittedNetwork:
     """Fit ``stack`` ((N, C, H, W) float32 array) from ``start_net`` and, with ``temporal``, the
     temporal stage after it (not after an interrupted single-frame fit). ``meta``: the input
     facts, as keyword arguments of :func:`checkpoint_meta` (source, height, width, bit_depth,
     preset, seed, ...); the fit's own are added here. This is what :func:`fit` and the video
     flow (``api.denoise_video`` without a model) share between reading frames and saving.
-    ``check_single``: keep the starting prior instead of the single-frame fit when the
-    frame-to-frame check scores it better (``api.keep_better``; video frames only). Off by
-    default: the check judges outputs as they are, and after the output fusion the fit was the
-    better one on the cockatoo clip (docs/BENCHMARKS.md, "The single-frame prior against its fit");
+    ``check_prior``: after each fit (single-frame on video frames, and the temporal stage), keep
+    the prior it started from when the frame-to-frame check scores the prior better
+    (``api.keep_better``). Off by default: the check judges outputs as they are, and after the
+    output fusion (on by default) the fits were the better ones on the cockatoo clip where the
+    check kept the priors (docs/BENCHMARKS.md, "Keeping the fit for the output fusion");
     ``denoise VIDEO --no-fuse`` turns it on."""
     import torch
 
@@ -189,7 +195,7 @@ def fit_network(
     # Video frames from a prior: keep an unfitted copy, so the frame-to-frame check can keep the
     # prior when the fit made it worse (docs/METHOD_NOTES.md, "Keeping the fit only when it
     # helps"). A single image has no second frame to check against.
-    unfitted = (copy.deepcopy(start_net) if check_single and start_net is not None and init_label != "none"
+    unfitted = (copy.deepcopy(start_net) if check_prior and start_net is not None and init_label != "none"
                 and len(stack) >= 2 else None)
     result = run_fit(frames, cfg, net=start_net, device=device, seed=seed, time_budget=time_budget,
                      progress=on_step)
@@ -216,7 +222,7 @@ def fit_network(
         start, label = temporal_start or (None, "single-frame fit")
         stage = fit_temporal_stage(frames, single_net, cfg, k=k, causal=causal, device=device, seed=seed,
                                    time_budget=time_budget, progress=on_step, start=start, start_label=label,
-                                   align=align)
+                                   align=align, check_prior=check_prior)
         notes += stage.notes
         meta["temporal_fit"] = stage.record
         meta["interrupted"] = stage.interrupted

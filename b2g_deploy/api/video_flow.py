@@ -23,10 +23,10 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
                      fit_seconds: float | None = None, device: str = "auto", seed: int = 0,
                      temporal: bool = False, k: int = 2, causal: bool = False, force: bool = False,
                      progress: Callable[[int, int, float, float], None] | None = None,
-                     check_single: bool = False) -> FittedNetwork:
+                     check_prior: bool = False) -> FittedNetwork:
     """Fit on the first ``fit_frames`` frames of ``spec`` (``info``: its VideoInfo) and save
     the checkpoint, also when the fit was interrupted (the caller then streams nothing: a
-    half-fitted network should be a choice, not a surprise). ``check_single``: see
+    half-fitted network should be a choice, not a surprise). ``check_prior``: see
     :func:`~.fitting.fit_network`."""
     import numpy as np
 
@@ -50,7 +50,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         dict(preset=preset, seed=seed, source=Path(spec).name, height=info.height, width=info.width,
              bit_depth=info.bit_depth, frames=list(range(len(frames)))),
         device=dev, seed=seed, time_budget=fit_seconds, temporal=temporal, k=k, causal=causal, progress=progress,
-        temporal_start=temporal_start, check_single=check_single,
+        temporal_start=temporal_start, check_prior=check_prior,
     )
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
     return fitted

@@ -212,4 +212,4 @@ def test_the_single_frame_fit_is_checked_against_its_prior_only_without_fusion(t
     monkeypatch.setattr(video_flow, "fit_first_frames", fake_fit)
     with pytest.raises(KeyboardInterrupt):
         api.denoise_video(_clip(tmp_path / "clip.mkv"), tmp_path / "o.mkv", fuse=fuse)
-    assert asked["check_single"] is (not fuse)
+    assert asked["check_prior"] is (not fuse)

@@ -63,7 +63,7 @@ def test_the_temporal_stage_keeps_the_better_of_prior_and_fit():
     frames = torch.from_numpy((0.5 + rng.normal(0, 0.1, (6, 1, 48, 48))).clip(0, 1).astype(np.float32))
     start = TemporalB2GNet.from_single_frame(single, 1, False)
     stage = fit_temporal_stage(frames, single, cfg.with_overrides(iters=2), k=1, start=start,
-                               start_label="the prior", align="none")
+                               start_label="the prior", align="none", check_prior=True)
     check = stage.record["neighbour_check"]
     assert check["kept"] in ("prior", "fitted") and check["prior"] > 0 and check["fitted"] > 0
     assert (check["kept"] == "prior") == (check["prior"] < check["fitted"])
@@ -107,7 +107,7 @@ def test_fitting_video_frames_from_a_prior_records_the_single_frame_check():
     facts = dict(preset="fast", seed=0, source="clip", height=32, width=32, bit_depth=8)
     for frames, checked in ((stack, True), (stack[:1], False)):
         net, cfg, label = starting_network("prior", 1, preset("fast").with_overrides(iters=2))
-        fitted = fit_network(frames, cfg, net, label, facts, device="cpu", check_single=True)
+        fitted = fit_network(frames, cfg, net, label, facts, device="cpu", check_prior=True)
         assert ("single_check" in fitted.checkpoint.meta) == checked
     net, cfg, label = starting_network("prior", 1, preset("fast").with_overrides(iters=2))
     assert "single_check" not in fit_network(stack, cfg, net, label, facts, device="cpu").checkpoint.meta  # off
