@@ -7,8 +7,10 @@ seed = frame index). As `fit VIDEO --temporal` does: the `fast` single-frame fit
 prior on frames 0-7, then the temporal stage from the shipped k=2 centred temporal prior
 (DIS-aligned) with each variant of learning rate and steps; scored on frames 8-11 (not fitted)
 and 0-7. "prior alone" is the temporal prior with no fit on the clip. Each fitted row is the
-network the stage kept: since the frame-to-frame check (``temporal.neighbour_check``), the fit
-or the prior it started from, whichever that check scores better (recorded in the row).
+network the stage kept: the fit or the prior it started from, whichever the frame-to-frame check
+(``temporal.neighbour_check``) scores better (recorded in the row); with ``--keep-fit`` the fit,
+as the fused default keeps it since 2026-11-29. ``--fuse`` adds each temporal row's outputs
+through the output fusion (``temporal.fuse``, its defaults).
 
     python benchmarks/tune_temporal_fit.py --photos 4 --sigmas 25,50 --threads 1
 """
@@ -63,7 +65,8 @@ def psnr_mean(outs, clean, frames) -> float:
     return float(np.mean([psnr(outs[i], clean[i]) for i in frames]))
 
 
-def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tuple]) -> list[dict]:
+def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tuple], fuse: bool = False,
+             check: bool = True) -> list[dict]:
     import torch
 
     from b2g_deploy.api import fit_temporal_stage
@@ -86,6 +89,10 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
                "fitted": round(psnr_mean(outs, clean, fitted), 3), "seconds": round(seconds, 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
+        if fuse and method != "single-frame fit" and not method.endswith("+ fusion"):  # the same outputs, fused
+            from b2g_deploy.temporal.fuse import fuse_clip
+
+            add(method + " + fusion", list(fuse_clip(np.stack(outs), np.stack(noisy))), seconds)
 
     with torch.no_grad():
         add("single-frame fit", [single_pass(single, y).numpy() for y in stack], time.perf_counter() - t0)
@@ -97,14 +104,15 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
         vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)))
         t0 = time.perf_counter()
         stage = fit_temporal_stage(stack[:FIT_FRAMES], copy.deepcopy(single), vcfg, k=2, start=copy.deepcopy(prior),
-                                   start_label="temporal prior", align="dis", check_prior=True,
+                                   start_label="temporal prior", align="dis", check_prior=check,
                                    **(options[0] if options else {}))
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)
         # Which the frame-to-frame check kept (api.fit_temporal_stage): the row is that network.
-        rows[-1]["neighbour_check"] = stage.record.get("neighbour_check")
-        print(json.dumps({"neighbour_check": rows[-1]["neighbour_check"]}), flush=True)
+        for row in rows[-2 if fuse else -1:]:
+            row["neighbour_check"] = stage.record.get("neighbour_check")
+        print(json.dumps({"neighbour_check": stage.record.get("neighbour_check")}), flush=True)
     return rows
 
 
@@ -130,6 +138,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--variants", default="", help="comma-separated names of VARIANTS (default: all)")
+    ap.add_argument("--fuse", action="store_true", help="also each temporal row through the output fusion")
+    ap.add_argument("--keep-fit", action="store_true",
+                    help="keep every fit (no frame-to-frame check against the prior): the default since 2026-11-29")
     args = ap.parse_args()
     import torch
 
@@ -139,7 +150,7 @@ def main() -> None:
     rows = []
     for name, photo in held_out_photos(args.photos):
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            rows += run_clip(name, clip_from(photo), sigma, variants)
+            rows += run_clip(name, clip_from(photo), sigma, variants, fuse=args.fuse, check=not args.keep_fit)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     print(table(rows))
