@@ -49,7 +49,7 @@ from benchmarks.temporal_table import (  # noqa: E402
 )
 
 from benchmarks.temporal_methods import (  # noqa: E402
-    apply_nlm, apply_single, apply_temporal, fit_and_apply_temporal, fit_single, fit_single_checked,
+    apply_nlm, apply_single, apply_temporal, check_single_fit, fit_and_apply_temporal, fit_single,
     load_temporal_prior, single_prior,
 )
 
@@ -182,22 +182,28 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
             aligned_prior.align = args.align
             outs, per_frame = apply_temporal(aligned_prior, noisy, flips)
             add(method, outs, fit_s=0.0, infer_ms=per_frame * 1000, align=args.align, flips=flips, **prior_facts)
-    if SPRIOR in todo:
-        net, facts = single_prior(args)
-        outs, per_frame = apply_single(net, noisy)
-        add(SPRIOR, outs, fit_s=0.0, infer_ms=per_frame * 1000, **facts)
-    if SCHECKED in todo:
-        log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}, then the check against the prior")
-        net, fit_s, facts = fit_single_checked(noisy, args)
-        outs, per_frame = apply_single(net, noisy)
-        add(SCHECKED, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
-    if not any(m in todo for m in (SINGLE, SINGLE_X8, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
+    prior_net, prior_facts = single_prior(args) if SPRIOR in todo or SCHECKED in todo else (None, {})
+    outputs = {}  # the single-frame rows' outputs, so the checked row reuses the network it kept
+    if SPRIOR in todo or SCHECKED in todo:
+        outputs["prior"], prior_ms = apply_single(prior_net, noisy)
+        if SPRIOR in todo:
+            add(SPRIOR, outputs["prior"], fit_s=0.0, infer_ms=prior_ms * 1000, **prior_facts)
+    if not any(m in todo for m in (SINGLE, SCHECKED, SINGLE_X8, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
     net, cfg, fit_s, facts = fit_single(noisy, args)
-    if SINGLE in todo:
-        outs, per_frame = apply_single(net, noisy)
-        add(SINGLE, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, **facts)
+    if SINGLE in todo or SCHECKED in todo:
+        outputs["fitted"], fitted_ms = apply_single(net, noisy)
+        if SINGLE in todo:
+            add(SINGLE, outputs["fitted"], fit_s=fit_s, fit_total_s=fit_s, infer_ms=fitted_ms * 1000, **facts)
+    if SCHECKED in todo:  # the same fit, then the check `denoise VIDEO --no-fuse` runs (api.keep_better)
+        t0 = time.perf_counter()
+        check = check_single_fit(prior_net, net, noisy, args, prior_facts["init"])
+        checked_s = fit_s + time.perf_counter() - t0
+        kept = check["kept"] if check else "fitted"
+        add(SCHECKED, outputs[kept], fit_s=checked_s, fit_total_s=checked_s,
+            infer_ms=(prior_ms if kept == "prior" else fitted_ms) * 1000, steps=facts["steps"], init=facts["init"],
+            single_check=check)
     if SINGLE_X8 in todo:
         outs, per_frame = apply_single(net, noisy, 8)
         add(SINGLE_X8, outs, fit_s=fit_s, fit_total_s=fit_s, infer_ms=per_frame * 1000, flips=8, **facts)

@@ -45,26 +45,18 @@ def single_prior(args):
     return net.eval(), {"init": label}
 
 
-def fit_single_checked(noisy: list[np.ndarray], args, seed: int = 0):
-    """The single-frame path as `denoise VIDEO --no-fuse` runs it (api.fitting.fit_network with
-    check_prior): the fit of fit_single, then the frame-to-frame check that keeps the prior when
-    it scores better (the SCHECKED row): (net, seconds, facts)."""
-    from b2g_deploy.api.fitting import fit_network
-    from b2g_deploy.config import preset
-    from b2g_deploy.priors import starting_network
+def check_single_fit(prior, fitted, noisy: list[np.ndarray], args, label: str) -> dict | None:
+    """The frame-to-frame check ``denoise VIDEO --no-fuse`` runs after the single-frame fit
+    (api.keep_better, what fit_network(check_prior=True) calls) on the N fitted frames: its record
+    {"prior", "fitted", "kept"}, or None when it could not judge (the fit is then kept)."""
+    import torch
 
-    cfg = preset("fast").with_overrides(iters=args.iters)
-    net, cfg, label = starting_network(args.prior, noisy[0].shape[0], cfg)
-    c, h, w = noisy[0].shape
-    t0 = time.perf_counter()
-    fitted = fit_network(np.stack(noisy[: args.fit_frames]), cfg, net, label,
-                         dict(preset="fast", seed=seed, source="clip", height=h, width=w, bit_depth=8),
-                         device="cpu", seed=seed, check_prior=True)
-    seconds = time.perf_counter() - t0
-    if fitted.interrupted:
-        raise KeyboardInterrupt
-    return fitted.checkpoint.net, seconds, {"steps": fitted.result.steps, "init": label,
-                                            "single_check": fitted.checkpoint.meta.get("single_check")}
+    from b2g_deploy.api.keep_better import keep_the_better_single
+
+    meta: dict = {}
+    frames = torch.from_numpy(np.stack(noisy[: args.fit_frames]))
+    keep_the_better_single(prior, fitted, frames, label, meta, [])
+    return meta.get("single_check")
 
 
 def apply_single(net, noisy: list[np.ndarray], flips: int = 1) -> tuple[list[np.ndarray], float]:

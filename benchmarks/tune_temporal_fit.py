@@ -84,18 +84,19 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
     single = fit(stack[:FIT_FRAMES], cfg, net=net, seed=0).net.eval()
     rows = []
 
-    def add(method: str, outs, seconds: float) -> None:
+    def add(method: str, outs, seconds: float, fused_too: bool = fuse) -> None:
         row = {"photo": name, "sigma": sigma, "method": method, "unseen": round(psnr_mean(outs, clean, unseen), 3),
                "fitted": round(psnr_mean(outs, clean, fitted), 3), "seconds": round(seconds, 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-        if fuse and method != "single-frame fit" and not method.endswith("+ fusion"):  # the same outputs, fused
+        if fused_too:  # the same outputs through the default output fusion
             from b2g_deploy.temporal.fuse import fuse_clip
 
-            add(method + " + fusion", list(fuse_clip(np.stack(outs), np.stack(noisy))), seconds)
+            add(method + " + fusion", list(fuse_clip(np.stack(outs), np.stack(noisy))), seconds, fused_too=False)
 
     with torch.no_grad():
-        add("single-frame fit", [single_pass(single, y).numpy() for y in stack], time.perf_counter() - t0)
+        add("single-frame fit", [single_pass(single, y).numpy() for y in stack], time.perf_counter() - t0,
+            fused_too=False)
     prior, _ = temporal_starting_network(None, 3, 2, False, cfg)
     prior.align = "dis"
     with torch.no_grad():

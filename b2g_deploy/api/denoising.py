@@ -296,10 +296,13 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
 
 
 def _check_fuse_flow(flow: str) -> None:
-    from ..temporal.fuse import FUSION_FLOWS
+    """``temporal.fuse.check_flow`` before any work, as the one-line error the CLI prints."""
+    from ..temporal.fuse import FUSION_FLOWS, check_flow
 
-    if flow not in FUSION_FLOWS:
-        raise InputError(f"--fuse-flow must be one of {', '.join(FUSION_FLOWS)}, got {flow!r}")
+    try:
+        check_flow(flow)
+    except ValueError:
+        raise InputError(f"--fuse-flow must be one of {', '.join(FUSION_FLOWS)}, got {flow!r}") from None
 
 
 def _check_sink_free(output: Path, force: bool) -> None:

@@ -1,7 +1,7 @@
 """After a fit on video frames, keep the fitted network or the prior it started from, whichever
 the frame-to-frame check (``temporal.neighbour_check``: each output against a noisy frame outside
 its window, warped onto it) scores better on the clip (docs/METHOD_NOTES.md, "Keeping the fit
-only when it helps"). Used by ``api.fitting`` for the temporal stage and the single-frame fit."""
+only when it helps"). Used by ``api.temporal_stage`` and, for the single-frame fit, ``api.fitting``."""
 
 from __future__ import annotations
 
