@@ -34,9 +34,7 @@ VELOCITY = (1.3, 3.4)  # px per frame (y, x): sub-pixel, and more than the prior
 # (name, lr factor, steps factor[, fit_temporal_stage options]) of the temporal stage, against the
 # `fast` preset's lr and iters
 VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0), ("steps x0.33", 1.0, 1 / 3),
-            ("steps x2", 1.0, 2.0), ("steps x3", 1.0, 3.0), ("bf16", 1.0, 1.0, {"bf16": True}),
-            ("neighbour loss", 1.0, 1.0, {"loss": "neighbour"}),
-            ("neighbour loss lr x0.3", 0.3, 1.0, {"loss": "neighbour"})]
+            ("steps x2", 1.0, 2.0), ("steps x3", 1.0, 3.0), ("bf16", 1.0, 1.0, {"bf16": True})]
 RESULTS = REPO / "benchmarks" / "results" / "tune" / "temporal_fit.json"
 
 

@@ -41,15 +41,14 @@ def fit_temporal_stage(
     align: str = DEFAULT_ALIGN,
     bf16: bool = False,
     check_prior: bool = False,
-    loss: str | None = None,
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
     noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
     net, and if so fit a temporal net starting from it; otherwise keep the single-frame net.
 
     ``k`` larger than the clip allows (2k+1 > N) is lowered to what the frames allow, with a
-    note; a single frame is refused (InputError). ``loss`` (``TemporalConfig.loss``) None follows
-    the preset: "recorrupted" when ``cfg.loss.kind`` is, else "blindspot". ``start``: a temporal prior (see
+    note; a single frame is refused (InputError). The loss follows the preset: "recorrupted"
+    when ``cfg.loss.kind`` is, else "blindspot". ``start``: a temporal prior (see
     ``priors.temporal_starting_network``) to fit from instead of the single-frame net with a
     zero neighbour head; the single-frame net still judges the noise and is the fallback.
     ``bf16``: bfloat16 autocast of the stage's steps where the hardware has it.
@@ -73,8 +72,7 @@ def fit_temporal_stage(
         k_used = max(1, (n - 1) // 2)
         if k_used != k:
             notes.append(f"{n} frames are too few for k={k} ({2 * k + 1}-frame windows): using k={k_used}")
-    if loss is None:
-        loss = "recorrupted" if cfg.loss.kind == "recorrupted" else "blindspot"
+    loss = "recorrupted" if cfg.loss.kind == "recorrupted" else "blindspot"
     try:
         tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss, align=align, bf16=bf16)
     except Exception as exc:  # pydantic's ValidationError: k out of range

@@ -13,14 +13,6 @@ of it (and flips/rotates them together with ``cfg.augment``). Two losses (``Temp
   recorrupted to y + a z, the neighbours are given as they are (their noise is independent of
   the target's), and f is trained against y - z / a. It trains the deployable pass directly;
   sigma is ``cfg.loss.noise_sigma`` or :func:`~b2g_deploy.fit.noise_level.estimate_sigma`.
-- ``neighbour``: frame to frame (MF2F's idea, the paper's Noise2Noise argument across frames): a
-  neighbour slot j is taken out of the window (it holds a copy of another neighbour instead,
-  the slot nearest in time, the mirror about the target first, as the reflected edge windows
-  do) and the deployable pass f(window) is trained against that neighbour, aligned onto the
-  target, at every pixel. Its noise is independent of everything the net sees, so the optimum
-  is the clean frame wherever the alignment holds; where it fails (occlusions, flow errors) the
-  neighbour disagrees with the target by far more than the noise does, and those pixels are
-  left out (``_agreement``). No mask, no distillation: the pass that ships is the one trained.
 
 Windows in which a neighbour slot holds the target frame itself (a causal window at frame 0, any
 window of a 1-frame clip) are never drawn: the target's noise would be visible there and the fit
@@ -61,10 +53,9 @@ class TemporalConfig(_Strict):
         "flow, the finer or the coarser one (temporal.align), before the net sees the window, in the fit and "
         "wherever the net runs; none: as decoded",
     )
-    loss: Literal["blindspot", "recorrupted", "neighbour"] = Field(
+    loss: Literal["blindspot", "recorrupted"] = Field(
         "blindspot", description="blindspot: masked target, loss at its blind spots; recorrupted: "
-        "R2R on the target with the neighbours in full (trains the deployable pass itself); neighbour: "
-        "the deployable pass against a held-out neighbour aligned onto the target (frame to frame)",
+        "R2R on the target with the neighbours in full (trains the deployable pass itself)",
     )
     # Its own crop side, not the image fit's: the temporal stage was tuned on held-out clips with
     # 64x64 crops (docs/BENCHMARKS.md, "Choosing the temporal fit"), and a step already carries
@@ -92,9 +83,6 @@ class _Clip:
     y: torch.Tensor  # (N, C, Hp, Wp), padded to the network's multiple
     weight: torch.Tensor  # (1, Hp, Wp), 1 inside the original frame
     windows: list[list[int]]  # the windows that may be drawn, as frame indices
-    # What one crop draws: (window, held-out slot, the slot copied into it); slots -1 for the
-    # losses that hold nothing out.
-    draws: list[tuple[int, int, int]] = field(default_factory=list)
     # With alignment: each drawable window stacked and aligned once, (len(windows), T*C, Hp, Wp)
     # in float16 (8-bit frames lose nothing that matters; halves a 720p, 32-frame clip's memory).
     aligned: torch.Tensor | None = None
@@ -126,12 +114,6 @@ def _prepare_clip(frames: torch.Tensor, net: TemporalB2GNet, temporal: TemporalC
     if not usable:
         raise InputError(f"a temporal fit needs at least 2 frames, got {n}")
     clip = _Clip(y, weight, usable)
-    if temporal.loss == "neighbour":
-        clip.draws = [(w, j, r) for w, idx in enumerate(usable) for j, r in held_out_slots(idx, slot)]
-        if not clip.draws:
-            raise InputError(f"the frame-to-frame loss needs at least 3 frames, got {n}")
-    else:
-        clip.draws = [(w, -1, -1) for w in range(len(usable))]
     if temporal.align != "none":
         from .align import align_window
 
@@ -143,39 +125,15 @@ def _prepare_clip(frames: torch.Tensor, net: TemporalB2GNet, temporal: TemporalC
     return clip
 
 
-def held_out_slots(idx: list[int], slot: int) -> list[tuple[int, int]]:
-    """The (held-out slot j, stand-in slot r) pairs of window ``idx`` (frame indices, target in
-    ``slot``) for the frame-to-frame loss: r is the mirror of j about the target where that is in
-    the window, else the slot next to j on the far side from the target. A pair is usable only if
-    frame idx[j] appears nowhere else in the window once r's frame stands in for it (edge windows
-    repeat frames), and never the target's own frame."""
-    pairs = []
-    for j, frame in enumerate(idx):
-        if j == slot or frame == idx[slot]:
-            continue
-        mirror = 2 * slot - j
-        r = mirror if 0 <= mirror < len(idx) else (j - 1 if j < slot else j + 1)
-        if not 0 <= r < len(idx) or r == slot:
-            r = j + 1 if j < slot else j - 1
-        if r == slot or idx[r] == frame:
-            continue
-        rest = [f for s_, f in enumerate(idx) if s_ != j]
-        if frame not in rest:
-            pairs.append((j, r))
-    return pairs
-
-
 def _batch(clip: _Clip, cfg: FitConfig, crop_side: int | None, gen: torch.Generator
-           ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
-    """``cfg.batch`` stacked window crops (B, T*C, h, w), their valid-pixel weights (B, 1, h, w)
-    and each crop's (held-out slot, stand-in slot), (-1, -1) where the loss holds none out."""
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cfg.batch`` stacked window crops (B, T*C, h, w) and their valid-pixel weights (B, 1, h, w)."""
     _, c, hp, wp = clip.y.shape
     ch, cw = min(crop_side or hp, hp), min(crop_side or wp, wp)
-    windows, weights, held = [], [], []
+    windows, weights = [], []
     for _ in range(cfg.batch):
-        pick, j, r = clip.draws[int(torch.randint(len(clip.draws), (1,), generator=gen))]
+        pick = int(torch.randint(len(clip.windows), (1,), generator=gen))
         idx = clip.windows[pick]
-        held.append((j, r))
         top = int(torch.randint(hp - ch + 1, (1,), generator=gen))
         left = int(torch.randint(wp - cw + 1, (1,), generator=gen))
         if clip.aligned is not None:
@@ -192,7 +150,7 @@ def _batch(clip: _Clip, cfg: FitConfig, crop_side: int | None, gen: torch.Genera
                 crop = torch.rot90(crop, int(torch.randint(4, (1,), generator=gen)), dims=(-2, -1))
         windows.append(crop[:-1])
         weights.append(crop[-1:])
-    return torch.stack(windows), torch.stack(weights), held
+    return torch.stack(windows), torch.stack(weights)
 
 
 def _mean(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -226,37 +184,6 @@ def recorrupted_step_loss(net: TemporalB2GNet, window: torch.Tensor, weight: tor
     recorrupted[:, slot * c : (slot + 1) * c] = target + alpha * z
     loss = _mean((net(recorrupted) - (target - z / alpha)) ** 2, weight)
     return loss, {"recorrupted": loss.detach().item()}
-
-
-# The agreement map of the frame-to-frame loss: squared target-neighbour differences averaged
-# over channels and a 5x5 box (one pixel's difference is mostly noise), and a pixel kept where
-# that stays under AGREEMENT_FACTOR x the crop's median, which is about twice the noise variance
-# where the neighbour is aligned (most of a crop) and far above it where it is not.
-_AGREEMENT_BOX, AGREEMENT_FACTOR = 5, 4.0
-
-
-def _agreement(target: torch.Tensor, neighbour: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """(B, 1, h, w) 1 where ``neighbour`` (aligned onto ``target``) agrees with it, inside ``weight``."""
-    import torch.nn.functional as F
-
-    d = F.avg_pool2d(((neighbour - target) ** 2).mean(1, keepdim=True), _AGREEMENT_BOX, stride=1,
-                     padding=_AGREEMENT_BOX // 2, count_include_pad=False)
-    med = d.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
-    return weight * (d <= AGREEMENT_FACTOR * med).to(weight.dtype)
-
-
-def neighbour_step_loss(net: TemporalB2GNet, window: torch.Tensor, weight: torch.Tensor,
-                        held: list[tuple[int, int]]) -> tuple[torch.Tensor, dict[str, float]]:
-    """Squared error of f(window without neighbour j) against neighbour j, where it agrees."""
-    c = net.channels
-    inputs, targets = window.clone(), []
-    for b, (j, r) in enumerate(held):
-        targets.append(window[b, j * c : (j + 1) * c])
-        inputs[b, j * c : (j + 1) * c] = window[b, r * c : (r + 1) * c]
-    target = torch.stack(targets)
-    keep = _agreement(net.target_frame(window), target, weight)
-    loss = _mean((net(inputs) - target) ** 2, keep)
-    return loss, {"neighbour": loss.detach().item(), "agreement": (keep.sum() / weight.sum()).item()}
 
 
 def _lr_factor(cfg: FitConfig, done: float) -> float:
@@ -317,12 +244,10 @@ def fit_temporal(
             done = max(step / cfg.iters, elapsed / time_budget if time_budget else 0.0)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, done)
-            window, weight, held = _batch(clip, cfg, crop_side, gen)
+            window, weight = _batch(clip, cfg, crop_side, gen)
             # As fit.loop: the forward passes and the loss under autocast, not the backward.
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_bf16):
-                if temporal.loss == "neighbour":
-                    loss, parts = neighbour_step_loss(model, window, weight, held)
-                elif sigma is None:
+                if sigma is None:
                     loss, parts = blindspot_step_loss(model, window, weight, cfg.mask.rate,
                                                       cfg.loss.distill_weight, gen)
                 else:
