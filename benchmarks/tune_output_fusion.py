@@ -7,8 +7,9 @@ clips) while a disc cut from the next held-out photograph crosses it at another 
 the fusion meets what real video has and a pan has not: occlusion and motion that one flow
 field does not describe. Each network denoises every frame (the shipped single-frame prior, and
 the shipped k=2 centred temporal prior on DIS-aligned windows, no fit: the fusion does not
-depend on how the network was fitted), then each strength fuses the outputs (k=2, centred and
-causal). PSNR over all frames.
+depend on how the network was fitted, was the assumption until 2026-11-29; ``--networks fit`` adds
+the temporal stage fitted on frames 0-7 and kept, whose noisier outputs the fused default streams
+since), then each strength fuses the outputs (k=2, centred and causal). PSNR over all frames.
 
     python benchmarks/tune_output_fusion.py --photos 6 --sigmas 25,50 --threads 1
 """
@@ -24,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.helpers import REPO, add_video_noise  # noqa: E402
-from benchmarks.tune_temporal_fit import FRAMES, SIDE, clip_from, held_out_photos  # noqa: E402
+from benchmarks.tune_temporal_fit import FIT_FRAMES, FRAMES, SIDE, clip_from, held_out_photos  # noqa: E402
 
 STRENGTHS = (0.03, 0.06, 0.12, 0.25, 0.5, 1.0, 4.0)
 DISC_RADIUS, DISC_VELOCITY = 56, (-2.1, -1.6)  # px, px per frame (y, x)
@@ -51,8 +52,27 @@ def with_disc(frames: list[np.ndarray], other: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def fitted_temporal_outputs(stack, cfg, single_prior, temporal_prior) -> np.ndarray:
+    """What the fused default streams since 2026-11-29: the temporal stage fitted on frames
+    0..FIT_FRAMES-1 and kept (no check against its prior), as tune_temporal_fit.py fits it, on
+    every frame of the clip."""
+    import copy
+
+    import torch
+
+    from b2g_deploy.api import fit_temporal_stage
+    from b2g_deploy.fit import fit
+    from b2g_deploy.temporal.model import denoise_clip
+
+    single = fit(stack[:FIT_FRAMES], cfg, net=copy.deepcopy(single_prior), seed=0).net.eval()
+    stage = fit_temporal_stage(stack[:FIT_FRAMES], single, cfg, k=2, start=copy.deepcopy(temporal_prior),
+                               start_label="temporal prior", align=temporal_prior.align, check_prior=False)
+    with torch.no_grad():
+        return np.stack([o.numpy() for o in denoise_clip(stage.net, stack)])
+
+
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, ks=(2,), strengths=STRENGTHS,
-             windows=("centred", "causal"), flow: str = "fine") -> list[dict]:
+             windows=("centred", "causal"), flow: str = "fine", networks=("single", "temporal")) -> list[dict]:
     import torch
 
     from b2g_deploy.config import preset
@@ -69,9 +89,14 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, ks=(2,), strength
     single, cfg, _ = starting_network(None, 3, cfg)
     temporal, _ = temporal_starting_network(None, 3, 2, False, cfg)
     temporal.align = DEFAULT_ALIGN  # what runtimes use (tables before 2026-11-29: "dis")
+    outputs = {}
     with torch.no_grad():
-        outputs = {"single-frame prior": np.stack([single_pass(single.eval(), y).numpy() for y in stack]),
-                   "temporal prior": np.stack([o.numpy() for o in denoise_clip(temporal, stack)])}
+        if "single" in networks:
+            outputs["single-frame prior"] = np.stack([single_pass(single.eval(), y).numpy() for y in stack])
+        if "temporal" in networks:
+            outputs["temporal prior"] = np.stack([o.numpy() for o in denoise_clip(temporal, stack)])
+    if "fit" in networks:
+        outputs["temporal fit"] = fitted_temporal_outputs(stack, cfg, single, temporal)
     rows = []
     for net, outs in outputs.items():
         def add(method: str, frames: np.ndarray) -> None:
@@ -110,6 +135,9 @@ def main() -> None:
     ap.add_argument("--windows", default="centred,causal")
     ap.add_argument("--flow", default="fine", choices=("fine", "medium"),
                     help="the fusion's flow (temporal/fuse.py FUSION_FLOWS; tables before 2026-11-29 used medium)")
+    ap.add_argument("--networks", default="single,temporal",
+                    help="whose outputs to fuse: single (single-frame prior), temporal (temporal prior), fit "
+                    "(the temporal stage fitted on frames 0-7, as the fused default keeps it since 2026-11-29)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     args = ap.parse_args()
     import torch
@@ -124,7 +152,8 @@ def main() -> None:
             rows += run_clip(name, with_disc(clip_from(photo), other), sigma,
                              ks=[int(k) for k in args.ks.split(",")],
                              strengths=[float(x) for x in args.strengths.split(",")],
-                             windows=args.windows.split(","), flow=args.flow)
+                             windows=args.windows.split(","), flow=args.flow,
+                             networks=args.networks.split(","))
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "frames": FRAMES, "rows": rows},
                                             indent=1) + "\n")
