@@ -4,11 +4,13 @@ clips (issue 9), never on the clip the docs report.
 The clips are temporal_priors_on_clips.py's (a pan over a held-out photograph crossed by a disc
 of another one, 12 frames of 256x256, 8-bit-quantised Gaussian noise per frame; ``--wobble PX``
 bends them non-rigidly). The shipped centred temporal prior (no fit) denoises every frame from
-windows aligned by each DIS variant below, on the guides ``temporal.align`` builds; each
-variant's time is the median of 5 flows between two 640x360 guides (the size of a 720p frame's
-guides) on one thread. Mean PSNR over all frames of all clips.
+windows aligned by each DIS variant below, on the guides ``temporal.align`` builds, and by the
+torch flow of align mode "lk" (its own guides, the same recipe); each variant's time is the
+median of 5 flows between two 640x360 guides (the size of a 720p frame's guides) on one thread.
+Mean PSNR over all frames of all clips.
 
     python benchmarks/align_flows.py --sigmas 25 --wobble 6
+    python benchmarks/align_flows.py --sigmas 25,50 --wobble 6 --variants dis-fine,lk
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ VARIANTS = {
     "medium preset": ("medium", None, None, None),
     "medium, finest scale 2": ("medium", 2, None, None),
     "fast, stride 3, 25 iterations": ("fast", None, 3, 25),
+    "lk (torch Lucas-Kanade, temporal/flow_torch.py)": "lk",
 }
 
 
@@ -49,17 +52,24 @@ def make_dis(preset: str, finest: int | None, stride: int | None, iters: int | N
     return dis
 
 
-def flow_ms(spec: tuple) -> float:
+def flow_ms(spec: tuple | str) -> float:
     import cv2
+    import torch
+
+    from b2g_deploy.temporal.flow_torch import flow_between
 
     rng = np.random.default_rng(0)
     a = cv2.GaussianBlur((rng.random((360, 640)) * 255).astype(np.uint8), (0, 0), 3)
     b = np.roll(a, 3, axis=1)
+    ta, tb = (torch.from_numpy(g.astype(np.float32) / 255.0)[None, None] for g in (a, b))
     times = []
     for _ in range(5):
-        dis = make_dis(*spec)
         t0 = time.perf_counter()
-        dis.calc(a, b, None)
+        if spec == "lk":
+            with torch.no_grad():
+                flow_between(ta, tb)
+        else:
+            make_dis(*spec).calc(a, b, None)
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1000)
 
@@ -70,6 +80,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=6)
     ap.add_argument("--sigmas", default="25")
     ap.add_argument("--wobble", type=float, default=0.0)
+    ap.add_argument("--variants", default="", help="comma-separated name prefixes of VARIANTS (default: all)")
     args = ap.parse_args()
     import cv2
     import torch
@@ -82,18 +93,22 @@ def main() -> None:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     net = load_checkpoint(args.prior).net.eval()
-    net.align = "dis"  # every variant replaces the flow behind this mode
+    # every DIS variant replaces the flow behind mode "dis"; "lk" is a mode of its own
     photos = held_out_photos(args.photos + 1)
     clips = [wobbled(with_disc(clip_from(photo), other), args.wobble, seed)
              for seed, ((_, photo), (_, other)) in enumerate(zip(photos, photos[1:]))]
     sigmas = [float(s) for s in args.sigmas.split(",")]
-    table = {name: [flow_ms(spec)] for name, spec in VARIANTS.items()}
+    wanted = [w.strip() for w in args.variants.split(",") if w.strip()]
+    variants = {name: spec for name, spec in VARIANTS.items()
+                if not wanted or any(name.startswith(w + " ") for w in wanted)}
+    table = {name: [flow_ms(spec)] for name, spec in variants.items()}
     original = align._dis
     try:
         for sigma in sigmas:
             noisy = [torch.from_numpy(np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]))
                      for clean in clips]
-            for name, spec in VARIANTS.items():
+            for name, spec in variants.items():
+                net.align = "lk" if spec == "lk" else "dis"
                 align._dis = lambda mode="dis", spec=spec: make_dis(*spec)
                 scores = [np.mean([psnr(o, c) for o, c in zip(denoise_clip(net, y).numpy(), clean)])
                           for y, clean in zip(noisy, clips)]

@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="k=2 centred temporal prior for the prior rows (default: the packaged one, if any)")
     p.add_argument("--causal-prior", type=Path, default=None,
                    help="k=2 causal temporal prior for the causal rows (default: the packaged one, if any)")
-    p.add_argument("--align", default="dis-fine", choices=("dis", "dis-fine"),
+    p.add_argument("--align", default="dis-fine", choices=("dis", "dis-fine", "lk"),
                    help="the flow of the aligned rows (temporal/align.py; dis: the coarser flow of the runs before "
                         "2026-11-29)")
     p.add_argument("--flips", action="store_true",

@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--wobble", type=float, default=0.0, help="non-rigid motion on top, px (see above)")
     ap.add_argument("--fuse", action="store_true", help="also each temporal prior with the output fusion")
-    ap.add_argument("--align", default="dis-fine", choices=("dis", "dis-fine"),
+    ap.add_argument("--align", default="dis-fine", choices=("dis", "dis-fine", "lk"),
                     help="the windows' flow (temporal/align.py); the tables before 2026-11-29 used dis")
     args = ap.parse_args()
     import torch

@@ -16,6 +16,8 @@ Rows, each allowed to fail on its own (a missing package or provider skips that 
 - torch fp16 with DIS alignment (the default of ``fit --temporal``): the same network behind the
   CPU-side optical flow (``temporal.align``), timed on host windows (flow, copies, network) and
   end to end; its checkpoint is the measured one with ``align`` set to the default ("dis-fine").
+- torch fp16 with "lk" alignment: the torch flow (``temporal.flow_torch``) on the GPU, timed
+  with the network on device windows and end to end (the windows assembled and aligned there).
 - end to end: the product's video pipeline (``io.pipeline.run_pipeline``: decoder thread ->
   ring buffer of frames -> runtime -> encoder thread) on a noisy 720p clip written beforehand;
   fps = frames written / wall seconds, after a warm-up on the first 2B frames; then once more
@@ -123,19 +125,21 @@ def build_engine(ckpt: Path, onnx: Path, work: Path, batch: int, h: int, w: int,
     return {"engine": engine, "build_s": round(sec, 1), "parity": report.parity, "profile": report.profile}
 
 
-def aligned_copy(ckpt: Path, work: Path) -> Path:
-    """The checkpoint with DIS alignment switched on (the same weights and graph), the default flow."""
+def aligned_copy(ckpt: Path, work: Path, mode: str | None = None) -> Path:
+    """The checkpoint with alignment switched on (the same weights and graph): ``mode``, by
+    default the default flow (DIS on the CPU)."""
     from b2g_deploy.checkpoint import load_checkpoint, save_checkpoint
     from b2g_deploy.temporal.align import DEFAULT_ALIGN
 
     loaded = load_checkpoint(ckpt)
-    loaded.net.align = DEFAULT_ALIGN
-    path = work / "temporal_dis.pt"
+    loaded.net.align = mode or DEFAULT_ALIGN
+    path = work / f"temporal_{loaded.net.align}.pt"
     save_checkpoint(path, loaded, force=True)
     return path
 
 
 ALIGNED = "torch fp16 + DIS alignment (CPU)"
+LK_ALIGNED = "torch fp16 + lk alignment (GPU)"
 
 
 def runtimes(ckpt: Path, onnx: Path, engines: dict, device: str, smoke: bool, aligned: Path | None):
@@ -146,6 +150,8 @@ def runtimes(ckpt: Path, onnx: Path, engines: dict, device: str, smoke: bool, al
     yield "torch fp16", lambda: TorchTemporalRuntime(ckpt, device=device, fp16=True)
     if aligned is not None:
         yield ALIGNED, lambda: TorchTemporalRuntime(aligned, device=device, fp16=device == "cuda")
+        lk = aligned_copy(ckpt, aligned.parent, "lk")
+        yield LK_ALIGNED, lambda: TorchTemporalRuntime(lk, device=device, fp16=device == "cuda")
     for label, built in engines.items():
         if "error" in built:
             yield f"TensorRT {label}", built["error"]
@@ -181,6 +187,19 @@ def time_network(rt, x: torch.Tensor, runs: int, warmup: int = 3, host: bool = F
         fn(x)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+class _AlignThenRun:
+    """``infer_tensor`` of a runtime whose windows the torch flow aligns first, on the device."""
+
+    def __init__(self, rt) -> None:
+        self.rt = rt
+
+    def infer_tensor(self, windows):
+        from b2g_deploy.temporal.flow_torch import align_windows_torch
+
+        with torch.inference_mode():
+            return self.rt.infer_tensor(align_windows_torch(windows, self.rt.info.channels, self.rt.target_index))
 
 
 class NullSink:
@@ -242,6 +261,8 @@ def measure(args, ckpt: Path, onnx: Path, clip: Path, engines: dict, deadline: f
                 with make() as rt:
                     if label == ALIGNED:
                         sec = time_network(rt, torch.from_numpy(real), max(3, args.runs // 4), host=True)
+                    elif label == LK_ALIGNED:  # the flow and the network, both on the device
+                        sec = time_network(_AlignThenRun(rt), torch.from_numpy(real).to(args.device), args.runs)
                     else:
                         sec = time_network(rt, x, args.runs)
                     net_row.update(batch_ms=round(sec * 1000, 2), ms_per_frame=round(sec * 1000 / args.batch, 2),

@@ -32,7 +32,7 @@ def fit_command(
     temporal: Annotated[bool, typer.Option("--temporal", help="video input: then fit a multi-frame network (windows of 2k+1 frames) if the noise is independent between frames")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead) instead of t-k..t+k")] = False,
-    align: Annotated[str, typer.Option(help="--temporal: dis-fine (neighbours warped onto each frame with optical flow) | dis (a 10x cheaper flow) | none")] = "dis-fine",
+    align: Annotated[str, typer.Option(help="--temporal: dis-fine (neighbours warped onto each frame with optical flow) | dis (a 10x cheaper flow) | lk (a torch flow: runs on the GPU with the network) | none")] = "dis-fine",
 ) -> None:
     """Fit Blind2Grad to NOISY and write the denoised image and a reusable checkpoint."""
     from .. import api

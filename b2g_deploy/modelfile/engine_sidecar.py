@@ -88,7 +88,7 @@ def current_gpu() -> tuple[str, str]:
 TEMPORAL_KEYS = {"window": int, "k": int, "causal": bool, "target_index": int}
 
 
-ALIGN_VALUES = ("none", "dis", "dis-fine")  # how windows are prepared before the engine (temporal.align)
+ALIGN_VALUES = ("none", "dis", "dis-fine", "lk")  # how windows are prepared before the engine (temporal.align)
 
 
 def temporal_fields(window: int, k: int, causal: bool, target_index: int, align: str = "none") -> dict[str, Any]:

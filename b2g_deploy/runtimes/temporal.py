@@ -71,7 +71,7 @@ class TemporalRuntime:
     causal: bool
     window: int
     multiple: int
-    align: str = "none"  # "dis", "dis-fine": neighbours warped onto the target before the network (temporal.align)
+    align: str = "none"  # "dis", "dis-fine", "lk": neighbours warped onto the target before the network (temporal.align)
     _host_batch: np.ndarray | None = None  # infer_window_frames' batch array, reused from call to call
 
     def _check(self, windows: np.ndarray) -> np.ndarray:
@@ -221,13 +221,21 @@ class TorchTemporalRuntime(TemporalRuntime):
         """As the base class; with ``frames_on_device`` the windows are assembled on the device
         from frames uploaded once each (the same values, so the same output)."""
         _check_not_empty(windows)
-        if not self._can_assemble_on_device(windows):  # alignment and padding work on host windows
+        if not self._can_assemble_on_device(windows):  # DIS alignment and padding work on host windows
             return super().infer_window_frames(windows)
-        return self.infer_tensor(self._device_windows(windows)).cpu().numpy()
+        batch = self._device_windows(windows)
+        if self.align == "lk":  # the torch flow aligns where the windows are (temporal.flow_torch)
+            import torch
+
+            from ..temporal.flow_torch import align_windows_torch
+
+            with torch.inference_mode():
+                batch = align_windows_torch(batch, self.info.channels, self.target_index)
+        return self.infer_tensor(batch).cpu().numpy()
 
     def _can_assemble_on_device(self, windows: Sequence[Sequence[np.ndarray]]) -> bool:
         c, h, w = windows[0][0].shape
-        return (self.frames_on_device and self.align == "none" and len(windows[0]) == self.window
+        return (self.frames_on_device and self.align in ("none", "lk") and len(windows[0]) == self.window
                 and c == self.info.channels and min(h, w) >= self.multiple)
 
     def _device_windows(self, windows: Sequence[Sequence[np.ndarray]]):

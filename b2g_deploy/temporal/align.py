@@ -19,6 +19,10 @@ under the medium preset's 18-19 ms for the same quality). With the first tempora
 coarse flow measured as good; a prior pretrained on aligned windows uses its neighbours far
 more and gains from the finer one (docs/METHOD_NOTES.md, "Temporal alignment"). "dis" stays
 what it was, so a checkpoint or export that says "dis" still gets the windows it was fitted on.
+
+A third, "lk" (``temporal.flow_torch``): pyramidal Lucas-Kanade in torch, which runs on the
+device the frames are on, so a GPU stream aligns its windows on the GPU; here it is reached
+through the same numpy functions as the DIS modes.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-AlignMode = Literal["none", "dis", "dis-fine"]
-ALIGN_MODES = ("none", "dis", "dis-fine")
+AlignMode = Literal["none", "dis", "dis-fine", "lk"]
+ALIGN_MODES = ("none", "dis", "dis-fine", "lk")
 DEFAULT_ALIGN = "dis-fine"  # what a new temporal fit (and the shipped priors' rows) uses
 _GUIDE_BLUR = 2.0  # px, Gaussian sigma of the flow guide: noise out, edges kept
 
@@ -90,6 +94,8 @@ def align_window(window: np.ndarray, channels: int, target_slot: int, mode: str 
 
     if check_align(mode) == "none":
         return window
+    if mode == "lk":
+        return align_windows(np.asarray(window, dtype=np.float32)[None], channels, target_slot, mode)[0]
 
     t = window.shape[0] // channels
     h, w = window.shape[-2:]
@@ -114,4 +120,12 @@ def align_windows(windows: np.ndarray, channels: int, target_slot: int, mode: st
     """``align_window`` over a batch (B, T*C, H, W)."""
     if check_align(mode) == "none":
         return windows
+    if mode == "lk":
+        import torch
+
+        from .flow_torch import align_windows_torch
+
+        with torch.no_grad():
+            return align_windows_torch(torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)), channels,
+                                       target_slot).numpy()
     return np.stack([align_window(w, channels, target_slot, mode) for w in windows])

@@ -27,7 +27,7 @@ def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return np.roll(img, (dy, dx), axis=(1, 2))
 
 
-@pytest.mark.parametrize("mode", ["dis", "dis-fine"])
+@pytest.mark.parametrize("mode", ["dis", "dis-fine", "lk"])
 def test_align_window_warps_each_neighbour_onto_the_target_and_leaves_the_target_alone(mode):
     target = _texture()
     moves = [(-4, 6), (-2, 3), (2, -3), (4, -6)]  # a pan of (2, -3) px per frame
@@ -55,7 +55,7 @@ def test_the_two_flows_differ_and_none_is_the_window_itself():
         align_window(window, 3, 1, "farneback")
 
 
-@pytest.mark.parametrize("mode", ["dis", "dis-fine"])
+@pytest.mark.parametrize("mode", ["dis", "dis-fine", "lk"])
 def test_aligned_nets_prepare_windows_wherever_they_run(tmp_path, mode):
     from b2g_deploy.runtimes.temporal import load_temporal_runtime
     from b2g_deploy.temporal.export import export_temporal_checkpoint, read_temporal_metadata

@@ -355,6 +355,7 @@ def test_gpu_temporal_script_dry_run_with_the_stand_in(tmp_path, gpu_here, engin
     assert rec.calls["profile"] == ("window", (1, 15, 64, 64), (2, 15, 64, 96), (2, 15, 64, 96))
     rows = {r["runtime"]: r for r in result["end_to_end"]}
     assert rows["TensorRT fp16"]["frames"] == 5 and rows["torch fp32"]["frames"] == 5
+    assert rows["torch fp16 + lk alignment (GPU)"]["frames"] == 5  # the torch flow's row runs as well
     assert "fps" in {r["runtime"]: r for r in result["network"]}["TensorRT fp16"]
     assert "CUDA" in rows["torch fp16"]["error"] and result["settings"]["window"] == 5
     assert result["card"] and result["target"]["verdict"] == "not measured"
