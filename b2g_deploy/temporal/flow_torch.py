@@ -24,8 +24,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-_GREY = (0.299, 0.587, 0.114)
-_GUIDE_BLUR = 2.0  # px of the full frame, as align._GUIDE_BLUR
+from .align import _GUIDE_BLUR, _guide_scale
+
+_GREY = (0.299, 0.587, 0.114)  # as align._guide's grey
 _WINDOW = 4.0  # px at each level: Gaussian sigma of the Lucas-Kanade sums
 _FLOW_BLUR = 2.0  # px at each level: the flow's smoothing after each step
 _RIDGE = 0.1  # added to the 2x2 system's diagonal, times the mean of its trace over the guide
@@ -44,12 +45,6 @@ def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
     x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     x = F.pad(x, (0, 0, radius, radius), mode="replicate")
     return F.conv2d(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def guide_scale(h: int, w: int) -> int:
-    """As ``align._guide_scale``: flow at 1/2 (1/4 from 1440 px up) of the frame size."""
-    side = min(h, w)
-    return 4 if side >= 1440 else 2 if side >= 256 else 1
 
 
 def guides(frames: torch.Tensor, scale: int) -> torch.Tensor:
@@ -127,7 +122,7 @@ def align_windows_torch(windows: torch.Tensor, channels: int, target_slot: int) 
     neighbours = [j for j in range(t) if j != target_slot]
     if not neighbours:
         return windows
-    scale = guide_scale(h, w)
+    scale = _guide_scale(h, w)
     target_guide = guides(frames[:, target_slot], scale)
     # Every neighbour of every window in one batch: (B * (T-1), ...).
     nb = frames[:, neighbours].reshape(-1, channels, h, w)
