@@ -35,9 +35,12 @@ VELOCITY = (1.3, 3.4)  # px per frame (y, x): sub-pixel, and more than the prior
 # `fast` preset's lr and iters
 VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0), ("steps x0.33", 1.0, 1 / 3),
             ("steps x2", 1.0, 2.0), ("steps x3", 1.0, 3.0), ("bf16", 1.0, 1.0, {"bf16": True}),
-            # the stage's recorrupted loss (the `fast` preset's) with another recorruption strength a
-            ("r2r a=0.25", 1.0, 1.0, {"loss": {"recorrupt_alpha": 0.25}}),
-            ("r2r a=1", 1.0, 1.0, {"loss": {"recorrupt_alpha": 1.0}})]
+            # the stage's recorrupted loss (the `fast` preset's) with a fixed recorruption strength a
+            # (the default since 2026-11-29 sets a by the noise level: TemporalConfig.recorrupt_alpha)
+            ("r2r a=0.5", 1.0, 1.0, {"recorrupt_alpha": 0.5}),
+            ("r2r a=0.25", 1.0, 1.0, {"recorrupt_alpha": 0.25}),
+            ("r2r a=1", 1.0, 1.0, {"recorrupt_alpha": 1.0}),
+            ("r2r a=2", 1.0, 1.0, {"recorrupt_alpha": 2.0})]
 RESULTS = REPO / "benchmarks" / "results" / "tune" / "temporal_fit.json"
 
 
@@ -106,12 +109,10 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
         add("temporal prior alone", [o.numpy() for o in denoise_clip(prior, stack)], 0.0)
     for label, lr_f, steps_f, *options in variants:
         vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)))
-        stage_options = dict(options[0]) if options else {}
-        if "loss" in stage_options:  # the fit config's loss settings, not an argument of the stage
-            vcfg = vcfg.with_overrides(loss=vcfg.loss.model_copy(update=stage_options.pop("loss")))
         t0 = time.perf_counter()
         stage = fit_temporal_stage(stack[:FIT_FRAMES], copy.deepcopy(single), vcfg, k=2, start=copy.deepcopy(prior),
-                                   start_label="temporal prior", align="dis", check_prior=check, **stage_options)
+                                   start_label="temporal prior", align="dis", check_prior=check,
+                                   **(options[0] if options else {}))
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)

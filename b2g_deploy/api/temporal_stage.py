@@ -41,6 +41,7 @@ def fit_temporal_stage(
     align: str = DEFAULT_ALIGN,
     bf16: bool = False,
     check_prior: bool = False,
+    recorrupt_alpha: float | str = "by-noise",
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
     noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
@@ -52,6 +53,8 @@ def fit_temporal_stage(
     ``priors.temporal_starting_network``) to fit from instead of the single-frame net with a
     zero neighbour head; the single-frame net still judges the noise and is the fallback.
     ``bf16``: bfloat16 autocast of the stage's steps where the hardware has it.
+    ``recorrupt_alpha``: a of the recorrupted loss (``TemporalConfig.recorrupt_alpha``; by default
+    from the noise level the loss estimates).
     ``check_prior``: keep ``start`` instead of the fit when the frame-to-frame check scores it
     better (``api.keep_better``). It judges the network's outputs as they are; off by default,
     because the outputs are fused by default, and fused the fit won where the check kept the prior
@@ -74,7 +77,8 @@ def fit_temporal_stage(
             notes.append(f"{n} frames are too few for k={k} ({2 * k + 1}-frame windows): using k={k_used}")
     loss = "recorrupted" if cfg.loss.kind == "recorrupted" else "blindspot"
     try:
-        tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss, align=align, bf16=bf16)
+        tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss, align=align, bf16=bf16,
+                              recorrupt_alpha=recorrupt_alpha)
     except Exception as exc:  # pydantic's ValidationError: k out of range
         raise InputError(f"--k {k}: {str(exc).splitlines()[-1].strip()}") from None
     single_net = single_net.to(device).eval()
@@ -98,7 +102,7 @@ def fit_temporal_stage(
     record.update(steps=result.steps, seconds=round(result.seconds, 3), interrupted=result.interrupted,
                   history=result.history, bf16=result.bf16)
     if result.noise_sigma is not None:
-        record["noise_sigma"] = result.noise_sigma
+        record.update(noise_sigma=result.noise_sigma, recorrupt_alpha=round(result.recorrupt_alpha, 4))
     net = result.net
     if unfitted is not None and not result.interrupted:
         net = keep_the_better_temporal(unfitted.to(device), result.net, frames.to(device), start_label, record, notes)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 
 from ..config import FitConfig, _Strict
 from ..devices import bf16_is_fast
@@ -64,6 +64,26 @@ class TemporalConfig(_Strict):
                              "fit config's crop")
     bf16: bool = Field(False, description="bfloat16 autocast of the forward passes and the loss, where the "
                        "hardware has fast bf16 (else float32), as the single-frame fit's cfg.bf16")
+    recorrupt_alpha: PositiveFloat | Literal["by-noise"] = Field(
+        "by-noise", description="a of the recorrupted loss (y + a z against y - z / a); by-noise: from the noise "
+        "level the loss estimates (alpha_by_noise); a number: that a, whatever the noise",
+    )
+
+
+# a of the temporal stage's recorrupted loss against the noise sigma (0..255) the loss estimates,
+# interpolated and held flat outside. Chosen on held-out clips with the fit kept and fused, as the
+# default streams it (docs/BENCHMARKS.md, "Choosing the temporal fit on held-out clips"): at sigma
+# 50, a = 1 beat the preset's 0.5 on all four clips (+0.14 dB fused, +0.70 alone); at sigma 25, 0.5
+# and 0.25 tied and 1 lost 0.14. A noisier clip needs the stronger recorruption: its fit otherwise
+# learns the noise. The anchors are in *estimated* sigma, what the rule sees: 24.5-25.2 on those
+# clips at sigma 25 and 46-46.7 at sigma 50 (clipping at 0 and 1 hides some of the noise).
+_ALPHA_BY_SIGMA = ((25.0, 0.5), (45.0, 1.0))
+
+
+def alpha_by_noise(sigma: float) -> float:
+    """The recorrupted loss's a for noise of std ``sigma`` on a 0..255 scale (``_ALPHA_BY_SIGMA``)."""
+    (s0, a0), (s1, a1) = _ALPHA_BY_SIGMA
+    return a0 + (a1 - a0) * min(max((sigma - s0) / (s1 - s0), 0.0), 1.0)
 
 
 @dataclass
@@ -75,6 +95,7 @@ class TemporalFitResult:
     interrupted: bool = False
     stopped_by_budget: bool = False
     noise_sigma: float | None = None  # the sigma the recorrupted loss used (0..255 scale)
+    recorrupt_alpha: float | None = None  # and its a
     bf16: bool = False  # whether the steps ran under bfloat16 autocast
 
 
@@ -208,7 +229,8 @@ def fit_temporal(
     ``net``: None starts from random weights; a B2GNet (a single-frame fit or prior, same
     ModelConfig) starts from it with a zero neighbour head; a TemporalB2GNet continues a fit.
     Uses ``cfg``'s model, iters, lr, lr_schedule, batch, augment, time_budget, mask.rate and
-    loss.{distill_weight, recorrupt_alpha, noise_sigma}; the crop is ``temporal.crop`` (``cfg``'s
+    loss.{distill_weight, noise_sigma}; the recorrupted loss's a is ``temporal.recorrupt_alpha``
+    (by default from the noise level, not ``cfg.loss.recorrupt_alpha``); the crop is ``temporal.crop`` (``cfg``'s
     when that is None). Ctrl-C stops cleanly (``interrupted``).
     """
     if frames.dim() != 4:
@@ -229,6 +251,8 @@ def fit_temporal(
 
         sigma = cfg.loss.noise_sigma / 255.0 if cfg.loss.noise_sigma else estimate_sigma(frames)
         result.noise_sigma = round(sigma * 255.0, 3)
+        alpha = temporal.recorrupt_alpha
+        result.recorrupt_alpha = alpha_by_noise(sigma * 255.0) if alpha == "by-noise" else float(alpha)
     use_bf16 = temporal.bf16 and bf16_is_fast(str(device))  # emulated bf16 would only slow the fit
     result.bf16 = use_bf16
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -251,7 +275,7 @@ def fit_temporal(
                     loss, parts = blindspot_step_loss(model, window, weight, cfg.mask.rate,
                                                       cfg.loss.distill_weight, gen)
                 else:
-                    loss, parts = recorrupted_step_loss(model, window, weight, sigma, cfg.loss.recorrupt_alpha,
+                    loss, parts = recorrupted_step_loss(model, window, weight, sigma, result.recorrupt_alpha,
                                                         gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()

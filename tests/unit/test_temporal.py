@@ -12,7 +12,7 @@ import torch
 from b2g_deploy.config import FitConfig, LossConfig, MaskConfig, ModelConfig
 from b2g_deploy.errors import InputError
 from b2g_deploy.model import B2GNet
-from b2g_deploy.temporal.fit import TemporalConfig, fit_temporal
+from b2g_deploy.temporal.fit import TemporalConfig, alpha_by_noise, fit_temporal
 from b2g_deploy.temporal.model import TemporalB2GNet, denoise_clip
 from b2g_deploy.temporal.noise_check import (
     check_temporal_noise,
@@ -276,6 +276,18 @@ def test_recorrupted_fit_from_a_single_frame_net_runs_and_reports_sigma(one_thre
     assert isinstance(result.net, TemporalB2GNet) and result.net.target_index == 2
     assert result.steps == 3 and 15.0 < result.noise_sigma < 40.0
     assert "recorrupted" in result.history[-1]
+    assert result.recorrupt_alpha == pytest.approx(alpha_by_noise(result.noise_sigma), abs=1e-3)  # by the noise
+    fixed = fit_temporal(noisy, cfg, TemporalConfig(k=1, loss="recorrupted", recorrupt_alpha=0.7), net=single, seed=0)
+    assert fixed.recorrupt_alpha == 0.7
+
+
+def test_the_recorruption_grows_with_the_noise_between_its_anchors():
+    assert alpha_by_noise(5.0) == alpha_by_noise(25.0) == 0.5  # flat outside the anchors
+    assert alpha_by_noise(45.0) == alpha_by_noise(90.0) == 1.0
+    between = [alpha_by_noise(s) for s in (26.0, 30.0, 35.0, 44.0)]
+    assert between == sorted(between) and 0.5 < between[0] and between[-1] < 1.0
+    with pytest.raises(Exception):
+        TemporalConfig(recorrupt_alpha=0.0)
 
 
 def test_bf16_fit_runs_under_autocast_where_the_hardware_has_it(one_thread):
