@@ -39,6 +39,7 @@ VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0),
             # (the default since 2026-11-29 sets a by the noise level: TemporalConfig.recorrupt_alpha)
             ("r2r a=0.5", 1.0, 1.0, {"recorrupt_alpha": 0.5}),
             ("r2r a=0.25", 1.0, 1.0, {"recorrupt_alpha": 0.25}),
+            ("r2r a=0.75", 1.0, 1.0, {"recorrupt_alpha": 0.75}),
             ("r2r a=1", 1.0, 1.0, {"recorrupt_alpha": 1.0}),
             ("r2r a=2", 1.0, 1.0, {"recorrupt_alpha": 2.0})]
 RESULTS = REPO / "benchmarks" / "results" / "tune" / "temporal_fit.json"
