@@ -34,7 +34,7 @@ VELOCITY = (1.3, 3.4)  # px per frame (y, x): sub-pixel, and more than the prior
 # (name, lr factor, steps factor[, fit_temporal_stage options]) of the temporal stage, against the
 # `fast` preset's lr and iters
 VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0), ("steps x0.33", 1.0, 1 / 3),
-            ("steps x2", 1.0, 2.0), ("steps x3", 1.0, 3.0), ("bf16", 1.0, 1.0, {"bf16": True}),
+            ("lr x2", 2.0, 1.0), ("steps x2", 1.0, 2.0), ("steps x3", 1.0, 3.0), ("bf16", 1.0, 1.0, {"bf16": True}),
             # the stage's recorrupted loss (the `fast` preset's) with a fixed recorruption strength a
             # (the default since 2026-11-29 sets a by the noise level: TemporalConfig.recorrupt_alpha)
             ("r2r a=0.5", 1.0, 1.0, {"recorrupt_alpha": 0.5}),
