@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError
+from .temporal.align import AlignMode
 
 
 class _Strict(BaseModel):
@@ -336,7 +337,7 @@ class PretrainConfig(_Strict):
     occluders: float = Field(0.0, ge=0.0, le=1.0, description="share of a temporal prior's windows crossed "
                              "by a disc of another photograph moving at its own velocity (occlusion, "
                              "a second motion)")
-    align: Literal["none", "dis", "dis-fine", "lk"] = Field(
+    align: AlignMode = Field(
         "none", description="a temporal prior's noisy windows: none = as cut (the net must find the motion "
         "itself); dis / dis-fine = each neighbour warped onto the target with DIS optical flow first "
         "(the coarser / the finer flow, temporal.align), as the net's input is wherever it runs")

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.helpers import REPO, add_video_noise  # noqa: E402
-from benchmarks.tune_temporal_fit import FIT_FRAMES, FRAMES, SIDE, clip_from, held_out_photos  # noqa: E402
+from benchmarks.tune_temporal_fit import FIT_FRAMES, FRAMES, SIDE, clip_from, held_out_photos, temporal_stage  # noqa: E402
 
 STRENGTHS = (0.03, 0.06, 0.12, 0.25, 0.5, 1.0, 4.0)
 DISC_RADIUS, DISC_VELOCITY = 56, (-2.1, -1.6)  # px, px per frame (y, x)
@@ -60,13 +60,11 @@ def fitted_temporal_outputs(stack, cfg, single_prior, temporal_prior) -> np.ndar
 
     import torch
 
-    from b2g_deploy.api import fit_temporal_stage
     from b2g_deploy.fit import fit
     from b2g_deploy.temporal.model import denoise_clip
 
     single = fit(stack[:FIT_FRAMES], cfg, net=copy.deepcopy(single_prior), seed=0).net.eval()
-    stage = fit_temporal_stage(stack[:FIT_FRAMES], single, cfg, k=2, start=copy.deepcopy(temporal_prior),
-                               start_label="temporal prior", align=temporal_prior.align, check_prior=False)
+    stage = temporal_stage(stack, single, cfg, temporal_prior)
     with torch.no_grad():
         return np.stack([o.numpy() for o in denoise_clip(stage.net, stack)])
 

@@ -72,11 +72,20 @@ def psnr_mean(outs, clean, frames) -> float:
     return float(np.mean([psnr(outs[i], clean[i]) for i in frames]))
 
 
+def temporal_stage(stack, single, cfg, prior, check: bool = False, **options):
+    """The temporal stage as ``fit VIDEO --temporal`` runs it on frames 0..FIT_FRAMES-1, from the
+    single-frame fit ``single`` and the temporal ``prior`` (copies: the stage trains in place),
+    aligned as the prior is; ``check``: the frame-to-frame check against the prior."""
+    from b2g_deploy.api import fit_temporal_stage
+
+    return fit_temporal_stage(stack[:FIT_FRAMES], copy.deepcopy(single), cfg, k=2, start=copy.deepcopy(prior),
+                              start_label="temporal prior", align=prior.align, check_prior=check, **options)
+
+
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tuple], fuse: bool = False,
              check: bool = True) -> list[dict]:
     import torch
 
-    from b2g_deploy.api import fit_temporal_stage
     from b2g_deploy.config import preset
     from b2g_deploy.fit import fit, single_pass
     from b2g_deploy.priors import starting_network, temporal_starting_network
@@ -111,9 +120,7 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
     for label, lr_f, steps_f, *options in variants:
         vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)))
         t0 = time.perf_counter()
-        stage = fit_temporal_stage(stack[:FIT_FRAMES], copy.deepcopy(single), vcfg, k=2, start=copy.deepcopy(prior),
-                                   start_label="temporal prior", align="dis", check_prior=check,
-                                   **(options[0] if options else {}))
+        stage = temporal_stage(stack, single, vcfg, prior, check, **(options[0] if options else {}))
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)

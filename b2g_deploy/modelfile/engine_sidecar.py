@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import EngineMismatchError, InputError
+from ..temporal.align import ALIGN_MODES
 
 Shape = tuple[int, int, int, int]
 
@@ -88,7 +89,7 @@ def current_gpu() -> tuple[str, str]:
 TEMPORAL_KEYS = {"window": int, "k": int, "causal": bool, "target_index": int}
 
 
-ALIGN_VALUES = ("none", "dis", "dis-fine", "lk")  # how windows are prepared before the engine (temporal.align)
+ALIGN_VALUES = ALIGN_MODES  # how windows are prepared before the engine (temporal.align)
 
 
 def temporal_fields(window: int, k: int, causal: bool, target_index: int, align: str = "none") -> dict[str, Any]:

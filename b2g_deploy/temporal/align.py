@@ -36,6 +36,7 @@ AlignMode = Literal["none", "dis", "dis-fine", "lk"]
 ALIGN_MODES = ("none", "dis", "dis-fine", "lk")
 DEFAULT_ALIGN = "dis-fine"  # what a new temporal fit (and the shipped priors' rows) uses
 _GUIDE_BLUR = 2.0  # px, Gaussian sigma of the flow guide: noise out, edges kept
+GREY_WEIGHTS = (0.299, 0.587, 0.114)  # RGB -> the guide's grey (ITU-R BT.601 luma)
 
 
 def _dis(mode: str = "dis"):
@@ -72,7 +73,7 @@ def _guide(frame: np.ndarray, scale: int, blur: float = _GUIDE_BLUR) -> np.ndarr
     (of the full size; 0 = not blurred: a denoised frame), what DIS reads."""
     import cv2
 
-    grey = frame[0] if frame.shape[0] == 1 else np.tensordot(np.array([0.299, 0.587, 0.114], np.float32),
+    grey = frame[0] if frame.shape[0] == 1 else np.tensordot(np.array(GREY_WEIGHTS, np.float32),
                                                                frame[:3], axes=1)
     grey = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if scale > 1:

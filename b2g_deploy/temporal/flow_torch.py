@@ -24,9 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .align import _GUIDE_BLUR, _guide_scale
+from .align import _GUIDE_BLUR, GREY_WEIGHTS, _guide_scale
 
-_GREY = (0.299, 0.587, 0.114)  # as align._guide's grey
 _WINDOW = 4.0  # px at each level: Gaussian sigma of the Lucas-Kanade sums
 _FLOW_BLUR = 2.0  # px at each level: the flow's smoothing after each step
 _RIDGE = 0.1  # added to the 2x2 system's diagonal, times the mean of its trace over the guide
@@ -50,7 +49,7 @@ def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
 def guides(frames: torch.Tensor, scale: int) -> torch.Tensor:
     """(B, C, H, W) in [0, 1] -> (B, 1, H/scale, W/scale) blurred grey guides (1 or 3 channels in)."""
     if frames.shape[1] == 3:
-        weights = torch.tensor(_GREY, dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
+        weights = torch.tensor(GREY_WEIGHTS, dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
         grey = (frames * weights).sum(1, keepdim=True)
     else:
         grey = frames[:, :1]
