@@ -124,15 +124,16 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     if args.methods:
         wanted = [m for m in wanted if m in args.methods]
 
-    def fusions(method: str) -> list[tuple[str, int | None]]:
-        """(flow, k) of each fused row of ``method``: k None is the fusion's default window; causal
-        rows keep theirs (on held-out clips a wider causal window gained nothing)."""
+    def fusions(method: str) -> list[tuple[str, int | None, bool]]:
+        """(flow, k, refine) of each fused row of ``method``: k None is the fusion's default
+        window; causal rows keep theirs (on held-out clips a wider causal window gained nothing)."""
         ks = [None] if method in CAUSAL_ROWS else args.fuse_ks
-        return [(flow, k) for flow in args.fuse_flows for k in ks]
+        refines = {"on": [True], "off": [False], "both": [False, True]}[args.refine]
+        return [(flow, k, r) for flow in args.fuse_flows for k in ks for r in refines]
 
     todo = [m for m in wanted if not store.done(("video", image, noise, m))
             or (args.fuse and m in FUSABLE
-                and not all(store.done(("video", image, noise, fused_method(m, f, k))) for f, k in fusions(m)))]
+                and not all(store.done(("video", image, noise, fused_method(m, f, k, r))) for f, k, r in fusions(m)))]
     if not todo:
         return
     noisy = [add_video_noise(c, sigma, i) for i, c in enumerate(clean)]
@@ -146,13 +147,13 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
             from b2g_deploy.temporal.fuse import default_k, fuse_clip
 
             causal = method in CAUSAL_ROWS
-            for flow, k in fusions(method):
+            for flow, k, refine in fusions(method):
                 t0 = time.perf_counter()
-                fused = list(fuse_clip(np.stack(outs), np.stack(noisy), k=k, causal=causal, flow=flow))
+                fused = list(fuse_clip(np.stack(outs), np.stack(noisy), k=k, causal=causal, flow=flow, refine=refine))
                 fuse_ms = (time.perf_counter() - t0) / len(outs) * 1000
-                add(fused_method(method, flow, k), fused,
+                add(fused_method(method, flow, k, refine), fused,
                     **{**extra, "fuse_ms": fuse_ms, "fuse_k": k or default_k(causal), "fuse_flow": flow,
-                       "infer_ms": (extra.get("infer_ms") or 0.0) + fuse_ms})
+                       "fuse_refine": refine, "infer_ms": (extra.get("infer_ms") or 0.0) + fuse_ms})
 
     if INPUT in todo:
         add(INPUT, noisy, fit_s=0.0, infer_ms=None)
@@ -250,6 +251,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="--fuse: the fusion flows to run, comma-separated (fine, medium; temporal/fuse.py)")
     p.add_argument("--fuse-ks", default=[None], type=lambda s: [None] + [int(k) for k in s.split(",") if k.strip()],
                    help="--fuse: centred fusion windows to run besides the default, frames each side (e.g. 4)")
+    p.add_argument("--refine", default="on", choices=("on", "off", "both"),
+                   help="--fuse: with the fusion's Wiener step on the noisy frames (temporal/refine.py; "
+                        "on, as denoise streams it), without (the fusion before it), or both rows")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "temporal.json")
     p.add_argument("--resume", action="store_true", help="continue an existing --json")

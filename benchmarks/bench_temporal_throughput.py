@@ -13,8 +13,10 @@ file; each method then reads that file and writes an FFV1 file, timed from open 
   ``--threads`` threads: the path `denoise VIDEO -m temporal.onnx` takes. Weights do not change
   the speed, so no fit is run; its quality is bench_temporal.py's.
 - the same with the output fusion (``temporal.fuse``, the default of `denoise VIDEO`; it runs on
-  the encoder thread, beside the next frames' inference), with its default "fine" flow and with
-  `--fuse-flow medium`, and without alignment (what the alignment costs);
+  the encoder thread, beside the next frames' inference), with its default "fine" flow and its
+  Wiener step on the noisy frames (``temporal.refine``, the default since 2026-11-29), without
+  that step (`--no-refine`), with `--fuse-flow medium`, and without alignment (what the
+  alignment costs);
 - OpenCV NLM per frame (``fastNlMeansDenoisingColored``, h = 0.5 sigma, template 7, search 21)
   with ``cv2.setNumThreads(--threads)``, decode and encode by OpenCV as well.
 
@@ -68,13 +70,14 @@ def temporal_onnx(out: Path, align: str) -> Path:
     return out
 
 
-def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse_flow: str | None = None) -> dict:
-    """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow."""
+def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse_flow: str | None = None,
+             refine: bool = True) -> dict:
+    """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow (and ``refine``)."""
     from b2g_deploy import api
 
     t0 = time.perf_counter()
     report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=fuse_flow is not None,
-                               fuse_flow=fuse_flow or "fine")
+                               fuse_flow=fuse_flow or "fine", refine=refine)
     seconds = time.perf_counter() - t0
     return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
             "runtime": report.runtime}
@@ -146,16 +149,19 @@ def main(argv: list[str] | None = None) -> None:
         log(f"{args.frames} noisy frames {size} written")
         names = {"dis-fine": "DIS-aligned (dis-fine, the default)", "dis": "DIS-aligned (dis, the coarser flow)",
                  "none": "unaligned"}
-        fusions = {"fine": ", output fusion (fine flow: the default)", "medium": ", output fusion, `--fuse-flow medium`",
-                   None: ", `--no-fuse`"}
-        for align, flow in (("dis-fine", "fine"), ("dis-fine", "medium"), ("dis-fine", None), ("dis", None),
-                            ("none", None)):
+        fusions = {("fine", True): ", output fusion with its Wiener step (fine flow: the default)",
+                   ("fine", False): ", output fusion, `--no-refine`",
+                   ("medium", True): ", output fusion with its Wiener step, `--fuse-flow medium`",
+                   (None, False): ", `--no-fuse`"}
+        for align, flow, refine in (("dis-fine", "fine", True), ("dis-fine", "fine", False), ("dis-fine", "medium", True),
+                                    ("dis-fine", None, False), ("dis", None, False), ("none", None, False)):
             model = tmp / f"t_{align}.onnx"
             if not model.exists():
                 temporal_onnx(model, align)
-            r = time_b2g(clip, model, tmp / f"out_{align}_{flow}.mkv", args.threads, flow)
-            label = f"temporal B2G k=2, ONNX Runtime CPU, {names[align]}{fusions[flow]}"
-            method = f"b2g-temporal-{align}" + ("" if flow is None else "-fuse" if flow == "fine" else f"-fuse-{flow}")
+            r = time_b2g(clip, model, tmp / f"out_{align}_{flow}_{refine}.mkv", args.threads, flow, refine)
+            label = f"temporal B2G k=2, ONNX Runtime CPU, {names[align]}{fusions[flow, refine]}"
+            method = (f"b2g-temporal-{align}" + ("" if flow is None else "-fuse" if flow == "fine" else f"-fuse-{flow}")
+                      + ("-refine" if refine else ""))
             rows.append({"method": method, "label": label, "size": size, **r})
             log(f"{label}: {r['fps']:.2f} fps")
         r = time_nlm(clip, tmp / "nlm.mkv", args.sigma, args.threads)

@@ -100,7 +100,8 @@ def main() -> None:
                 for name, net in nets.items():
                     outs[name] = denoise_clip(net, stack).numpy()
                     if args.fuse:
-                        outs[f"{name} + fusion"] = fuse_clip(outs[name], stack.numpy(), causal=window_shape(net)[1])
+                        outs[f"{name} + fusion"] = fuse_clip(outs[name], stack.numpy(), causal=window_shape(net)[1],
+                                                              refine=False)
             for name, frames in outs.items():
                 scores.setdefault(name, []).append(float(np.mean([psnr(o, c) for o, c in zip(frames, clean)])))
         for name, values in scores.items():

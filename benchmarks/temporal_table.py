@@ -44,22 +44,27 @@ FUSABLE = (SINGLE, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TFIT, CPRIOR, CFIT, SINGL
 TEMPORAL_ROWS = (TEMPORAL, CAUSAL, TFIT, TPRIOR, TALIGNED, CPRIOR, CFIT, TPRIOR_X8)
 
 
-def fused_method(method: str, flow: str = "fine", k: int | None = None) -> str:
+def fused_method(method: str, flow: str = "fine", k: int | None = None, refine: bool = False) -> str:
     """The row of ``method``'s outputs fused with the fusion flow ``flow`` (temporal/fuse.py
     FUSION_FLOWS; the rows before 2026-11-29 fused with "medium" and carry the plain name) over
-    ``k`` frames each side (None: the fusion's default)."""
+    ``k`` frames each side (None: the fusion's default); ``refine``: with the fusion's Wiener
+    step on the noisy frames (temporal/refine.py; the rows without it are the fusion before
+    2026-11-29's fifth session)."""
     name = method + "+fuse" if flow == "fine" else f"{method}+fuse-{flow}"
-    return name if k is None else f"{name}-k{k}"
+    name = name if k is None else f"{name}-k{k}"
+    return name + "+refine" if refine else name
 
 
 LABELS.update({fused_method(m): LABELS[m] + " + output fusion" for m in FUSABLE})
 LABELS.update({fused_method(m, "medium"): LABELS[m] + " + output fusion, medium flow" for m in FUSABLE})
 LABELS.update({fused_method(m, "fine", 4): LABELS[m] + " + output fusion, 4 frames each side" for m in FUSABLE})
+LABELS.update({fused_method(m, refine=True): LABELS[m] + " + output fusion + Wiener step on the noisy frames"
+               for m in FUSABLE})
 
 
 def target_cell(row: dict, by_method: dict[str, dict]) -> str:
     """For a temporal row: each target of the issue, its value, met or the gap."""
-    if row["method"] not in TEMPORAL_ROWS + tuple(fused_method(m) for m in TEMPORAL_ROWS):
+    if row["method"] not in TEMPORAL_ROWS + tuple(fused_method(m, refine=r) for m in TEMPORAL_ROWS for r in (False, True)):
         return ""
     cells = []
     for ref, margin, name in ((NLM, TARGET_VS_NLM, "NLM"), (SINGLE, TARGET_VS_SINGLE, "single")):
@@ -85,7 +90,8 @@ def render(rows: list[dict], runs: list[dict]) -> str:
         groups.setdefault((r["image"], r["noise"]), {})[r["method"]] = r
     order = [m for base in (INPUT, NLM, BM3D, SINGLE, SPRIOR, SCHECKED, SINGLE_X8, TEMPORAL, CAUSAL, TALIGNED, TPRIOR, TPRIOR_X8, TFIT,
                             CPRIOR, CFIT)
-             for m in (base, fused_method(base), fused_method(base, "medium"), fused_method(base, "fine", 4))]
+             for m in (base, fused_method(base), fused_method(base, refine=True), fused_method(base, "medium"),
+                       fused_method(base, "fine", 4))]
     out = [
         "Targets of the issue, on the frames no network was fitted on: temporal B2G ≥ NLM + "
         f"{TARGET_VS_NLM:g} dB and ≥ the single-frame fit + {TARGET_VS_SINGLE:g} dB. A row that misses a "

@@ -108,7 +108,9 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, ks=(2,), strength
             for window in windows:
                 for strength in strengths:
                     label = f"{window} {strength:g}" + (f", k={k}" if k != 2 else "")
-                    add(label, fuse_clip(outs, noisy, k=k, causal=window == "causal", strength=strength, flow=flow))
+                    # The fusion alone: tune_refine.py tunes the Wiener step after it.
+                    add(label, fuse_clip(outs, noisy, k=k, causal=window == "causal", strength=strength, flow=flow,
+                                         refine=False))
     return rows
 
 

@@ -108,7 +108,9 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
         if fused_too:  # the same outputs through the default output fusion
             from b2g_deploy.temporal.fuse import fuse_clip
 
-            add(method + " + fusion", list(fuse_clip(np.stack(outs), np.stack(noisy))), seconds, fused_too=False)
+            # The fusion as it streamed before its Wiener step (the rows in docs/BENCHMARKS.md).
+            add(method + " + fusion", list(fuse_clip(np.stack(outs), np.stack(noisy), refine=False)), seconds,
+                fused_too=False)
 
     with torch.no_grad():
         add("single-frame fit", [single_pass(single, y).numpy() for y in stack], time.perf_counter() - t0,

@@ -11,6 +11,8 @@ by its metadata and streamed the same way.
 
 from __future__ import annotations
 
+import os
+
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,6 +158,7 @@ def denoise_video(
     sigma: float | None = None,
     fuse: bool = True,
     fuse_flow: str = "fine",
+    refine: bool = True,
     limit: int | None = None,
     reconnects: int = 3,
     force: bool = False,
@@ -179,7 +182,8 @@ def denoise_video(
     temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
     frame averaged with its neighbours' outputs, motion-compensated, where they agree
     (``temporal.fuse``: 3 frames each side, or the 4 before it for a causal model or a live
-    source), its optical flow ``fuse_flow`` (``temporal.fuse.FUSION_FLOWS``). ``threads``: ONNX
+    source), its optical flow ``fuse_flow`` (``temporal.fuse.FUSION_FLOWS``); ``refine``: the
+    fusion's Wiener step on the noisy frames (``temporal.refine``). ``threads``: ONNX
     Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
     written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
@@ -245,7 +249,7 @@ def denoise_video(
         try:
             stats = _stream(reader, rt, output, codec=codec, bit_depth=bit_depth, force=force, batch=batch,
                             blend=blend, blend_threshold=blend_threshold, sigma=sigma, limit=limit,
-                            progress=progress, fuse=fuse, fuse_flow=fuse_flow, live=_is_live(spec))
+                            progress=progress, fuse=fuse, fuse_flow=fuse_flow, refine=refine, live=_is_live(spec))
         finally:
             reader.close()
     report.streamed, report.runtime, report.announced = True, rt.name, reader.info.frame_count
@@ -271,7 +275,7 @@ def _open(spec: str, channels: int | None, reconnects: int) -> Any:
 def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: int | None, force: bool,
             batch: int, blend: float, blend_threshold: float, sigma: float | None, limit: int | None,
             progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, fuse_flow: str = "fine",
-            live: bool = False):
+            refine: bool = True, live: bool = False):
     from ..io.pipeline import check_channels, run_pipeline
     from ..io.temporal import TemporalBlend
     from ..io.video_writers import open_sink
@@ -290,7 +294,12 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         # Its own window (chosen on held-out clips), past frames only where the model or the
         # source wants no lookahead.
         causal = bool(getattr(runtime, "temporal", False) and runtime.causal) or live
-        fuser = OutputFuser(causal=causal, sigma=sigma / 255.0 if sigma is not None else None, flow=fuse_flow)
+        # Windows fused side by side on machines with cores to spare (a 720p window with the Wiener
+        # step is ~0.6 s of one core); on a 2-core CPU a second worker gained nothing, measured
+        # (docs/BENCHMARKS.md, "Temporal video throughput"): the cores are already busy.
+        workers = max(1, min(4, (os.cpu_count() or 1) // 2))
+        fuser = OutputFuser(causal=causal, sigma=sigma / 255.0 if sigma is not None else None, flow=fuse_flow,
+                            refine=refine, workers=workers)
     return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
                         progress=on_frame)
 

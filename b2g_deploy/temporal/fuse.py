@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -74,39 +74,50 @@ def _dis(flow: str = DEFAULT_FLOW):
     return dis
 
 
-def _warp_onto(target_guide: np.ndarray, frame: np.ndarray, guide: np.ndarray, scale: int, grid,
-               out: np.ndarray, flow: str = DEFAULT_FLOW) -> np.ndarray:
-    """``frame`` (C, H, W) resampled into ``out`` at the target's pixels plus the flow from the
-    target to the frame (computed between their ``guide``s) by the fusion flow ``flow``."""
+def _flow_maps(target_guide: np.ndarray, guide: np.ndarray, scale: int, grid, flow: str = DEFAULT_FLOW):
+    """The remap maps that resample a frame at the target's pixels plus the flow from the target
+    to the frame (computed between their ``guide``s by the fusion flow ``flow``)."""
     import cv2
 
-    h, w = frame.shape[-2:]
+    h, w = grid[0].shape
     field = _dis(flow).calc(target_guide, guide, None)
     if scale > 1:
         field = cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR) * float(scale)
-    # Fixed-point maps (1/32 px): built once for all channels, and remap reads them faster.
-    map1, map2 = cv2.convertMaps(grid[1] + field[..., 0], grid[0] + field[..., 1], cv2.CV_16SC2)
+    # Fixed-point maps (1/32 px): built once for all channels (and for the noisy frame too when
+    # the output is refined), and remap reads them faster.
+    return cv2.convertMaps(grid[1] + field[..., 0], grid[0] + field[..., 1], cv2.CV_16SC2)
+
+
+def _remap(frame: np.ndarray, maps, out: np.ndarray, flow: str = DEFAULT_FLOW) -> np.ndarray:
+    """``frame`` (C, H, W) resampled into ``out`` by ``_flow_maps``' maps."""
+    import cv2
+
     interpolation = cv2.INTER_LINEAR if flow == "medium" else cv2.INTER_CUBIC
     for c in range(frame.shape[0]):
-        cv2.remap(np.ascontiguousarray(frame[c], np.float32), map1, map2, interpolation, dst=out[c],
+        cv2.remap(np.ascontiguousarray(frame[c], np.float32), maps[0], maps[1], interpolation, dst=out[c],
                   borderMode=cv2.BORDER_REPLICATE)
     return out
 
 
 def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
                 strength: float = DEFAULT_STRENGTH, guides: Sequence[np.ndarray] | None = None,
-                flow: FusionFlow = DEFAULT_FLOW) -> np.ndarray:
+                flow: FusionFlow = DEFAULT_FLOW, noisy: Sequence[np.ndarray] | None = None,
+                refine: float = 0.0) -> np.ndarray:
     """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
     frame of slot ``slot`` (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
     the target frame itself (clip edges) adds nothing and is skipped. ``guides``: the frames'
     flow guides (``guide_of``) when the caller keeps them from window to window. ``flow``: one of
-    ``FUSION_FLOWS``."""
+    ``FUSION_FLOWS``. ``refine`` > 0: that share of the output is the Wiener step
+    (``refine.wiener_step``) on the window's ``noisy`` frames (slot order), warped and averaged
+    as the denoised ones are, with the fused frame as its pilot."""
     import cv2
 
     from .align import _grid, _guide_scale
 
     if strength <= 0 or sigma <= 0:
         raise ValueError(f"strength and sigma must be positive, got {strength}, {sigma}")
+    if not 0.0 <= refine <= 1.0 or (refine > 0 and (noisy is None or len(noisy) != len(frames))):
+        raise ValueError("refine is a share in [0, 1] and needs the window's noisy frames")
     check_flow(flow)
     target = np.ascontiguousarray(frames[slot], dtype=np.float32)
     h, w = target.shape[-2:]
@@ -117,16 +128,32 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     total = target.copy()
     weights = np.ones((h, w), np.float32)
     warped = np.empty(target.shape, np.float32)  # C order: remap writes each channel plane
+    if refine > 0:
+        noisy_total = np.array(noisy[slot], np.float32)
+        squares = np.ones((h, w), np.float32)  # sum of squared weights: the average's noise
     h2 = strength * sigma * sigma
+    seen = 0  # neighbours that are not the target itself
     for j, frame in enumerate(frames):
         if j == slot or np.may_share_memory(frame, frames[slot]):
             continue
-        _warp_onto(guides[slot], np.asarray(frame, dtype=np.float32), guides[j], scale, grid, warped, flow)
+        seen += 1
+        maps = _flow_maps(guides[slot], guides[j], scale, grid, flow)
+        _remap(np.asarray(frame, dtype=np.float32), maps, warped, flow)
         disagreement = cv2.GaussianBlur(((warped - target) ** 2).mean(axis=0), (0, 0), _DECISION_BLUR)
         weight = np.exp(-disagreement / h2)
         total += weight[None] * warped
         weights += weight
-    return total / weights[None]
+        if refine > 0:
+            noisy_total += weight[None] * _remap(np.asarray(noisy[j], dtype=np.float32), maps, warped, flow)
+            squares += weight * weight
+    fused = total / weights[None]
+    if refine <= 0 or seen == 0:  # one noisy frame alone is no better than the pilot it would refine
+        return fused
+    from .refine import wiener_step
+
+    variance = (sigma * sigma) * squares / (weights * weights)
+    wiener = wiener_step(noisy_total / weights[None], fused, variance)
+    return np.clip(refine * wiener + (1.0 - refine) * fused, 0.0, 1.0)
 
 
 def guide_of(frame: np.ndarray) -> np.ndarray:
@@ -144,22 +171,28 @@ def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
 
 def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, causal: bool = False,
               strength: float = DEFAULT_STRENGTH, sigma: float | None = None,
-              flow: FusionFlow = DEFAULT_FLOW) -> np.ndarray:
+              flow: FusionFlow = DEFAULT_FLOW, refine: bool | float = True) -> np.ndarray:
     """Every frame of a denoised clip (N, C, H, W) fused with its window's (``window_indices``):
     what :class:`OutputFuser` gives for the same frames streamed. ``k`` None: ``default_k``;
-    ``sigma`` None: the mean of ``removed_sigma`` over the clip."""
+    ``sigma`` None: the mean of ``removed_sigma`` over the clip; ``refine``: the Wiener step on
+    the noisy frames, ``refine.SHARE`` of the output when True, or this share (a float in [0, 1];
+    0 or False: none)."""
+    from . import refine as step
+
     k = default_k(causal) if k is None else k
     n = len(outputs)
     if len(noisy) != n:
         raise ValueError(f"{n} denoised frames but {len(noisy)} noisy ones")
     if sigma is None:
         sigma = float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outputs)]))
+    share = step.SHARE if refine is True else float(refine)
     slot = target_slot(k, causal)
     guides = [guide_of(o) for o in outputs]  # once per frame, not once per window it is in
     fused = []
     for t in range(n):
         idx = window_indices(t, n, k, causal)
-        fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx], flow))
+        fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx], flow,
+                                 [noisy[i] for i in idx], share))
     return np.stack(fused)
 
 
@@ -169,16 +202,30 @@ class OutputFuser:
 
     The noise level is estimated from each pushed frame (``removed_sigma``) and smoothed over
     frames (one frame's estimate moves with its content, the noise does not), unless given.
-    A frame size change flushes the old size's frames first (a new window stream).
+    ``refine``: the Wiener step on the noisy frames (``fuse_window``, ``refine.SHARE`` of the
+    output). A frame size change flushes the old size's frames first (a new window stream).
+
+    ``workers`` > 1 fuses that many windows at once on a thread pool (OpenCV's flows and remaps
+    and torch's Wiener step release the GIL): the same frames in the same order, each returned up
+    to ``workers`` pushes later. A 720p window costs ~0.6 s of one core with the Wiener step, so on
+    a machine with cores to spare one fusion thread would cap the stream.
     """
 
     def __init__(self, k: int | None = None, causal: bool = False, strength: float = DEFAULT_STRENGTH,
-                 sigma: float | None = None, flow: FusionFlow = DEFAULT_FLOW):
+                 sigma: float | None = None, flow: FusionFlow = DEFAULT_FLOW, refine: bool = True,
+                 workers: int = 1):
         if strength <= 0:
             raise ValueError(f"fusion strength must be positive, got {strength}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self._pool: Any = None  # a ThreadPoolExecutor once workers > 1 has work
+        self._running: deque[tuple[int, np.ndarray, Any]] = deque()  # (index, noisy, future), in order
         self.flow = check_flow(flow)
         k = default_k(causal) if k is None else k
         self.ring = RingBuffer(k, causal)
+        # The noisy frames in a ring of their own, pushed in step: its windows match the ring's.
+        self.noisy_ring = RingBuffer(k, causal) if refine else None
         self.slot = target_slot(k, causal)
         self.strength, self.sigma = strength, sigma
         self._sigma_est: float | None = None
@@ -195,13 +242,34 @@ class OutputFuser:
         est = removed_sigma(noisy, denoised)
         self._sigma_est = est if self._sigma_est is None else 0.9 * self._sigma_est + 0.1 * est
 
-    def _emit(self, windows: list) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    def _emit(self, windows: list, noisy_windows: list | None) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        from .refine import SHARE
+
         sigma = self.sigma if self.sigma is not None else self._sigma_est
+        share = SHARE if noisy_windows is not None else 0.0
         out = []
-        for _, frames in windows:
+        for i, (_, frames) in enumerate(windows):
             index, noisy = self._pending.popleft()
             guides = [self._guide(f) for f in frames]
-            out.append((index, noisy, fuse_window(frames, self.slot, sigma, self.strength, guides, self.flow)))
+            noisy_frames = noisy_windows[i][1] if noisy_windows is not None else None
+            args = (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share)
+            if self.workers == 1:
+                out.append((index, noisy, fuse_window(*args)))
+            else:
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fuse")
+                self._running.append((index, noisy, self._pool.submit(fuse_window, *args)))
+        return out + self._collect(everything=False)
+
+    def _collect(self, everything: bool) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """The pooled windows' results, in order: all of them, or those already done at the
+        front and any beyond ``workers`` in flight (waited for: the pool's backlog stays bounded)."""
+        out = []
+        while self._running and (everything or len(self._running) > self.workers or self._running[0][2].done()):
+            index, noisy, future = self._running.popleft()
+            out.append((index, noisy, future.result()))
         return out
 
     def _guide(self, frame: np.ndarray) -> np.ndarray:
@@ -219,10 +287,16 @@ class OutputFuser:
         except FrameSizeChangedError:
             ready = self.flush()
             windows = self.ring.push_frames(denoised)
+        noisy_windows = self.noisy_ring.push_frames(noisy) if self.noisy_ring is not None else None
         self._noise(noisy, denoised)
         self._pending.append((index, noisy))
-        return ready + self._emit(windows)
+        return ready + self._emit(windows, noisy_windows)
 
     def flush(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """End of stream (or of one frame size): the pending frames, windows reflected at the end."""
-        return self._emit(self.ring.flush_frames())
+        noisy_windows = self.noisy_ring.flush_frames() if self.noisy_ring is not None else None
+        out = self._emit(self.ring.flush_frames(), noisy_windows) + self._collect(everything=True)
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return out

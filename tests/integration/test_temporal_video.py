@@ -224,7 +224,7 @@ def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_pat
     assert np.abs(got - plain).max() > 2 * QUANT  # it did fuse
 
 
-def test_stream_fuses_with_the_flow_asked_for_and_refuses_an_unknown_one(tmp_path, monkeypatch):
+def test_stream_fuses_with_the_flow_and_refinement_asked_for_and_refuses_an_unknown_flow(tmp_path, monkeypatch):
     from b2g_deploy.temporal import fuse
 
     asked = []
@@ -232,7 +232,7 @@ def test_stream_fuses_with_the_flow_asked_for_and_refuses_an_unknown_one(tmp_pat
     class Recording(fuse.OutputFuser):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            asked.append(self.flow)
+            asked.append((self.flow, self.noisy_ring is not None))
 
     monkeypatch.setattr(fuse, "OutputFuser", Recording)
     model, _ = _temporal_model(tmp_path, False, ".onnx")
@@ -240,7 +240,8 @@ def test_stream_fuses_with_the_flow_asked_for_and_refuses_an_unknown_one(tmp_pat
     result = run("denoise", video, "-m", model, "-o", tmp_path / "frames", "--device", "cpu", "--fuse-flow", "medium")
     assert result.exit_code == 0, result.output
     assert run("denoise", video, "-m", model, "-o", tmp_path / "f2", "--device", "cpu").exit_code == 0
-    assert asked == ["medium", "fine"]
+    assert run("denoise", video, "-m", model, "-o", tmp_path / "f3", "--device", "cpu", "--no-refine").exit_code == 0
+    assert asked == [("medium", True), ("fine", True), ("fine", False)]
     refused = run("denoise", video, "-m", model, "-o", tmp_path / "o2.mkv", "--fuse-flow", "slow")
     assert refused.exit_code == 2 and "--fuse-flow must be one of fine, medium" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "o2.mkv").exists()
