@@ -66,7 +66,7 @@ def network_outputs(name: str, stack, cache: Path | None, sigma: float) -> np.nd
 
 
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants, cache: Path | None,
-             causal: bool = False) -> list[dict]:
+             causal: bool = False, flow: str = "fine") -> list[dict]:
     import time
 
     import torch
@@ -83,8 +83,8 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants, cache: 
     for label, share, stride, low in [("none", 0.0, default_stride, default_low)] + variants:
         refine.STRIDE, refine.LOW = stride, low
         t0 = time.perf_counter()
-        fused = fuse_clip(outs, noisy, causal=causal, refine=share)
-        rows.append({"photo": name, "sigma": sigma, "estimate": round(estimate, 2), "variant": label, "causal": causal,
+        fused = fuse_clip(outs, noisy, causal=causal, flow=flow, refine=share)
+        rows.append({"photo": name, "sigma": sigma, "estimate": round(estimate, 2), "variant": label, "causal": causal, "flow": flow,
                      "unseen": round(psnr_mean(list(fused), clean, unseen), 3),
                      "seconds": round(time.perf_counter() - t0, 2)})
         print(json.dumps(rows[-1]), flush=True)
@@ -138,6 +138,7 @@ def main() -> None:
     ap.add_argument("--disc", action="store_true", help="tune_output_fusion.py's clips: a disc crossing the pan")
     ap.add_argument("--wobble", type=float, default=0.0, help="non-rigid motion on top, px (with --disc)")
     ap.add_argument("--causal", action="store_true", help="causal fusion windows (a live source's; the network's stay centred)")
+    ap.add_argument("--flow", default="fine", choices=("fine", "medium"), help="the fusion's flow (temporal/fuse.py)")
     ap.add_argument("--cache", type=Path, default=None, help="keep the network's outputs here (per clip and sigma)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=RESULTS)
@@ -161,7 +162,7 @@ def main() -> None:
             clean = wobbled(with_disc(clean, photos[i + 1][1]), args.wobble, seed=i)
             name = f"{name}+disc" + (f"+wobble{args.wobble:g}" if args.wobble else "")
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            rows += run_clip(name, clean, sigma, variants, args.cache, args.causal)
+            rows += run_clip(name, clean, sigma, variants, args.cache, args.causal, args.flow)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     print(table(rows))
