@@ -296,8 +296,9 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         causal = bool(getattr(runtime, "temporal", False) and runtime.causal) or live
         # Windows fused side by side on machines with cores to spare (a 720p window with the Wiener
         # step is ~0.6 s of one core); on a 2-core CPU a second worker gained nothing, measured
-        # (docs/BENCHMARKS.md, "Temporal video throughput"): the cores are already busy.
-        workers = max(1, min(4, (os.cpu_count() or 1) // 2))
+        # (docs/BENCHMARKS.md, "Temporal video throughput"): the cores are already busy. A live
+        # source keeps one: a pooled window comes back up to `workers` frames later.
+        workers = 1 if live else max(1, min(4, (os.cpu_count() or 1) // 2))
         fuser = OutputFuser(causal=causal, sigma=sigma / 255.0 if sigma is not None else None, flow=fuse_flow,
                             refine=refine, workers=workers)
     return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
