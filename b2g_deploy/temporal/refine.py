@@ -80,8 +80,9 @@ def wiener_step(average: np.ndarray, pilot: np.ndarray, variance: np.ndarray, pa
     kept = None
     if luma_only and c == 3:
         kept, a, q, c = q[1:], a[:1], q[:1], 1
-    x = F.pad(torch.stack([a, q]).reshape(2 * c, 1, h, w), pads, mode="reflect")
-    var = F.pad(torch.from_numpy(np.asarray(variance, np.float32))[None, None], pads, mode="reflect")
+    mode = "reflect" if min(h, w) > patch + stride else "replicate"  # reflection needs a frame wider than the pad
+    x = F.pad(torch.stack([a, q]).reshape(2 * c, 1, h, w), pads, mode=mode)
+    var = F.pad(torch.from_numpy(np.asarray(variance, np.float32))[None, None], pads, mode=mode)
     size = x.shape[-2:]
     dct = _dct2(patch)
     with torch.no_grad():

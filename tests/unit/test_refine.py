@@ -24,7 +24,7 @@ def _texture(h: int = 48, w: int = 64, channels: int = 3, seed: int = 0) -> np.n
     return (0.1 + 0.8 * (x - x.min()) / (x.max() - x.min())).astype(np.float32)
 
 
-@pytest.mark.parametrize("shape", [(3, 37, 53), (1, 40, 41)])
+@pytest.mark.parametrize("shape", [(3, 37, 53), (1, 40, 41), (3, 5, 6)])
 def test_with_no_noise_the_wiener_step_gives_back_its_input(shape):
     x = _texture(shape[1], shape[2], shape[0])
     pilot = 0.8 * x + 0.1  # any pilot with no zero coefficient: with no noise every gain is 1
