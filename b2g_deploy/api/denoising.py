@@ -12,7 +12,6 @@ by its metadata and streamed the same way.
 from __future__ import annotations
 
 import os
-
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
