@@ -18,7 +18,10 @@ denoised are kept, the pending k are not run). Frames the source skips are not p
 window closes over the gap); a frame size change mid-stream flushes the old size's windows
 and starts a new window stream. The ring hands each window over as its frames, not concatenated:
 the runtime copies every frame once, into a batch array it reuses (``infer_window_frames``), or,
-torch on a GPU, uploads every frame once and builds the windows there.
+torch on a GPU, uploads every frame once and builds the windows there. With ``prepare_ahead``
+(files, not live sources) a network whose windows are aligned on the host has the next batch
+stacked and aligned on a thread of its own while it runs this one; after Ctrl-C a batch
+prepared but not run is dropped with the pending frames.
 
 An :class:`~b2g_deploy.temporal.fuse.OutputFuser` (``fuse``), when given, takes the denoised
 frames next, on the encoder thread (so it overlaps the next frames' inference): each is
@@ -39,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -198,14 +201,25 @@ class TemporalFeeder:
 
     ``push`` takes decoded ``(index, frame)`` items and returns the frames whose windows are now
     complete (denoised as one batch); ``flush`` returns the rest at the end of the stream.
+
+    ``ahead``: a runtime that aligns its windows on the host (DIS) has the next batch stacked
+    and aligned on a thread of its own while the network runs this one (``prepare_window_frames``
+    / ``run_prepared``): at 720p on the CPU the alignment is ~0.1-0.2 s a frame that would
+    otherwise wait for the network on the one thread that runs it. The same frames come out in
+    the same order, one batch later (``push`` returns the batch before the one it completes), so
+    a live source, whose frames should leave as soon as they can, does not use it.
     """
 
-    def __init__(self, runtime):
+    def __init__(self, runtime, ahead: bool = False):
         from ..temporal.windows import RingBuffer
 
         self.runtime = runtime
         self.ring = RingBuffer(runtime.k, runtime.causal)
         self._pending: deque[tuple[int, np.ndarray]] = deque()  # pushed, window not emitted yet
+        self.ahead = (ahead and getattr(runtime, "align", "none") in ("dis", "dis-fine")
+                      and hasattr(runtime, "prepare_window_frames"))
+        self._pool: Any = None  # the preparing thread (a ThreadPoolExecutor) once ahead has work
+        self._prepared: deque[Any] = deque()  # futures of prepared batches, in order
 
     def _infer(self, windows: list) -> np.ndarray:
         """The ring's windows (each as its frames) through the runtime: straight from the frames
@@ -217,14 +231,28 @@ class TemporalFeeder:
 
         return self.runtime.infer_windows(stack_windows(frames))
 
-    def _take(self, windows: list) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        if not windows:
-            return []
-        out = self._infer(windows)
+    def _results(self, out: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         ready = []
         for denoised in out:  # the ring emits each pushed frame's window once, in push order
             index, noisy = self._pending.popleft()
             ready.append((index, noisy, denoised))
+        return ready
+
+    def _take(self, windows: list, keep: int = 1) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """``windows`` denoised, or with ``ahead`` queued for preparation; then every prepared
+        batch run but the last ``keep``."""
+        if not self.ahead:
+            return self._results(self._infer(windows)) if windows else []
+        if windows:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="prepare")
+            frames = [w for _, w in windows]
+            self._prepared.append(self._pool.submit(self.runtime.prepare_window_frames, frames))
+        ready = []
+        while len(self._prepared) > keep:
+            ready += self._results(self.runtime.run_prepared(self._prepared.popleft().result()))
         return ready
 
     def push(self, items: list[tuple[int, np.ndarray]]) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -244,7 +272,17 @@ class TemporalFeeder:
         return ready + self._take(windows)
 
     def flush(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        return self._take(self.ring.flush_frames())
+        try:
+            return self._take(self.ring.flush_frames(), keep=0)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the preparing thread (after Ctrl-C: batches prepared but not run are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._prepared.clear()
 
 
 def check_channels(runtime: FrameDenoiser, source) -> None:
@@ -264,12 +302,14 @@ def run_pipeline(
     fuse: OutputFuser | None = None,
     limit: int | None = None,
     progress: ProgressFn | None = None,
+    prepare_ahead: bool = False,
 ) -> PipelineStats:
     """Denoise every frame of ``source`` with ``runtime`` into ``sink``; closes the sink (not the
     source or runtime). ``limit`` stops after that many frames (an early stop, like Ctrl-C).
     ``fuse``: the denoised frames go through this output fusion (``temporal.fuse``), then
     ``blend``, on the encoder thread; what the fusion holds is written at the end, after an
-    error and after Ctrl-C."""
+    error and after Ctrl-C. ``prepare_ahead``: a temporal runtime's next windows are aligned
+    while the network runs (``TemporalFeeder``'s ``ahead``; not for live sources)."""
     check_channels(runtime, source)
     stats = PipelineStats()
     stop = threading.Event()
@@ -280,7 +320,7 @@ def run_pipeline(
     finish = _Finish(fuse, blend)
     encoder = threading.Thread(target=_encode, args=(sink, q_out, stats, source, progress, errors, finish),
                                daemon=True, name="encode")
-    feeder = TemporalFeeder(runtime) if getattr(runtime, "temporal", False) else None
+    feeder = TemporalFeeder(runtime, ahead=prepare_ahead) if getattr(runtime, "temporal", False) else None
     start = time.perf_counter()
     decoder.start()
     encoder.start()
@@ -307,6 +347,8 @@ def run_pipeline(
         stats.interrupted = True
     finally:
         stop.set()
+        if feeder is not None:
+            feeder.close()
         try:
             # After every denoised frame: all are written, with what the fusion still held.
             _put_while_alive(q_out, _END, encoder)

@@ -72,7 +72,7 @@ class TemporalRuntime:
     window: int
     multiple: int
     align: str = "none"  # "dis", "dis-fine", "lk": neighbours warped onto the target before the network (temporal.align)
-    _host_batch: np.ndarray | None = None  # infer_window_frames' batch array, reused from call to call
+    _spares: list[np.ndarray] | None = None  # prepare_window_frames' batch arrays, free for reuse
 
     def _check(self, windows: np.ndarray) -> np.ndarray:
         want = self.window * self.info.channels
@@ -97,27 +97,51 @@ class TemporalRuntime:
         """Windows given as their (C, H, W) frames in slot order (``RingBuffer.push_frames``) ->
         the denoised target frames (B, C, H, W): what ``infer_windows`` gives for the stacked
         windows. The frames must not change after they are passed (the ring keeps them too).
+        ``prepare_window_frames`` then ``run_prepared``, which a stream may run on two threads."""
+        return self.run_prepared(self.prepare_window_frames(windows))
 
-        Here the windows are copied once into a float32 batch array that is kept for the next
-        call (at 720p a batch of 4 is 55 MB: allocating it afresh costs as much as filling it).
-        """
+    def prepare_window_frames(self, windows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+        """The host half of ``infer_window_frames``: the windows copied once into a float32 batch
+        array the runtime keeps for later calls (at 720p a batch of 4 is 55 MB: allocating it
+        afresh costs as much as filling it), the neighbours aligned in place. Another batch may
+        be in ``run_prepared`` meanwhile (``io.pipeline`` prepares the next batch on a thread of
+        its own while the network runs this one): each is its own array."""
         from ..temporal.windows import stack_windows
 
         _check_not_empty(windows)
-        batch = stack_windows(windows, self._batch_array(len(windows), windows[0]))
-        out = self.infer_windows(batch)
-        if np.may_share_memory(out, batch):  # output is a view of its input: never overwrite it
-            self._host_batch = None
+        batch = self._check(stack_windows(windows, self._batch_array(len(windows), windows[0])))
+        if self.align != "none":  # as the fit prepared its windows
+            from ..temporal.align import align_windows
+
+            batch = align_windows(batch, self.info.channels, self.target_index, self.align, inplace=True)
+        return batch
+
+    def run_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """A ``prepare_window_frames`` batch through the network -> (B, C, H, W); the batch array
+        goes back to the runtime for a later one unless the output is a view of it."""
+        padded, h, w = pad_small(batch, self.multiple)
+        out = self._run(padded)[..., :h, :w]
+        if not np.may_share_memory(out, batch):  # a view of its input must never be overwritten
+            self._spare_batches.append(batch if batch.base is None else batch.base)
         return out
 
+    @property
+    def _spare_batches(self) -> list[np.ndarray]:
+        if self._spares is None:
+            self._spares = []
+        return self._spares
+
     def _batch_array(self, n: int, frames: Sequence[np.ndarray]) -> np.ndarray:
-        """A C-contiguous float32 (n, T*C, H, W) array for ``stack_windows``: the kept one's first
-        n rows when it is big enough and of this frame size, else a new one (then kept)."""
+        """A C-contiguous float32 (n, T*C, H, W) array for ``stack_windows``: the first n rows of
+        a spare one when it is big enough and of this frame size, else a new one."""
         c, h, w = frames[0].shape
-        kept = self._host_batch
-        if kept is None or kept.shape[1:] != (len(frames) * c, h, w) or kept.shape[0] < n:
-            kept = self._host_batch = np.empty((n, len(frames) * c, h, w), np.float32)
-        return kept[:n]
+        shape = (len(frames) * c, h, w)
+        spares = self._spare_batches
+        while spares:
+            kept = spares.pop()
+            if kept.shape[1:] == shape and kept.shape[0] >= n:
+                return kept[:n]
+        return np.empty((n, *shape), np.float32)
 
     @property
     def target_index(self) -> int:
@@ -141,7 +165,7 @@ class TemporalRuntime:
         return np.concatenate(outs)
 
     def close(self) -> None:
-        self._host_batch = None
+        self._spares = None
 
     def __enter__(self) -> "TemporalRuntime":
         return self

@@ -23,6 +23,7 @@ involved, so the same stage follows a single-frame or a temporal network, in the
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -88,25 +89,42 @@ def _flow_maps(target_guide: np.ndarray, guide: np.ndarray, scale: int, grid, fl
     return cv2.convertMaps(grid[1] + field[..., 0], grid[0] + field[..., 1], cv2.CV_16SC2)
 
 
-def _remap(frame: np.ndarray, maps, out: np.ndarray, flow: str = DEFAULT_FLOW) -> np.ndarray:
-    """``frame`` (C, H, W) resampled into ``out`` by ``_flow_maps``' maps."""
+def _remap(frame: np.ndarray, maps, flow: str = DEFAULT_FLOW) -> np.ndarray:
+    """``frame`` (H, W, C), C <= 4 (``interleaved``), resampled by ``_flow_maps``' maps -> (H, W, C)."""
     import cv2
 
     interpolation = cv2.INTER_LINEAR if flow == "medium" else cv2.INTER_CUBIC
-    for c in range(frame.shape[0]):
-        cv2.remap(np.ascontiguousarray(frame[c], np.float32), maps[0], maps[1], interpolation, dst=out[c],
-                  borderMode=cv2.BORDER_REPLICATE)
-    return out
+    out = cv2.remap(frame, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(frame.shape)  # OpenCV drops a single channel's axis
+
+
+def interleaved(frame: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W, C) float32, contiguous: how the fusion keeps a frame. One remap call
+    resamples all channels of an interleaved frame, 1.4x faster than a call per plane (720p,
+    bicubic, one core), and a frame is in up to 2k+1 windows, so the stream converts it once."""
+    return np.ascontiguousarray(np.asarray(frame, np.float32).transpose(1, 2, 0))
+
+
+def _mean_square(diff: np.ndarray) -> np.ndarray:
+    """(H, W, C) -> the mean over channels of its square, (H, W). A sum of channel slices: numpy's
+    reduction over the short last axis took 6x as long at 720p."""
+    diff *= diff
+    total = diff[..., 0].copy()
+    for c in range(1, diff.shape[2]):
+        total += diff[..., c]
+    return total / diff.shape[2]
 
 
 def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
                 strength: float = DEFAULT_STRENGTH, guides: Sequence[np.ndarray] | None = None,
                 flow: FusionFlow = DEFAULT_FLOW, noisy: Sequence[np.ndarray] | None = None,
-                refine: float = 0.0) -> np.ndarray:
+                refine: float = 0.0, pixels: Sequence[np.ndarray] | None = None,
+                noisy_pixels: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
     frame of slot ``slot`` (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
     the target frame itself (clip edges) adds nothing and is skipped. ``guides``: the frames'
-    flow guides (``guide_of``) when the caller keeps them from window to window. ``flow``: one of
+    flow guides (``guide_of``), ``pixels`` and ``noisy_pixels`` the frames and noisy frames
+    ``interleaved``, when the caller keeps them from window to window. ``flow``: one of
     ``FUSION_FLOWS``. ``refine`` > 0: that share of the output is the Wiener step
     (``refine.wiener_step``) on the window's ``noisy`` frames (slot order), warped and averaged
     as the denoised ones are, with the fused frame as its pilot."""
@@ -119,17 +137,20 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     if not 0.0 <= refine <= 1.0 or (refine > 0 and (noisy is None or len(noisy) != len(frames))):
         raise ValueError("refine is a share in [0, 1] and needs the window's noisy frames")
     check_flow(flow)
-    target = np.ascontiguousarray(frames[slot], dtype=np.float32)
-    h, w = target.shape[-2:]
+    h, w = frames[slot].shape[-2:]
     scale = _guide_scale(h, w)
     if guides is None:
         guides = [guide_of(f) for f in frames]
+    if pixels is None:
+        pixels = [interleaved(f) for f in frames]
+    if refine > 0 and noisy_pixels is None:
+        noisy_pixels = [interleaved(f) for f in noisy]
     grid = _grid(h, w)
+    target = pixels[slot]
     total = target.copy()
     weights = np.ones((h, w), np.float32)
-    warped = np.empty(target.shape, np.float32)  # C order: remap writes each channel plane
     if refine > 0:
-        noisy_total = np.array(noisy[slot], np.float32)
+        noisy_total = noisy_pixels[slot].copy()
         squares = np.ones((h, w), np.float32)  # sum of squared weights: the average's noise
     h2 = strength * sigma * sigma
     seen = 0  # neighbours that are not the target itself
@@ -138,21 +159,21 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
             continue
         seen += 1
         maps = _flow_maps(guides[slot], guides[j], scale, grid, flow)
-        _remap(np.asarray(frame, dtype=np.float32), maps, warped, flow)
-        disagreement = cv2.GaussianBlur(((warped - target) ** 2).mean(axis=0), (0, 0), _DECISION_BLUR)
-        weight = np.exp(-disagreement / h2)
-        total += weight[None] * warped
-        weights += weight
+        warped = _remap(pixels[j], maps, flow)
+        disagreement = cv2.GaussianBlur(_mean_square(warped - target), (0, 0), _DECISION_BLUR)
+        weight = np.exp(-disagreement / h2)[..., None]
+        total += weight * warped
+        weights += weight[..., 0]
         if refine > 0:
-            noisy_total += weight[None] * _remap(np.asarray(noisy[j], dtype=np.float32), maps, warped, flow)
-            squares += weight * weight
-    fused = total / weights[None]
+            noisy_total += weight * _remap(noisy_pixels[j], maps, flow)
+            squares += weight[..., 0] ** 2
+    fused = (total / weights[..., None]).transpose(2, 0, 1)
     if refine <= 0 or seen == 0:  # one noisy frame alone is no better than the pilot it would refine
-        return fused
+        return np.ascontiguousarray(fused)
     from .refine import wiener_step
 
     variance = (sigma * sigma) * squares / (weights * weights)
-    wiener = wiener_step(noisy_total / weights[None], fused, variance)
+    wiener = wiener_step((noisy_total / weights[..., None]).transpose(2, 0, 1), fused, variance)
     return np.clip(refine * wiener + (1.0 - refine) * fused, 0.0, 1.0)
 
 
@@ -187,12 +208,16 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
         sigma = float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outputs)]))
     share = step.SHARE if refine is True else float(refine)
     slot = target_slot(k, causal)
-    guides = [guide_of(o) for o in outputs]  # once per frame, not once per window it is in
+    # Once per frame, not once per window it is in.
+    guides = [guide_of(o) for o in outputs]
+    pixels = [interleaved(o) for o in outputs]
+    noisy_pixels = [interleaved(y) for y in noisy] if share > 0 else None
     fused = []
     for t in range(n):
         idx = window_indices(t, n, k, causal)
         fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx], flow,
-                                 [noisy[i] for i in idx], share))
+                                 [noisy[i] for i in idx], share, [pixels[i] for i in idx],
+                                 [noisy_pixels[i] for i in idx] if noisy_pixels is not None else None))
     return np.stack(fused)
 
 
@@ -230,9 +255,10 @@ class OutputFuser:
         self.strength, self.sigma = strength, sigma
         self._sigma_est: float | None = None
         self._pending: deque[tuple[int, np.ndarray]] = deque()
-        # Each frame's flow guide, made once although the frame is in up to 2k+1 windows; keyed
-        # by the frame object, which the ring holds as long as any window still needs it.
-        self._guides: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=2 * (2 * k + 1))
+        # Each frame's flow guide and interleaved pixels (and the noisy frame's), made once
+        # although the frame is in up to 2k+1 windows; keyed by the frame object, which the ring
+        # holds as long as any window still needs it.
+        self._prepared: deque[tuple[np.ndarray, tuple]] = deque(maxlen=4 * (2 * k + 1))
 
     @property
     def latency(self) -> int:
@@ -250,9 +276,10 @@ class OutputFuser:
         out = []
         for i, (_, frames) in enumerate(windows):
             index, noisy = self._pending.popleft()
-            guides = [self._guide(f) for f in frames]
+            guides, pixels = zip(*(self._prepare(f, guide=True) for f in frames))
             noisy_frames = noisy_windows[i][1] if noisy_windows is not None else None
-            args = (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share)
+            noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None
+            args = (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share, pixels, noisy_pixels)
             if self.workers == 1:
                 out.append((index, noisy, fuse_window(*args)))
             else:
@@ -272,13 +299,14 @@ class OutputFuser:
             out.append((index, noisy, future.result()))
         return out
 
-    def _guide(self, frame: np.ndarray) -> np.ndarray:
-        for kept, guide in self._guides:
+    def _prepare(self, frame: np.ndarray, guide: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
+        """``frame``'s (flow guide when ``guide``, else None; pixels ``interleaved``), made once."""
+        for kept, made in self._prepared:
             if kept is frame:
-                return guide
-        guide = guide_of(frame)
-        self._guides.append((frame, guide))
-        return guide
+                return made
+        made = (guide_of(frame) if guide else None, interleaved(frame))
+        self._prepared.append((frame, made))
+        return made
 
     def push(self, index: int, noisy: np.ndarray, denoised: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         ready = []
@@ -295,8 +323,18 @@ class OutputFuser:
     def flush(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """End of stream (or of one frame size): the pending frames, windows reflected at the end."""
         noisy_windows = self.noisy_ring.flush_frames() if self.noisy_ring is not None else None
-        out = self._emit(self.ring.flush_frames(), noisy_windows) + self._collect(everything=True)
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        windows = self.ring.flush_frames()
+        workers = self.workers
+        if self._pool is None and len(windows) > 1:
+            # At the end of a stream the network is done and nothing else runs beside the
+            # fusion: its last windows (k of them, centred) are fused side by side on the
+            # machine's cores, however few the stream used (~1 s less at the end of a 720p file).
+            self.workers = max(workers, min(len(windows), os.cpu_count() or 1))
+        try:
+            out = self._emit(windows, noisy_windows) + self._collect(everything=True)
+        finally:
+            self.workers = workers
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
         return out

@@ -95,6 +95,33 @@ def test_feeder_output_is_each_frame_in_order_even_when_the_runtime_returns_view
         assert np.array_equal(denoised, frame)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_preparing_the_next_batch_ahead_gives_the_same_frames_in_the_same_order(causal, batch):
+    class Aligned(_TargetView):
+        align = "dis"
+
+        def _run(self, windows):  # every slot in the output: what alignment did shows
+            return windows.reshape(len(windows), self.window, self.info.channels, *windows.shape[-2:]).mean(1)
+
+    frames = [f.repeat(4, 1).repeat(4, 2) for f in _clip(8, h=16, w=16)]  # 64x64: big enough for DIS
+    results = {}
+    for ahead in (False, True):
+        feeder, out = TemporalFeeder(Aligned(2, causal), ahead=ahead), []
+        assert feeder.ahead == ahead
+        items = list(enumerate(frames))
+        for first in range(0, len(items), batch):
+            got = feeder.push(items[first : first + batch])
+            assert not ahead or len(out) + len(got) <= first  # a batch later, never earlier
+            out += got
+        out += feeder.flush()
+        assert feeder._pool is None  # the preparing thread is gone
+        assert [i for i, _, _ in out] == list(range(8))
+        results[ahead] = np.stack([d for _, _, d in out])
+    assert np.array_equal(results[True], results[False])
+    assert not TemporalFeeder(_TargetView(2), ahead=True).ahead  # nothing to align: nothing to gain
+
+
 def test_infer_window_frames_reuses_its_batch_array_when_the_output_is_fresh():
     class Copying(_TargetView):
         def _run(self, windows):
@@ -103,15 +130,19 @@ def test_infer_window_frames_reuses_its_batch_array_when_the_output_is_fresh():
     rt, frames = Copying(1), _clip(6)
     windows = [[frames[t + d] for d in range(3)] for t in range(4)]
     first = rt.infer_window_frames(windows[:2])
-    kept = rt._host_batch
+    [kept] = rt._spares
     second = rt.infer_window_frames(windows[2:])
-    assert rt._host_batch is kept  # filled again, not allocated again
+    assert len(rt._spares) == 1 and rt._spares[0] is kept  # filled again, not allocated again
     assert np.array_equal(first, np.stack(frames[1:3])) and np.array_equal(second, np.stack(frames[3:5]))
     rt.infer_window_frames(windows[:1])  # a smaller batch: the kept array's first row
-    assert rt._host_batch is kept
+    assert rt._spares[0] is kept
+    # Two batches prepared before either runs (a stream preparing ahead) are two arrays.
+    a, b = rt.prepare_window_frames(windows[:2]), rt.prepare_window_frames(windows[2:])
+    assert not np.may_share_memory(a, b)
+    assert np.array_equal(rt.run_prepared(a), first) and np.array_equal(rt.run_prepared(b), second)
     view = _TargetView(1)
     view.infer_window_frames(windows[:2])
-    assert view._host_batch is None  # its output aliases the batch: a new array next time
+    assert not view._spares  # its output aliases the batch: a new array next time
 
 
 def test_pipeline_with_a_view_returning_runtime_writes_every_frame_unchanged():

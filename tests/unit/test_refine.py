@@ -118,3 +118,16 @@ def test_a_pool_of_fusion_workers_gives_the_same_frames_in_order(causal):
     assert np.array_equal(results[1], results[3])
     with pytest.raises(ValueError, match="workers"):
         OutputFuser(workers=0)
+
+
+def test_the_strip_the_wiener_step_works_in_changes_nothing(monkeypatch):
+    from b2g_deploy.temporal import refine
+
+    clean = _texture(70, 90)
+    noisy = clean + np.random.default_rng(4).normal(0, SIGMA, clean.shape).astype(np.float32)
+    variance = np.full(clean.shape[1:], SIGMA**2, np.float32)
+    results = []
+    for rows in (1, 3, 1000):  # a patch row at a time, a few, the whole frame at once
+        monkeypatch.setattr(refine, "STRIP_ROWS", rows)
+        results.append(wiener_step(noisy, clean, variance))
+    assert np.abs(results[0] - results[2]).max() < 1e-6 and np.abs(results[1] - results[2]).max() < 1e-6

@@ -56,6 +56,22 @@ def test_the_two_flows_differ_and_none_is_the_window_itself():
 
 
 @pytest.mark.parametrize("mode", ["dis", "dis-fine", "lk"])
+def test_aligning_in_place_gives_what_a_copy_gets_and_needs_an_array_it_can_write(mode):
+    from b2g_deploy.temporal.align import align_windows
+
+    rng = np.random.default_rng(5)
+    batch = np.clip(np.stack([np.concatenate([_shifted(_texture(64, 80, seed=s), 2 * i, -i) for i in range(3)])
+                              for s in range(2)]) + rng.normal(0, 0.1, (2, 9, 64, 80)), 0, 1).astype(np.float32)
+    want = align_windows(batch, 3, 1, mode)
+    inplace = batch.copy()
+    assert align_windows(inplace, 3, 1, mode, inplace=True) is inplace
+    assert np.array_equal(inplace, want) and not np.array_equal(batch, want)
+    if mode != "lk":
+        with pytest.raises(ValueError, match="in place"):
+            align_window(batch[0].astype(np.float64), 3, 1, mode, inplace=True)
+
+
+@pytest.mark.parametrize("mode", ["dis", "dis-fine", "lk"])
 def test_aligned_nets_prepare_windows_wherever_they_run(tmp_path, mode):
     from b2g_deploy.runtimes.temporal import load_temporal_runtime
     from b2g_deploy.temporal.export import export_temporal_checkpoint, read_temporal_metadata
