@@ -256,9 +256,10 @@ class OutputFuser:
         self._sigma_est: float | None = None
         self._pending: deque[tuple[int, np.ndarray]] = deque()
         # Each frame's flow guide and interleaved pixels (and the noisy frame's), made once
-        # although the frame is in up to 2k+1 windows; keyed by the frame object, which the ring
-        # holds as long as any window still needs it.
-        self._prepared: deque[tuple[np.ndarray, tuple]] = deque(maxlen=4 * (2 * k + 1))
+        # although the frame is in up to 2k+1 windows; keyed by the frame object (held here, so
+        # its id is not reused) and kept while the latest window holds the frame. The copies are
+        # as large as the frames (~11 MB each at 720p).
+        self._prepared: dict[int, tuple[np.ndarray, tuple]] = {}
 
     @property
     def latency(self) -> int:
@@ -288,6 +289,8 @@ class OutputFuser:
 
                     self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fuse")
                 self._running.append((index, noisy, self._pool.submit(fuse_window, *args)))
+        if windows:  # the next window shares all but one of the latest window's frames
+            self._forget_all_but(list(windows[-1][1]) + (list(noisy_windows[-1][1]) if noisy_windows else []))
         return out + self._collect(everything=False)
 
     def _collect(self, everything: bool) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -301,12 +304,16 @@ class OutputFuser:
 
     def _prepare(self, frame: np.ndarray, guide: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
         """``frame``'s (flow guide when ``guide``, else None; pixels ``interleaved``), made once."""
-        for kept, made in self._prepared:
-            if kept is frame:
-                return made
+        kept = self._prepared.get(id(frame))
+        if kept is not None and kept[0] is frame:
+            return kept[1]
         made = (guide_of(frame) if guide else None, interleaved(frame))
-        self._prepared.append((frame, made))
+        self._prepared[id(frame)] = (frame, made)
         return made
+
+    def _forget_all_but(self, frames: list[np.ndarray]) -> None:
+        keep = {id(f) for f in frames}
+        self._prepared = {key: entry for key, entry in self._prepared.items() if key in keep}
 
     def push(self, index: int, noisy: np.ndarray, denoised: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         ready = []
@@ -334,6 +341,7 @@ class OutputFuser:
             out = self._emit(windows, noisy_windows) + self._collect(everything=True)
         finally:
             self.workers = workers
+            self._prepared = {}
             if self._pool is not None:
                 self._pool.shutdown()
                 self._pool = None

@@ -131,3 +131,20 @@ def test_the_strip_the_wiener_step_works_in_changes_nothing(monkeypatch):
         monkeypatch.setattr(refine, "STRIP_ROWS", rows)
         results.append(wiener_step(noisy, clean, variance))
     assert np.abs(results[0] - results[2]).max() < 1e-6 and np.abs(results[1] - results[2]).max() < 1e-6
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_stream_interleaves_each_frame_once_however_many_windows_it_is_in(monkeypatch, causal):
+    from b2g_deploy.temporal import fuse
+
+    calls = []
+    original = fuse.interleaved
+    monkeypatch.setattr(fuse, "interleaved", lambda frame: calls.append(1) or original(frame))
+    clean = _texture(32, 40)
+    rng = np.random.default_rng(6)
+    fuser, n = OutputFuser(causal=causal, sigma=SIGMA), 9
+    for i in range(n):
+        noisy = clean + rng.normal(0, SIGMA, clean.shape).astype(np.float32)
+        fuser.push(i, noisy, 0.5 * (noisy + clean))
+    fuser.flush()
+    assert len(calls) == 2 * n  # the denoised frame and the noisy one, each once
