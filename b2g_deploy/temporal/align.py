@@ -73,13 +73,13 @@ def _guide(frame: np.ndarray, scale: int, blur: float = _GUIDE_BLUR) -> np.ndarr
     (of the full size; 0 = not blurred: a denoised frame), what DIS reads."""
     import cv2
 
-    if frame.shape[0] == 1:
-        grey = frame[0] * 255.0
-    else:  # plane by plane: numpy's tensordot over the channel axis took 4x as long at 720p
-        grey = frame[0] * (GREY_WEIGHTS[0] * 255.0)
-        grey += frame[1] * (GREY_WEIGHTS[1] * 255.0)
-        grey += frame[2] * (GREY_WEIGHTS[2] * 255.0)
-    grey = np.clip(grey + 0.5, 0, 255, out=grey).astype(np.uint8)
+    # Bit for bit what the fits and the shipped priors saw (np.tensordot's float32 sums; weights
+    # with 255 folded in round a few guide pixels the other way, and that alone moved a 720p
+    # temporal fit by 0.26 dB at sigma 50: docs/BENCHMARKS.md). einsum, not tensordot: the same
+    # sums without BLAS, whose worker thread spun ~4 s of a core beside a 24-frame 720p stream.
+    grey = frame[0] if frame.shape[0] == 1 else np.einsum("c,chw->hw", np.array(GREY_WEIGHTS, np.float32),
+                                                            frame[:3])
+    grey = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if scale > 1:
         grey = cv2.resize(grey, (grey.shape[1] // scale, grey.shape[0] // scale), interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(grey, (0, 0), blur / scale) if blur > 0 else grey

@@ -109,3 +109,15 @@ def test_alignment_is_a_pure_function_of_the_window():
     align_window(noisy[1], 3, 1)
     assert np.array_equal(again, first)
     assert np.array_equal(align_window(noisy[0], 3, 1), first)
+
+
+def test_the_flow_guide_is_bit_for_bit_the_grey_the_fits_saw():
+    # Summing the planes one by one rounds about one pixel in 100,000 the other way, and that
+    # alone moved a 720p temporal fit by 0.26 dB at sigma 50 (docs/BENCHMARKS.md): the grey stays
+    # tensordot's. A 720p frame, so that such a rounding shows (5 pixels of this one).
+    from b2g_deploy.temporal.align import _guide
+
+    frame = np.random.default_rng(7).random((3, 720, 1280), dtype=np.float32)
+    grey = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), frame, axes=1)
+    want = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(_guide(frame, 1, blur=0.0), want)
