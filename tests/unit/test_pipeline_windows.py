@@ -171,6 +171,46 @@ def test_pipeline_with_a_view_returning_runtime_writes_every_frame_unchanged():
     assert all(np.array_equal(f, g) for f, (_, g) in zip(frames, sink.got))
 
 
+@pytest.mark.parametrize("interrupt_after", [None, 2])
+def test_a_pipeline_preparing_ahead_writes_what_it_denoised_and_leaves_no_thread(interrupt_after):
+    import threading
+
+    frames = [f.repeat(4, 1).repeat(4, 2) for f in _clip(7, h=16, w=16)]  # 64x64: big enough for DIS
+
+    class Aligned(_TargetView):
+        align, runs = "dis", 0
+
+        def _run(self, windows):
+            self.runs += 1
+            if interrupt_after is not None and self.runs > interrupt_after:
+                raise KeyboardInterrupt  # as Ctrl-C lands on the thread that runs the network
+            return super()._run(windows).copy()
+
+    class Source:
+        info = type("I", (), {"channels": 3})()
+        skipped = 0
+
+        def __iter__(self):
+            return iter(enumerate(frames))
+
+    class Sink:
+        def __init__(self):
+            self.got = []
+
+        def write(self, frame, index=None):
+            self.got.append(index)
+
+        def close(self):
+            pass
+
+    sink = Sink()
+    stats = run_pipeline(Source(), Aligned(2), sink, batch=1, prepare_ahead=True)
+    want = 7 if interrupt_after is None else interrupt_after
+    assert stats.interrupted == (interrupt_after is not None)
+    assert stats.written == want and sink.got == list(range(want))
+    assert not any(t.name.startswith("prepare") for t in threading.enumerate())
+
+
 @pytest.fixture(scope="module")
 def tiny_temporal(tmp_path_factory):
     """A tiny k=1 centred TemporalB2GNet (random neighbour head) as a checkpoint and its ONNX export."""
