@@ -145,28 +145,36 @@ def test_infer_window_frames_reuses_its_batch_array_when_the_output_is_fresh():
     assert not view._spares  # its output aliases the batch: a new array next time
 
 
+class _Source:
+    """The frames as a 3-channel video source."""
+
+    info = type("I", (), {"channels": 3})()
+    skipped = 0
+
+    def __init__(self, frames: list[np.ndarray]):
+        self.frames = frames
+
+    def __iter__(self):
+        return iter(enumerate(self.frames))
+
+
+class _Sink:
+    """Keeps what is written, as (index, a copy of the frame)."""
+
+    def __init__(self):
+        self.got = []
+
+    def write(self, frame, index=None):
+        self.got.append((index, frame.copy()))
+
+    def close(self):
+        pass
+
+
 def test_pipeline_with_a_view_returning_runtime_writes_every_frame_unchanged():
     frames = _clip(7)
-
-    class Source:
-        info = type("I", (), {"channels": 3})()
-        skipped = 0
-
-        def __iter__(self):
-            return iter(enumerate(frames))
-
-    class Sink:
-        def __init__(self):
-            self.got = []
-
-        def write(self, frame, index=None):
-            self.got.append((index, frame.copy()))
-
-        def close(self):
-            pass
-
-    sink = Sink()
-    stats = run_pipeline(Source(), _TargetView(2), sink, batch=3)
+    sink = _Sink()
+    stats = run_pipeline(_Source(frames), _TargetView(2), sink, batch=3)
     assert stats.written == 7 and [i for i, _ in sink.got] == list(range(7))
     assert all(np.array_equal(f, g) for f, (_, g) in zip(frames, sink.got))
 
@@ -186,28 +194,11 @@ def test_a_pipeline_preparing_ahead_writes_what_it_denoised_and_leaves_no_thread
                 raise KeyboardInterrupt  # as Ctrl-C lands on the thread that runs the network
             return super()._run(windows).copy()
 
-    class Source:
-        info = type("I", (), {"channels": 3})()
-        skipped = 0
-
-        def __iter__(self):
-            return iter(enumerate(frames))
-
-    class Sink:
-        def __init__(self):
-            self.got = []
-
-        def write(self, frame, index=None):
-            self.got.append(index)
-
-        def close(self):
-            pass
-
-    sink = Sink()
-    stats = run_pipeline(Source(), Aligned(2), sink, batch=1, prepare_ahead=True)
+    sink = _Sink()
+    stats = run_pipeline(_Source(frames), Aligned(2), sink, batch=1, prepare_ahead=True)
     want = 7 if interrupt_after is None else interrupt_after
     assert stats.interrupted == (interrupt_after is not None)
-    assert stats.written == want and sink.got == list(range(want))
+    assert stats.written == want and [i for i, _ in sink.got] == list(range(want))
     assert not any(t.name.startswith("prepare") for t in threading.enumerate())
 
 
