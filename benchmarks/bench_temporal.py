@@ -192,7 +192,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
     if not any(m in todo for m in (SINGLE, SCHECKED, SINGLE_X8, TEMPORAL, CAUSAL, TFIT, TALIGNED, CFIT)):
         return
     log(f"sigma {noise}: single-frame fit on frames 0-{args.fit_frames - 1}")
-    net, cfg, fit_s, facts = fit_single(noisy, args)
+    net, cfg, fit_s, facts = fit_single(noisy, args, seed=args.seed)
     if SINGLE in todo or SCHECKED in todo:
         outputs["fitted"], fitted_ms = apply_single(net, noisy)
         if SINGLE in todo:
@@ -217,7 +217,8 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         start_facts = cprior_facts if method == CFIT else tprior_facts
         label = start_facts.get("temporal_prior", "") if start is not None else "single-frame fit"
         outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal,
-                                                                start=start, start_label=label, align=align)
+                                                                start=start, start_label=label, align=align,
+                                                                seed=args.seed)
         add(method, outs, fit_s=t_fit, fit_total_s=fit_s + t_fit, infer_ms=per_frame * 1000,
             single_steps=facts["steps"], init=facts["init"], iters=cfg.iters, **tfacts,
             **(start_facts if start is not None else {}))
@@ -231,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="downscale (INTER_AREA), e.g. 0.5 -> 640x360")
     p.add_argument("--fit-frames", type=int, default=8, help="N: both fits use frames 0..N-1")
     p.add_argument("--iters", type=int, default=None, help="steps of each fit (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0, help="the fits' seed (crops, masks, recorruption): how far "
+                   "one fit's number moves by chance")
     p.add_argument("--causal", action="store_true", help="also the causal temporal window")
     p.add_argument("--methods", default="", type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
                    help="only these rows (comma list of method keys, e.g. b2g-single,b2g-temporal-from-prior)")

@@ -41,7 +41,12 @@ VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0),
             ("r2r a=0.25", 1.0, 1.0, {"recorrupt_alpha": 0.25}),
             ("r2r a=0.75", 1.0, 1.0, {"recorrupt_alpha": 0.75}),
             ("r2r a=1", 1.0, 1.0, {"recorrupt_alpha": 1.0}),
-            ("r2r a=2", 1.0, 1.0, {"recorrupt_alpha": 2.0})]
+            ("r2r a=2", 1.0, 1.0, {"recorrupt_alpha": 2.0}),
+            # the kept weights the mean over the fit's last fraction of steps (TemporalConfig.average_tail)
+            ("avg 0.2", 1.0, 1.0, {"average_tail": 0.2}),
+            ("avg 0.5", 1.0, 1.0, {"average_tail": 0.5}),
+            ("avg 0.8", 1.0, 1.0, {"average_tail": 0.8}),
+            ("avg 0.5 steps x2", 1.0, 2.0, {"average_tail": 0.5})]
 RESULTS = REPO / "benchmarks" / "results" / "tune" / "temporal_fit.json"
 
 
@@ -83,7 +88,7 @@ def temporal_stage(stack, single, cfg, prior, check: bool = False, **options):
 
 
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tuple], fuse: bool = False,
-             check: bool = True) -> list[dict]:
+             check: bool = True, refine: bool = False) -> list[dict]:
     import torch
 
     from b2g_deploy.config import preset
@@ -108,9 +113,10 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
         if fused_too:  # the same outputs through the default output fusion
             from b2g_deploy.temporal.fuse import fuse_clip
 
-            # The fusion as it streamed before its Wiener step (the rows in docs/BENCHMARKS.md).
-            add(method + " + fusion", list(fuse_clip(np.stack(outs), np.stack(noisy), refine=False)), seconds,
-                fused_too=False)
+            # Without ``refine``: the fusion as it streamed before its Wiener step (the rows in
+            # docs/BENCHMARKS.md up to 2026-11-29); with it, as the default streams now.
+            add(method + (" + fusion + Wiener" if refine else " + fusion"),
+                list(fuse_clip(np.stack(outs), np.stack(noisy), refine=refine)), seconds, fused_too=False)
 
     with torch.no_grad():
         add("single-frame fit", [single_pass(single, y).numpy() for y in stack], time.perf_counter() - t0,
@@ -158,6 +164,8 @@ def main() -> None:
     ap.add_argument("--fuse", action="store_true", help="also each temporal row through the output fusion")
     ap.add_argument("--keep-fit", action="store_true",
                     help="keep every fit (no frame-to-frame check against the prior): the default since 2026-11-29")
+    ap.add_argument("--refine", action="store_true", help="the fused rows with the Wiener step, as the default "
+                    "streams since 2026-11-29")
     args = ap.parse_args()
     import torch
 
@@ -167,7 +175,8 @@ def main() -> None:
     rows = []
     for name, photo in held_out_photos(args.photos):
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            rows += run_clip(name, clip_from(photo), sigma, variants, fuse=args.fuse, check=not args.keep_fit)
+            rows += run_clip(name, clip_from(photo), sigma, variants, fuse=args.fuse, check=not args.keep_fit,
+                             refine=args.refine)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     print(table(rows))
