@@ -42,7 +42,6 @@ def fit_temporal_stage(
     bf16: bool = False,
     check_prior: bool = False,
     recorrupt_alpha: float | str = "by-noise",
-    average_tail: float = 0.0,
 ) -> TemporalStage:
     """After a single-frame fit on consecutive ``frames`` (N, C, H, W) tensor: check that the
     noise is independent from frame to frame (``temporal.noise_check``) with the single-frame
@@ -56,8 +55,6 @@ def fit_temporal_stage(
     ``bf16``: bfloat16 autocast of the stage's steps where the hardware has it.
     ``recorrupt_alpha``: a of the recorrupted loss (``TemporalConfig.recorrupt_alpha``; by default
     from the noise level the loss estimates).
-    ``average_tail``: keep the mean of the weights over this last fraction of the steps
-    (``TemporalConfig.average_tail``).
     ``check_prior``: keep ``start`` instead of the fit when the frame-to-frame check scores it
     better (``api.keep_better``). It judges the network's outputs as they are; off by default,
     because the outputs are fused by default, and fused the fit won where the check kept the prior
@@ -81,7 +78,7 @@ def fit_temporal_stage(
     loss = "recorrupted" if cfg.loss.kind == "recorrupted" else "blindspot"
     try:
         tcfg = TemporalConfig(k=k_used, causal=causal, loss=loss, align=align, bf16=bf16,
-                              recorrupt_alpha=recorrupt_alpha, average_tail=average_tail)
+                              recorrupt_alpha=recorrupt_alpha)
     except Exception as exc:  # pydantic's ValidationError: k out of range
         raise InputError(f"--k {k}: {str(exc).splitlines()[-1].strip()}") from None
     single_net = single_net.to(device).eval()
@@ -103,7 +100,7 @@ def fit_temporal_stage(
                           device=device, seed=seed,
                           time_budget=time_budget, progress=progress)
     record.update(steps=result.steps, seconds=round(result.seconds, 3), interrupted=result.interrupted,
-                  history=result.history, bf16=result.bf16, averaged_steps=result.averaged_steps)
+                  history=result.history, bf16=result.bf16)
     if result.noise_sigma is not None:
         record.update(noise_sigma=result.noise_sigma, recorrupt_alpha=round(result.recorrupt_alpha, 4))
     net = result.net

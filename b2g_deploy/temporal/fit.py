@@ -68,10 +68,6 @@ class TemporalConfig(_Strict):
         "by-noise", description="a of the recorrupted loss (y + a z against y - z / a); by-noise: from the noise "
         "level the loss estimates (alpha_by_noise); a number: that a, whatever the noise",
     )
-    average_tail: float = Field(
-        0.0, ge=0.0, lt=1.0, description="the fit keeps the mean of its weights over this last fraction of its "
-        "steps (tail averaging) instead of the last step's; 0: the last step's",
-    )
 
 
 # a of the temporal stage's recorrupted loss against the noise sigma (0..255) the loss estimates,
@@ -101,7 +97,6 @@ class TemporalFitResult:
     noise_sigma: float | None = None  # the sigma the recorrupted loss used (0..255 scale)
     recorrupt_alpha: float | None = None  # and its a
     bf16: bool = False  # whether the steps ran under bfloat16 autocast
-    averaged_steps: int = 0  # how many steps' weights the kept network is the mean of (0: the last step's)
 
 
 @dataclass
@@ -212,33 +207,6 @@ def recorrupted_step_loss(net: TemporalB2GNet, window: torch.Tensor, weight: tor
     return loss, {"recorrupted": loss.detach().item()}
 
 
-class _TailAverage:
-    """The running mean of a network's floating-point weights and buffers over the steps it is
-    given. Why: the recorrupted loss's target y - z / a is noisy and a step sees 4 small crops, so
-    the last step's weights carry that step's gradient noise; their mean over the fit's tail does not
-    (iterate averaging, Polyak-Ruppert / SWA). It costs one copy of the weights and nothing at
-    inference."""
-
-    def __init__(self) -> None:
-        self.mean: dict[str, torch.Tensor] = {}
-        self.count = 0
-
-    @torch.no_grad()
-    def add(self, net: torch.nn.Module) -> None:
-        self.count += 1
-        for name, value in net.state_dict().items():
-            if not value.is_floating_point():
-                continue
-            if name not in self.mean:
-                self.mean[name] = value.detach().clone()
-            else:
-                self.mean[name] += (value - self.mean[name]) / self.count
-
-    def load_into(self, net: torch.nn.Module) -> None:
-        if self.count:
-            net.load_state_dict({**net.state_dict(), **self.mean})
-
-
 def _lr_factor(cfg: FitConfig, done: float) -> float:
     if cfg.lr_schedule == "constant":
         return 1.0
@@ -289,7 +257,6 @@ def fit_temporal(
     result.bf16 = use_bf16
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     every = max(1, cfg.iters // 200)
-    tail = _TailAverage()
     start = time.perf_counter()
     model.train()
     try:
@@ -313,8 +280,6 @@ def fit_temporal(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if temporal.average_tail > 0.0 and done >= 1.0 - temporal.average_tail:
-                tail.add(model)
             value = loss.detach().item()
             result.steps = step
             if step % every == 0 or step == cfg.iters:
@@ -323,8 +288,6 @@ def fit_temporal(
                 progress(step, value, done)
     except KeyboardInterrupt:
         result.interrupted = True
-    tail.load_into(model)  # also after Ctrl-C inside the tail: the mean of the steps it finished
-    result.averaged_steps = tail.count
     model.eval()
     result.seconds = time.perf_counter() - start
     return result

@@ -331,26 +331,3 @@ def test_the_temporal_stage_crops_at_its_own_side_unless_told_to_use_the_fit_con
     assert TemporalConfig().crop == 64
     assert _batch(clip, _FIT, 16, gen)[0].shape == (_FIT.batch, 3, 16, 16)  # 3 frames x 1 channel
     assert _batch(clip, _FIT, None, gen)[0].shape[-1] == noisy.shape[-1]  # None: whole (padded) frames
-
-
-def test_tail_averaging_keeps_the_mean_of_the_last_steps_weights(one_thread):
-    _, noisy = _moving_texture_clip(n=4)
-    cfg = _FIT.with_overrides(iters=8)
-    net = TemporalB2GNet.for_k(1, 1, False, cfg.model)  # a temporal net is trained in place
-    seen: list[dict[str, torch.Tensor]] = []
-
-    def snapshot(step: int, loss: float, done: float) -> None:
-        seen.append({name: value.clone() for name, value in net.state_dict().items()})
-
-    result = fit_temporal(noisy, cfg, TemporalConfig(k=1, average_tail=0.5), net=net, seed=0, progress=snapshot)
-    assert result.averaged_steps == 5  # steps 4..8 have done >= 0.5
-    kept = result.net.state_dict()
-    for name, value in kept.items():
-        if value.is_floating_point():
-            mean = torch.stack([s[name] for s in seen[3:]]).mean(0)
-            assert torch.allclose(value, mean, atol=1e-6), name
-    assert any(not torch.equal(value, seen[-1][name]) for name, value in kept.items())  # not the last step's
-    plain = fit_temporal(noisy, cfg, TemporalConfig(k=1), seed=0)
-    assert plain.averaged_steps == 0
-    with pytest.raises(Exception):
-        TemporalConfig(average_tail=1.0)
