@@ -12,6 +12,9 @@ network the stage kept: the fit or the prior it started from, whichever the fram
 as the fused default keeps it since 2026-11-29. ``--fuse`` adds each temporal row's outputs
 through the output fusion (``temporal.fuse``, its defaults).
 
+``--mosaic``: 1280x720 clips panned over two 3x3 mosaics of held-out photographs instead, the
+regime of a 720p video (``mosaics``).
+
     python benchmarks/tune_temporal_fit.py --photos 4 --sigmas 25,50 --threads 1
 """
 
@@ -41,13 +44,20 @@ VARIANTS = [("default", 1.0, 1.0), ("lr x0.3", 0.3, 1.0), ("lr x0.1", 0.1, 1.0),
             ("r2r a=0.25", 1.0, 1.0, {"recorrupt_alpha": 0.25}),
             ("r2r a=0.75", 1.0, 1.0, {"recorrupt_alpha": 0.75}),
             ("r2r a=1", 1.0, 1.0, {"recorrupt_alpha": 1.0}),
-            ("r2r a=2", 1.0, 1.0, {"recorrupt_alpha": 2.0})]
+            ("r2r a=2", 1.0, 1.0, {"recorrupt_alpha": 2.0}),
+            # how far a fit moves by chance (its seed: crops, recorruption), and recipes that see
+            # more of the clip per step or in all, then (5th element) FitConfig overrides
+            ("default s1", 1.0, 1.0, {"seed": 1}), ("default s2", 1.0, 1.0, {"seed": 2}),
+            ("batch x2", 1.0, 1.0, {}, {"batch": 8}), ("batch x2 s1", 1.0, 1.0, {"seed": 1}, {"batch": 8}),
+            ("steps x2 s1", 1.0, 2.0, {"seed": 1}),
+            ("r2r a=0.25 s1", 1.0, 1.0, {"recorrupt_alpha": 0.25, "seed": 1}),
+            ("soup 2", 1.0, 1.0, {"soup": [0, 1]}), ("soup 3", 1.0, 1.0, {"soup": [0, 1, 2]})]
 # Tail averaging of the weights ("avg 0.2" etc.) was measured with commit a17b038 and removed.
 RESULTS = REPO / "benchmarks" / "results" / "tune" / "temporal_fit.json"
 
 
-def clip_from(photo: np.ndarray) -> list[np.ndarray]:
-    """(C, H, W) float32 photograph -> FRAMES clean (C, SIDE, SIDE) frames panning across it."""
+def clip_from(photo: np.ndarray, size: tuple[int, int] = (SIDE, SIDE)) -> list[np.ndarray]:
+    """(C, H, W) float32 photograph -> FRAMES clean (C, *size) frames panning across it."""
     import cv2
 
     hwc = np.ascontiguousarray(photo.transpose(1, 2, 0))
@@ -56,8 +66,33 @@ def clip_from(photo: np.ndarray) -> list[np.ndarray]:
         m = np.float32([[1, 0, -VELOCITY[1] * t], [0, 1, -VELOCITY[0] * t]])
         moved = cv2.warpAffine(hwc, m, (hwc.shape[1], hwc.shape[0]), flags=cv2.INTER_CUBIC,
                                borderMode=cv2.BORDER_REFLECT)
-        frames.append(np.clip(moved[:SIDE, :SIDE], 0, 1).transpose(2, 0, 1).copy())
+        frames.append(np.clip(moved[: size[0], : size[1]], 0, 1).transpose(2, 0, 1).copy())
     return frames
+
+
+MOSAIC_SIZE, TILE = (720, 1280), (280, 448)  # frame (H, W) and tile (H, W): 3 x 3 tiles cover a frame + the pan
+
+
+def mosaics() -> list[tuple[str, np.ndarray]]:
+    """Two (C, 840, 1344) float32 mosaics of 3 x 3 held-out photographs (centre tiles, portrait
+    ones turned): 720p clips whose fit sees each pixel about as often as on a 720p video (600
+    steps of 4 64x64 crops over 8 frames: ~1.3 times, against ~19 times on a 256x256 clip), so a
+    recipe's effect is measured in the regime the shipped default runs in. The second mosaic
+    reuses two photographs of the first, mirrored."""
+    photos = [rgb if rgb.shape[1] >= rgb.shape[0] else np.rot90(rgb) for _, rgb in held_out_photographs()]
+    th, tw = TILE
+
+    def tile(rgb: np.ndarray, mirror: bool) -> np.ndarray:
+        top, left = (rgb.shape[0] - th) // 2, (rgb.shape[1] - tw) // 2
+        cut = rgb[top : top + th, left : left + tw]
+        return cut[:, ::-1] if mirror else cut
+
+    out = []
+    for name, picks in (("mosaic A", list(range(9))), ("mosaic B", list(range(9, 16)) + [0, 1])):
+        tiles = [tile(photos[i], name == "mosaic B" and i < 2) for i in picks]
+        rows = [np.concatenate(tiles[r * 3 : r * 3 + 3], axis=1) for r in range(3)]
+        out.append((name, np.concatenate(rows, axis=0).transpose(2, 0, 1).astype(np.float32) / 255.0))
+    return out
 
 
 def held_out_photos(count: int) -> list[tuple[str, np.ndarray]]:
@@ -122,9 +157,20 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
     with torch.no_grad():
         add("temporal prior alone", [o.numpy() for o in denoise_clip(prior, stack)], 0.0)
     for label, lr_f, steps_f, *options in variants:
-        vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)))
+        overrides = options[1] if len(options) > 1 else {}  # FitConfig fields, e.g. the batch
+        vcfg = cfg.with_overrides(lr=cfg.lr * lr_f, iters=max(1, round(cfg.iters * steps_f)), **overrides)
         t0 = time.perf_counter()
-        stage = temporal_stage(stack, single, vcfg, prior, check, **(options[0] if options else {}))
+        stage_options = dict(options[0]) if options else {}
+        seeds = stage_options.pop("soup", None)  # several fits, their weights averaged
+        stage = temporal_stage(stack, single, vcfg, prior, check, **stage_options,
+                               **({"seed": seeds[0]} if seeds else {}))
+        if seeds:
+            soup = [stage.net] + [temporal_stage(stack, single, vcfg, prior, check, **stage_options, seed=s).net
+                                  for s in seeds[1:]]
+            states = [net.state_dict() for net in soup]
+            stage.net.load_state_dict({name: sum(st[name] for st in states) / len(states)
+                                       if value.is_floating_point() else value
+                                       for name, value in states[0].items()})
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)
@@ -160,6 +206,8 @@ def main() -> None:
     ap.add_argument("--fuse", action="store_true", help="also each temporal row through the output fusion")
     ap.add_argument("--keep-fit", action="store_true",
                     help="keep every fit (no frame-to-frame check against the prior): the default since 2026-11-29")
+    ap.add_argument("--mosaic", action="store_true", help="720p clips panned over two 3x3 mosaics of held-out "
+                    "photographs (the 720p default's regime) instead of 256x256 clips of single photographs")
     ap.add_argument("--refine", action="store_true", help="the fused rows with the Wiener step, as the default "
                     "streams since 2026-11-29")
     args = ap.parse_args()
@@ -169,9 +217,11 @@ def main() -> None:
     wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
     variants = [v for v in VARIANTS if not wanted or v[0] in wanted]
     rows = []
-    for name, photo in held_out_photos(args.photos):
+    clips = mosaics()[: args.photos] if args.mosaic else held_out_photos(args.photos)
+    size = MOSAIC_SIZE if args.mosaic else (SIDE, SIDE)
+    for name, photo in clips:
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            rows += run_clip(name, clip_from(photo), sigma, variants, fuse=args.fuse, check=not args.keep_fit,
+            rows += run_clip(name, clip_from(photo, size), sigma, variants, fuse=args.fuse, check=not args.keep_fit,
                              refine=args.refine)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
