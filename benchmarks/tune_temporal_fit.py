@@ -118,6 +118,14 @@ def temporal_stage(stack, single, cfg, prior, check: bool = False, **options):
                               start_label="temporal prior", align=prior.align, check_prior=check, **options)
 
 
+def averaged_into(net, others) -> None:
+    """``net``'s floating-point weights replaced by their mean with ``others``' (a "model soup" of
+    fits from the same start)."""
+    states = [net.state_dict()] + [other.state_dict() for other in others]
+    net.load_state_dict({name: sum(state[name] for state in states) / len(states) if value.is_floating_point()
+                         else value for name, value in states[0].items()})
+
+
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tuple], fuse: bool = False,
              check: bool = True, refine: bool = False) -> list[dict]:
     import torch
@@ -165,12 +173,8 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[tu
         stage = temporal_stage(stack, single, vcfg, prior, check, **stage_options,
                                **({"seed": seeds[0]} if seeds else {}))
         if seeds:
-            soup = [stage.net] + [temporal_stage(stack, single, vcfg, prior, check, **stage_options, seed=s).net
-                                  for s in seeds[1:]]
-            states = [net.state_dict() for net in soup]
-            stage.net.load_state_dict({name: sum(st[name] for st in states) / len(states)
-                                       if value.is_floating_point() else value
-                                       for name, value in states[0].items()})
+            averaged_into(stage.net, [temporal_stage(stack, single, vcfg, prior, check, **stage_options, seed=s).net
+                                      for s in seeds[1:]])
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             add(f"fit: {label}", [o.numpy() for o in denoise_clip(stage.net, stack)], seconds)
