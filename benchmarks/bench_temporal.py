@@ -84,8 +84,9 @@ def load_clip(video: Path, frames: int, scale: float) -> list[np.ndarray]:
 def setup_key(args) -> str:
     """The row's "image": everything that changes the numbers besides sigma and method."""
     iters = args.iters if args.iters is not None else "preset"
+    seed = f", seed {args.seed}" if args.seed else ""  # seed 0: the keys of the rows before --seed existed
     return (f"{args.video.name}[0:{args.frames_limit}] x{args.scale:g}, fit on 0-{args.fit_frames - 1}, "
-            f"iters {iters}")
+            f"iters {iters}{seed}")
 
 
 def score(outs: list[np.ndarray], clean: list[np.ndarray], n_fit: int, crop_frames: int = 8) -> dict:
