@@ -306,8 +306,11 @@ class OutputFuser:
         """``frame``'s (flow guide when ``guide``, else None; pixels ``interleaved``), made once."""
         kept = self._prepared.get(id(frame))
         if kept is not None and kept[0] is frame:
-            return kept[1]
-        made = (guide_of(frame) if guide else None, interleaved(frame))
+            if kept[1][0] is not None or not guide:
+                return kept[1]
+            made = (guide_of(frame), kept[1][1])  # kept without a guide, asked for one now
+        else:
+            made = (guide_of(frame) if guide else None, interleaved(frame))
         self._prepared[id(frame)] = (frame, made)
         return made
 
