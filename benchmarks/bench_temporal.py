@@ -141,6 +141,9 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
 
     def add(method: str, outs: list[np.ndarray], **extra) -> None:
         row = {**base, "method": method, **score(outs, clean, args.fit_frames, CROP_FRAMES), **extra}
+        if args.save_outputs is not None and method in FUSABLE:  # a network's raw outputs, for later fusions
+            args.save_outputs.mkdir(parents=True, exist_ok=True)
+            np.save(args.save_outputs / f"{method}_s{noise}_seed{args.seed}.npy", np.stack(outs).astype(np.float16))
         store.add(row)
         log(f"sigma {noise} {method:<20} unseen {fmt(row['psnr_unseen'])} dB, fitted {fmt(row['psnr_fitted'])} dB, "
             f"flicker {fmt(row['flicker'], 4)}")
@@ -251,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="also the single-frame fit and the temporal prior averaged over 8 flips/turns (--mode flips)")
     p.add_argument("--fuse", action="store_true",
                    help="also each B2G row's outputs through the output fusion (temporal/fuse.py)")
+    p.add_argument("--save-outputs", type=Path, default=None,
+                   help="keep each network's raw outputs here (METHOD_sSIGMA_seedN.npy, float16), to fuse them again later")
     p.add_argument("--fuse-flows", default="fine", type=lambda s: [f.strip() for f in s.split(",") if f.strip()],
                    help="--fuse: the fusion flows to run, comma-separated (fine, medium; temporal/fuse.py)")
     p.add_argument("--fuse-ks", default=[None], type=lambda s: [None] + [int(k) for k in s.split(",") if k.strip()],

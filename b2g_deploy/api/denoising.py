@@ -20,6 +20,10 @@ from typing import Any
 
 from ..errors import InputError
 
+# The widest output fusion `denoise --fuse-frames` takes: its window holds 2k+1 frames, each
+# with its copies (~45 MB at 720p), and on the 720p clip measured 5 and 7 already lost to 3.
+MAX_FUSE_FRAMES = 8
+
 
 @dataclass
 class ImagesReport:
@@ -157,6 +161,7 @@ def denoise_video(
     sigma: float | None = None,
     fuse: bool = True,
     fuse_flow: str = "fine",
+    fuse_frames: int | None = None,
     refine: bool = True,
     limit: int | None = None,
     reconnects: int = 3,
@@ -181,7 +186,8 @@ def denoise_video(
     temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
     frame averaged with its neighbours' outputs, motion-compensated, where they agree
     (``temporal.fuse``: 3 frames each side, or the 4 before it for a causal model or a live
-    source), its optical flow ``fuse_flow`` (``temporal.fuse.FUSION_FLOWS``); ``refine``: the
+    source; ``fuse_frames`` frames each side, or twice that before, instead), its optical flow
+    ``fuse_flow`` (``temporal.fuse.FUSION_FLOWS``); ``refine``: the
     fusion's Wiener step on the noisy frames (``temporal.refine``). ``threads``: ONNX
     Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
@@ -198,6 +204,8 @@ def denoise_video(
     if batch < 1:
         raise InputError("--batch must be at least 1")
     _check_fuse_flow(fuse_flow)
+    if fuse_frames is not None and not 1 <= fuse_frames <= MAX_FUSE_FRAMES:
+        raise InputError(f"--fuse-frames must be between 1 and {MAX_FUSE_FRAMES}, got {fuse_frames}")
     if model is not None and (temporal or causal or k != 2):
         raise InputError("--temporal, --k and --causal choose what to fit without -m; "
                          "a model given with -m brings its own window")
@@ -248,7 +256,8 @@ def denoise_video(
         try:
             stats = _stream(reader, rt, output, codec=codec, bit_depth=bit_depth, force=force, batch=batch,
                             blend=blend, blend_threshold=blend_threshold, sigma=sigma, limit=limit,
-                            progress=progress, fuse=fuse, fuse_flow=fuse_flow, refine=refine, live=_is_live(spec))
+                            progress=progress, fuse=fuse, fuse_flow=fuse_flow, fuse_frames=fuse_frames,
+                            refine=refine, live=_is_live(spec))
         finally:
             reader.close()
     report.streamed, report.runtime, report.announced = True, rt.name, reader.info.frame_count
@@ -274,6 +283,7 @@ def _open(spec: str, channels: int | None, reconnects: int) -> Any:
 def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: int | None, force: bool,
             batch: int, blend: float, blend_threshold: float, sigma: float | None, limit: int | None,
             progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, fuse_flow: str = "fine",
+            fuse_frames: int | None = None,
             refine: bool = True, live: bool = False):
     from ..io.pipeline import check_channels, run_pipeline
     from ..io.temporal import TemporalBlend
@@ -298,7 +308,7 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         # (docs/BENCHMARKS.md, "Temporal video throughput"): the cores are already busy. A live
         # source keeps one: a pooled window comes back up to `workers` frames later.
         workers = 1 if live else max(1, min(4, (os.cpu_count() or 1) // 2))
-        fuser = OutputFuser(causal=causal, sigma=sigma / 255.0 if sigma is not None else None, flow=fuse_flow,
+        fuser = OutputFuser(k=fuse_frames, causal=causal, sigma=sigma / 255.0 if sigma is not None else None, flow=fuse_flow,
                             refine=refine, workers=workers)
     # A file's next windows are aligned while the network runs (io.pipeline.TemporalFeeder);
     # a live source's frames leave as soon as they are denoised.

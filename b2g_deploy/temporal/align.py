@@ -73,10 +73,11 @@ def _guide(frame: np.ndarray, scale: int, blur: float = _GUIDE_BLUR) -> np.ndarr
     (of the full size; 0 = not blurred: a denoised frame), what DIS reads."""
     import cv2
 
-    # Bit for bit what the fits and the shipped priors saw (np.tensordot's float32 sums; weights
-    # with 255 folded in round a few guide pixels the other way, and that alone moved a 720p
-    # temporal fit by 0.26 dB at sigma 50: docs/BENCHMARKS.md). einsum, not tensordot: the same
-    # sums without BLAS, whose worker thread spun ~4 s of a core beside a 24-frame 720p stream.
+    # Bit for bit what the fits and the shipped priors saw (the ordered float32 sum w0 x0 + w1 x1
+    # + w2 x2; weights with 255 folded in round a few guide pixels the other way, and that alone
+    # moved a 720p temporal fit by 0.26 dB at sigma 50: docs/BENCHMARKS.md). einsum, not
+    # tensordot: the same sums without BLAS, whose worker thread spun ~4 s of a core beside a
+    # 24-frame 720p stream, and whose kernel rounds differently on some CPUs.
     grey = frame[0] if frame.shape[0] == 1 else np.einsum("c,chw->hw", np.array(GREY_WEIGHTS, np.float32),
                                                             frame[:3])
     grey = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .fuse_flows import DIRECT_REACH, FlowCache, window_fields
 from .windows import FrameSizeChangedError, RingBuffer, target_slot, window_indices
 
 # Chosen on held-out clips (benchmarks/tune_output_fusion.py): best or within 0.03 dB of it for
@@ -57,6 +58,12 @@ def default_k(causal: bool) -> int:
     return DEFAULT_CAUSAL_K if causal else DEFAULT_K
 
 
+def default_direct(causal: bool, k: int) -> int:
+    """How far a window's flows are direct (``fuse_flows.window_fields``): causal windows keep
+    direct flows to all their 2k frames, as measured before chained flows existed."""
+    return 2 * k if causal else DIRECT_REACH
+
+
 def check_flow(flow: str) -> str:
     """``flow`` if it is one of ``FUSION_FLOWS``, else a ValueError naming them."""
     if flow not in FUSION_FLOWS:
@@ -75,13 +82,12 @@ def _dis(flow: str = DEFAULT_FLOW):
     return dis
 
 
-def _flow_maps(target_guide: np.ndarray, guide: np.ndarray, scale: int, grid, flow: str = DEFAULT_FLOW):
-    """The remap maps that resample a frame at the target's pixels plus the flow from the target
-    to the frame (computed between their ``guide``s by the fusion flow ``flow``)."""
+def _flow_maps(field: np.ndarray, scale: int, grid):
+    """The remap maps that resample a frame at the target's pixels plus ``field``, the flow from
+    the target to the frame at guide resolution (``fuse_flows.window_fields``)."""
     import cv2
 
     h, w = grid[0].shape
-    field = _dis(flow).calc(target_guide, guide, None)
     if scale > 1:
         field = cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR) * float(scale)
     # Fixed-point maps (1/32 px): built once for all channels (and for the noisy frame too when
@@ -119,7 +125,8 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
                 strength: float = DEFAULT_STRENGTH, guides: Sequence[np.ndarray] | None = None,
                 flow: FusionFlow = DEFAULT_FLOW, noisy: Sequence[np.ndarray] | None = None,
                 refine: float = 0.0, pixels: Sequence[np.ndarray] | None = None,
-                noisy_pixels: Sequence[np.ndarray] | None = None) -> np.ndarray:
+                noisy_pixels: Sequence[np.ndarray] | None = None, flows: FlowCache | None = None,
+                direct_reach: int | None = None) -> np.ndarray:
     """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
     frame of slot ``slot`` (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
     the target frame itself (clip edges) adds nothing and is skipped. ``guides``: the frames'
@@ -127,7 +134,9 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     ``interleaved``, when the caller keeps them from window to window. ``flow``: one of
     ``FUSION_FLOWS``. ``refine`` > 0: that share of the output is the Wiener step
     (``refine.wiener_step``) on the window's ``noisy`` frames (slot order), warped and averaged
-    as the denoised ones are, with the fused frame as its pilot."""
+    as the denoised ones are, with the fused frame as its pilot. ``flows``: the consecutive
+    frames' flows kept from window to window; ``direct_reach``: how far the flows are direct
+    (``fuse_flows.window_fields``; None: all of them)."""
     import cv2
 
     from .align import _grid, _guide_scale
@@ -152,21 +161,25 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     if refine > 0:
         noisy_total = noisy_pixels[slot].copy()
         squares = np.ones((h, w), np.float32)  # sum of squared weights: the average's noise
+    fields = window_fields(guides, slot, flow, flows, direct_reach)
     h2 = strength * sigma * sigma
     seen = 0  # neighbours that are not the target itself
     for j, frame in enumerate(frames):
         if j == slot or np.may_share_memory(frame, frames[slot]):
             continue
         seen += 1
-        maps = _flow_maps(guides[slot], guides[j], scale, grid, flow)
+        maps = _flow_maps(fields[j], scale, grid)
         warped = _remap(pixels[j], maps, flow)
         disagreement = cv2.GaussianBlur(_mean_square(warped - target), (0, 0), _DECISION_BLUR)
-        weight = np.exp(-disagreement / h2)[..., None]
-        total += weight * warped
-        weights += weight[..., 0]
+        # In place where a temporary would be a frame-sized allocation (a 720p window has up to
+        # 2k of these neighbours): the same values as exp(-d / h2) and total += w * warped.
+        weight = np.exp(np.divide(disagreement, -h2, out=disagreement), out=disagreement)
+        total += np.multiply(warped, weight[..., None], out=warped)
+        weights += weight
         if refine > 0:
-            noisy_total += weight * _remap(noisy_pixels[j], maps, flow)
-            squares += weight[..., 0] ** 2
+            noisy_warped = _remap(noisy_pixels[j], maps, flow)
+            noisy_total += np.multiply(noisy_warped, weight[..., None], out=noisy_warped)
+            squares += weight * weight
     fused = (total / weights[..., None]).transpose(2, 0, 1)
     if refine <= 0 or seen == 0:  # one noisy frame alone is no better than the pilot it would refine
         return np.ascontiguousarray(fused)
@@ -192,12 +205,13 @@ def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
 
 def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, causal: bool = False,
               strength: float = DEFAULT_STRENGTH, sigma: float | None = None,
-              flow: FusionFlow = DEFAULT_FLOW, refine: bool | float = True) -> np.ndarray:
+              flow: FusionFlow = DEFAULT_FLOW, refine: bool | float = True,
+              direct_reach: int | None = None) -> np.ndarray:
     """Every frame of a denoised clip (N, C, H, W) fused with its window's (``window_indices``):
     what :class:`OutputFuser` gives for the same frames streamed. ``k`` None: ``default_k``;
     ``sigma`` None: the mean of ``removed_sigma`` over the clip; ``refine``: the Wiener step on
     the noisy frames, ``refine.SHARE`` of the output when True, or this share (a float in [0, 1];
-    0 or False: none)."""
+    0 or False: none); ``direct_reach`` None: ``default_direct``."""
     from . import refine as step
 
     k = default_k(causal) if k is None else k
@@ -212,12 +226,16 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
     guides = [guide_of(o) for o in outputs]
     pixels = [interleaved(o) for o in outputs]
     noisy_pixels = [interleaved(y) for y in noisy] if share > 0 else None
+    flows, direct = FlowCache(), default_direct(causal, k) if direct_reach is None else direct_reach
     fused = []
     for t in range(n):
         idx = window_indices(t, n, k, causal)
         fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx], flow,
                                  [noisy[i] for i in idx], share, [pixels[i] for i in idx],
-                                 [noisy_pixels[i] for i in idx] if noisy_pixels is not None else None))
+                                 [noisy_pixels[i] for i in idx] if noisy_pixels is not None else None,
+                                 flows, direct))
+        if t + 1 < n:  # only the next window's flows are needed again (~1.8 MB each at 720p)
+            flows.keep_only([guides[i] for i in window_indices(t + 1, n, k, causal)])
     return np.stack(fused)
 
 
@@ -260,6 +278,7 @@ class OutputFuser:
         # its id is not reused) and kept while the latest window holds the frame. The copies are
         # as large as the frames (~11 MB each at 720p).
         self._prepared: dict[int, tuple[np.ndarray, tuple]] = {}
+        self._flows, self._direct = FlowCache(), default_direct(causal, k)  # consecutive frames' flows
 
     @property
     def latency(self) -> int:
@@ -280,7 +299,8 @@ class OutputFuser:
             guides, pixels = zip(*(self._prepare(f, guide=True) for f in frames))
             noisy_frames = noisy_windows[i][1] if noisy_windows is not None else None
             noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None
-            args = (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share, pixels, noisy_pixels)
+            args = (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share, pixels, noisy_pixels,
+                    self._flows, self._direct)
             if self.workers == 1:
                 out.append((index, noisy, fuse_window(*args)))
             else:
@@ -317,6 +337,7 @@ class OutputFuser:
     def _forget_all_but(self, frames: list[np.ndarray]) -> None:
         keep = {id(f) for f in frames}
         self._prepared = {key: entry for key, entry in self._prepared.items() if key in keep}
+        self._flows.keep_only([entry[1][0] for entry in self._prepared.values() if entry[1][0] is not None])
 
     def push(self, index: int, noisy: np.ndarray, denoised: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         ready = []
@@ -345,6 +366,7 @@ class OutputFuser:
         finally:
             self.workers = workers
             self._prepared = {}
+            self._flows = FlowCache()
             if self._pool is not None:
                 self._pool.shutdown()
                 self._pool = None

@@ -224,7 +224,7 @@ def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_pat
     assert np.abs(got - plain).max() > 2 * QUANT  # it did fuse
 
 
-def test_stream_fuses_with_the_flow_and_refinement_asked_for_and_refuses_an_unknown_flow(tmp_path, monkeypatch):
+def test_stream_fuses_with_the_flow_window_and_refinement_asked_for_and_refuses_bad_ones(tmp_path, monkeypatch):
     from b2g_deploy.temporal import fuse
 
     asked = []
@@ -232,7 +232,7 @@ def test_stream_fuses_with_the_flow_and_refinement_asked_for_and_refuses_an_unkn
     class Recording(fuse.OutputFuser):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            asked.append((self.flow, self.noisy_ring is not None))
+            asked.append((self.flow, self.noisy_ring is not None, self.latency))
 
     monkeypatch.setattr(fuse, "OutputFuser", Recording)
     model, _ = _temporal_model(tmp_path, False, ".onnx")
@@ -241,10 +241,22 @@ def test_stream_fuses_with_the_flow_and_refinement_asked_for_and_refuses_an_unkn
     assert result.exit_code == 0, result.output
     assert run("denoise", video, "-m", model, "-o", tmp_path / "f2", "--device", "cpu").exit_code == 0
     assert run("denoise", video, "-m", model, "-o", tmp_path / "f3", "--device", "cpu", "--no-refine").exit_code == 0
-    assert asked == [("medium", True), ("fine", True), ("fine", False)]
+    wide = run("denoise", video, "-m", model, "-o", tmp_path / "f4", "--device", "cpu", "--fuse-frames", 5)
+    assert wide.exit_code == 0, wide.output
+    assert len(list((tmp_path / "f4").iterdir())) == len(list((tmp_path / "f2").iterdir()))
+    assert asked == [("medium", True, 3), ("fine", True, 3), ("fine", False, 3), ("fine", True, 5)]
     refused = run("denoise", video, "-m", model, "-o", tmp_path / "o2.mkv", "--fuse-flow", "slow")
     assert refused.exit_code == 2 and "--fuse-flow must be one of fine, medium" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "o2.mkv").exists()
+    for bad in (0, 9):
+        refused = run("denoise", video, "-m", model, "-o", tmp_path / "o3.mkv", "--fuse-frames", bad)
+        assert refused.exit_code == 2 and "--fuse-frames must be between 1 and 8" in refused.output
+        assert "Traceback" not in refused.output and not (tmp_path / "o3.mkv").exists()
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), np.full((24, 32), 128, np.uint8))
+    refused = run("denoise", image, "-m", model, "-o", tmp_path / "still_out.png", "--fuse-frames", 5)
+    assert refused.exit_code == 2 and "apply to video input" in refused.output
+    assert not (tmp_path / "still_out.png").exists()
 
 
 def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):

@@ -169,3 +169,16 @@ def test_align_flows_variants_build_the_flows_temporal_align_uses():
         assert (mine.getFinestScale(), mine.getPatchStride(), mine.getGradientDescentIterations()) == (
             theirs.getFinestScale(), theirs.getPatchStride(), theirs.getGradientDescentIterations())
     assert flows.flow_ms(flows.VARIANTS["dis (fast, finest scale 2)"]) > 0
+
+
+def test_fusion_variants_parse_and_bad_ones_stop_the_run():
+    from benchmarks.fuse_saved_outputs import parse_variant
+    from benchmarks.tune_fusion_width import table
+
+    assert parse_variant("k=7/reach=2") == {"k": 7, "direct_reach": 2} and parse_variant("k=3") == {"k": 3}
+    for bad in ("reach=2", "k=x", "width=3"):
+        with pytest.raises(SystemExit):
+            parse_variant(bad)
+    rows = [{"clip": c, "sigma": 25.0, "variant": v, "psnr": p, "seconds_per_frame": 0.1}
+            for c, v, p in (("a", "k=3", 30.0), ("b", "k=3", 31.0), ("a", "k=5", 30.5), ("b", "k=5", 30.9))]
+    assert "| k=5 | 30.70 (+0.20; -0.10) | 0.100 |" in table(rows)

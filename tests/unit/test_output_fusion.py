@@ -165,13 +165,14 @@ def _pan(frame: np.ndarray, dy: float, dx: float) -> np.ndarray:
 def test_the_fine_flow_warps_a_sub_pixel_pan_closer_than_the_medium_one():
     from b2g_deploy.temporal.align import _grid, _guide_scale
     from b2g_deploy.temporal.fuse import _flow_maps, _remap, guide_of, interleaved
+    from b2g_deploy.temporal.fuse_flows import dis_field
 
     clean = _scene(96, 128, seed=3)
     moved = _pan(clean, 0.4, 1.3)
     inner = (slice(None), slice(8, -8), slice(8, -8))
     errors = {}
     for flow in ("fine", "medium"):
-        maps = _flow_maps(guide_of(clean), guide_of(moved), _guide_scale(96, 128), _grid(96, 128), flow)
+        maps = _flow_maps(dis_field(guide_of(clean), guide_of(moved), flow), _guide_scale(96, 128), _grid(96, 128))
         out = _remap(interleaved(moved), maps, flow).transpose(2, 0, 1)
         errors[flow] = float(np.mean((out - clean)[inner] ** 2))
     assert errors["fine"] < 0.8 * errors["medium"]

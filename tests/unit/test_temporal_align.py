@@ -114,10 +114,15 @@ def test_alignment_is_a_pure_function_of_the_window():
 def test_the_flow_guide_is_bit_for_bit_the_grey_the_fits_saw():
     # Summing the planes one by one rounds about one pixel in 100,000 the other way, and that
     # alone moved a 720p temporal fit by 0.26 dB at sigma 50 (docs/BENCHMARKS.md): the grey stays
-    # tensordot's. A 720p frame, so that such a rounding shows (5 pixels of this one).
+    # the ordered float32 sum w0 x0 + w1 x1 + w2 x2, which np.tensordot gave on the machine the
+    # fits ran on. Its BLAS kernel is not the same everywhere (on another 2-core EPYC, 2026-12-06,
+    # it rounded 3 pixels of this frame the other way), so the reference is the sum itself, in
+    # numpy's elementwise arithmetic, which every machine rounds alike; the 720p temporal fits
+    # reproduced to the digit there with it. A 720p frame, so that such a rounding shows.
     from b2g_deploy.temporal.align import _guide
 
     frame = np.random.default_rng(7).random((3, 720, 1280), dtype=np.float32)
-    grey = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), frame, axes=1)
+    w = np.array([0.299, 0.587, 0.114], np.float32)
+    grey = (w[0] * frame[0] + w[1] * frame[1]) + w[2] * frame[2]
     want = np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
     assert np.array_equal(_guide(frame, 1, blur=0.0), want)

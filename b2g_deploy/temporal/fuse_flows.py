@@ -1,0 +1,110 @@
+"""The flows the output fusion warps a window's neighbours with (docs/METHOD_NOTES.md, "Fusing
+the outputs"): a direct DIS flow from the target to each neighbour up to ``DIRECT_REACH`` frames
+away, and beyond that a flow *chained* through consecutive frames: the flow to t+d is the flow to
+t+d-1 plus the flow from t+d-1 to t+d, read where the first one lands.
+
+Why chained: the fusion's average (and the Wiener step's average of the noisy frames) gains
+from every further frame that still agrees, but a direct flow costs a DIS run per neighbour per
+target, the fusion's largest cost (about half of a 720p window at 3 frames each side). A flow
+between consecutive frames is already a direct flow of the window (d = +-1) and is reused by up
+to 2k+1 windows (``FlowCache``), so chaining adds neighbours for the price of their remaps. On
+held-out clips the chained flows lose to direct ones (composed errors add up: -0.07 dB at 3
+frames each side with every flow chained, -0.02 chained from 2 frames away), so the near frames
+keep their direct flows, where most of the weight is (benchmarks/tune_fusion_width.py;
+docs/BENCHMARKS.md, "Wider fusion windows").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+# Neighbours up to this many frames from the target get a direct flow; further ones a chained one.
+DIRECT_REACH = 3
+
+
+def dis_field(target_guide: np.ndarray, guide: np.ndarray, flow: str) -> np.ndarray:
+    """The DIS flow (h, w, 2) from ``target_guide`` to ``guide`` with the fusion flow ``flow``."""
+    from .fuse import _dis
+
+    return _dis(flow).calc(target_guide, guide, None)
+
+
+@lru_cache(maxsize=4)
+def _guide_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gy.flags.writeable = gx.flags.writeable = False  # shared between calls and threads
+    return gy, gx
+
+
+def chain(field: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """The flow to a frame one further: ``field`` (target -> a) plus ``step`` (a -> b) sampled
+    where ``field`` lands (bilinear; borders replicated)."""
+    import cv2
+
+    gy, gx = _guide_grid(*field.shape[:2])
+    moved = cv2.remap(step, gx + field[..., 0], gy + field[..., 1], cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    return field + moved
+
+
+class FlowCache:
+    """Flows between consecutive frames, computed once for the windows that share them; keyed by
+    the guides' identity (each entry holds its guides, so an id reused by a new guide is never
+    mistaken for the old one). Thread-safe: a pooled fusion reads it from several threads."""
+
+    def __init__(self):
+        self._flows: dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def get(self, target_guide: np.ndarray, guide: np.ndarray, flow: str) -> np.ndarray:
+        key = (id(target_guide), id(guide), flow)
+        with self._lock:
+            kept = self._flows.get(key)
+        if kept is not None and kept[0] is target_guide and kept[1] is guide:
+            return kept[2]
+        field = dis_field(target_guide, guide, flow)  # outside the lock: DIS releases the GIL
+        with self._lock:
+            self._flows[key] = (target_guide, guide, field)
+        return field
+
+    def keep_only(self, guides: Sequence[np.ndarray]) -> None:
+        """Drop the flows of frames no longer held (both ends must be among ``guides``)."""
+        keep = {id(g) for g in guides}
+        with self._lock:
+            self._flows = {k: v for k, v in self._flows.items() if k[0] in keep and k[1] in keep}
+
+
+def window_fields(guides: Sequence[np.ndarray], slot: int, flow: str, cache: FlowCache | None = None,
+                  direct_reach: int | None = None) -> list[np.ndarray | None]:
+    """The flow (at guide resolution) from slot ``slot``'s guide to every other slot's, in slot
+    order (None at ``slot``): direct up to ``direct_reach`` slots away (None: all direct), chained
+    slot by slot beyond. ``cache`` keeps the consecutive slots' flows for the next windows."""
+    cache = cache if cache is not None else FlowCache()
+    fields: list[np.ndarray | None] = [None] * len(guides)
+
+    def step(a: int, b: int) -> np.ndarray:
+        if guides[a] is guides[b]:  # a window reflected at a clip's edge holds a frame twice
+            return np.zeros(guides[a].shape[:2] + (2,), np.float32)
+        return cache.get(guides[a], guides[b], flow)
+
+    for sign in (-1, 1):
+        j = slot + sign
+        while 0 <= j < len(guides):
+            d = abs(j - slot)
+            if guides[j] is guides[slot]:  # the target itself (a reflected edge): fuse_window skips it
+                fields[j] = np.zeros(guides[j].shape[:2] + (2,), np.float32)
+            elif d == 1:
+                fields[j] = step(slot, j)
+            elif direct_reach is None or d <= direct_reach:
+                fields[j] = cache.get(guides[slot], guides[j], flow)
+            else:
+                fields[j] = chain(fields[j - sign], step(j - sign, j))
+            j += sign
+    return fields
