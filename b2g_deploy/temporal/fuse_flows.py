@@ -6,8 +6,9 @@ t+d-1 plus the flow from t+d-1 to t+d, read where the first one lands.
 Why chained: the fusion's average (and the Wiener step's average of the noisy frames) gains
 from every further frame that still agrees, but a direct flow costs a DIS run per neighbour per
 target, the fusion's largest cost (about half of a 720p window at 3 frames each side). A flow
-between consecutive frames is already a direct flow of the window (d = +-1) and is reused by up
-to 2k+1 windows (``FlowCache``), so chaining adds neighbours for the price of their remaps. On
+between consecutive frames is already a direct flow of a window (d = +-1), computed once and
+kept for the windows that chain through it (``FlowCache``), so chaining adds neighbours for the
+price of their remaps. On
 held-out clips the chained flows lose to direct ones (composed errors add up: -0.07 dB at 3
 frames each side with every flow chained, -0.02 chained from 2 frames away), so the near frames
 keep their direct flows, where most of the weight is (benchmarks/tune_fusion_width.py;
