@@ -10,7 +10,7 @@ on frames 0-7 and kept, as the fused default streams it. Its outputs go through 
 (with the Wiener step) for each variant ``k=K[/reach=R]``: K frames each side, flows direct up
 to R frames away and chained beyond (default: the fusion's ``DIRECT_REACH``; ``reach=K``: all
 direct). PSNR on frames 8-13, whose windows up to 5 frames each side lie inside the clip
-(at 7, frames 13 and 12 reach past it and are reflected).
+(at 7, frames 13 and 12 reach past it and are reflected). ``--speed S`` pans S times faster.
 
     python benchmarks/tune_fusion_width.py --photos 6 --sigmas 25,50 --variants "k=3,k=5,k=5/reach=5,k=7"
     python benchmarks/tune_fusion_width.py --photos 4 --disc --fit --cache DIR --variants "k=3,k=5,k=7"
@@ -91,6 +91,8 @@ def main() -> None:
     ap.add_argument("--variants", default="k=3,k=5,k=7")
     ap.add_argument("--disc", action="store_true", help="a disc crossing the pan and a 6 px wobble")
     ap.add_argument("--fit", action="store_true", help="the temporal stage fitted on frames 0-7, not the prior alone")
+    ap.add_argument("--speed", type=float, default=1.0,
+                    help="the pan's velocity times this (1: tune_temporal_fit.py's (1.3, 3.4) px a frame)")
     ap.add_argument("--cache", type=Path, default=None, help="keep the network's outputs here")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=RESULTS)
@@ -104,6 +106,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     clips.FRAMES = FRAMES  # clip_from reads it: 20-frame clips
+    clips.VELOCITY = tuple(v * args.speed for v in clips.VELOCITY)
     variants = [(v.strip(), parse_variant(v)) for v in args.variants.split(",") if v.strip()]
     photos = clips.held_out_photos(args.photos + 1)
     rows: list[dict] = []
@@ -114,6 +117,8 @@ def main() -> None:
             from benchmarks.tune_output_fusion import with_disc
 
             clean, name = wobbled(with_disc(clean, photos[i + 1][1]), 6.0, seed=i), f"{name}+dw"
+        if args.speed != 1.0:
+            name = f"{name}+x{args.speed:g}"
         for sigma in (float(s) for s in args.sigmas.split(",")):
             noisy = np.stack([add_video_noise(c, sigma, t) for t, c in enumerate(clean)])
             outs = network_outputs(f"{name}_{sigma:g}", noisy, args.fit, args.cache)
