@@ -35,12 +35,13 @@ RESULTS = REPO / "benchmarks" / "results" / "tune" / "fusion_width.json"
 FRAMES, SCORED = 20, range(8, 14)
 
 
-def network_outputs(name: str, noisy: np.ndarray, fitted: bool, cache: Path | None) -> np.ndarray:
+def network_outputs(name: str, noisy: np.ndarray, fitted: bool, cache: Path | None, align: str | None = None) -> np.ndarray:
     """The temporal prior's outputs on every frame (``fitted``: the stage fitted on frames 0-7,
     as tune_refine.py fits it), kept in ``cache``."""
     import torch
 
-    path = cache / f"{name}_{'fit' if fitted else 'prior'}.npy" if cache is not None else None
+    tag = ("fit" if fitted else "prior") + (f"_{align}" if align else "")
+    path = cache / f"{name}_{tag}.npy" if cache is not None else None
     if path is not None and path.exists():
         return np.load(path)
     from b2g_deploy.config import preset
@@ -51,7 +52,7 @@ def network_outputs(name: str, noisy: np.ndarray, fitted: bool, cache: Path | No
     cfg = preset("fast")
     single, cfg, _ = starting_network(None, 3, cfg)
     prior, _ = temporal_starting_network(None, 3, 2, False, cfg)
-    prior.align = DEFAULT_ALIGN
+    prior.align = align or DEFAULT_ALIGN
     stack = torch.from_numpy(noisy)
     if fitted:
         from benchmarks.tune_output_fusion import fitted_temporal_outputs
@@ -93,6 +94,8 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true", help="the temporal stage fitted on frames 0-7, not the prior alone")
     ap.add_argument("--speed", type=float, default=1.0,
                     help="the pan's velocity times this (1: tune_temporal_fit.py's (1.3, 3.4) px a frame)")
+    ap.add_argument("--align", default=None, choices=("dis", "dis-fine", "lk"),
+                    help="the network's windows' flow (default: temporal/align.py's DEFAULT_ALIGN)")
     ap.add_argument("--cache", type=Path, default=None, help="keep the network's outputs here")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=RESULTS)
@@ -121,11 +124,11 @@ def main() -> None:
             name = f"{name}+x{args.speed:g}"
         for sigma in (float(s) for s in args.sigmas.split(",")):
             noisy = np.stack([add_video_noise(c, sigma, t) for t, c in enumerate(clean)])
-            outs = network_outputs(f"{name}_{sigma:g}", noisy, args.fit, args.cache)
+            outs = network_outputs(f"{name}_{sigma:g}", noisy, args.fit, args.cache, args.align)
             for label, kwargs in variants:
                 t0 = time.perf_counter()
                 fused = fuse_clip(outs, noisy, **kwargs)
-                rows.append({"clip": name, "sigma": sigma, "variant": label, "fit": args.fit,
+                rows.append({"clip": name, "sigma": sigma, "variant": label, "fit": args.fit, "align": args.align,
                              "psnr": round(float(np.mean([psnr(fused[t], clean[t]) for t in SCORED])), 3),
                              "seconds_per_frame": round((time.perf_counter() - t0) / len(fused), 3)})
                 print(json.dumps(rows[-1]), flush=True)
