@@ -9,7 +9,8 @@ PSNR by under 0.01 dB: the k=3 rows reproduce bench_temporal.py's).
         --methods b2g-temporal-from-prior --variants "k=3,k=5,k=7" --json benchmarks/results/temporal_fusion/wide_s25.json
 
 A variant is ``k=K`` (frames each side) with optional ``/reach=R`` (how far the flows are
-direct, fuse_flows.window_fields; default the fusion's). Rows: PSNR on the unseen frames (the
+direct, fuse_flows.window_fields; default the fusion's) and ``/strength=S`` (the agreement
+test's, fuse.DEFAULT_STRENGTH by default). Rows: PSNR on the unseen frames (the
 fit's frames 0..N-1 excluded), the fitted ones, the 256x256 centre crop, flicker, and fusion
 seconds per frame on this machine as it ran (one thread).
 """
@@ -30,13 +31,16 @@ from benchmarks.helpers import VIDEO, add_video_noise, run_facts  # noqa: E402
 
 
 def parse_variant(text: str) -> dict:
-    """"k=7/reach=2" -> {"k": 7, "direct_reach": 2}."""
-    out = {}
+    """"k=7/reach=2/strength=0.2" -> {"k": 7, "direct_reach": 2, "strength": 0.2}."""
+    out: dict = {}
     for part in text.split("/"):
-        key, _, value = part.partition("=")
-        if key.strip() not in ("k", "reach") or not value.strip().isdigit():
-            raise SystemExit(f"variant {text!r}: expected k=K[/reach=R]")
-        out["k" if key.strip() == "k" else "direct_reach"] = int(value)
+        key, _, value = (x.strip() for x in part.partition("="))
+        if key in ("k", "reach") and value.isdigit():
+            out["k" if key == "k" else "direct_reach"] = int(value)
+        elif key == "strength" and value.replace(".", "", 1).isdigit() and float(value) > 0:
+            out["strength"] = float(value)
+        else:
+            raise SystemExit(f"variant {text!r}: expected k=K[/reach=R][/strength=S]")
     if "k" not in out:
         raise SystemExit(f"variant {text!r} has no k")
     return out

@@ -176,7 +176,8 @@ def test_fusion_variants_parse_and_bad_ones_stop_the_run():
     from benchmarks.tune_fusion_width import table
 
     assert parse_variant("k=7/reach=2") == {"k": 7, "direct_reach": 2} and parse_variant("k=3") == {"k": 3}
-    for bad in ("reach=2", "k=x", "width=3"):
+    assert parse_variant("k=3/strength=0.24") == {"k": 3, "strength": 0.24}
+    for bad in ("reach=2", "k=x", "width=3", "k=3/strength=-1"):
         with pytest.raises(SystemExit):
             parse_variant(bad)
     rows = [{"clip": c, "sigma": 25.0, "variant": v, "psnr": p, "seconds_per_frame": 0.1}
