@@ -308,8 +308,8 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         # (docs/BENCHMARKS.md, "Temporal video throughput"): the cores are already busy. A live
         # source keeps one: a pooled window comes back up to `workers` frames later.
         workers = 1 if live else max(1, min(4, (os.cpu_count() or 1) // 2))
-        fuser = OutputFuser(k=fuse_frames, causal=causal, sigma=sigma / 255.0 if sigma is not None else None, flow=fuse_flow,
-                            refine=refine, workers=workers)
+        fuser = OutputFuser(k=fuse_frames, causal=causal, sigma=sigma / 255.0 if sigma is not None else None,
+                            flow=fuse_flow, refine=refine, workers=workers)
     # A file's next windows are aligned while the network runs (io.pipeline.TemporalFeeder);
     # a live source's frames leave as soon as they are denoised.
     return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
