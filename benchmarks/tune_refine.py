@@ -44,38 +44,24 @@ def parse_variants(text: str) -> list[tuple[str, bool | float, int, int]]:
     return out
 
 
-def network_outputs(name: str, stack, cache: Path | None, sigma: float) -> np.ndarray:
-    """The fitted temporal stage's outputs on every frame; kept in ``cache`` (a fit per clip is
-    most of the time, and the variants do not change it)."""
-    from b2g_deploy.config import preset
-    from b2g_deploy.priors import starting_network, temporal_starting_network
-    from benchmarks.tune_output_fusion import fitted_temporal_outputs
+def network_outputs(name: str, noisy: np.ndarray, cache: Path | None, sigma: float) -> np.ndarray:
+    """The fitted temporal stage's outputs on every frame (windows aligned by ``dis``, as these
+    tables were measured); kept in ``cache`` (a fit per clip is most of the time, and the
+    variants do not change it)."""
+    from benchmarks.tune_fusion_width import network_outputs as outputs
 
-    path = cache / f"{name}_{sigma:g}.npy" if cache is not None else None
-    if path is not None and path.exists():
-        return np.load(path)
-    cfg = preset("fast")
-    single_prior, cfg, _ = starting_network(None, 3, cfg)
-    temporal_prior, _ = temporal_starting_network(None, 3, 2, False, cfg)
-    temporal_prior.align = "dis"
-    outs = fitted_temporal_outputs(stack, cfg, single_prior, temporal_prior)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, outs)
-    return outs
+    return outputs(f"{name}_{sigma:g}", noisy, True, cache, align="dis")
 
 
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants, cache: Path | None,
              causal: bool = False, flow: str = "fine") -> list[dict]:
     import time
 
-    import torch
-
     from b2g_deploy.temporal import refine
     from b2g_deploy.temporal.fuse import fuse_clip, removed_sigma
 
     noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)])
-    outs = network_outputs(name, torch.from_numpy(noisy), cache, sigma)
+    outs = network_outputs(name, noisy, cache, sigma)
     estimate = float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outs)])) * 255
     unseen = range(FIT_FRAMES, FRAMES)
     rows = []

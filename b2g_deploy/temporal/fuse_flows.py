@@ -53,8 +53,8 @@ def chain(field: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 
 class FlowCache:
-    """Flows between consecutive frames, computed once for the windows that share them; keyed by
-    the guides' identity (each entry holds its guides, so an id reused by a new guide is never
+    """Flows between frame pairs (the consecutive ones are what later windows chain through),
+    each computed once for the windows that share it; keyed by the guides' identity (each entry holds its guides, so an id reused by a new guide is never
     mistaken for the old one). Thread-safe: a pooled fusion reads it from several threads."""
 
     def __init__(self):
@@ -90,7 +90,7 @@ def window_fields(guides: Sequence[np.ndarray], slot: int, flow: str, cache: Flo
     cache = cache if cache is not None else FlowCache()
     fields: list[np.ndarray | None] = [None] * len(guides)
 
-    def step(a: int, b: int) -> np.ndarray:
+    def pair(a: int, b: int) -> np.ndarray:
         if guides[a] is guides[b]:  # a window reflected at a clip's edge holds a frame twice
             return np.zeros(guides[a].shape[:2] + (2,), np.float32)
         return cache.get(guides[a], guides[b], flow)
@@ -98,14 +98,9 @@ def window_fields(guides: Sequence[np.ndarray], slot: int, flow: str, cache: Flo
     for sign in (-1, 1):
         j = slot + sign
         while 0 <= j < len(guides):
-            d = abs(j - slot)
-            if guides[j] is guides[slot]:  # the target itself (a reflected edge): fuse_window skips it
-                fields[j] = np.zeros(guides[j].shape[:2] + (2,), np.float32)
-            elif d == 1:
-                fields[j] = step(slot, j)
-            elif direct_reach is None or d <= direct_reach:
-                fields[j] = cache.get(guides[slot], guides[j], flow)
+            if direct_reach is None or abs(j - slot) <= direct_reach:
+                fields[j] = pair(slot, j)
             else:
-                fields[j] = chain(fields[j - sign], step(j - sign, j))
+                fields[j] = chain(fields[j - sign], pair(j - sign, j))
             j += sign
     return fields
