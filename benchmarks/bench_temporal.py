@@ -220,7 +220,7 @@ def run_sigma(sigma: float, clean: list[np.ndarray], args, store: ResultStore) -
         log(f"sigma {noise}: {method} ({'causal' if causal else 'centred'}) on frames 0-{args.fit_frames - 1}")
         start_facts = cprior_facts if method == CFIT else tprior_facts
         label = start_facts.get("temporal_prior", "") if start is not None else "single-frame fit"
-        outs, t_fit, per_frame, tfacts = fit_and_apply_temporal(net, cfg, noisy, args, causal,
+        outs, t_fit, per_frame, tfacts, _ = fit_and_apply_temporal(net, cfg, noisy, args, causal,
                                                                 start=start, start_label=label, align=align,
                                                                 seed=args.seed)
         add(method, outs, fit_s=t_fit, fit_total_s=fit_s + t_fit, infer_ms=per_frame * 1000,

@@ -21,6 +21,8 @@ file; each method then reads that file and writes an FFV1 file, timed from open 
   Wiener step on the noisy frames (``temporal.refine``, the default since 2026-11-29), without
   that step (`--no-refine`), with `--fuse-flow medium`, and without alignment (what the
   alignment costs);
+- the same network exported in int8 (`export --int8`, calibrated on the clip's first frames;
+  export.int8), with the default fusion and with `--no-fuse` (``--methods`` picks rows by name);
 - OpenCV NLM per frame (``fastNlMeansDenoisingColored``, h = 0.5 sigma, template 7, search 21)
   with ``cv2.setNumThreads(--threads)``, decode and encode by OpenCV as well.
 
@@ -59,7 +61,9 @@ def noisy_clip(path: Path, frames: int, sigma: float) -> tuple[int, int]:
     return h, w
 
 
-def temporal_onnx(out: Path, align: str) -> Path:
+def temporal_onnx(out: Path, align: str, int8_clip: Path | None = None) -> Path:
+    """The shipped temporal prior exported as `export` writes it; ``int8_clip``: in int8, calibrated
+    on that clip's first frames (`export --int8 --calibrate CLIP`)."""
     from b2g_deploy import api
     from b2g_deploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from b2g_deploy.config import preset
@@ -70,7 +74,7 @@ def temporal_onnx(out: Path, align: str) -> Path:
     net.align = align
     ckpt = out.with_suffix(".pt")
     save_checkpoint(ckpt, Checkpoint(net, preset("fast"), {"bit_depth": 8}), force=True)
-    api.export(ckpt, out, force=True)
+    api.export(ckpt, out, int8=int8_clip is not None, calibrate=int8_clip, force=True)
     return out
 
 
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=1,
                    help="run every method this many times, round-robin (a noisy machine drifts over minutes), "
                         "and report each one's median")
+    p.add_argument("--methods", default="", help="comma-separated method names to run (default: all; nlm always)")
     p.add_argument("--no-doc", action="store_true")
     args = p.parse_args(argv)
     if args.repeats < 1:
@@ -166,19 +171,25 @@ def main(argv: list[str] | None = None) -> None:
                    ("fine", False): ", output fusion, `--no-refine`",
                    ("medium", True): ", output fusion with its Wiener step, `--fuse-flow medium`",
                    (None, False): ", `--no-fuse`"}
-        configs = (("dis-fine", "fine", True), ("dis-fine", "fine", False), ("dis-fine", "medium", True),
-                   ("dis-fine", None, False), ("dis", None, False), ("none", None, False))
+        # (alignment, fusion flow or None for --no-fuse, Wiener step, int8 export)
+        configs = (("dis-fine", "fine", True, False), ("dis-fine", "fine", True, True), ("dis-fine", "fine", False, False),
+                   ("dis-fine", "medium", True, False), ("dis-fine", None, False, False),
+                   ("dis-fine", None, False, True), ("dis", None, False, False), ("none", None, False, False))
+        wanted = {m.strip() for m in args.methods.split(",") if m.strip()}
         runs: dict[str, list[dict]] = {}
         labels: dict[str, str] = {}
         for round_ in range(args.repeats):
-            for align, flow, refine in configs:
-                model = tmp / f"t_{align}.onnx"
-                if not model.exists():
-                    temporal_onnx(model, align)
-                r = time_b2g(clip, model, tmp / f"out_{align}_{flow}_{refine}.mkv", args.threads, flow, refine)
-                label = f"temporal B2G k=2, ONNX Runtime CPU, {names[align]}{fusions[flow, refine]}"
+            for align, flow, refine, int8 in configs:
                 method = (f"b2g-temporal-{align}" + ("" if flow is None else "-fuse" if flow == "fine" else f"-fuse-{flow}")
-                          + ("-refine" if refine else ""))
+                          + ("-refine" if refine else "") + ("-int8" if int8 else ""))
+                if wanted and method not in wanted:
+                    continue
+                model = tmp / f"t_{align}{'_int8' if int8 else ''}.onnx"
+                if not model.exists():
+                    temporal_onnx(model, align, clip if int8 else None)
+                r = time_b2g(clip, model, tmp / f"out_{method}.mkv", args.threads, flow, refine)
+                label = (f"temporal B2G k=2, ONNX Runtime CPU{', int8 (`export --int8`)' if int8 else ''}, "
+                         f"{names[align]}{fusions[flow, refine]}")
                 runs.setdefault(method, []).append(r)
                 labels[method] = label
                 log(f"round {round_ + 1}: {label}: {r['fps']:.2f} fps")

@@ -75,7 +75,7 @@ def apply_single(net, noisy: list[np.ndarray], flips: int = 1) -> tuple[list[np.
 def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causal: bool, seed: int = 0,
                            start=None, start_label: str = "single-frame fit", align: str = "none"):
     """api.fit_temporal_stage on the N fitted frames, then denoise_clip on all F:
-    (outputs, fit seconds, seconds per frame, facts)."""
+    (outputs, fit seconds, seconds per frame, facts, the network kept)."""
     import torch
 
     from b2g_deploy.api import fit_temporal_stage
@@ -102,7 +102,7 @@ def fit_and_apply_temporal(single_net, cfg, noisy: list[np.ndarray], args, causa
             outs = [o.numpy() for o in denoise_clip(stage.net, clip)]
         else:  # correlated noise: the stage kept the single-frame network
             outs = [single_pass(stage.net, y).numpy() for y in clip]
-    return outs, fit_s, (time.perf_counter() - t1) / len(noisy), facts
+    return outs, fit_s, (time.perf_counter() - t1) / len(noisy), facts, stage.net
 
 
 def load_temporal_prior(args, causal: bool = False):

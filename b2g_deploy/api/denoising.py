@@ -173,6 +173,7 @@ def denoise_video(
     temporal: bool = False,
     k: int = 2,
     causal: bool = False,
+    int8: bool = False,
     fit_progress: Callable[[int, int, float, float], None] | None = None,
     progress: Callable[[int, int | None, int], None] | None = None,
     notify: Callable[[str], None] | None = None,
@@ -182,7 +183,8 @@ def denoise_video(
 
     ``model``: a checkpoint, .onnx or .engine, single-frame or temporal. None: fit on the first
     ``fit_frames`` frames (``preset``, ``fit_seconds``; ``temporal``/``k``/``causal`` for a
-    multi-frame network), export beside the output and stream. ``blend`` > 0: a motion-aware
+    multi-frame network), export beside the output and stream; ``int8``: export the temporal
+    network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
     frame averaged with its neighbours' outputs, motion-compensated, where they agree
     (``temporal.fuse``: 3 frames each side, or the 4 before it for a causal model or a live
@@ -213,8 +215,11 @@ def denoise_video(
         raise InputError("--temporal, --k and --causal fit a model here; --server denoises with the server's")
     if temporal and not 1 <= k <= 8:
         raise InputError(f"--k must be between 1 and 8, got {k}")
-    if not temporal and (causal or k != 2):
-        raise InputError("--k and --causal choose the temporal window; add --temporal")
+    if int8 and (model is not None or server is not None):
+        raise InputError("--int8 exports the network fitted here; for an existing checkpoint: "
+                         "b2g-deploy export CHECKPOINT --onnx OUT.onnx --int8 --calibrate VIDEO")
+    if not temporal and (causal or k != 2 or int8):
+        raise InputError("--k, --causal and --int8 are for the temporal network; add --temporal")
     if model is None and server is None and mode != "single":  # refused before the fit, not after it
         raise InputError(f"--mode {mode} applies to a .pt checkpoint given with -m; without -m the "
                          "fitted model streams as exported (denoise again with -m CHECKPOINT --mode flips)")
@@ -245,7 +250,7 @@ def denoise_video(
             report.interrupted = True
             return report
         model = export_for_here(checkpoint, onnx, engine, info, runtime=runtime, batch=batch, force=force,
-                                notify=say)
+                                notify=say, int8_frames=fitted.frames if int8 else None)
     report.model = Path(model) if model is not None else None
     opened = (open_server(server, server_model, model, runtime=runtime, device=device, mode=mode)
               if server is not None else open_runtime(Path(model), runtime, device, mode, passes, threads=threads))

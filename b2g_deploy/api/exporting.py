@@ -131,6 +131,9 @@ def export(
     name: str = "b2g_denoiser",
     version: int = 1,
     max_batch: int | None = None,
+    int8: bool = False,
+    calibrate: Path | str | None = None,
+    calibration_frames: Any = None,
     force: bool = False,
 ) -> ExportReport:
     """Export ``checkpoint`` to ONNX and check it against PyTorch; with ``trt`` also build and
@@ -142,7 +145,12 @@ def export(
     A temporal checkpoint exports its window-in, frame-out graph (fp32, single pass) and, with
     ``trt``, an engine from it: C still means a frame's channels, the profile takes the window
     (T*C channels). ``fp16`` then applies to the engine only (TensorRT may run layers in half;
-    the ONNX graph stays fp32), so it needs ``trt``; the engine is judged by the fp16 bound."""
+    the ONNX graph stays fp32), so it needs ``trt``; the engine is judged by the fp16 bound.
+
+    ``int8`` (temporal checkpoints, for ONNX Runtime on a CPU): the trunk's convolutions in int8
+    (``export.int8``), calibrated on windows of the first ``CALIBRATION_FRAMES`` frames of the
+    video ``calibrate``, or of ``calibration_frames`` (N, C, H, W) in [0, 1] when the caller has
+    them (the one-command video flow passes the frames it fitted on)."""
     checkpoint, onnx = Path(checkpoint), None if onnx is None else Path(onnx)
     if onnx is None and triton is None:
         raise InputError("give --onnx OUT.onnx, --triton REPO, or both")
@@ -153,9 +161,14 @@ def export(
 
         # before any work; with trt and no max_batch the engine profile decides, checked below
         check_triton_target(triton, name, version, DEFAULT_MAX_BATCH if max_batch is None else max_batch, force)
+    if (calibrate is not None or calibration_frames is not None) and not int8:
+        raise InputError("--calibrate is for --int8 exports")
+    if int8 and calibrate is None and calibration_frames is None:
+        raise InputError("--int8 needs --calibrate VIDEO: frames like those the model will denoise")
     options = dict(mode=mode, passes=passes, fp16=fp16, seed=seed, trt=trt, min_shape=min_shape,
                    opt_shape=opt_shape, max_shape=max_shape, timing_cache=timing_cache, triton=triton,
-                   triton_name=name, triton_version=version, max_batch=max_batch, force=force)
+                   triton_name=name, triton_version=version, max_batch=max_batch, int8=int8, calibrate=calibrate,
+                   calibration_frames=calibration_frames, force=force)
     if onnx is not None:
         return _export(checkpoint, onnx, temporary=False, **options)
     import tempfile
@@ -167,13 +180,15 @@ def export(
 def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes: int, fp16: bool, seed: int,
             trt: Path | None, min_shape: str, opt_shape: str, max_shape: str, timing_cache: Path | None,
             triton: Path | None, triton_name: str, triton_version: int, max_batch: int | None,
-            force: bool) -> ExportReport:
+            int8: bool, calibrate: Path | str | None, calibration_frames: Any, force: bool) -> ExportReport:
     from ..checkpoint import checkpoint_is_temporal, load_checkpoint, temporal_settings
     from ..export.onnx_export import export_onnx
 
     temporal = checkpoint_is_temporal(checkpoint)
     if temporal:
-        _check_temporal_options(mode, fp16, trt)
+        _check_temporal_options(mode, fp16, trt, int8)
+    elif int8:
+        raise InputError("--int8 applies to temporal checkpoints (fit --temporal) for now")
     profile = None
     if trt is not None:  # every check before any work
         check_engine_target(trt, force)
@@ -187,7 +202,9 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
             raise InputError(f"--max-batch {max_batch} exceeds the engine profile's maximum batch "
                              f"{profile.max[0]} (raise it with --max-shape)")
     if temporal:
-        report = _export_temporal(checkpoint, onnx, force)
+        if int8 and calibration_frames is None:
+            calibration_frames = _calibration_frames(calibrate, load_checkpoint(checkpoint).channels)
+        report = _export_temporal(checkpoint, onnx, force, calibration_frames if int8 else None)
         if trt is not None:
             report.engine = build_checked_engine(checkpoint, report.onnx, trt, profile, fp16=fp16, seed=seed,
                                                  timing_cache=timing_cache, force=force)
@@ -206,23 +223,46 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
     return report
 
 
-def _check_temporal_options(mode: str, fp16: bool, trt: Path | None) -> None:
+def _check_temporal_options(mode: str, fp16: bool, trt: Path | None, int8: bool) -> None:
     if mode != "single":
         raise InputError("a temporal checkpoint exports a single pass (no --mode ensemble)")
+    if int8 and trt is not None:
+        raise InputError("--int8 writes a graph for ONNX Runtime on a CPU; a TensorRT engine is built from the "
+                         "float32 graph: drop --int8 or --trt")
     if fp16 and trt is None:
         raise InputError("--fp16 of a temporal checkpoint applies to its TensorRT engine (the temporal ONNX "
                          "graph is fp32): add --trt OUT.engine, or drop --fp16")
 
 
-def _export_temporal(checkpoint: Path, onnx: Path, force: bool) -> ExportReport:
-    """A temporal checkpoint: a window-in, frame-out graph (fp32, single pass), parity-checked."""
+# Frames of the --calibrate video read for an int8 export: the windows are spread over them.
+CALIBRATION_FRAMES = 8
+
+
+def _calibration_frames(calibrate: Path | str, channels: int):
+    import numpy as np
+
+    from ..io.video_readers import read_frames
+
+    frames = read_frames(calibrate, limit=CALIBRATION_FRAMES, channels=channels)
+    if not frames:
+        raise InputError(f"--calibrate {calibrate}: no frames could be read")
+    if len({f.shape for f in frames}) > 1:
+        raise InputError(f"--calibrate {calibrate}: the frame size changes within its first frames")
+    return np.stack(frames)
+
+
+def _export_temporal(checkpoint: Path, onnx: Path, force: bool, int8_frames: Any = None) -> ExportReport:
+    """A temporal checkpoint: a window-in, frame-out graph (single pass), parity-checked; with
+    ``int8_frames``, quantized to int8 and checked against the float32 graph."""
     from ..temporal.export import export_temporal_checkpoint
 
-    result = export_temporal_checkpoint(checkpoint, onnx, force=force)
+    result = export_temporal_checkpoint(checkpoint, onnx, force=force, int8_frames=int8_frames)
     m = result.meta
+    parity = f"max |ONNX Runtime - PyTorch| {result.max_abs_diff:.2e} (CPU, fp32)"
+    if result.int8_fidelity_db is not None:
+        parity += f"; int8 against fp32: PSNR {result.int8_fidelity_db:.1f} dB on the calibration windows"
     return ExportReport(result.path, f"temporal, {m.window}-frame {'causal' if m.causal else 'centred'} window,"
-                        f" k {m.k}, {m.precision}, opset {m.opset}",
-                        f"max |ONNX Runtime - PyTorch| {result.max_abs_diff:.2e} (CPU, fp32)", temporal=True)
+                        f" k {m.k}, {m.precision}, opset {m.opset}", parity, temporal=True)
 
 
 def _write_triton(onnx: Path, plan: Path | None, repo: Path, name: str, version: int, max_batch: int | None,

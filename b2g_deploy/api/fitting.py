@@ -39,6 +39,7 @@ class FittedNetwork:
     result: Any  # fit.FitResult of the single-frame fit
     stage: TemporalStage | None
     notes: list[str]
+    frames: Any = None  # (N, C, H, W) the frames fitted on, where the caller kept them (video flow)
 
     @property
     def interrupted(self) -> bool:

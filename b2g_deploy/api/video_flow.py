@@ -53,6 +53,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         temporal_start=temporal_start, check_prior=check_prior,
     )
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
+    fitted.frames = np.stack(frames)  # what an int8 export calibrates on
     return fitted
 
 
@@ -65,7 +66,8 @@ def tensorrt_usable() -> bool:
 
 
 def export_for_here(checkpoint: Path, onnx: Path, engine: Path, info: Any, *, runtime: str | None = None,
-                    batch: int = 4, force: bool = False, notify: Callable[[str], None] = lambda line: None) -> Path:
+                    batch: int = 4, force: bool = False, notify: Callable[[str], None] = lambda line: None,
+                    int8_frames: Any = None) -> Path:
     """Export the fitted network for the fastest runtime here and return the model to stream.
 
     TensorRT (an fp32 engine for this frame size, parity-checked like ``export --trt``; for a
@@ -74,13 +76,23 @@ def export_for_here(checkpoint: Path, onnx: Path, engine: Path, info: Any, *, ru
     onnxruntime-gpu has a GPU, else on ORT CPU. ORT CPU rather than torch eager on
     a CPU because it measured ~2.8x faster on a 720p frame with the fast preset's width-32
     network on the 2-core CPU this was built on (docs/BENCHMARKS.md, "Video").
+
+    ``int8_frames`` (the frames fitted on): a temporal network's .onnx in int8 for ONNX Runtime
+    on the CPU, calibrated on them (``export --int8``), and no engine. A single-frame network
+    (the temporal stage fell back to it) is exported in float32, with a note.
     """
-    from ..checkpoint import load_checkpoint, temporal_settings
+    from ..checkpoint import checkpoint_is_temporal, load_checkpoint, temporal_settings
     from .exporting import build_checked_engine, export
 
-    report = export(checkpoint, onnx, force=force)
-    notify(f"wrote {onnx} ({report.description})")
-    if runtime in (None, "auto", "tensorrt") and tensorrt_usable():
+    int8 = int8_frames is not None
+    if int8 and not checkpoint_is_temporal(checkpoint):
+        notify("note: --int8 applies to temporal networks and the fit kept the single-frame one: exported in "
+               "float32")
+        int8 = False
+    report = export(checkpoint, onnx, force=force, int8=int8, calibration_frames=int8_frames if int8 else None)
+    notify(f"wrote {onnx} ({report.description}; {report.parity})" if int8 else
+           f"wrote {onnx} ({report.description})")
+    if not int8 and runtime in (None, "auto", "tensorrt") and tensorrt_usable():
         from ..export.engine_sidecar import Profile
 
         ckpt = load_checkpoint(checkpoint)

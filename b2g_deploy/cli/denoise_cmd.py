@@ -39,6 +39,7 @@ def denoise_command(
     temporal: Annotated[bool, typer.Option("--temporal", help="video without -m: fit, export and stream a multi-frame network")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead, no delay)")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="--temporal: export the fitted network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames (~1.6x faster network)")] = False,
     server: Annotated[Optional[str], typer.Option(help="denoise on a Triton server: http://HOST:PORT or grpc://HOST:PORT (-m, if given: the .onnx it should hold)")] = None,
     server_model: Annotated[str, typer.Option(help="--server: the model's name there")] = "b2g_denoiser",
 ) -> None:
@@ -49,10 +50,10 @@ def denoise_command(
     if api.is_video_job(input, output):  # video files, cameras, streams, folder -> video file
         return _denoise_video(api, input, output, model, runtime=runtime, device=device, batch=batch, force=force,
                               fit_frames=fit_frames, preset=preset, codec=codec, blend=blend, fuse=fuse, fuse_flow=fuse_flow, fuse_frames=fuse_frames, refine=refine, limit=frames_limit,
-                              mode=mode, passes=passes, temporal=temporal, k=k, causal=causal, server=server,
+                              mode=mode, passes=passes, temporal=temporal, k=k, causal=causal, int8=int8, server=server,
                               server_model=server_model)
-    if temporal or causal or k != 2 or fuse_frames is not None:
-        raise InputError("--temporal, --k, --causal and --fuse-frames apply to video input")
+    if temporal or causal or k != 2 or int8 or fuse_frames is not None:
+        raise InputError("--temporal, --k, --causal, --int8 and --fuse-frames apply to video input")
     with LazyBar("denoising", "file") as bar:
         t0 = time.perf_counter()
 

@@ -20,7 +20,8 @@ import copy
 import os
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,8 @@ INPUT, OUTPUT = "window", "output"
 FORMAT = "b2g-deploy/onnx-temporal"
 PREFIX = "b2g."
 PARITY_TOLERANCE = 1e-4  # max |ONNX Runtime - PyTorch|, fp32 on the CPU, [0, 1] units
+# int8 calibration (calibration_windows): up to 3 windows spread over the clip, 3 720p frames' pixels in all
+CALIBRATION_WINDOWS, CALIBRATION_PIXELS = 3, 3 * 1280 * 720
 
 
 
@@ -98,7 +101,8 @@ class TemporalExportMetadata:
 class TemporalExportResult:
     path: Path
     meta: TemporalExportMetadata
-    max_abs_diff: float
+    max_abs_diff: float  # of the float32 graph against PyTorch
+    int8_fidelity_db: float | None = None  # int8: PSNR of its outputs against the float32 graph's
 
 
 def read_temporal_metadata(path: str | Path) -> TemporalExportMetadata:
@@ -138,9 +142,44 @@ def check_temporal_parity(model: bytes | str | Path, net: TemporalB2GNet, window
     return diff
 
 
+def calibration_windows(net: TemporalB2GNet, frames: np.ndarray, count: int = CALIBRATION_WINDOWS,
+                        max_pixels: int = CALIBRATION_PIXELS) -> list[np.ndarray]:
+    """Inputs to calibrate an int8 graph on: up to ``count`` windows of ``frames`` (N, C, H, W) in
+    [0, 1], their targets spread over the clip, each aligned as a runtime aligns it (``net.align``).
+
+    Whole windows, not crops: the channel attention pools over the whole frame, so a crop shifts
+    every channel's gain and the ranges calibrated on it (on a held-out mosaic, 384 x 384 squares
+    cost 0.07 dB once fused where whole windows cost 0.01; docs/BENCHMARKS.md, "int8 on the
+    CPU"). The calibrator keeps every activation of every input (~2 GB a 720p window), so the
+    windows hold ``max_pixels`` pixels in all: fewer windows of a larger frame, and of a frame
+    larger than that one window cut to it around the centre (aspect kept)."""
+    from .align import align_window
+    from .windows import window_indices
+
+    frames = np.asarray(frames, dtype=np.float32)
+    n, c, h, w = frames.shape
+    k, causal = (net.window - 1) // 2, net.window > 1 and net.target_index == net.window - 1
+    count = max(1, min(count, max_pixels // (h * w)))
+    targets = sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(count)}) if n > 1 else [0]
+    shrink = min(1.0, (max_pixels / (h * w)) ** 0.5)
+    a, b = max(1, int(h * shrink)), max(1, int(w * shrink))
+    top, left = (h - a) // 2, (w - b) // 2
+    out = []
+    for t in targets:
+        window = frames[window_indices(t, n, k, causal)].reshape(-1, h, w)
+        window = align_window(window, c, net.target_index, net.align)
+        out.append(np.ascontiguousarray(window[None, :, top : top + a, left : left + b]))
+    return out
+
+
 def export_temporal_onnx(net: TemporalB2GNet, out: str | Path, parity_input: np.ndarray | None = None,
-                         tolerance: float = PARITY_TOLERANCE) -> TemporalExportResult:
-    """Write ``out`` (replacing it atomically) after checking parity; a mismatch writes nothing."""
+                         tolerance: float = PARITY_TOLERANCE,
+                         int8: Sequence[np.ndarray] | None = None) -> TemporalExportResult:
+    """Write ``out`` (replacing it atomically) after checking parity; a mismatch writes nothing.
+
+    ``int8``: calibration inputs (``calibration_windows``); the graph is then quantized
+    (``export.int8``) after the float32 parity check and written only if its outputs stay within
+    ``export.int8.MIN_FIDELITY_DB`` of the float32 graph's on them."""
     import onnx
 
     out = Path(out)
@@ -165,6 +204,13 @@ def export_temporal_onnx(net: TemporalB2GNet, out: str | Path, parity_input: np.
     onnx.checker.check_model(model)
     data = model.SerializeToString()
     diff = check_temporal_parity(data, net, parity_input, tolerance)
+    fidelity = None
+    if int8 is not None:
+        from ..export.int8 import quantize_int8
+
+        meta = replace(meta, precision="int8")
+        quantized = quantize_int8(data, INPUT, OUTPUT, int8, props=meta.to_props())
+        data, fidelity = quantized.model, quantized.fidelity_db
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
     try:
@@ -174,11 +220,14 @@ def export_temporal_onnx(net: TemporalB2GNet, out: str | Path, parity_input: np.
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return TemporalExportResult(out, meta, diff)
+    return TemporalExportResult(out, meta, diff, fidelity)
 
 
-def export_temporal_checkpoint(checkpoint: str | Path, out: str | Path, force: bool = False) -> TemporalExportResult:
-    """``export_temporal_onnx`` of a temporal checkpoint file (``b2g-deploy export`` calls this).
+def export_temporal_checkpoint(checkpoint: str | Path, out: str | Path, force: bool = False,
+                               int8_frames: np.ndarray | None = None) -> TemporalExportResult:
+    """``export_temporal_onnx`` of a temporal checkpoint file (``b2g-deploy export`` calls this);
+    with ``int8_frames`` (N, C, H, W) in [0, 1], frames of the video it will run on, an int8 graph
+    calibrated on their windows.
 
     Raises CheckpointError if ``checkpoint`` holds a single-frame network (use
     ``export.onnx_export.export_onnx`` for those) and OutputExistsError if ``out`` exists
@@ -195,4 +244,9 @@ def export_temporal_checkpoint(checkpoint: str | Path, out: str | Path, force: b
     if not isinstance(ckpt.net, TemporalB2GNet):
         raise CheckpointError(f"{checkpoint} holds a single-frame network, not a temporal one")
     check_writable(out, force)
-    return export_temporal_onnx(ckpt.net, out)
+    if int8_frames is None:
+        return export_temporal_onnx(ckpt.net, out)
+    if int8_frames.ndim != 4 or int8_frames.shape[1] != ckpt.net.channels:
+        raise InputError(f"int8 calibration needs {ckpt.net.channels}-channel frames, got shape "
+                         f"{tuple(int8_frames.shape)}")
+    return export_temporal_onnx(ckpt.net, out, int8=calibration_windows(ckpt.net, int8_frames))

@@ -183,3 +183,28 @@ def test_fusion_variants_parse_and_bad_ones_stop_the_run():
     rows = [{"clip": c, "sigma": 25.0, "variant": v, "psnr": p, "seconds_per_frame": 0.1}
             for c, v, p in (("a", "k=3", 30.0), ("b", "k=3", 31.0), ("a", "k=5", 30.5), ("b", "k=5", 30.9))]
     assert "| k=5 | 30.70 (+0.20; -0.10) | 0.100 |" in table(rows)
+
+
+def test_int8_recipes_pick_their_convolutions_and_the_tables_render(tmp_path):
+    import onnx
+
+    from b2g_deploy.config import ModelConfig
+    from b2g_deploy.temporal.export import export_temporal_onnx
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    tune, bench = _load("tune_int8"), _load("bench_int8")
+    net = TemporalB2GNet.for_k(3, 1, False, ModelConfig(width=8, depth=3)).eval()
+    model = onnx.load(str(export_temporal_onnx(net, tmp_path / "t.onnx").path))
+    trunk = tune._nodes(model, "trunk")
+    assert len(trunk) == 3 + 2 * 3 and all("attention" not in n and "head" not in n for n in trunk)
+    no_last = tune._nodes(model, "trunk-no-last")
+    assert set(trunk) - set(no_last) == {n for n in trunk if "/up.2/" in n and "/convs.1/" in n}
+    assert len(tune._nodes(model, "trunk-no-full")) == len(trunk) - 2
+    with pytest.raises(SystemExit):
+        tune._nodes(model, "everything")
+    rows = [{"sigma": s, "network": n, "seconds_per_frame": t, "psnr_unseen": p, "psnr_fused_refined": p + 1}
+            for s in (25.0, 50.0) for n, t, p in (("ONNX Runtime float32", 1.1, 36.0), ("ONNX Runtime int8", 0.7, 35.9))]
+    text = bench.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"})
+    assert "| ONNX Runtime int8 | 35.90 | 36.90 | 35.90 | 36.90 | 0.70 |" in text
+    tuned = tune.table([{"recipe": "default", "sigma": 25.0, "unseen": 1.0, "fused": 2.0, "s_per_frame": 0.5}])
+    assert "| default | 1.00 | 2.00 | 0.50 |" in tuned

@@ -1,0 +1,141 @@
+"""Static int8 quantization of an exported ONNX graph, for ONNX Runtime on a CPU.
+
+Why: on one CPU core a 720p frame takes the temporal network ~1.1 s in float32, nearly all of it
+in the trunk's 3x3 convolutions, and that sets the pace of a video stream there. ONNX Runtime
+runs those convolutions in int8 (unsigned 8-bit activations, signed 8-bit weights per output
+channel; VNNI where the CPU has it) ~1.6x faster. ONNX Runtime's own quantizer
+(``onnxruntime.quantization``, part of the onnxruntime package the project already needs) writes
+the graph: it is maintained with the kernels that run it, and it knows which patterns the CPU
+provider fuses into integer convolutions.
+
+What is quantized, and how, was chosen on held-out clips, never on a reported set
+(docs/BENCHMARKS.md, "int8 on the CPU"): only the trunk's 3x3 convolutions (the encoder's
+``down.*`` and the decoder stages' ``convs``). The head, which reads the frames (and the partial
+convolution's visibility count), the channel attention's small 1x1 layers and the tail, which
+writes the image, stay float32: quantizing those as well broke the output. Activation ranges come
+from calibration inputs (windows of the clip itself) at the 99.999th percentile, so a few
+outliers do not stretch the 8-bit grid.
+
+The quantized graph is judged against the float32 one on the calibration inputs: the PSNR of the
+int8 outputs against the float32 outputs must reach ``MIN_FIDELITY_DB``, else nothing is written
+(ParityError).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MissingPackageError, ParityError
+
+# Which convolutions are quantized: ONNX node names from the exporter's module scopes
+# (".../down.0/down.0.0/Conv", ".../up.3/convs/convs.1/convs.1.0/Conv").
+TRUNK_SCOPES = ("/down.", "/convs/")
+CALIBRATION_PERCENTILE = 99.999
+# int8 against float32 outputs, PSNR on [0, 1] frames. On the held-out clips the shipped temporal
+# prior's int8 graph measured ~47-48 dB here (an error ~20x smaller in power than a 36 dB
+# denoiser's own); a graph this far off has gone wrong, not merely lost precision.
+MIN_FIDELITY_DB = 40.0
+
+
+@dataclass(frozen=True)
+class Int8Result:
+    model: bytes  # the quantized graph, with the float32 graph's metadata and ``props`` applied
+    fidelity_db: float  # PSNR of its outputs against the float32 graph's on the calibration inputs
+    quantized: int  # convolutions that run in int8
+
+
+def trunk_convolutions(model) -> list[str]:
+    """Names of the Conv nodes ``quantize_int8`` quantizes (an onnx ModelProto)."""
+    return [node.name for node in model.graph.node
+            if node.op_type == "Conv" and any(scope in node.name for scope in TRUNK_SCOPES)]
+
+
+def quantize_int8(model: bytes, input_name: str, output_name: str, calibration: Sequence[np.ndarray],
+                  props: dict[str, str] | None = None,
+                  min_fidelity_db: float = MIN_FIDELITY_DB) -> Int8Result:
+    """The float32 graph ``model`` (serialized) with its trunk convolutions in int8, calibrated on
+    ``calibration`` (inputs of ``input_name``, each a batch the graph accepts). ``props``: metadata
+    entries to set on the result (e.g. its precision). Raises ParityError when its outputs stray
+    from the float32 graph's by more than ``min_fidelity_db`` allows."""
+    if not calibration:
+        raise ValueError("int8 quantization needs at least one calibration input")
+    try:
+        import onnx
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                              quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError:  # onnxruntime is a core dependency; a broken install names it
+        raise MissingPackageError("onnxruntime") from None
+
+    feeds = [np.ascontiguousarray(x, dtype=np.float32) for x in calibration]
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self):
+            self._left = iter(feeds)
+
+        def get_next(self):
+            x = next(self._left, None)
+            return None if x is None else {input_name: x}
+
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
+        raw, prepared, out = (Path(tmp) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        raw.write_bytes(model)
+        # Shape inference and ORT's basic graph optimizations first, as its quantizer recommends:
+        # the convolutions' output ranges are then those of the graph that runs.
+        quant_pre_process(str(raw), str(prepared), skip_symbolic_shape=True)
+        nodes = trunk_convolutions(onnx.load(str(prepared)))
+        if not nodes:
+            raise ParityError("no trunk convolutions to quantize in this graph (not a b2g-deploy export?)")
+        quantize_static(str(prepared), str(out), Feeds(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        nodes_to_quantize=nodes, calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
+        quantized = onnx.load(str(out))
+    source = onnx.load_from_string(model)
+    entries = {p.key: p.value for p in source.metadata_props} | dict(props or {})
+    del quantized.metadata_props[:]
+    for key, value in entries.items():
+        entry = quantized.metadata_props.add()
+        entry.key, entry.value = key, value
+    data = quantized.SerializeToString()
+    fidelity = _fidelity_db(model, data, input_name, output_name, feeds)
+    if not fidelity >= min_fidelity_db:  # also catches NaN
+        raise ParityError(f"the int8 graph's output differs from the float32 graph's: PSNR {fidelity:.1f} dB "
+                          f"between them (< {min_fidelity_db:g})")
+    return Int8Result(data, fidelity, len(nodes))
+
+
+def _fidelity_db(fp32: bytes, int8: bytes, input_name: str, output_name: str, feeds: list[np.ndarray]) -> float:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    runs = [ort.InferenceSession(m, opts, providers=["CPUExecutionProvider"]) for m in (fp32, int8)]
+    squared, count = 0.0, 0
+    for x in feeds:
+        want, got = (s.run([output_name], {input_name: x})[0].astype(np.float64) for s in runs)
+        squared += float(((got - want) ** 2).sum())
+        count += want.size
+    mse = squared / max(count, 1)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ORT's quantizer prints its calibration progress and logs advice; a command prints its own."""
+    log = logging.getLogger()
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        log.setLevel(level)
