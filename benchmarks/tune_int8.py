@@ -18,6 +18,10 @@ Recipes (NODES/CALIBRATION/METHOD):
 - METHOD: ``pct`` = the 99.999th percentile of each activation, ``minmax``, ``entropy``.
 ``default`` is what export.int8.quantize_int8 does (trunk/windows/pct).
 
+``--single``: the shipped single-frame prior instead (`export --int8` of a single-frame
+checkpoint, what `denoise VIDEO --int8` without `--temporal` streams), calibrated on frames 0-7
+themselves (export.int8.calibration_frames); its recipes are ``default`` only.
+
     python benchmarks/tune_int8.py --sigmas 25,50 --recipes default,trunk/windows/pct,trunk-no-last/windows/pct
 """
 
@@ -70,13 +74,15 @@ def squares_of(windows: list[np.ndarray], side: int = 384) -> list[np.ndarray]:
     return out
 
 
-def quantize(fp32: bytes, recipe: str, windows: list[np.ndarray]) -> bytes:
-    """The int8 graph of one recipe (``default``: the library's own), ``windows`` calibration_windows'."""
+def quantize(fp32: bytes, recipe: str, windows: list[np.ndarray], names: tuple[str, str] = ("window", "output")
+             ) -> bytes:
+    """The int8 graph of one recipe (``default``: the library's own), ``windows`` calibration_windows'
+    (or calibration_frames'); ``names``: the graph's input and output."""
     from b2g_deploy.export.int8 import CALIBRATION_PERCENTILE, quantize_int8
-    from b2g_deploy.temporal.export import INPUT, OUTPUT
 
+    input_name = names[0]
     if recipe == "default":
-        return quantize_int8(fp32, INPUT, OUTPUT, windows, min_fidelity_db=0.0).model
+        return quantize_int8(fp32, *names, windows, min_fidelity_db=0.0).model
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -90,7 +96,7 @@ def quantize(fp32: bytes, recipe: str, windows: list[np.ndarray]) -> bytes:
 
         def get_next(self):
             x = next(self._left, None)
-            return None if x is None else {INPUT: x}
+            return None if x is None else {input_name: x}
 
     methods = {"pct": (CalibrationMethod.Percentile, {"CalibPercentile": CALIBRATION_PERCENTILE}),
                "minmax": (CalibrationMethod.MinMax, {}), "entropy": (CalibrationMethod.Entropy, {})}
@@ -105,34 +111,57 @@ def quantize(fp32: bytes, recipe: str, windows: list[np.ndarray]) -> bytes:
         return out.read_bytes()
 
 
-def run_clip(name: str, clean: list[np.ndarray], sigma: float, recipes: list[str]) -> list[dict]:
-    import onnxruntime as ort
-
+def temporal_inputs(noisy: np.ndarray) -> tuple[bytes, list[np.ndarray], list[np.ndarray], tuple[str, str]]:
+    """The shipped temporal prior's float32 graph, every frame's aligned window, the calibration
+    windows, and the graph's input and output names."""
     from b2g_deploy.config import preset
-    from b2g_deploy.metrics import psnr
     from b2g_deploy.priors import temporal_starting_network
     from b2g_deploy.temporal.align import align_window
-    from b2g_deploy.temporal.export import calibration_windows, export_temporal_onnx
-    from b2g_deploy.temporal.fuse import fuse_clip
+    from b2g_deploy.temporal.export import INPUT, OUTPUT, calibration_windows, export_temporal_onnx
     from b2g_deploy.temporal.windows import window_indices
 
     net, _ = temporal_starting_network(None, 3, 2, False, preset("fast"))
     net.align = "dis-fine"
-    noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]).astype(np.float32)
     n = len(noisy)
     windows = [align_window(noisy[window_indices(t, n, 2, False)].reshape(-1, *noisy.shape[-2:]), 3, 2,
                             net.align)[None] for t in range(n)]
-    calibration = calibration_windows(net, noisy[:FIT_FRAMES])
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_temporal_onnx(net, Path(tmp) / "fp32.onnx").path.read_bytes()
+    return fp32, windows, calibration_windows(net, noisy[:FIT_FRAMES]), (INPUT, OUTPUT)
+
+
+def single_inputs(noisy: np.ndarray) -> tuple[bytes, list[np.ndarray], list[np.ndarray], tuple[str, str]]:
+    """The same for the shipped single-frame prior: its graph, every frame, the calibration frames."""
+    from b2g_deploy.checkpoint import Checkpoint, save_checkpoint
+    from b2g_deploy.config import preset
+    from b2g_deploy.export.int8 import calibration_frames
+    from b2g_deploy.export.onnx_export import INPUT, OUTPUT, export_onnx
+    from b2g_deploy.priors import starting_network
+
+    net, cfg, _ = starting_network(None, 3, preset("fast"))
+    with tempfile.TemporaryDirectory() as tmp:
+        save_checkpoint(Path(tmp) / "prior.pt", Checkpoint(net.eval(), cfg, {"bit_depth": 8}))
+        fp32 = export_onnx(Path(tmp) / "prior.pt", Path(tmp) / "fp32.onnx").path.read_bytes()
+    return fp32, [y[None] for y in noisy], calibration_frames(noisy[:FIT_FRAMES]), (INPUT, OUTPUT)
+
+
+def run_clip(name: str, clean: list[np.ndarray], sigma: float, recipes: list[str], single: bool = False) -> list[dict]:
+    import onnxruntime as ort
+
+    from b2g_deploy.metrics import psnr
+    from b2g_deploy.temporal.fuse import fuse_clip
+
+    noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]).astype(np.float32)
+    n = len(noisy)
+    fp32, windows, calibration, names = (single_inputs if single else temporal_inputs)(noisy)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.log_severity_level = 1, 3
     rows = []
     for recipe in ["fp32", *recipes]:
-        model = fp32 if recipe == "fp32" else quantize(fp32, recipe, calibration)
+        model = fp32 if recipe == "fp32" else quantize(fp32, recipe, calibration, names)
         session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         t0 = time.perf_counter()
-        outs = np.stack([session.run(None, {"window": w})[0][0] for w in windows])
+        outs = np.stack([session.run(None, {names[0]: w})[0][0] for w in windows])
         seconds = (time.perf_counter() - t0) / n
         fused = fuse_clip(outs, noisy)
         row = {"clip": name, "sigma": sigma, "recipe": recipe, "s_per_frame": round(seconds, 3),
@@ -163,7 +192,10 @@ def main() -> None:
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--recipes", default="default")
     ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--single", action="store_true", help="the single-frame prior instead of the temporal one")
     args = ap.parse_args()
+    if args.single and any(r != "default" for r in args.recipes.split(",")):
+        ap.error("--single measures the default recipe only")
     import cv2
     import torch
 
@@ -173,7 +205,7 @@ def main() -> None:
     rows = []
     for sigma in (float(s) for s in args.sigmas.split(",")):
         for name, photo in mosaics():
-            rows += run_clip(name, clip_from(photo, MOSAIC_SIZE), sigma, recipes)
+            rows += run_clip(name, clip_from(photo, MOSAIC_SIZE), sigma, recipes, args.single)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     print(table(rows))

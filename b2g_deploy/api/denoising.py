@@ -183,7 +183,7 @@ def denoise_video(
 
     ``model``: a checkpoint, .onnx or .engine, single-frame or temporal. None: fit on the first
     ``fit_frames`` frames (``preset``, ``fit_seconds``; ``temporal``/``k``/``causal`` for a
-    multi-frame network), export beside the output and stream; ``int8``: export the temporal
+    multi-frame network), export beside the output and stream; ``int8``: export the fitted
     network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
     frame averaged with its neighbours' outputs, motion-compensated, where they agree
@@ -218,8 +218,8 @@ def denoise_video(
     if int8 and (model is not None or server is not None):
         raise InputError("--int8 exports the network fitted here; for an existing checkpoint: "
                          "b2g-deploy export CHECKPOINT --onnx OUT.onnx --int8 --calibrate VIDEO")
-    if not temporal and (causal or k != 2 or int8):
-        raise InputError("--k, --causal and --int8 are for the temporal network; add --temporal")
+    if not temporal and (causal or k != 2):
+        raise InputError("--k and --causal choose the temporal window; add --temporal")
     if model is None and server is None and mode != "single":  # refused before the fit, not after it
         raise InputError(f"--mode {mode} applies to a .pt checkpoint given with -m; without -m the "
                          "fitted model streams as exported (denoise again with -m CHECKPOINT --mode flips)")

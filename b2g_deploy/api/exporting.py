@@ -147,10 +147,11 @@ def export(
     (T*C channels). ``fp16`` then applies to the engine only (TensorRT may run layers in half;
     the ONNX graph stays fp32), so it needs ``trt``; the engine is judged by the fp16 bound.
 
-    ``int8`` (temporal checkpoints, for ONNX Runtime on a CPU): the trunk's convolutions in int8
-    (``export.int8``), calibrated on windows of the first ``CALIBRATION_FRAMES`` frames of the
-    video ``calibrate``, or of ``calibration_frames`` (N, C, H, W) in [0, 1] when the caller has
-    them (the one-command video flow passes the frames it fitted on)."""
+    ``int8`` (for ONNX Runtime on a CPU): the trunk's convolutions in int8 (``export.int8``),
+    calibrated on the first ``CALIBRATION_FRAMES`` frames (a temporal model: their windows) of
+    ``calibrate`` (a video, an image sequence or an image), or on ``calibration_frames`` (N, C,
+    H, W) in [0, 1] when the caller has them (the one-command video flow passes the frames it
+    fitted on)."""
     checkpoint, onnx = Path(checkpoint), None if onnx is None else Path(onnx)
     if onnx is None and triton is None:
         raise InputError("give --onnx OUT.onnx, --triton REPO, or both")
@@ -165,6 +166,9 @@ def export(
         raise InputError("--calibrate is for --int8 exports")
     if int8 and calibrate is None and calibration_frames is None:
         raise InputError("--int8 needs --calibrate VIDEO: frames like those the model will denoise")
+    if int8 and trt is not None:
+        raise InputError("--int8 writes a graph for ONNX Runtime on a CPU; a TensorRT engine is built from the "
+                         "float32 graph: drop --int8 or --trt")
     options = dict(mode=mode, passes=passes, fp16=fp16, seed=seed, trt=trt, min_shape=min_shape,
                    opt_shape=opt_shape, max_shape=max_shape, timing_cache=timing_cache, triton=triton,
                    triton_name=name, triton_version=version, max_batch=max_batch, int8=int8, calibrate=calibrate,
@@ -186,9 +190,7 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
 
     temporal = checkpoint_is_temporal(checkpoint)
     if temporal:
-        _check_temporal_options(mode, fp16, trt, int8)
-    elif int8:
-        raise InputError("--int8 applies to temporal checkpoints (fit --temporal) for now")
+        _check_temporal_options(mode, fp16, trt)
     profile = None
     if trt is not None:  # every check before any work
         check_engine_target(trt, force)
@@ -201,18 +203,21 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
         elif triton is not None and max_batch > profile.max[0]:
             raise InputError(f"--max-batch {max_batch} exceeds the engine profile's maximum batch "
                              f"{profile.max[0]} (raise it with --max-shape)")
+    if int8 and calibration_frames is None:
+        calibration_frames = _calibration_frames(calibrate, load_checkpoint(checkpoint).channels)
+    int8_frames = calibration_frames if int8 else None
     if temporal:
-        if int8 and calibration_frames is None:
-            calibration_frames = _calibration_frames(calibrate, load_checkpoint(checkpoint).channels)
-        report = _export_temporal(checkpoint, onnx, force, calibration_frames if int8 else None)
+        report = _export_temporal(checkpoint, onnx, force, int8_frames)
         if trt is not None:
             report.engine = build_checked_engine(checkpoint, report.onnx, trt, profile, fp16=fp16, seed=seed,
                                                  timing_cache=timing_cache, force=force)
     else:
-        result = export_onnx(checkpoint, onnx, mode=mode, passes=passes, fp16=fp16, seed=seed, force=force)
+        result = export_onnx(checkpoint, onnx, mode=mode, passes=passes, fp16=fp16, seed=seed, force=force,
+                             int8_frames=int8_frames)
         m = result.meta
         report = ExportReport(result.path, f"{m.mode}, {m.passes} pass(es), {m.precision}, opset {m.opset}"
-                              f"{', simplified' if result.simplified else ''}", result.parity.line())
+                              f"{', simplified' if result.simplified else ''}",
+                              result.parity.line() + _int8_line(result.int8_fidelity_db))
         if trt is not None:
             report.engine = build_checked_engine(checkpoint, result.path, trt, profile, fp16=fp16, seed=seed,
                                                  timing_cache=timing_cache, force=force)
@@ -223,12 +228,9 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
     return report
 
 
-def _check_temporal_options(mode: str, fp16: bool, trt: Path | None, int8: bool) -> None:
+def _check_temporal_options(mode: str, fp16: bool, trt: Path | None) -> None:
     if mode != "single":
         raise InputError("a temporal checkpoint exports a single pass (no --mode ensemble)")
-    if int8 and trt is not None:
-        raise InputError("--int8 writes a graph for ONNX Runtime on a CPU; a TensorRT engine is built from the "
-                         "float32 graph: drop --int8 or --trt")
     if fp16 and trt is None:
         raise InputError("--fp16 of a temporal checkpoint applies to its TensorRT engine (the temporal ONNX "
                          "graph is fp32): add --trt OUT.engine, or drop --fp16")
@@ -239,16 +241,28 @@ CALIBRATION_FRAMES = 8
 
 
 def _calibration_frames(calibrate: Path | str, channels: int):
+    """The first frames of ``calibrate``: a video or image sequence, or one image."""
     import numpy as np
 
+    from ..io.images import IMAGE_SUFFIXES, read_image
     from ..io.video_readers import read_frames
 
+    if Path(calibrate).suffix.lower() in IMAGE_SUFFIXES and Path(calibrate).is_file():
+        image, info = read_image(calibrate)
+        if info.channels != channels:
+            raise InputError(f"--calibrate {calibrate} has {info.channels} channel(s); the model has {channels}")
+        return image[None].astype(np.float32)
     frames = read_frames(calibrate, limit=CALIBRATION_FRAMES, channels=channels)
     if not frames:
         raise InputError(f"--calibrate {calibrate}: no frames could be read")
     if len({f.shape for f in frames}) > 1:
         raise InputError(f"--calibrate {calibrate}: the frame size changes within its first frames")
     return np.stack(frames)
+
+
+def _int8_line(fidelity_db: float | None) -> str:
+    """The int8 graph's check, appended to the float32 graph's parity line."""
+    return "" if fidelity_db is None else f"; int8 against fp32: PSNR {fidelity_db:.1f} dB on the calibration inputs"
 
 
 def _export_temporal(checkpoint: Path, onnx: Path, force: bool, int8_frames: Any = None) -> ExportReport:
@@ -258,9 +272,7 @@ def _export_temporal(checkpoint: Path, onnx: Path, force: bool, int8_frames: Any
 
     result = export_temporal_checkpoint(checkpoint, onnx, force=force, int8_frames=int8_frames)
     m = result.meta
-    parity = f"max |ONNX Runtime - PyTorch| {result.max_abs_diff:.2e} (CPU, fp32)"
-    if result.int8_fidelity_db is not None:
-        parity += f"; int8 against fp32: PSNR {result.int8_fidelity_db:.1f} dB on the calibration windows"
+    parity = f"max |ONNX Runtime - PyTorch| {result.max_abs_diff:.2e} (CPU, fp32)" + _int8_line(result.int8_fidelity_db)
     return ExportReport(result.path, f"temporal, {m.window}-frame {'causal' if m.causal else 'centred'} window,"
                         f" k {m.k}, {m.precision}, opset {m.opset}", parity, temporal=True)
 

@@ -77,19 +77,14 @@ def export_for_here(checkpoint: Path, onnx: Path, engine: Path, info: Any, *, ru
     a CPU because it measured ~2.8x faster on a 720p frame with the fast preset's width-32
     network on the 2-core CPU this was built on (docs/BENCHMARKS.md, "Video").
 
-    ``int8_frames`` (the frames fitted on): a temporal network's .onnx in int8 for ONNX Runtime
-    on the CPU, calibrated on them (``export --int8``), and no engine. A single-frame network
-    (the temporal stage fell back to it) is exported in float32, with a note.
+    ``int8_frames`` (the frames fitted on): the .onnx in int8 for ONNX Runtime on the CPU,
+    calibrated on them (``export --int8``), and no engine.
     """
-    from ..checkpoint import checkpoint_is_temporal, load_checkpoint, temporal_settings
+    from ..checkpoint import load_checkpoint, temporal_settings
     from .exporting import build_checked_engine, export
 
     int8 = int8_frames is not None
-    if int8 and not checkpoint_is_temporal(checkpoint):
-        notify("note: --int8 applies to temporal networks and the fit kept the single-frame one: exported in "
-               "float32")
-        int8 = False
-    report = export(checkpoint, onnx, force=force, int8=int8, calibration_frames=int8_frames if int8 else None)
+    report = export(checkpoint, onnx, force=force, int8=int8, calibration_frames=int8_frames)
     notify(f"wrote {onnx} ({report.description}; {report.parity})" if int8 else
            f"wrote {onnx} ({report.description})")
     if not int8 and runtime in (None, "auto", "tensorrt") and tensorrt_usable():

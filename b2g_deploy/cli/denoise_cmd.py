@@ -39,7 +39,7 @@ def denoise_command(
     temporal: Annotated[bool, typer.Option("--temporal", help="video without -m: fit, export and stream a multi-frame network")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
     causal: Annotated[bool, typer.Option("--causal", help="--temporal: frames t-2k..t (no lookahead, no delay)")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="--temporal: export the fitted network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames (~1.6x faster network)")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="video without -m: export the fitted network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames (~1.5x faster network)")] = False,
     server: Annotated[Optional[str], typer.Option(help="denoise on a Triton server: http://HOST:PORT or grpc://HOST:PORT (-m, if given: the .onnx it should hold)")] = None,
     server_model: Annotated[str, typer.Option(help="--server: the model's name there")] = "b2g_denoiser",
 ) -> None:

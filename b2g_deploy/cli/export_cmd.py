@@ -33,8 +33,8 @@ def export_command(
     max_batch: Annotated[Optional[int], typer.Option(
         "--max-batch",
         help="Triton max_batch_size (>= 1; default 8, or the engine profile's max batch with --trt)")] = None,
-    int8: Annotated[bool, typer.Option("--int8", help="a temporal model for ONNX Runtime on a CPU: the trunk's convolutions in int8 (~1.6x faster a 720p frame; needs --calibrate)")] = False,
-    calibrate: Annotated[Optional[Path], typer.Option(help="--int8: a video like those the model will denoise (its first frames calibrate the int8 ranges)")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="for ONNX Runtime on a CPU: the trunk's convolutions in int8 (~1.5x faster network at 720p; needs --calibrate)")] = False,
+    calibrate: Annotated[Optional[Path], typer.Option(help="--int8: a video, image sequence or image like those the model will denoise (its first frames calibrate the int8 ranges)")] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing outputs")] = False,
 ) -> None:
     """Export CHECKPOINT to ONNX, check it against PyTorch, optionally build a TensorRT engine.
@@ -43,8 +43,8 @@ def export_command(
     real image after every export, and a failed check writes nothing. With --triton (and no
     --onnx) the ONNX model goes only into the Triton repository. A temporal checkpoint exports
     its window-in, frame-out graph, and with --trt an engine for windows (its profile's channel
-    dimension is the window's frames times C). With --int8 --calibrate VIDEO a temporal model's
-    graph runs its trunk in int8 on ONNX Runtime's CPU provider, checked against the float32 graph.
+    dimension is the window's frames times C). With --int8 --calibrate VIDEO the graph runs its
+    trunk in int8 on ONNX Runtime's CPU provider, checked against the float32 graph.
     """
     from .. import api
 

@@ -1,18 +1,19 @@
 """Static int8 quantization of an exported ONNX graph, for ONNX Runtime on a CPU.
 
-Why: on one CPU core a 720p frame takes the temporal network ~1.1 s in float32, nearly all of it
-in the trunk's 3x3 convolutions, and that sets the pace of a video stream there. ONNX Runtime
-runs those convolutions in int8 (unsigned 8-bit activations, signed 8-bit weights per output
-channel; VNNI where the CPU has it) ~1.6x faster. ONNX Runtime's own quantizer
-(``onnxruntime.quantization``, part of the onnxruntime package the project already needs) writes
-the graph: it is maintained with the kernels that run it, and it knows which patterns the CPU
-provider fuses into integer convolutions.
+Why: on one CPU core a 720p window takes the temporal network ~1.1 s in float32, most of it in
+the trunk's 3x3 convolutions, and that sets the pace of a video stream there. ONNX Runtime runs
+those convolutions in int8 (unsigned 8-bit activations, signed 8-bit weights per output channel;
+VNNI where the CPU has it): the network ~1.5x faster (docs/BENCHMARKS.md, "int8 on the CPU").
+ONNX Runtime's own quantizer (``onnxruntime.quantization``, part of the onnxruntime package the
+project already needs) writes the graph: it is maintained with the kernels that run it, and it
+knows which patterns the CPU provider fuses into integer convolutions.
 
 What is quantized, and how, was chosen on held-out clips, never on a reported set
-(docs/BENCHMARKS.md, "int8 on the CPU"): only the trunk's 3x3 convolutions (the encoder's
-``down.*`` and the decoder stages' ``convs``). The head, which reads the frames (and the partial
-convolution's visibility count), the channel attention's small 1x1 layers and the tail, which
-writes the image, stay float32: quantizing those as well broke the output. Activation ranges come
+(docs/BENCHMARKS.md, "Choosing the int8 recipe on held-out clips"): only the trunk's 3x3
+convolutions (the encoder's ``down.*`` and the decoder stages' ``convs``). The head, which reads
+the frames (and the partial convolution's visibility count), the channel attention's small 1x1
+layers and the tail, which writes the image, stay float32: with every convolution in int8 the
+output fell to ~20 dB, with all but the head and tail to ~22. Activation ranges come
 from calibration inputs (windows of the clip itself) at the 99.999th percentile, so a few
 outliers do not stretch the 8-bit grid.
 
@@ -39,10 +40,38 @@ from ..errors import MissingPackageError, ParityError
 # (".../down.0/down.0.0/Conv", ".../up.3/convs/convs.1/convs.1.0/Conv").
 TRUNK_SCOPES = ("/down.", "/convs/")
 CALIBRATION_PERCENTILE = 99.999
-# int8 against float32 outputs, PSNR on [0, 1] frames. On the held-out clips the shipped temporal
-# prior's int8 graph measured ~47-48 dB here (an error ~20x smaller in power than a 36 dB
-# denoiser's own); a graph this far off has gone wrong, not merely lost precision.
+# int8 against float32 outputs, PSNR on [0, 1] frames. The temporal fits of the cockatoo clip
+# measured 48.4 / 47.1 dB here at sigma 25 / 50 (docs/BENCHMARKS.md, "int8 on the CPU"): an error
+# 30-60x smaller in power than the denoiser's own. A graph under 40 dB has gone wrong (every
+# convolution in int8 measured ~20 dB against the clean frames), not merely lost precision.
 MIN_FIDELITY_DB = 40.0
+
+
+# Calibration inputs: up to 3 frames (or windows) spread over the frames given, whole (the channel
+# attention pools over the whole frame, so crops shift its gains), 3 720p frames' pixels in all:
+# the calibrator keeps every activation of every input (~2 GB a 720p window).
+CALIBRATION_INPUTS, CALIBRATION_PIXELS = 3, 3 * 1280 * 720
+
+
+def calibration_plan(n: int, h: int, w: int, count: int = CALIBRATION_INPUTS,
+                     max_pixels: int = CALIBRATION_PIXELS) -> tuple[list[int], tuple[slice, slice]]:
+    """Which of ``n`` frames of h x w calibrate, and the cut of each: up to ``count`` frames spread
+    over the clip (first and last included), ``max_pixels`` pixels in all, so fewer frames when
+    they are large, and one frame cut around its centre (aspect kept) when one alone is larger."""
+    count = max(1, min(count, max_pixels // (h * w)))
+    picks = sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(count)}) if n > 1 else [0]
+    shrink = min(1.0, (max_pixels / (h * w)) ** 0.5)
+    a, b = max(1, int(h * shrink)), max(1, int(w * shrink))
+    top, left = (h - a) // 2, (w - b) // 2
+    return picks, (slice(top, top + a), slice(left, left + b))
+
+
+def calibration_frames(frames: np.ndarray) -> list[np.ndarray]:
+    """A single-frame graph's calibration inputs: (1, C, h, w) frames of ``frames`` (N, C, H, W) in
+    [0, 1], chosen and cut by ``calibration_plan``."""
+    frames = np.asarray(frames, dtype=np.float32)
+    picks, (rows, cols) = calibration_plan(*frames.shape[:1], *frames.shape[2:])
+    return [np.ascontiguousarray(frames[t][None, :, rows, cols]) for t in picks]
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..checkpoint import file_sha256, load_checkpoint
-from ..errors import CheckpointError, ParityError
+from ..errors import CheckpointError, InputError, ParityError
 from ..io.atomic import atomic_path, check_writable
 from ..modelfile.graph import build_module, check_mode
 from ..modelfile.onnx_metadata import ExportMetadata, write_props
@@ -32,8 +32,9 @@ RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUnifor
 class ExportResult:
     path: Path
     meta: ExportMetadata
-    parity: ParityReport
+    parity: ParityReport  # of the float32 (or fp16) graph against PyTorch
     simplified: bool
+    int8_fidelity_db: float | None = None  # int8: PSNR of its outputs against the float32 graph's
 
 
 def _trace(module: torch.nn.Module, channels: int, multiple: int, path: Path) -> None:
@@ -82,8 +83,13 @@ def export_onnx(
     seed: int = 0,
     force: bool = False,
     parity_input: np.ndarray | None = None,
+    int8_frames: np.ndarray | None = None,
 ) -> ExportResult:
-    """Write ``out`` from ``checkpoint``; raises ParityError (and writes nothing) on a mismatch."""
+    """Write ``out`` from ``checkpoint``; raises ParityError (and writes nothing) on a mismatch.
+
+    ``int8_frames`` (N, C, H, W) in [0, 1], frames like those the model will denoise: after the
+    float32 graph's parity check, its trunk is quantized to int8 calibrated on them
+    (``export.int8``), and written only if it stays within ``MIN_FIDELITY_DB`` of the float32 graph."""
     import onnx
 
     out = Path(out)
@@ -93,6 +99,8 @@ def export_onnx(
     if ckpt.is_temporal:
         raise CheckpointError(f"{checkpoint} is a temporal checkpoint: export it with "
                               "temporal.export.export_temporal_checkpoint (b2g-deploy export does)")
+    if fp16 and int8_frames is not None:
+        raise InputError("--fp16 and --int8 are two different graphs: choose one")
     net, precision = ckpt.net, "fp16" if fp16 else "fp32"
     rate = ckpt.config.mask.rate
     module = build_module(net, mode, passes, rate, seed, half=fp16)
@@ -110,10 +118,18 @@ def export_onnx(
     )
     write_props(model, meta)
     onnx.checker.check_model(model)
-    report = _parity(model.SerializeToString(), net, mode, passes, rate, seed, precision, parity_input)
+    data = model.SerializeToString()
+    report = _parity(data, net, mode, passes, rate, seed, precision, parity_input)
+    fidelity = None
+    if int8_frames is not None:
+        from .int8 import calibration_frames, quantize_int8
+
+        meta = replace(meta, precision="int8")
+        quantized = quantize_int8(data, INPUT, OUTPUT, calibration_frames(int8_frames), props=meta.to_props())
+        data, fidelity = quantized.model, quantized.fidelity_db
     with atomic_path(out) as tmp:
-        onnx.save(model, str(tmp))
-    return ExportResult(out, meta, report, simplified)
+        Path(tmp).write_bytes(data)
+    return ExportResult(out, meta, report, simplified, fidelity)
 
 
 def torch_reference(net, mode: str, passes: int, rate: float, seed: int, x: np.ndarray) -> np.ndarray:

@@ -38,8 +38,6 @@ INPUT, OUTPUT = "window", "output"
 FORMAT = "b2g-deploy/onnx-temporal"
 PREFIX = "b2g."
 PARITY_TOLERANCE = 1e-4  # max |ONNX Runtime - PyTorch|, fp32 on the CPU, [0, 1] units
-# int8 calibration (calibration_windows): up to 3 windows spread over the clip, 3 720p frames' pixels in all
-CALIBRATION_WINDOWS, CALIBRATION_PIXELS = 3, 3 * 1280 * 720
 
 
 
@@ -142,33 +140,29 @@ def check_temporal_parity(model: bytes | str | Path, net: TemporalB2GNet, window
     return diff
 
 
-def calibration_windows(net: TemporalB2GNet, frames: np.ndarray, count: int = CALIBRATION_WINDOWS,
-                        max_pixels: int = CALIBRATION_PIXELS) -> list[np.ndarray]:
-    """Inputs to calibrate an int8 graph on: up to ``count`` windows of ``frames`` (N, C, H, W) in
-    [0, 1], their targets spread over the clip, each aligned as a runtime aligns it (``net.align``).
+def calibration_windows(net: TemporalB2GNet, frames: np.ndarray, count: int | None = None,
+                        max_pixels: int | None = None) -> list[np.ndarray]:
+    """Inputs to calibrate an int8 graph on: windows of ``frames`` (N, C, H, W) in [0, 1], each
+    aligned as a runtime aligns it (``net.align``), their targets and cut chosen by
+    ``export.int8.calibration_plan`` (``count`` and ``max_pixels`` None: its defaults).
 
     Whole windows, not crops: the channel attention pools over the whole frame, so a crop shifts
-    every channel's gain and the ranges calibrated on it (on a held-out mosaic, 384 x 384 squares
-    cost 0.07 dB once fused where whole windows cost 0.01; docs/BENCHMARKS.md, "int8 on the
-    CPU"). The calibrator keeps every activation of every input (~2 GB a 720p window), so the
-    windows hold ``max_pixels`` pixels in all: fewer windows of a larger frame, and of a frame
-    larger than that one window cut to it around the centre (aspect kept)."""
+    every channel's gain, and on the held-out mosaics three 384 x 384 squares of each window
+    calibrated worse (-0.03 dB fused on the means, -0.07 on one; docs/BENCHMARKS.md, "Choosing
+    the int8 recipe on held-out clips")."""
+    from ..export.int8 import CALIBRATION_INPUTS, CALIBRATION_PIXELS, calibration_plan
     from .align import align_window
     from .windows import window_indices
 
     frames = np.asarray(frames, dtype=np.float32)
     n, c, h, w = frames.shape
     k, causal = (net.window - 1) // 2, net.window > 1 and net.target_index == net.window - 1
-    count = max(1, min(count, max_pixels // (h * w)))
-    targets = sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(count)}) if n > 1 else [0]
-    shrink = min(1.0, (max_pixels / (h * w)) ** 0.5)
-    a, b = max(1, int(h * shrink)), max(1, int(w * shrink))
-    top, left = (h - a) // 2, (w - b) // 2
+    targets, (rows, cols) = calibration_plan(n, h, w, count or CALIBRATION_INPUTS, max_pixels or CALIBRATION_PIXELS)
     out = []
     for t in targets:
-        window = frames[window_indices(t, n, k, causal)].reshape(-1, h, w)
-        window = align_window(window, c, net.target_index, net.align)
-        out.append(np.ascontiguousarray(window[None, :, top : top + a, left : left + b]))
+        window = align_window(frames[window_indices(t, n, k, causal)].reshape(-1, h, w), c, net.target_index,
+                              net.align)
+        out.append(np.ascontiguousarray(window[None, :, rows, cols]))
     return out
 
 

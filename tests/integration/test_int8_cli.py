@@ -89,19 +89,37 @@ def test_export_int8_refusals_are_one_line_errors_and_write_nothing(tmp_path, ar
     assert not onnx.exists()
 
 
-def test_export_int8_of_a_single_frame_checkpoint_is_refused(tmp_path):
+def test_export_int8_of_a_single_frame_checkpoint_calibrates_on_an_image_or_a_video(tmp_path):
+    import cv2
+
+    from b2g_deploy.modelfile.onnx_metadata import ExportMetadata
+    from b2g_deploy.runtimes import load_runtime
+
     _, single = _checkpoints(tmp_path)
-    video = _clip(tmp_path / "clip.mkv")
-    result = run("export", single, "--onnx", tmp_path / "s8.onnx", "--int8", "--calibrate", video)
-    assert result.exit_code == 2 and "temporal" in result.output
-    assert not (tmp_path / "s8.onnx").exists()
+    image = tmp_path / "img.png"
+    cv2.imwrite(str(image), (np.random.default_rng(1).random((H, W, 3)) * 255).astype(np.uint8))
+    for source, name in ((image, "s8_image.onnx"), (_clip(tmp_path / "clip.mkv"), "s8_video.onnx")):
+        result = run("export", single, "--onnx", tmp_path / name, "--int8", "--calibrate", source)
+        assert result.exit_code == 0, result.output
+        assert "int8 against fp32: PSNR" in result.output
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(tmp_path / name)).metadata_props}
+        assert ExportMetadata.from_props(props, name).precision == "int8"
+    with load_runtime(tmp_path / "s8_image.onnx") as rt:
+        out = rt.infer(np.random.default_rng(2).random((1, 3, H, W), dtype=np.float32))
+    assert out.shape == (1, 3, H, W) and np.isfinite(out).all()
+    grey = tmp_path / "grey.png"
+    cv2.imwrite(str(grey), np.full((H, W), 128, np.uint8))
+    nok = run("export", single, "--onnx", tmp_path / "s8_grey.onnx", "--int8", "--calibrate", grey)
+    assert nok.exit_code == 2 and "channel" in nok.output and not (tmp_path / "s8_grey.onnx").exists()
+    both = run("export", single, "--onnx", tmp_path / "s8_half.onnx", "--int8", "--calibrate", image, "--fp16")
+    assert both.exit_code == 2 and "--fp16" in both.output and not (tmp_path / "s8_half.onnx").exists()
 
 
-def test_denoise_int8_needs_the_temporal_fit_here(tmp_path):
+def test_denoise_int8_is_for_the_network_fitted_here_and_for_video(tmp_path):
     temporal, _ = _checkpoints(tmp_path)
     video = _clip(tmp_path / "clip.mkv")
-    plain = run("denoise", video, "-o", tmp_path / "a.mkv", "--int8")
-    assert plain.exit_code == 2 and "--temporal" in plain.output
     given = run("denoise", video, "-m", temporal, "-o", tmp_path / "b.mkv", "--int8")
     assert given.exit_code == 2 and "export" in given.output
     image = tmp_path / "img.png"
@@ -110,18 +128,21 @@ def test_denoise_int8_needs_the_temporal_fit_here(tmp_path):
     cv2.imwrite(str(image), np.full((H, W, 3), 128, np.uint8))
     still = run("denoise", image, "-o", tmp_path / "c.png", "--int8")
     assert still.exit_code == 2 and "video" in still.output
-    assert not any((tmp_path / name).exists() for name in ("a.mkv", "b.mkv", "c.png", "a.onnx", "a.b2g.pt"))
+    assert not any((tmp_path / name).exists() for name in ("b.mkv", "c.png"))
 
 
-def test_one_command_flow_exports_the_temporal_fit_in_int8(tmp_path):
+@pytest.mark.parametrize("temporal", [False, True], ids=["single-frame", "temporal"])
+def test_one_command_flow_exports_the_fit_in_int8(tmp_path, temporal):
+    import onnx
+
     from b2g_deploy.api import denoise_video
 
     video = _clip(tmp_path / "clip.mkv")
     out = tmp_path / "out.mkv"
     lines = []
-    report = denoise_video(video, out, fit_frames=4, preset="fast", fit_seconds=0.5, device="cpu", temporal=True,
-                           k=1, int8=True, fuse=False, notify=lines.append)
-    assert report.written == N
-    meta = read_temporal_metadata(tmp_path / "out.onnx")
-    assert meta.precision == "int8" and (meta.k, meta.causal) == (1, False)
+    report = denoise_video(video, out, fit_frames=4, preset="fast", fit_seconds=0.5, device="cpu", temporal=temporal,
+                           k=1 if temporal else 2, int8=True, fuse=False, notify=lines.append)
+    assert report.written == N and len(read_frames(out)) == N
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "out.onnx")).metadata_props}
+    assert props["b2g.precision"] == "int8"
     assert any("int8 against fp32" in line for line in lines)
