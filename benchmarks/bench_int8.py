@@ -65,7 +65,7 @@ def run_sigma(sigma: float, clean: np.ndarray, args) -> list[dict]:
 
     def add(label: str, outs: np.ndarray, seconds: float | None, **extra) -> None:
         fused = fuse_clip(np.asarray(outs, np.float32), noisy)
-        row = {"sigma": sigma, "network": label, "seconds_per_frame": seconds,
+        row = {"sigma": sigma, "seed": args.seed, "network": label, "seconds_per_frame": seconds,
                "psnr_unseen": float(np.mean([psnr(outs[i], clean[i]) for i in unseen])),
                "psnr_fused_refined": float(np.mean([psnr(fused[i], clean[i]) for i in unseen])), **extra}
         rows.append(row)
@@ -94,7 +94,8 @@ def render(rows: list[dict], facts: dict) -> str:
     head = " | ".join(f"σ={s:g} | fused and refined" for s in sigmas)
     fidelity = ", ".join(f"{r['int8_fidelity_db']:.1f} dB at σ={r['sigma']:g}" for r in rows if r.get("int8_fidelity_db"))
     out = ["The cockatoo clip at 1280x720, frames 0-39 with the issue's noise; the temporal default "
-           "(`fit --temporal`: the fit on frames 0-7, from the shipped temporal prior, `dis-fine` windows, seed 0) "
+           "(`fit --temporal`: the fit on frames 0-7, from the shipped temporal prior, `dis-fine` windows, seed "
+           f"{rows[0].get('seed', 0)}) "
            "run three ways; the int8 export calibrated on windows of frames 0-7 (its output against the float32 "
            f"graph's there: {fidelity or '–'}). PSNR on frames 8-39, alone and through the default output fusion "
            "with its Wiener step; seconds a frame: the network alone on ONNX Runtime's CPU provider, one thread, "

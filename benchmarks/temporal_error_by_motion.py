@@ -103,6 +103,8 @@ def main() -> None:
         cells = [f"{10 * np.log10(pixels[b] / errors[n][b]):.2f}" for n in names]
         print(f"| {BINS[b]:g}-{BINS[b + 1]:g} | {pixels[b] / pixels.sum():.3f} | " + " | ".join(cells)
               + f" | {fused_t[b] / fused_t.sum():.3f} |")
+    overall = [f"{10 * np.log10(pixels.sum() / errors[n].sum()):.2f}" for n in names]
+    print("| all | 1 | " + " | ".join(overall) + " | 1 |")
 
 
 if __name__ == "__main__":

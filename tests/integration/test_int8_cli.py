@@ -22,14 +22,6 @@ W, H, N = 48, 40, 6
 TINY = ModelConfig(width=8, depth=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
