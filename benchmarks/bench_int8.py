@@ -82,9 +82,8 @@ def run_sigma(sigma: float, clean: np.ndarray, args) -> list[dict]:
         for _ in range(args.rounds):  # alternating, so both see the machine in the same state
             outs32, s32 = run_onnx(fp32, noisy, args.threads)
             outs8, s8 = run_onnx(int8.path, noisy, args.threads)
-            times = {"fp32": s32, "int8": s8}
-        add("ONNX Runtime float32", outs32, times["fp32"])
-        add("ONNX Runtime int8", outs8, times["int8"], int8_fidelity_db=int8.int8_fidelity_db,
+        add("ONNX Runtime float32", outs32, s32)
+        add("ONNX Runtime int8", outs8, s8, int8_fidelity_db=int8.int8_fidelity_db,
             int8_export_s=export_s)
     return rows
 

@@ -35,30 +35,6 @@ def grey_u8(frame: np.ndarray) -> np.ndarray:
     return np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def fuse_with_guides(outs: np.ndarray, noisy: np.ndarray, guide_frames: np.ndarray) -> np.ndarray:
-    """``fuse_clip(outs, noisy)`` (its defaults: 3 frames each side, the Wiener step) with the
-    flows computed between ``guide_frames`` instead of between the outputs."""
-    from b2g_deploy.temporal import refine
-    from b2g_deploy.temporal.fuse import default_direct, default_k, fuse_window, guide_of, interleaved, removed_sigma
-    from b2g_deploy.temporal.fuse_flows import FlowCache
-    from b2g_deploy.temporal.windows import target_slot, window_indices
-
-    n, k = len(outs), default_k(False)
-    slot, sigma = target_slot(k, False), float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outs)]))
-    guides = [guide_of(g) for g in guide_frames]
-    pixels, noisy_pixels = [interleaved(o) for o in outs], [interleaved(y) for y in noisy]
-    flows, fused = FlowCache(), []
-    for t in range(n):
-        idx = window_indices(t, n, k, False)
-        fused.append(fuse_window([outs[i] for i in idx], slot, sigma, guides=[guides[i] for i in idx],
-                                 noisy=[noisy[i] for i in idx], refine=refine.SHARE,
-                                 pixels=[pixels[i] for i in idx], noisy_pixels=[noisy_pixels[i] for i in idx],
-                                 flows=flows, direct_reach=default_direct(False, k)))
-        if t + 1 < n:
-            flows.keep_only([guides[i] for i in window_indices(t + 1, n, k, False)])
-    return np.stack(fused)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--outputs", type=Path, required=True)
@@ -84,7 +60,7 @@ def main() -> None:
                 frames = {"clean": clean, "pass1": runs[f"{method} fused"]}.get(guide)
                 if frames is None:
                     raise SystemExit(f"--flow-guides: unknown {guide!r} (clean, pass1)")
-                runs[f"{method} fused, flows between {guide} frames"] = fuse_with_guides(outs, noisy, frames)
+                runs[f"{method} fused, flows between {guide} frames"] = fuse_clip(outs, noisy, flow_frames=frames)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     pixels = np.zeros(len(BINS) - 1)
     errors = {name: np.zeros(len(BINS) - 1) for name in runs}

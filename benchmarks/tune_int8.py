@@ -78,26 +78,16 @@ def quantize(fp32: bytes, recipe: str, windows: list[np.ndarray], names: tuple[s
              ) -> bytes:
     """The int8 graph of one recipe (``default``: the library's own), ``windows`` calibration_windows'
     (or calibration_frames'); ``names``: the graph's input and output."""
-    from b2g_deploy.export.int8 import CALIBRATION_PERCENTILE, quantize_int8
+    from b2g_deploy.export.int8 import CALIBRATION_PERCENTILE, calibration_reader, quantize_int8
 
-    input_name = names[0]
     if recipe == "default":
         return quantize_int8(fp32, *names, windows, min_fidelity_db=0.0).model
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     which, calibration, method = recipe.split("/")
     feeds = {"windows": windows, "squares": squares_of(windows)}[calibration]
-
-    class Feeds(CalibrationDataReader):
-        def __init__(self):
-            self._left = iter(feeds)
-
-        def get_next(self):
-            x = next(self._left, None)
-            return None if x is None else {input_name: x}
-
     methods = {"pct": (CalibrationMethod.Percentile, {"CalibPercentile": CALIBRATION_PERCENTILE}),
                "minmax": (CalibrationMethod.MinMax, {}), "entropy": (CalibrationMethod.Entropy, {})}
     calibrate, extra = methods[method]
@@ -105,9 +95,10 @@ def quantize(fp32: bytes, recipe: str, windows: list[np.ndarray], names: tuple[s
         raw, pre, out = (Path(tmp) / n for n in ("raw.onnx", "pre.onnx", "int8.onnx"))
         raw.write_bytes(fp32)
         quant_pre_process(str(raw), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), Feeds(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=_nodes(onnx.load(str(pre)), which),
-                        calibrate_method=calibrate, extra_options=extra)
+        quantize_static(str(pre), str(out), calibration_reader(names[0], feeds), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        nodes_to_quantize=_nodes(onnx.load(str(pre)), which), calibrate_method=calibrate,
+                        extra_options=extra)
         return out.read_bytes()
 
 

@@ -203,9 +203,9 @@ def _export(checkpoint: Path, onnx: Path, *, temporary: bool, mode: str, passes:
         elif triton is not None and max_batch > profile.max[0]:
             raise InputError(f"--max-batch {max_batch} exceeds the engine profile's maximum batch "
                              f"{profile.max[0]} (raise it with --max-shape)")
-    if int8 and calibration_frames is None:
-        calibration_frames = _calibration_frames(calibrate, load_checkpoint(checkpoint).channels)
-    int8_frames = calibration_frames if int8 else None
+    int8_frames = calibration_frames  # export() refused frames without int8
+    if int8 and int8_frames is None:
+        int8_frames = _calibration_frames(calibrate, load_checkpoint(checkpoint).channels)
     if temporal:
         report = _export_temporal(checkpoint, onnx, force, int8_frames)
         if trt is not None:

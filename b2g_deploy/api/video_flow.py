@@ -42,18 +42,18 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     if temporal and fit_frames < 2:
         raise InputError("--temporal needs at least 2 frames to fit on; pass --fit-frames N with N >= 2")
     dev = resolve_device(device)
-    frames = read_frames(spec, limit=fit_frames, channels=info.channels)
+    frames = np.stack(read_frames(spec, limit=fit_frames, channels=info.channels))
     net, cfg, init_label = starting_network(None, info.channels, get_preset(preset))
     temporal_start = temporal_starting_network(None, info.channels, k, causal, cfg) if temporal else None
     fitted = fit_network(
-        np.stack(frames), cfg, net, init_label,
+        frames, cfg, net, init_label,
         dict(preset=preset, seed=seed, source=Path(spec).name, height=info.height, width=info.width,
              bit_depth=info.bit_depth, frames=list(range(len(frames)))),
         device=dev, seed=seed, time_budget=fit_seconds, temporal=temporal, k=k, causal=causal, progress=progress,
         temporal_start=temporal_start, check_prior=check_prior,
     )
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
-    fitted.frames = np.stack(frames)  # what an int8 export calibrates on
+    fitted.frames = frames  # what an int8 export calibrates on
     return fitted
 
 

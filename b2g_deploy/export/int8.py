@@ -82,6 +82,39 @@ class Int8Result:
     quantized: int  # convolutions that run in int8
 
 
+def check_calibration_frames(frames: np.ndarray, channels: int) -> None:
+    """Calibration frames must be (N, C, H, W) with the model's C: an InputError otherwise."""
+    from ..errors import InputError
+
+    if frames.ndim != 4 or frames.shape[1] != channels:
+        raise InputError(f"int8 calibration needs {channels}-channel frames, got shape {tuple(frames.shape)}")
+
+
+def calibration_reader(input_name: str, feeds: Sequence[np.ndarray]):
+    """ORT's CalibrationDataReader over ``feeds``, one input per ``get_next``. It also takes
+    ``set_range``, so the calibrator can be handed the inputs a few at a time ("CalibStridedMinMax"):
+    it keeps every activation of the inputs it is given at once (~3.5 GB a 720p window) and
+    merges each pass into its histograms, so one input a pass bounds the memory (an export of a
+    720p temporal model peaked at 11.3 GB with three windows in one pass)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self):
+            self._left = iter(feeds)
+
+        def __len__(self):
+            return len(feeds)
+
+        def set_range(self, start_index: int, end_index: int):
+            self._left = iter(feeds[start_index:end_index])
+
+        def get_next(self):
+            x = next(self._left, None)
+            return None if x is None else {input_name: x}
+
+    return Feeds()
+
+
 def trunk_convolutions(model) -> list[str]:
     """Names of the Conv nodes ``quantize_int8`` quantizes (an onnx ModelProto)."""
     return [node.name for node in model.graph.node
@@ -99,32 +132,12 @@ def quantize_int8(model: bytes, input_name: str, output_name: str, calibration: 
         raise ValueError("int8 quantization needs at least one calibration input")
     try:
         import onnx
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:  # onnxruntime is a core dependency; a broken install names it
         raise MissingPackageError("onnxruntime") from None
 
     feeds = [np.ascontiguousarray(x, dtype=np.float32) for x in calibration]
-
-    class Feeds(CalibrationDataReader):
-        """The calibration inputs, handed to the calibrator one at a time (``set_range``): it
-        keeps every activation of the inputs it is given at once (~3.5 GB a 720p window) and
-        merges each pass into its histograms, so one input a pass bounds the memory (an export
-        of a 720p temporal model peaked at 11.3 GB with the three windows in one pass)."""
-
-        def __init__(self):
-            self._left = iter(feeds)
-
-        def __len__(self):
-            return len(feeds)
-
-        def set_range(self, start_index: int, end_index: int):
-            self._left = iter(feeds[start_index:end_index])
-
-        def get_next(self):
-            x = next(self._left, None)
-            return None if x is None else {input_name: x}
 
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         raw, prepared, out = (Path(tmp) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
@@ -135,7 +148,7 @@ def quantize_int8(model: bytes, input_name: str, output_name: str, calibration: 
         nodes = trunk_convolutions(onnx.load(str(prepared)))
         if not nodes:
             raise ParityError("no trunk convolutions to quantize in this graph (not a b2g-deploy export?)")
-        quantize_static(str(prepared), str(out), Feeds(), quant_format=QuantFormat.QDQ,
+        quantize_static(str(prepared), str(out), calibration_reader(input_name, feeds), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                         nodes_to_quantize=nodes, calibrate_method=CalibrationMethod.Percentile,
                         # "CalibStridedMinMax" is ORT's name for collecting in passes of N inputs;

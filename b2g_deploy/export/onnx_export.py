@@ -101,9 +101,10 @@ def export_onnx(
                               "temporal.export.export_temporal_checkpoint (b2g-deploy export does)")
     if fp16 and int8_frames is not None:
         raise InputError("--fp16 and --int8 are two different graphs: choose one")
-    if int8_frames is not None and (int8_frames.ndim != 4 or int8_frames.shape[1] != ckpt.net.channels):
-        raise InputError(f"int8 calibration needs {ckpt.net.channels}-channel frames, got shape "
-                         f"{tuple(int8_frames.shape)}")
+    if int8_frames is not None:
+        from .int8 import check_calibration_frames
+
+        check_calibration_frames(int8_frames, ckpt.net.channels)
     net, precision = ckpt.net, "fp16" if fp16 else "fp32"
     rate = ckpt.config.mask.rate
     module = build_module(net, mode, passes, rate, seed, half=fp16)

@@ -240,7 +240,7 @@ def export_temporal_checkpoint(checkpoint: str | Path, out: str | Path, force: b
     check_writable(out, force)
     if int8_frames is None:
         return export_temporal_onnx(ckpt.net, out)
-    if int8_frames.ndim != 4 or int8_frames.shape[1] != ckpt.net.channels:
-        raise InputError(f"int8 calibration needs {ckpt.net.channels}-channel frames, got shape "
-                         f"{tuple(int8_frames.shape)}")
+    from ..export.int8 import check_calibration_frames
+
+    check_calibration_frames(int8_frames, ckpt.net.channels)
     return export_temporal_onnx(ckpt.net, out, int8=calibration_windows(ckpt.net, int8_frames))

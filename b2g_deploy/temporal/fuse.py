@@ -206,12 +206,13 @@ def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
 def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, causal: bool = False,
               strength: float = DEFAULT_STRENGTH, sigma: float | None = None,
               flow: FusionFlow = DEFAULT_FLOW, refine: bool | float = True,
-              direct_reach: int | None = None) -> np.ndarray:
+              direct_reach: int | None = None, flow_frames: np.ndarray | None = None) -> np.ndarray:
     """Every frame of a denoised clip (N, C, H, W) fused with its window's (``window_indices``):
     what :class:`OutputFuser` gives for the same frames streamed. ``k`` None: ``default_k``;
     ``sigma`` None: the mean of ``removed_sigma`` over the clip; ``refine``: the Wiener step on
     the noisy frames, ``refine.SHARE`` of the output when True, or this share (a float in [0, 1];
-    0 or False: none); ``direct_reach`` None: ``default_direct``."""
+    0 or False: none); ``direct_reach`` None: ``default_direct``; ``flow_frames``: the frames the
+    flows are computed between (None: the outputs, as a stream does; an analysis may pass others)."""
     from . import refine as step
 
     k = default_k(causal) if k is None else k
@@ -223,7 +224,7 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
     share = step.SHARE if refine is True else float(refine)
     slot = target_slot(k, causal)
     # Once per frame, not once per window it is in.
-    guides = [guide_of(o) for o in outputs]
+    guides = [guide_of(o) for o in (outputs if flow_frames is None else flow_frames)]
     pixels = [interleaved(o) for o in outputs]
     noisy_pixels = [interleaved(y) for y in noisy] if share > 0 else None
     flows, direct = FlowCache(), default_direct(causal, k) if direct_reach is None else direct_reach

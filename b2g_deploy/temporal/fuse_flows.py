@@ -54,8 +54,9 @@ def chain(field: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 class FlowCache:
     """Flows between frame pairs (the consecutive ones are what later windows chain through),
-    each computed once for the windows that share it; keyed by the guides' identity (each entry holds its guides, so an id reused by a new guide is never
-    mistaken for the old one). Thread-safe: a pooled fusion reads it from several threads."""
+    each computed once for the windows that share it; keyed by the guides' identity (each entry
+    holds its guides, so an id reused by a new guide is never mistaken for the old one).
+    Thread-safe: a pooled fusion reads it from several threads."""
 
     def __init__(self):
         self._flows: dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
