@@ -12,8 +12,8 @@ block. The stats say ``interrupted``; the caller decides the exit code.
 A temporal runtime (``runtimes.temporal``: windows of frames in, the target frame out) is fed
 through a :class:`~b2g_deploy.temporal.windows.RingBuffer` (:class:`TemporalFeeder`): the
 output still has exactly one frame per decoded input frame, in order, under the input frame's
-index. Causal windows are emitted as their frame arrives; centred ones k frames later, and the
-last k, reflected at the end, when the source ends (not after Ctrl-C: the frames already
+index. Causal windows are emitted as their frame arrives; centred ones k frames later (the first
+k+1 when frame 2k arrives), and the last k when the source ends (not after Ctrl-C: the frames already
 denoised are kept, the pending k are not run). Frames the source skips are not pushed (the
 window closes over the gap); a frame size change mid-stream flushes the old size's windows
 and starts a new window stream. The ring hands each window over as its frames, not concatenated:
@@ -342,7 +342,7 @@ def run_pipeline(
             out = runtime.infer(frames)
             emit((index, noisy, denoised) for (index, noisy), denoised in zip(items, out))
         if feeder is not None and not errors:
-            emit(feeder.flush())  # the source ended: the last k centred windows, reflected
+            emit(feeder.flush())  # the source ended: the last k centred windows
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:

@@ -353,7 +353,7 @@ class OutputFuser:
         return ready + self._emit(windows, noisy_windows)
 
     def flush(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        """End of stream (or of one frame size): the pending frames, windows reflected at the end."""
+        """End of stream (or of one frame size): the pending frames' windows."""
         noisy_windows = self.noisy_ring.flush_frames() if self.noisy_ring is not None else None
         windows = self.ring.flush_frames()
         workers = self.workers

@@ -92,7 +92,7 @@ def window_fields(guides: Sequence[np.ndarray], slot: int, flow: str, cache: Flo
     fields: list[np.ndarray | None] = [None] * len(guides)
 
     def pair(a: int, b: int) -> np.ndarray:
-        if guides[a] is guides[b]:  # a window reflected at a clip's edge holds a frame twice
+        if guides[a] is guides[b]:  # a clip shorter than the window has frames twice in it
             return np.zeros(guides[a].shape[:2] + (2,), np.float32)
         return cache.get(guides[a], guides[b], flow)
 

@@ -8,24 +8,28 @@ A window has 2k+1 slots in time order:
 At the clip edges the missing slots are filled as follows, and :func:`window_indices` is the one
 place that decides it (the fit, the ring buffer and the tests all go through it):
 
-- centred: the slot for t+d (d != 0) outside the clip takes frame t-d, i.e. the window is
-  *reflected about the target*. At t = 0 this is the usual reflection about the first frame
-  (t-2, t-1 -> frames 2, 1). Reflecting about the clip edge instead would, for 0 < t < k, put
-  the target frame itself into a neighbour slot (t=1, k=2: slot t-2 = -1 -> frame 1): its
-  noise would then reach the network unmasked, which teaches the blind-spot fit to copy it.
-  Reflection about the target never does that and keeps each slot's temporal distance.
+- centred: the window holds the 2k+1 consecutive frames nearest t, so near an edge it reaches
+  further in on the other side (t = 0, k = 2: frames 0..4), the target in the centre slot and the
+  others in order of distance (slots -1, +1, -2, +2, ..., the earlier frame first at equal
+  distance): inside the clip that is t-k..t+k. Every neighbour slot holds another frame, and the
+  target never sits in one (its noise would reach the network unmasked and teach the blind-spot
+  fit to copy it). This replaced a window reflected about the target (t = 0: frames 2, 1, 0, 1,
+  2): a frame seen twice brings no new noise draw, and on held-out clips the nearest distinct
+  frames scored +0.19 / +0.16 dB on the first and last two frames (sigma 25 / 50), +0.33 / +0.19
+  once fused (docs/BENCHMARKS.md, "Windows at the clip's ends").
 - causal: slots before the first frame replicate frame 0 (reflection would need future frames,
   which a zero-lookahead stream does not have). Frame 0's window is frame 0 in every slot; the
   fit skips such windows (:func:`window_sees_own_target`), the deployed pass just runs on it.
-- clips shorter than the window (n < 2k+1): a centred slot whose reflection is outside the clip
-  too takes the nearest frame on its own side, or if that is the target, the nearest on the
-  other side; so every neighbour slot holds another frame whenever n >= 2, and a 1-frame clip
-  has the frame itself in every slot. Causal windows need no special case (replication).
+- clips shorter than the window (n < 2k+1), centred: a slot takes the frame t+d, else its
+  reflection t-d, else the nearest frame on its own side, or if that is the target, the nearest
+  on the other side; so every neighbour slot holds another frame whenever n >= 2 (some twice),
+  and a 1-frame clip has the frame itself in every slot. Causal windows need no special case
+  (replication).
 
 :class:`RingBuffer` keeps the last 2k+1 frames of a stream and emits each frame's window exactly
-once, in order: causal windows as soon as the frame arrives, centred ones k frames later (and
-the last k on :meth:`RingBuffer.flush`), identical to what :func:`window_indices` gives for the
-whole clip.
+once, in order: causal windows as soon as the frame arrives, centred ones k frames later (the
+first k+1 together when frame 2k arrives, since they reach up to it; the last k on
+:meth:`RingBuffer.flush`), identical to what :func:`window_indices` gives for the whole clip.
 """
 
 from __future__ import annotations
@@ -56,11 +60,20 @@ def target_slot(k: int, causal: bool) -> int:
     return 2 * k if causal else k
 
 
-def _centred_index(t: int, d: int, n: int) -> int:
+def _centred_indices(t: int, n: int, k: int) -> list[int]:
+    if n >= window_size(k):  # the 2k+1 consecutive frames nearest t, by distance into the slots
+        first = min(max(t - k, 0), n - window_size(k))
+        others = sorted((i for i in range(first, first + window_size(k)) if i != t), key=lambda i: (abs(i - t), i))
+        by_slot = {0: t, **dict(zip((d for m in range(1, k + 1) for d in (-m, m)), others))}
+        return [by_slot[d] for d in range(-k, k + 1)]
+    return [_short_clip_index(t, d, n) for d in range(-k, k + 1)]
+
+
+def _short_clip_index(t: int, d: int, n: int) -> int:
     for i in (t + d, t - d):  # the frame itself, else its reflection about the target
         if 0 <= i < n:
             return i
-    # Clip shorter than the window: the nearest frame on d's side, else on the other side.
+    # Neither in the clip: the nearest frame on d's side, else on the other side.
     own_side = min(max(t + d, 0), n - 1)
     return own_side if own_side != t else min(max(t - d, 0), n - 1)
 
@@ -75,7 +88,7 @@ def window_indices(t: int, n_frames: int, k: int, causal: bool = False) -> list[
         raise ValueError(f"k must be >= 0, got {k}")
     if causal:
         return [max(t + d, 0) for d in range(-2 * k, 1)]
-    return [_centred_index(t, d, n_frames) for d in range(-k, k + 1)]
+    return _centred_indices(t, n_frames, k)
 
 
 def stack_windows(windows: Sequence[Sequence[np.ndarray]], out: np.ndarray | None = None) -> np.ndarray:
@@ -119,8 +132,9 @@ class RingBuffer:
 
     Every pushed frame's window is emitted exactly once, in frame order; index counts frames
     from the start of the stream. Causal buffers emit the pushed frame's window at once (zero
-    frames of lookahead); centred ones emit frame i-k when frame i arrives, and the last k
-    frames' windows (reflected at the end) on :meth:`flush`, which also starts a new stream.
+    frames of lookahead); centred ones emit frame i-k when frame i arrives (frames 0..k when
+    frame 2k does: their windows reach up to it), and the last k frames' windows on
+    :meth:`flush`, which also starts a new stream.
     All frames of a stream must have one shape; another raises :class:`FrameSizeChangedError`.
     """
 
@@ -135,7 +149,8 @@ class RingBuffer:
 
     @property
     def latency(self) -> int:
-        """Frames of lookahead: a frame's window is out this many pushes after the frame."""
+        """Frames of lookahead: a frame's window is out this many pushes after the frame (centred:
+        up to 2k for the first k frames of a stream, whose windows reach further in)."""
         return 0 if self.causal else self.k
 
     @property
@@ -159,7 +174,8 @@ class RingBuffer:
         return [(t, stack_window(frames, range(len(frames)))) for t, frames in windows]
 
     def push(self, frame: Frame) -> list[tuple[int, Frame]]:
-        """Add the next (C, H, W) frame; returns the windows now complete (zero or one)."""
+        """Add the next (C, H, W) frame; returns the windows now complete (zero or one; centred:
+        the first k+1 at once, when frame 2k arrives)."""
         return self._stacked(self.push_frames(frame))
 
     def push_frames(self, frame: Frame) -> list[tuple[int, list[Frame]]]:
@@ -180,13 +196,14 @@ class RingBuffer:
         self._pushed += 1
         if self.causal:
             return [self._window(self._pushed - 1, self._pushed)]
-        t = self._pushed - 1 - self.k
-        # Every slot of t's window is at most t+k = the newest frame, so the clip length seen so
-        # far gives the same window as the whole clip will (window_indices reflects about t).
-        return [self._window(t, self._pushed)] if t >= 0 else []
+        if self._pushed < window_size(self.k):
+            return []  # the first windows reach up to frame 2k
+        # Once 2k+1 frames are in, frame t's window (t <= newest - k) lies within frames
+        # max(t-k, 0) .. max(t+k, 2k), all seen: the whole clip will give it the same frames.
+        return [self._window(t, self._pushed) for t in range(self._emitted, self._pushed - self.k)]
 
     def flush(self) -> list[tuple[int, Frame]]:
-        """End of stream: the windows still pending, reflected at the end; then reset."""
+        """End of stream: the windows still pending; then reset."""
         return self._stacked(self.flush_frames())
 
     def flush_frames(self) -> list[tuple[int, list[Frame]]]:

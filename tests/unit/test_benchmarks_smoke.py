@@ -208,3 +208,26 @@ def test_int8_recipes_pick_their_convolutions_and_the_tables_render(tmp_path):
     assert "| ONNX Runtime int8 | 35.90 | 36.90 | 35.90 | 36.90 | 0.70 |" in text
     tuned = tune.table([{"recipe": "default", "sigma": 25.0, "unseen": 1.0, "fused": 2.0, "s_per_frame": 0.5}])
     assert "| default | 1.00 | 2.00 | 0.50 |" in tuned
+
+
+def test_edge_window_rules_differ_only_at_the_ends_and_score_a_small_clip():
+    from b2g_deploy.config import ModelConfig
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    edges = _load("edge_windows")
+    assert edges.reflected(0, 12, 2) == [2, 1, 0, 1, 2]
+    assert edges.distinct_own_slots(0, 12, 2) == [4, 3, 0, 1, 2]
+    assert edges.shipped(0, 12, 2) == [3, 1, 0, 2, 4]
+    for t in range(2, 10):
+        assert edges.reflected(t, 12, 2) == edges.distinct_own_slots(t, 12, 2) == edges.shipped(t, 12, 2)
+    net = TemporalB2GNet.for_k(3, 2, False, ModelConfig(width=8, depth=2)).eval()
+    rng = np.random.default_rng(0)
+    clip = [np.clip(rng.random((3, 1, 1)) + 0.02 * t, 0, 1).astype(np.float32) * np.ones((3, 32, 32), np.float32)
+            for t in range(6)]
+    scores = {name: edges.score(net, [clip], 25.0, rule) for name, rule in edges.RULES.items()}
+    assert all(np.isfinite(list(s.values())).all() for s in scores.values())
+    # a 6-frame clip's windows differ between the rules at its ends, so the scores do
+    assert scores["reflected (until 2026-12-06)"]["edge"] != scores["distinct, by distance (shipped)"]["edge"]
+    rows = [{"wobble": 0.0, "sigma": 25.0, "rule": name, **s} for name, s in scores.items()]
+    text = edges.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1)
+    assert text.count("| distinct, by distance (shipped) |") == 1

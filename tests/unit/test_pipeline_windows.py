@@ -196,7 +196,8 @@ def test_a_pipeline_preparing_ahead_writes_what_it_denoised_and_leaves_no_thread
 
     sink = _Sink()
     stats = run_pipeline(_Source(frames), Aligned(2), sink, batch=1, prepare_ahead=True)
-    want = 7 if interrupt_after is None else interrupt_after
+    # One batch a pushed frame, the first holding frames 0..k (their windows reach up to frame 2k).
+    want = 7 if interrupt_after is None else 3 + interrupt_after - 1
     assert stats.interrupted == (interrupt_after is not None)
     assert stats.written == want and [i for i, _ in sink.got] == list(range(want))
     assert not any(t.name.startswith("prepare") for t in threading.enumerate())

@@ -30,11 +30,26 @@ def test_centred_window_inside_the_clip():
     assert window_indices(5, 12, 2) == [3, 4, 5, 6, 7]
 
 
-def test_centred_window_reflects_about_the_target_at_the_edges():
-    assert window_indices(0, 12, 2) == [2, 1, 0, 1, 2]
-    assert window_indices(1, 12, 2) == [3, 0, 1, 2, 3]  # clip-edge reflection would give frame 1 twice
-    assert window_indices(11, 12, 2) == [9, 10, 11, 10, 9]
-    assert window_indices(10, 12, 2) == [8, 9, 10, 11, 8]
+def test_centred_window_takes_the_nearest_distinct_frames_at_the_edges():
+    assert window_indices(0, 12, 2) == [3, 1, 0, 2, 4]  # frames 0..4, nearer ones in nearer slots
+    assert window_indices(1, 12, 2) == [3, 0, 1, 2, 4]
+    assert window_indices(11, 12, 2) == [8, 10, 11, 9, 7]
+    assert window_indices(10, 12, 2) == [8, 9, 10, 11, 7]
+    assert window_indices(2, 5, 2) == [0, 1, 2, 3, 4]  # a clip exactly one window long
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_centred_windows_hold_distinct_frames_nearest_the_target(k):
+    for n in range(2 * k + 1, 12):
+        for t in range(n):
+            idx = window_indices(t, n, k)
+            assert len(set(idx)) == 2 * k + 1  # no frame twice
+            assert max(idx) - min(idx) == 2 * k and t in idx  # consecutive frames around t
+            distance = [abs(idx[k + d] - t) for d in range(1, k + 1)] + [abs(idx[k - d] - t) for d in range(1, k + 1)]
+            slot_distance = list(range(1, k + 1)) * 2
+            # nearer frames never sit in farther slots
+            pairs = sorted(zip(slot_distance, distance))
+            assert [d for _, d in pairs] == sorted(distance)
 
 
 def test_causal_window_ends_at_the_target_and_replicates_the_first_frame():
@@ -91,8 +106,9 @@ def test_ring_buffer_emits_every_frame_once_in_order_with_the_offline_window(n, 
     emitted = []
     for i in range(n):
         out = buffer.push(frames[i])
-        # Causal: the pushed frame's window at once. Centred: frame i-k's, once it exists.
-        expected_now = [i] if causal else ([i - k] if i >= k else [])
+        # Causal: the pushed frame's window at once. Centred: frame i-k's, the first k+1 together
+        # once frame 2k is in (their windows reach up to it).
+        expected_now = [i] if causal else (list(range(k + 1)) if i == 2 * k else [i - k] if i > 2 * k else [])
         assert [t for t, _ in out] == expected_now
         emitted += out
     tail = buffer.flush()
@@ -108,8 +124,12 @@ def test_ring_buffer_latency_and_new_stream_after_flush():
     assert buffer.latency == 2 and RingBuffer(2, causal=True).latency == 0
     for frame in _numbered_frames(3):
         buffer.push(frame)
+    assert buffer.pending == 3  # a stream shorter than the window waits for the end (or frame 2k)
+    assert [t for t, _ in buffer.flush()] == [0, 1, 2]
+    for frame in _numbered_frames(7):
+        buffer.push(frame)
     assert buffer.pending == 2
-    assert [t for t, _ in buffer.flush()] == [1, 2]
+    assert [t for t, _ in buffer.flush()] == [5, 6]
     assert [t for t, _ in buffer.push(torch.zeros(1, 8, 8))] == []  # a new stream, new size allowed
     assert [t for t, _ in buffer.flush()] == [0]
 
