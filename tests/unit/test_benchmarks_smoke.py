@@ -231,3 +231,40 @@ def test_edge_window_rules_differ_only_at_the_ends_and_score_a_small_clip():
     rows = [{"wobble": 0.0, "sigma": 25.0, "rule": name, **s} for name, s in scores.items()]
     text = edges.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1)
     assert text.count("| distinct, by distance (shipped) |") == 1
+
+
+def test_int8_analysis_graphs_drop_activation_rounding_and_perturb_weights(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from b2g_deploy.config import ModelConfig
+    from b2g_deploy.temporal.export import calibration_windows, export_temporal_onnx
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    why = _load("int8_why")
+    torch.manual_seed(0)
+    net = TemporalB2GNet.for_k(3, 1, False, ModelConfig(width=8, depth=3)).eval()
+    net.align = "none"
+    rng = np.random.default_rng(0)
+    frames = np.clip(0.5 + 0.2 * rng.standard_normal((5, 3, 40, 56)), 0, 1).astype(np.float32)
+    fp32 = onnx.load(str(export_temporal_onnx(net, tmp_path / "f.onnx").path))
+    int8 = onnx.load(str(export_temporal_onnx(net, tmp_path / "q.onnx", int8=calibration_windows(net, frames)).path))
+
+    def run(model, x):
+        return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"window": x})[0]
+
+    x = frames[:3].reshape(1, 9, 40, 56)
+    weights_only = why.without_activation_rounding(int8, clip=False)
+    clipped = why.without_activation_rounding(int8, clip=True)
+    quantize = [n for n in int8.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantize and not [n for n in weights_only.graph.node if n.op_type == "QuantizeLinear"]
+    assert sum(n.op_type == "Clip" for n in clipped.graph.node) >= len(quantize)
+    base, q, w, c = (run(m, x) for m in (fp32, int8, weights_only, clipped))
+    # rounded weights alone stay closer to float32 than the whole int8 graph; the calibration
+    # windows are the input, so the clip changes next to nothing
+    assert np.abs(w - base).mean() < np.abs(q - base).mean() and np.abs(c - w).max() < 1e-2
+    noisy = run(why.with_weight_noise(fp32, 1), x)
+    assert 0 < np.abs(noisy - base).max() < 0.05
+    rows = [{"graph": g, "alone": a, "fused": a + 1} for g, a in (("float32", 36.0), ("int8", 36.1))]
+    assert "| int8 | 36.10 | 37.10 | +0.10 / +0.10 |" in why.render(rows, {"command": "c", "cpu": "cpu", "cores": 2,
+                                                                           "date": "d", "torch": "t"})
