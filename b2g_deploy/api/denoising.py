@@ -163,6 +163,7 @@ def denoise_video(
     fuse_flow: str = "fine",
     fuse_frames: int | None = None,
     refine: bool = True,
+    unclip: bool = True,
     limit: int | None = None,
     reconnects: int = 3,
     force: bool = False,
@@ -190,7 +191,9 @@ def denoise_video(
     (``temporal.fuse``: 3 frames each side, or the 4 before it for a causal model or a live
     source; ``fuse_frames`` frames each side, or twice that before, instead), its optical flow
     ``fuse_flow`` (``temporal.fuse.FUSION_FLOWS``); ``refine``: the
-    fusion's Wiener step on the noisy frames (``temporal.refine``). ``threads``: ONNX
+    fusion's Wiener step on the noisy frames (``temporal.refine``); ``unclip``: each output
+    frame mapped back from the bias that clipping at black and white leaves in a denoiser of
+    noisy data (``clipping``; ``sigma`` if given, else estimated). ``threads``: ONNX
     Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
     written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
@@ -262,7 +265,7 @@ def denoise_video(
             stats = _stream(reader, rt, output, codec=codec, bit_depth=bit_depth, force=force, batch=batch,
                             blend=blend, blend_threshold=blend_threshold, sigma=sigma, limit=limit,
                             progress=progress, fuse=fuse, fuse_flow=fuse_flow, fuse_frames=fuse_frames,
-                            refine=refine, live=_is_live(spec))
+                            refine=refine, unclip=unclip, live=_is_live(spec))
         finally:
             reader.close()
     report.streamed, report.runtime, report.announced = True, rt.name, reader.info.frame_count
@@ -289,7 +292,7 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
             batch: int, blend: float, blend_threshold: float, sigma: float | None, limit: int | None,
             progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, fuse_flow: str = "fine",
             fuse_frames: int | None = None,
-            refine: bool = True, live: bool = False):
+            refine: bool = True, unclip: bool = True, live: bool = False):
     from ..io.pipeline import check_channels, run_pipeline
     from ..io.temporal import TemporalBlend
     from ..io.video_writers import open_sink
@@ -317,8 +320,15 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
                             flow=fuse_flow, refine=refine, workers=workers)
     # A file's next windows are aligned while the network runs (io.pipeline.TemporalFeeder);
     # a live source's frames leave as soon as they are denoised.
+    unclipper = None
+    if unclip:
+        from ..clipping import Unclipper
+
+        # Every frame a reader gives was clipped to its bit depth's range (docs/METHOD_NOTES.md,
+        # "Clipping's bias").
+        unclipper = Unclipper(sigma / 255.0 if sigma is not None else None)
     return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
-                        progress=on_frame, prepare_ahead=not live)
+                        progress=on_frame, prepare_ahead=not live, unclip=unclipper)
 
 
 def _check_fuse_flow(flow: str) -> None:

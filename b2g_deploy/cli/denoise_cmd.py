@@ -35,6 +35,7 @@ def denoise_command(
     fuse_flow: Annotated[str, typer.Option(help="video, --fuse: the fusion's optical flow: fine (a vector per pixel of the half-size guide, bicubic warps) | medium (DIS medium, bilinear: flows ~3x cheaper; measured 0.2-0.4 dB lower on 256x256 clips, within 0.1 dB at 720p)")] = "fine",
     fuse_frames: Annotated[Optional[int], typer.Option(help="video, --fuse: frames fused each side (default 3; a causal model or a live source fuses the 2N before, by default 4). Wider helps a steady camera (held-out pans: +0.2-0.5 dB at 5) and costs a moving one (the 720p cockatoo clip: -0.07 dB at 5, -0.17 at 7); the fusion takes ~1.2x its time at 5, ~1.5x at 7")] = None,
     refine: Annotated[bool, typer.Option("--refine/--no-refine", help="video, --fuse: also average the noisy frames as the outputs are averaged and Wiener-filter that with the fused frame as pilot (held-out clips: +0.4 dB at sigma 25, +0.2 at 50; ~0.3 s more a 720p frame on one CPU core)")] = True,
+    unclip: Annotated[bool, typer.Option("--unclip/--no-unclip", help="video: map each output back from the bias that clipping at black and white leaves in a denoiser of noisy data (Foi 2009; held-out clips: +0.2 to +1 dB at sigma 25, +1 to +2 at 50, most where the picture is near black or white)")] = True,
     frames_limit: Annotated[Optional[int], typer.Option(help="video: stop after N frames")] = None,
     temporal: Annotated[bool, typer.Option("--temporal", help="video without -m: fit, export and stream a multi-frame network")] = False,
     k: Annotated[int, typer.Option("--k", help="--temporal: window half-width, 2k+1 frames")] = 2,
@@ -49,7 +50,7 @@ def denoise_command(
 
     if api.is_video_job(input, output):  # video files, cameras, streams, folder -> video file
         return _denoise_video(api, input, output, model, runtime=runtime, device=device, batch=batch, force=force,
-                              fit_frames=fit_frames, preset=preset, codec=codec, blend=blend, fuse=fuse, fuse_flow=fuse_flow, fuse_frames=fuse_frames, refine=refine, limit=frames_limit,
+                              fit_frames=fit_frames, preset=preset, codec=codec, blend=blend, fuse=fuse, fuse_flow=fuse_flow, fuse_frames=fuse_frames, refine=refine, unclip=unclip, limit=frames_limit,
                               mode=mode, passes=passes, temporal=temporal, k=k, causal=causal, int8=int8, server=server,
                               server_model=server_model)
     if temporal or causal or k != 2 or int8 or fuse_frames is not None:

@@ -28,7 +28,8 @@ frames next, on the encoder thread (so it overlaps the next frames' inference): 
 averaged with its neighbours' outputs where they agree after motion compensation, and it holds
 back the frames whose later neighbours have not been denoised yet (none for causal fusion);
 they are flushed when the encoder sees the end, so after Ctrl-C too every denoised frame is
-still written.
+still written. An :class:`~b2g_deploy.clipping.Unclipper` (``unclip``) then maps each frame back
+from the bias that clipping at black and white leaves in a denoiser of noisy data.
 
 Torch, ONNX Runtime and TensorRT release the GIL while they compute, and OpenCV does while it
 decodes and encodes, so threads (not processes) are enough to overlap the three.
@@ -51,6 +52,7 @@ from ..modelfile.info import ModelInfo
 from .temporal import TemporalBlend
 
 if TYPE_CHECKING:
+    from ..clipping import Unclipper
     from ..temporal.fuse import OutputFuser
 
 _END = object()  # end-of-stream marker passed down the queues
@@ -126,14 +128,16 @@ def _put_while_alive(q: queue.Queue, item: object, worker: threading.Thread) -> 
 
 class _Finish:
     """What happens to each denoised frame on the encoder thread before it is written: the
-    output fusion (which holds frames back until their later neighbours arrive), then the
-    blend. Both run there, not on the inference thread, so they overlap the next frames'
-    inference instead of adding to it."""
+    output fusion (which holds frames back until their later neighbours arrive), the mapping
+    back from clipping's bias (``clipping.Unclipper``), then the blend. All run there, not on
+    the inference thread, so they overlap the next frames' inference instead of adding to it."""
 
-    def __init__(self, fuse: OutputFuser | None, blend: TemporalBlend | None):
-        self.fuse, self.blend = fuse, blend
+    def __init__(self, fuse: OutputFuser | None, blend: TemporalBlend | None, unclip: Unclipper | None = None):
+        self.fuse, self.blend, self.unclip = fuse, blend, unclip
 
     def _blend(self, results) -> list[tuple[int, np.ndarray]]:
+        if self.unclip is not None:
+            results = [(index, noisy, self.unclip(noisy, frame)) for index, noisy, frame in results]
         if self.blend is None:
             return [(index, frame) for index, _, frame in results]
         return [(index, self.blend(noisy, frame)) for index, noisy, frame in results]
@@ -303,12 +307,14 @@ def run_pipeline(
     limit: int | None = None,
     progress: ProgressFn | None = None,
     prepare_ahead: bool = False,
+    unclip: Unclipper | None = None,
 ) -> PipelineStats:
     """Denoise every frame of ``source`` with ``runtime`` into ``sink``; closes the sink (not the
     source or runtime). ``limit`` stops after that many frames (an early stop, like Ctrl-C).
     ``fuse``: the denoised frames go through this output fusion (``temporal.fuse``), then
-    ``blend``, on the encoder thread; what the fusion holds is written at the end, after an
-    error and after Ctrl-C. ``prepare_ahead``: a temporal runtime's next windows are aligned
+    ``unclip`` (mapped back from clipping's bias, ``clipping.Unclipper``), then ``blend``, on
+    the encoder thread; what the fusion holds is written at the end, after an error and after
+    Ctrl-C. ``prepare_ahead``: a temporal runtime's next windows are aligned
     while the network runs (``TemporalFeeder``'s ``ahead``; not for live sources)."""
     check_channels(runtime, source)
     stats = PipelineStats()
@@ -317,7 +323,7 @@ def run_pipeline(
     q_out: queue.Queue = queue.Queue(maxsize=queue_size)
     errors: list[BaseException] = []
     decoder = threading.Thread(target=_decode, args=(source, q_in, stop, limit), daemon=True, name="decode")
-    finish = _Finish(fuse, blend)
+    finish = _Finish(fuse, blend, unclip)
     encoder = threading.Thread(target=_encode, args=(sink, q_out, stats, source, progress, errors, finish),
                                daemon=True, name="encode")
     feeder = TemporalFeeder(runtime, ahead=prepare_ahead) if getattr(runtime, "temporal", False) else None

@@ -168,7 +168,7 @@ def test_stream_has_one_output_frame_per_input_frame_in_order(tmp_path, causal, 
     model, net = _temporal_model(tmp_path, causal, suffix)
     video = clip(tmp_path / "clip.mkv")
     out = tmp_path / "frames"  # a folder: each output PNG is named after its input frame
-    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--batch", 2, "--no-fuse")
+    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--batch", 2, "--no-fuse", "--no-unclip")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"frame_{i:06d}.png" for i in range(N)]
@@ -188,7 +188,7 @@ def test_stream_with_mode_flips_averages_each_window_over_its_flips(tmp_path):
     model, net = _temporal_model(tmp_path, False, ".pt")
     video = clip(tmp_path / "clip.mkv")
     out = tmp_path / "frames"
-    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--no-fuse", "--mode", "flips",
+    result = run("denoise", video, "-m", model, "-o", out, "--device", "cpu", "--no-fuse", "--no-unclip", "--mode", "flips",
                  "--passes", 4)
     assert result.exit_code == 0, result.output
     got = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED)[None] / 255.0 for p in sorted(out.iterdir())])
@@ -270,7 +270,7 @@ def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
         cv2.imwrite(str(folder / f"f{i:02d}.png"), np.round(frame[0] * 255).astype(np.uint8))
     (folder / "f02.png").write_bytes(b"not a png")
     out = tmp_path / "out.mkv"
-    stats = denoise_video(folder, out, model, device="cpu", batch=3, fuse=False)
+    stats = denoise_video(folder, out, model, device="cpu", batch=3, fuse=False, unclip=False)
     assert (stats.written, stats.skipped) == (N - 1, 1)
     good = np.stack([f for i, f in enumerate(frames) if i != 2])
     want = denoise_clip(net, torch.from_numpy(good)).numpy()

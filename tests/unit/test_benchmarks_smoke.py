@@ -268,3 +268,25 @@ def test_int8_analysis_graphs_drop_activation_rounding_and_perturb_weights(tmp_p
     rows = [{"graph": g, "alone": a, "fused": a + 1} for g, a in (("float32", 36.0), ("int8", 36.1))]
     assert "| int8 | 36.10 | 37.10 | +0.10 / +0.10 |" in why.render(rows, {"command": "c", "cpu": "cpu", "cores": 2,
                                                                            "date": "d", "torch": "t"})
+
+
+def test_unclip_benchmarks_score_saved_outputs_and_render(tmp_path):
+    from b2g_deploy.clipping import clipped_mean
+
+    saved, held_out = _load("unclip_saved_outputs"), _load("unclip_on_clips")
+    rng = np.random.default_rng(0)
+    clean = np.clip(np.concatenate([np.ones((6, 3, 24, 64)), 0.3 + 0.4 * rng.random((6, 3, 24, 64))], axis=2),
+                    0, 1).astype(np.float32)
+    biased = clipped_mean(clean, 25 / 255).astype(np.float16)  # a denoiser of clipped data, its white too dark
+    path = tmp_path / "b2g-temporal-from-prior_s25_seed3.npy"
+    np.save(path, biased)
+    row = saved.score_file(path, clean, fit_frames=2)
+    assert row["method"] == "b2g-temporal-from-prior" and row["seed"] == 3 and row["sigma"] == 25.0
+    assert row["alone, unclipped"] > row["alone"] + 3  # the bias was the whole error
+    text = saved.render([row], {"command": "c", "cpu": "cpu", "cores": 2, "date": "d"}, "outs")
+    assert "| temporal default, alone, unclipped |" in text and "| seed 3 | mean |" in text
+    noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
+    got = held_out.scores({"net": biased.astype(np.float32)}, noisy, list(clean), 25.0)["net"]
+    assert got["true sigma"] > got["as is"] + 3 and abs(got["sigma_estimate"] - 25) < 2
+    rows = [{"sigma": 25.0, "clip": 0, "output": "net", "near_clip_share": 0.5, **got}]
+    assert "| net |" in held_out.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1, 6.0)

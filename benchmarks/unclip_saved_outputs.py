@@ -1,0 +1,110 @@
+"""Clipping's bias undone (b2g_deploy/clipping.py) on the cockatoo clip's saved network outputs
+(issue 9), beside the outputs as they were: the default video path's numbers since 2026-12-06.
+
+Reads the raw outputs ``bench_temporal.py --save-outputs DIR`` wrote (``METHOD_sS_seedN.npy``,
+frames 0..F-1 of the clip at 720p, float16), rebuilds the issue's noisy frames (as bench_temporal
+does), and scores frames N..F-1 (N: the frames fitted on) four ways: the network alone, alone
+then unclipped, fused and refined (``temporal.fuse.fuse_clip``, the default), fused then
+unclipped. Unclipping is what ``denoise VIDEO`` streams: ``clipping.Unclipper`` with sigma
+estimated frame by frame, in order.
+
+    python benchmarks/bench_temporal.py --scale 1.0 --frames-limit 40 --fit-frames 8 --sigmas 25 --threads 1 \\
+        --methods b2g-single,b2g-temporal-from-prior --fuse --refine on --seed N --save-outputs DIR --no-doc ...
+    python benchmarks/unclip_saved_outputs.py DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_temporal import load_clip  # noqa: E402
+from benchmarks.helpers import DOC, REPO, VIDEO, add_video_noise, log, replace_section, run_facts  # noqa: E402
+
+HEADING = "## Clipping's bias undone on the cockatoo clip (issue 9)"
+RESULTS = REPO / "benchmarks" / "results" / "unclip_cockatoo.json"
+NAME = re.compile(r"(?P<method>.+)_s(?P<sigma>[0-9.]+)_seed(?P<seed>\d+)\.npy$")
+LABELS = {"b2g-single": "single-frame fit", "b2g-temporal-from-prior": "temporal default"}
+WAYS = ("alone", "alone, unclipped", "fused and refined", "fused and refined, unclipped")
+
+
+def streamed_unclip(noisy: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Each frame through one ``Unclipper`` in order, as ``denoise VIDEO``'s pipeline does."""
+    from b2g_deploy.clipping import Unclipper
+
+    unclipper = Unclipper()
+    return np.stack([unclipper(y, f) for y, f in zip(noisy, frames)])
+
+
+def score_file(path: Path, clean: np.ndarray, fit_frames: int) -> dict:
+    from b2g_deploy.metrics import psnr
+    from b2g_deploy.temporal.fuse import fuse_clip
+
+    found = NAME.match(path.name)
+    sigma, seed = float(found["sigma"]), int(found["seed"])
+    outs = np.load(path).astype(np.float32)
+    noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean[: len(outs)])]).astype(np.float32)
+    fused = fuse_clip(outs, noisy)
+    frames = {"alone": outs, "alone, unclipped": streamed_unclip(noisy, outs),
+              "fused and refined": fused, "fused and refined, unclipped": streamed_unclip(noisy, fused)}
+    row = {"method": found["method"], "sigma": sigma, "seed": seed}
+    for way, got in frames.items():
+        row[way] = float(np.mean([psnr(got[i], clean[i]) for i in range(fit_frames, len(outs))]))
+    return row
+
+
+def render(rows: list[dict], facts: dict, folder: str) -> str:
+    out = [f"The temporal default and the single-frame fit on the cockatoo clip (1280x720, frames 0-39, the issue's "
+           f"noise, fits on frames 0-7), their saved outputs (`{folder}`) scored on frames 8-39 as they are and "
+           "unclipped as `denoise VIDEO` streams them (sigma estimated frame by frame).", ""]
+    for sigma in sorted({r["sigma"] for r in rows}):
+        seeds = sorted({r["seed"] for r in rows if r["sigma"] == sigma})
+        out += [f"| σ={sigma:g}, frames 8-39 | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+                "|---|" + "---|" * (len(seeds) + 1)]
+        for method in LABELS:
+            for way in WAYS:
+                got = {r["seed"]: r[way] for r in rows if r["sigma"] == sigma and r["method"] == method}
+                if not got:
+                    continue
+                cells = " | ".join(f"{got[s]:.2f}" if s in got else "–" for s in seeds)
+                out.append(f"| {LABELS[method]}, {way} | {cells} | {np.mean(list(got.values())):.2f} |")
+        out.append("")
+    out.append(f"Run: `{facts['command']}` on {facts['cpu']} ({facts['cores']} cores), {facts['date']}.")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("outputs", type=Path, help="bench_temporal.py --save-outputs folder")
+    ap.add_argument("--fit-frames", type=int, default=8)
+    ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--no-doc", action="store_true")
+    args = ap.parse_args()
+    import cv2
+
+    cv2.setNumThreads(1)
+    files = sorted(p for p in args.outputs.glob("*.npy") if NAME.match(p.name) and NAME.match(p.name)["method"] in LABELS)
+    if not files:
+        sys.exit(f"error: no saved outputs of {', '.join(LABELS)} in {args.outputs}")
+    n = max(len(np.load(p, mmap_mode="r")) for p in files)
+    clean = np.stack(load_clip(VIDEO, n, 1.0))
+    facts, rows = run_facts(), []
+    for path in files:
+        rows.append(score_file(path, clean, args.fit_frames))
+        log(f"{path.name}: " + ", ".join(f"{w} {rows[-1][w]:.2f}" for w in WAYS))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"run": facts, "rows": rows}, indent=1) + "\n")
+    table = render(rows, facts, args.outputs.name)
+    print(table)
+    if not args.no_doc:
+        replace_section(DOC, HEADING, table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Clipping's bias (clipping.py): the clipped Gaussian's mean, its inverse, the noise level before
+clipping, and the stream's unclipper in the video pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from b2g_deploy.clipping import Unclipper, clipped_mean, unclip, unclipped_sigma
+
+SIGMA = 25 / 255
+
+
+def test_the_clipped_mean_is_what_clipped_noise_averages_to():
+    rng = np.random.default_rng(0)
+    x = np.array([0.0, 0.03, 0.5, 0.95, 1.0])
+    sampled = np.clip(x[:, None] + rng.normal(0, SIGMA, (5, 400_000)), 0, 1).mean(axis=1)
+    assert np.allclose(clipped_mean(x, SIGMA), sampled, atol=3e-4)
+    assert clipped_mean(np.array([1.0]), SIGMA)[0] == pytest.approx(1 - SIGMA / np.sqrt(2 * np.pi), abs=1e-6)
+
+
+def test_unclip_inverts_the_clipped_mean_and_leaves_mid_grey_alone():
+    x = np.linspace(0, 1, 101)
+    assert np.allclose(unclip(clipped_mean(x, SIGMA), SIGMA), x, atol=1e-4)
+    mid = np.array([0.4, 0.5, 0.6], np.float32)
+    assert np.allclose(unclip(mid, SIGMA), mid, atol=1e-4)
+    ends = unclip(np.array([0.0, 1.0], np.float32), SIGMA)  # beyond the clipped means of 0 and 1
+    assert ends.tolist() == [0.0, 1.0] and unclip(np.zeros((2, 3, 4)), SIGMA).dtype == np.float32
+    with pytest.raises(ValueError, match="sigma"):
+        unclip(mid, 0.0)
+
+
+def _bright_scene(seed: int = 0):
+    """Half of it white, half mid-grey texture; clipped noise of SIGMA."""
+    rng = np.random.default_rng(seed)
+    clean = np.concatenate([np.ones((3, 32, 64)), 0.3 + 0.4 * rng.random((3, 32, 64))], axis=1).astype(np.float32)
+    noisy = np.clip(clean + rng.normal(0, SIGMA, clean.shape), 0, 1).astype(np.float32)
+    return clean, noisy
+
+
+def test_the_noise_level_before_clipping_is_measured_away_from_black_and_white():
+    clean, noisy = _bright_scene()
+    everywhere = float(np.std(noisy - clean))
+    assert everywhere < 0.85 * SIGMA  # the white half's clipped noise pulls the plain spread down
+    assert unclipped_sigma(noisy, clean, everywhere) == pytest.approx(SIGMA, rel=0.03)
+
+
+def test_the_unclipper_brings_a_biased_white_back_up():
+    clean, noisy = _bright_scene()
+    biased = clipped_mean(clean, SIGMA).astype(np.float32)  # what a denoiser of noisy data learns
+    for unclipper in (Unclipper(SIGMA), Unclipper()):
+        out = unclipper(noisy, biased)
+        assert np.abs(out - clean).max() < 2e-3 < np.abs(biased - clean).max()
+        assert unclipper.estimate == pytest.approx(SIGMA, rel=0.03)
+    with pytest.raises(ValueError, match="sigma"):
+        Unclipper(-1.0)
+
+
+class _PassThrough:
+    """A single-frame runtime that returns its frames: the pipeline's finish alone shows."""
+
+    info = type("I", (), {"channels": 3})()
+    temporal = False
+
+    def infer(self, frames):
+        return frames
+
+
+class _Source:
+    info = type("I", (), {"channels": 3})()
+    skipped = 0
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def __iter__(self):
+        return iter(enumerate(self.frames))
+
+
+class _Sink:
+    def __init__(self):
+        self.got = []
+
+    def write(self, frame, index=None):
+        self.got.append((index, frame.copy()))
+
+    def close(self):
+        pass
+
+
+def test_the_pipeline_unclips_every_frame_it_writes():
+    from b2g_deploy.io.pipeline import run_pipeline
+
+    clean, _ = _bright_scene()
+    biased = clipped_mean(clean, SIGMA).astype(np.float32)
+    frames = [biased.copy() for _ in range(6)]
+    plain, fixed = _Sink(), _Sink()
+    run_pipeline(_Source(frames), _PassThrough(), plain, batch=2)
+    run_pipeline(_Source(frames), _PassThrough(), fixed, batch=2, unclip=Unclipper(SIGMA))
+    assert [i for i, _ in fixed.got] == list(range(6))
+    assert all(np.array_equal(f, biased) for _, f in plain.got)
+    assert all(np.abs(f - clean).max() < 2e-3 for _, f in fixed.got)
