@@ -138,19 +138,15 @@ def main() -> None:
     import torch
 
     from b2g_deploy.checkpoint import load_checkpoint
-    from benchmarks.temporal_priors_on_clips import wobbled
-    from benchmarks.tune_output_fusion import with_disc
-    from benchmarks.tune_temporal_fit import clip_from, held_out_photos
+    from benchmarks.temporal_priors_on_clips import held_out_clips
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     net = load_checkpoint(args.prior).net.eval()
     net.align = "dis-fine"
-    photos = held_out_photos(args.photos + 1)
     facts, rows = run_facts(), []
     for wobble in (float(w) for w in args.wobbles.split(",")):
-        clips = [wobbled(with_disc(clip_from(photo), other), wobble, seed)
-                 for seed, ((_, photo), (_, other)) in enumerate(zip(photos, photos[1:]))]
+        clips = held_out_clips(args.photos, wobble)
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for name, rule in RULES.items():
                 rows.append({"wobble": wobble, "sigma": sigma, "rule": name, **score(net, clips, sigma, rule)})

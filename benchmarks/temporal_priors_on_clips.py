@@ -57,6 +57,14 @@ def wobbled(frames: list[np.ndarray], amplitude: float, seed: int) -> list[np.nd
     return out
 
 
+def held_out_clips(photos: int, wobble: float = 0.0) -> list[list[np.ndarray]]:
+    """``photos`` clips: a pan over each held-out photograph crossed by a disc of the next one,
+    bent by ``wobble`` px (``wobbled``, seeded by the clip's number)."""
+    pairs = held_out_photos(photos + 1)
+    return [wobbled(with_disc(clip_from(photo), other), wobble, seed)
+            for seed, ((_, photo), (_, other)) in enumerate(zip(pairs, pairs[1:]))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("priors", nargs="*", type=Path, help="k=2 temporal priors, centred or causal")
@@ -86,9 +94,7 @@ def main() -> None:
             TemporalB2GNet.from_single_frame(single, 2, False).init_neighbours_as_mean().eval())
     for net in nets.values():
         net.align = args.align
-    photos = held_out_photos(args.photos + 1)
-    clips = [wobbled(with_disc(clip_from(photo), other), args.wobble, seed)
-             for seed, ((_, photo), (_, other)) in enumerate(zip(photos, photos[1:]))]
+    clips = held_out_clips(args.photos, args.wobble)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     table: dict[str, list[float]] = {}
     for sigma in sigmas:

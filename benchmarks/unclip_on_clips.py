@@ -90,9 +90,7 @@ def main() -> None:
     from b2g_deploy.fit import single_pass
     from b2g_deploy.temporal.fuse import fuse_clip
     from b2g_deploy.temporal.model import denoise_clip
-    from benchmarks.temporal_priors_on_clips import wobbled
-    from benchmarks.tune_output_fusion import with_disc
-    from benchmarks.tune_temporal_fit import clip_from, held_out_photos
+    from benchmarks.temporal_priors_on_clips import held_out_clips
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -100,9 +98,7 @@ def main() -> None:
     single = load_checkpoint(data / "prior_rgb.pt").net.eval()
     temporal = load_checkpoint(data / "prior_rgb_t2.pt").net.eval()
     temporal.align = "dis-fine"
-    photos = held_out_photos(args.photos + 1)
-    clips = [wobbled(with_disc(clip_from(photo), other), args.wobble, seed)
-             for seed, ((_, photo), (_, other)) in enumerate(zip(photos, photos[1:]))]
+    clips = held_out_clips(args.photos, args.wobble)
     facts, rows = run_facts(), []
     for sigma in (float(s) for s in args.sigmas.split(",")):
         for c, clean in enumerate(clips):

@@ -1,5 +1,5 @@
 """Clipping's bias (clipping.py): the clipped Gaussian's mean, its inverse, the noise level before
-clipping, and the stream's unclipper in the video pipeline."""
+clipping, and the stream's unclipper (in the pipeline: test_pipeline_windows.py)."""
 
 from __future__ import annotations
 
@@ -54,49 +54,3 @@ def test_the_unclipper_brings_a_biased_white_back_up():
         assert unclipper.estimate == pytest.approx(SIGMA, rel=0.03)
     with pytest.raises(ValueError, match="sigma"):
         Unclipper(-1.0)
-
-
-class _PassThrough:
-    """A single-frame runtime that returns its frames: the pipeline's finish alone shows."""
-
-    info = type("I", (), {"channels": 3})()
-    temporal = False
-
-    def infer(self, frames):
-        return frames
-
-
-class _Source:
-    info = type("I", (), {"channels": 3})()
-    skipped = 0
-
-    def __init__(self, frames):
-        self.frames = frames
-
-    def __iter__(self):
-        return iter(enumerate(self.frames))
-
-
-class _Sink:
-    def __init__(self):
-        self.got = []
-
-    def write(self, frame, index=None):
-        self.got.append((index, frame.copy()))
-
-    def close(self):
-        pass
-
-
-def test_the_pipeline_unclips_every_frame_it_writes():
-    from b2g_deploy.io.pipeline import run_pipeline
-
-    clean, _ = _bright_scene()
-    biased = clipped_mean(clean, SIGMA).astype(np.float32)
-    frames = [biased.copy() for _ in range(6)]
-    plain, fixed = _Sink(), _Sink()
-    run_pipeline(_Source(frames), _PassThrough(), plain, batch=2)
-    run_pipeline(_Source(frames), _PassThrough(), fixed, batch=2, unclip=Unclipper(SIGMA))
-    assert [i for i, _ in fixed.got] == list(range(6))
-    assert all(np.array_equal(f, biased) for _, f in plain.got)
-    assert all(np.abs(f - clean).max() < 2e-3 for _, f in fixed.got)

@@ -281,3 +281,18 @@ def test_infer_window_frames_refuses_an_empty_batch(tiny_temporal):
         rt.frames_on_device = True
         with pytest.raises(InputError, match="empty batch"):
             rt.infer_window_frames([])
+
+
+def test_the_pipeline_unclips_every_frame_it_writes():
+    from b2g_deploy.clipping import Unclipper, clipped_mean
+
+    sigma = 25 / 255
+    rng = np.random.default_rng(0)
+    clean = np.concatenate([np.ones((3, 8, 16)), 0.3 + 0.4 * rng.random((3, 8, 16))], axis=1).astype(np.float32)
+    biased = clipped_mean(clean, sigma).astype(np.float32)  # a denoiser of clipped data: its white too dark
+    plain, fixed = _Sink(), _Sink()
+    run_pipeline(_Source([biased.copy() for _ in range(6)]), _TargetView(2), plain, batch=2)
+    run_pipeline(_Source([biased.copy() for _ in range(6)]), _TargetView(2), fixed, batch=2, unclip=Unclipper(sigma))
+    assert [i for i, _ in fixed.got] == list(range(6))
+    assert all(np.array_equal(f, biased) for _, f in plain.got)
+    assert all(np.abs(f - clean).max() < 2e-3 for _, f in fixed.got)
