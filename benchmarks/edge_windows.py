@@ -40,12 +40,11 @@ RESULTS = REPO / "benchmarks" / "results" / "edge_windows.json"
 
 
 def reflected(t: int, n: int, k: int, causal: bool = False) -> list[int]:
-    """The rule until 2026-12-06 (short clips and causal windows: the shipped rule, unchanged)."""
+    """The rule until 2026-12-06, which the fit on the clip still uses (short clips and causal
+    windows: the same as the shipped rule)."""
     from b2g_deploy.temporal.windows import window_indices
 
-    if causal or n < 2 * k + 1:
-        return window_indices(t, n, k, causal)
-    return [t + d if 0 <= t + d < n else t - d for d in range(-k, k + 1)]
+    return window_indices(t, n, k, causal, edges="reflected")
 
 
 def distinct_own_slots(t: int, n: int, k: int, causal: bool = False) -> list[int]:

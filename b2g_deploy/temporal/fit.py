@@ -130,7 +130,9 @@ def _prepare_clip(frames: torch.Tensor, net: TemporalB2GNet, temporal: TemporalC
     weight = torch.zeros_like(y[0, :1])
     weight[..., :h, :w] = 1.0
     n, slot = frames.shape[0], target_slot(temporal.k, temporal.causal)
-    windows = [window_indices(t, n, temporal.k, temporal.causal) for t in range(n)]
+    # Reflected at the clip's ends, unlike the stream's windows: fitted on the nearest distinct
+    # frames there, the networks scored 0.09 dB lower alone on held-out clips (windows.py).
+    windows = [window_indices(t, n, temporal.k, temporal.causal, edges="reflected") for t in range(n)]
     usable = [idx for idx in windows if not window_sees_own_target(idx, slot)]
     if not usable:
         raise InputError(f"a temporal fit needs at least 2 frames, got {n}")

@@ -38,6 +38,16 @@ def test_centred_window_takes_the_nearest_distinct_frames_at_the_edges():
     assert window_indices(2, 5, 2) == [0, 1, 2, 3, 4]  # a clip exactly one window long
 
 
+def test_the_fit_cuts_windows_reflected_about_the_target():
+    assert window_indices(0, 12, 2, edges="reflected") == [2, 1, 0, 1, 2]
+    assert window_indices(1, 12, 2, edges="reflected") == [3, 0, 1, 2, 3]  # never frame 1 in a neighbour slot
+    assert window_indices(11, 12, 2, edges="reflected") == [9, 10, 11, 10, 9]
+    assert window_indices(5, 12, 2, edges="reflected") == window_indices(5, 12, 2)
+    assert window_indices(0, 2, 2, edges="reflected") == window_indices(0, 2, 2)  # short clips: one rule
+    with pytest.raises(ValueError, match="edges"):
+        window_indices(0, 12, 2, edges="mirror")
+
+
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_centred_windows_hold_distinct_frames_nearest_the_target(k):
     for n in range(2 * k + 1, 12):
