@@ -68,14 +68,15 @@ def unclip(denoised: np.ndarray, sigma: float) -> np.ndarray:
     return table[scaled.astype(np.int32)]
 
 
-def unclipped_sigma(noisy: np.ndarray, denoised: np.ndarray, guess: float) -> float:
+def unclipped_sigma(noisy: np.ndarray, denoised: np.ndarray, guess: float | None = None) -> float:
     """The noise level before clipping, in [0, 1] units: std(noisy - denoised) over the pixels
     whose denoised value lies ``_MARGIN_SIGMAS`` x ``guess`` inside [0, 1] (every pixel when
-    fewer than ``_MIN_SHARE`` of them do). ``guess``: a first estimate (e.g. over all pixels)."""
+    fewer than ``_MIN_SHARE`` of them do). ``guess``: a first estimate; None: the spread over
+    all pixels."""
     noisy, denoised = np.asarray(noisy, np.float32), np.asarray(denoised, np.float32)
-    margin = _MARGIN_SIGMAS * guess
-    inside = (denoised > margin) & (denoised < 1 - margin)
     residual = noisy - denoised
+    margin = _MARGIN_SIGMAS * (float(np.std(residual)) if guess is None else guess)
+    inside = (denoised > margin) & (denoised < 1 - margin)
     if inside.mean() >= _MIN_SHARE:
         residual = residual[inside]
     return max(float(np.std(residual)), 1e-4)
@@ -103,7 +104,6 @@ class Unclipper:
 
     def __call__(self, noisy: np.ndarray, denoised: np.ndarray) -> np.ndarray:
         if self.sigma is None:
-            y, d = np.asarray(noisy)[..., ::2, ::2], np.asarray(denoised)[..., ::2, ::2]
-            frame = unclipped_sigma(y, d, float(np.std(y - d)))
+            frame = unclipped_sigma(np.asarray(noisy)[..., ::2, ::2], np.asarray(denoised)[..., ::2, ::2])
             self._estimate = frame if self._estimate is None else 0.9 * self._estimate + 0.1 * frame
         return unclip(denoised, self.estimate)

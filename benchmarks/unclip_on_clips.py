@@ -34,7 +34,7 @@ def estimated_sigma(noisy: np.ndarray, outputs: np.ndarray) -> float:
     spread over all pixels."""
     from b2g_deploy.clipping import unclipped_sigma
 
-    return float(np.mean([unclipped_sigma(y, o, float(np.std(y - o))) for y, o in zip(noisy, outputs)]))
+    return float(np.mean([unclipped_sigma(y, o) for y, o in zip(noisy, outputs)]))
 
 
 def scores(outputs: dict[str, np.ndarray], noisy: np.ndarray, clean: list[np.ndarray], sigma: float) -> dict:

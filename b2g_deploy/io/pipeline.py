@@ -135,7 +135,7 @@ class _Finish:
     def __init__(self, fuse: OutputFuser | None, blend: TemporalBlend | None, unclip: Unclipper | None = None):
         self.fuse, self.blend, self.unclip = fuse, blend, unclip
 
-    def _blend(self, results) -> list[tuple[int, np.ndarray]]:
+    def _finish(self, results) -> list[tuple[int, np.ndarray]]:
         if self.unclip is not None:
             results = [(index, noisy, self.unclip(noisy, frame)) for index, noisy, frame in results]
         if self.blend is None:
@@ -144,10 +144,10 @@ class _Finish:
 
     def push(self, index: int, noisy: np.ndarray, denoised: np.ndarray) -> list[tuple[int, np.ndarray]]:
         results = self.fuse.push(index, noisy, denoised) if self.fuse is not None else [(index, noisy, denoised)]
-        return self._blend(results)
+        return self._finish(results)
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
-        return self._blend(self.fuse.flush()) if self.fuse is not None else []
+        return self._finish(self.fuse.flush()) if self.fuse is not None else []
 
 
 def _encode(sink, q_out: queue.Queue, stats: PipelineStats, source, progress, errors: list,
