@@ -35,15 +35,16 @@ LABELS = {"b2g-single": "single-frame fit", "b2g-temporal-from-prior": "temporal
 WAYS = ("alone", "alone, unclipped", "fused and refined", "fused and refined, unclipped")
 
 
-def streamed_unclip(noisy: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """Each frame through one ``Unclipper`` in order, as ``denoise VIDEO``'s pipeline does."""
+def streamed_unclip(noisy: np.ndarray, frames: np.ndarray, box: int) -> np.ndarray:
+    """Each frame through one ``Unclipper`` in order, as ``denoise VIDEO``'s pipeline does
+    (``box``: the side of the box its correction is averaged over; the stream's is 3)."""
     from b2g_deploy.clipping import Unclipper
 
-    unclipper = Unclipper()
+    unclipper = Unclipper(smooth=box)
     return np.stack([unclipper(y, f) for y, f in zip(noisy, frames)])
 
 
-def score_file(path: Path, clean: np.ndarray, fit_frames: int) -> dict:
+def score_file(path: Path, clean: np.ndarray, fit_frames: int, box: int) -> dict:
     from b2g_deploy.temporal.fuse import fuse_clip
 
     found = NAME.match(path.name)
@@ -51,9 +52,9 @@ def score_file(path: Path, clean: np.ndarray, fit_frames: int) -> dict:
     outs = np.load(path).astype(np.float32)
     noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean[: len(outs)])]).astype(np.float32)
     fused = fuse_clip(outs, noisy)
-    frames = {"alone": outs, "alone, unclipped": streamed_unclip(noisy, outs),
-              "fused and refined": fused, "fused and refined, unclipped": streamed_unclip(noisy, fused)}
-    row = {"method": found["method"], "sigma": sigma, "seed": seed}
+    frames = {"alone": outs, "alone, unclipped": streamed_unclip(noisy, outs, box),
+              "fused and refined": fused, "fused and refined, unclipped": streamed_unclip(noisy, fused, box)}
+    row = {"method": found["method"], "sigma": sigma, "seed": seed, "box": box}
     for way, got in frames.items():  # bench_temporal's scores: unseen frames, the BM3D crop, flicker
         scored = score(list(got), list(clean[: len(outs)]), fit_frames, CROP_FRAMES)
         row[way], row[f"{way}: crop"], row[f"{way}: flicker"] = (scored["psnr_unseen"], scored["psnr_crop"],
@@ -64,7 +65,8 @@ def score_file(path: Path, clean: np.ndarray, fit_frames: int) -> dict:
 def render(rows: list[dict], facts: dict, folder: str) -> str:
     out = [f"The temporal default and the single-frame fit on the cockatoo clip (1280x720, frames 0-39, the issue's "
            f"noise, fits on frames 0-7), their saved outputs (`{folder}`) scored on frames 8-39 as they are and "
-           "unclipped as `denoise VIDEO` streams them (sigma estimated frame by frame); beside the means, the "
+           "unclipped as `denoise VIDEO` streams them (sigma estimated frame by frame, the correction averaged over a "
+           f"{rows[0]['box']} x {rows[0]['box']} box); beside the means, the "
            "256x256 centre crop of frames 8-15 (where BM3D is compared) and the flicker against the clean clip's "
            "(`io.temporal.flicker`; 0 is the clean clip's, below it is steadier).", ""]
     for sigma in sorted({r["sigma"] for r in rows}):
@@ -102,6 +104,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outputs", type=Path, help="bench_temporal.py --save-outputs folder")
     ap.add_argument("--fit-frames", type=int, default=8)
+    ap.add_argument("--box", type=int, default=3, help="the unclipping correction's box (clipping.SMOOTH; 1: none)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
@@ -115,7 +118,7 @@ def main() -> None:
     clean = np.stack(load_clip(VIDEO, n, 1.0))
     facts, rows = run_facts(), []
     for path in files:
-        rows.append(score_file(path, clean, args.fit_frames))
+        rows.append(score_file(path, clean, args.fit_frames, args.box))
         log(f"{path.name}: " + ", ".join(f"{w} {rows[-1][w]:.2f}" for w in WAYS))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"run": facts, "rows": rows}, indent=1) + "\n")

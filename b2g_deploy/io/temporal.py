@@ -37,6 +37,17 @@ def flicker(outputs: Sequence[np.ndarray], clean: Sequence[np.ndarray]) -> float
     return mean_temporal_difference(outputs) - mean_temporal_difference(clean)
 
 
+def temporal_error(outputs: Sequence[np.ndarray], clean: Sequence[np.ndarray]) -> float:
+    """mean_t mean|e_t - e_{t-1}| of the error e = output - clean: the frame-to-frame change that
+    is not the scene's. ``flicker`` compares amounts of change, so an output whose contrast is
+    compressed (clipping's bias, blur) reads steadier than the clean video even when it jitters;
+    this one is zero only when every change is the scene's."""
+    if len(outputs) != len(clean):
+        raise ValueError(f"{len(outputs)} output frames but {len(clean)} clean ones")
+    errors = [np.asarray(o, np.float64) - c for o, c in zip(outputs, clean)]
+    return mean_temporal_difference(errors)
+
+
 class TemporalBlend:
     """Motion-aware recursive blend, applied frame by frame in display order.
 

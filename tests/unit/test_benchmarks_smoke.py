@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -280,8 +281,8 @@ def test_unclip_benchmarks_score_saved_outputs_and_render(tmp_path):
     biased = clipped_mean(clean, 25 / 255).astype(np.float16)  # a denoiser of clipped data, its white too dark
     path = tmp_path / "b2g-temporal-from-prior_s25_seed3.npy"
     np.save(path, biased)
-    row = saved.score_file(path, clean, fit_frames=2)
-    assert row["method"] == "b2g-temporal-from-prior" and row["seed"] == 3 and row["sigma"] == 25.0
+    row = saved.score_file(path, clean, fit_frames=2, box=3)
+    assert row["method"] == "b2g-temporal-from-prior" and row["seed"] == 3 and row["sigma"] == 25.0 and row["box"] == 3
     assert row["alone, unclipped"] > row["alone"] + 3  # the bias was the whole error
     text = saved.render([row], {"command": "c", "cpu": "cpu", "cores": 2, "date": "d"}, "outs")
     assert "| temporal default, alone, unclipped |" in text and "| seed 3 | mean |" in text
@@ -290,3 +291,22 @@ def test_unclip_benchmarks_score_saved_outputs_and_render(tmp_path):
     assert got["true sigma"] > got["as is"] + 3 and abs(got["sigma_estimate"] - 25) < 2
     rows = [{"sigma": 25.0, "clip": 0, "output": "net", "near_clip_share": 0.5, **got}]
     assert "| net |" in held_out.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1, 6.0)
+
+
+def test_unclip_box_and_blend_benchmarks_stream_score_and_render():
+    from b2g_deploy.clipping import clipped_mean
+
+    boxes, blends = _load("unclip_smoothing"), _load("blend_after_fusion")
+    rng = np.random.default_rng(0)
+    clean = np.concatenate([np.ones((4, 3, 24, 32)), 0.3 + 0.4 * rng.random((4, 3, 24, 32))], axis=2).astype(np.float32)
+    noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
+    biased = clipped_mean(clean, 25 / 255).astype(np.float32)
+    facts, args = {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, SimpleNamespace(photos=1, wobble=6.0)
+    as_is, plain = boxes.scored(biased, list(clean))[0], boxes.scored(boxes.streamed(noisy, biased, 1), list(clean))[0]
+    assert plain > as_is + 3  # the bias was the whole error
+    rows = [{"sigma": 25.0, "clip": 0, "way": "unclipped, box 3", "psnr": plain, "flicker": 0.0}]
+    assert "| unclipped, box 3 | " in boxes.render(rows, facts, args)
+    unblended, blended = (blends.scored(blends.streamed(noisy, biased, s, 0.3), list(clean)) for s in (0.0, 0.5))
+    assert unblended["psnr"] > as_is + 3 and unblended["temporal_error"] > 0 and blended["psnr"] > as_is
+    rows = [{"sigma": 50.0, "clip": 0, "way": "0.12, 0.1", **blended}]
+    assert "| 0.12, 0.1 | " in blends.render(rows, facts, args)

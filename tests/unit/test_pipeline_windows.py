@@ -292,7 +292,7 @@ def test_the_pipeline_unclips_every_frame_it_writes():
     biased = clipped_mean(clean, sigma).astype(np.float32)  # a denoiser of clipped data: its white too dark
     plain, fixed = _Sink(), _Sink()
     run_pipeline(_Source([biased.copy() for _ in range(6)]), _TargetView(2), plain, batch=2)
-    run_pipeline(_Source([biased.copy() for _ in range(6)]), _TargetView(2), fixed, batch=2, unclip=Unclipper(sigma))
+    run_pipeline(_Source([biased.copy() for _ in range(6)]), _TargetView(2), fixed, batch=2, unclip=Unclipper(sigma, smooth=1))
     assert [i for i, _ in fixed.got] == list(range(6))
     assert all(np.array_equal(f, biased) for _, f in plain.got)
     assert all(np.abs(f - clean).max() < 2e-3 for _, f in fixed.got)

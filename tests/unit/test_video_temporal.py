@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from b2g_deploy.io.temporal import TemporalBlend, flicker, mean_temporal_difference
+from b2g_deploy.io.temporal import TemporalBlend, flicker, mean_temporal_difference, temporal_error
 
 
 def test_flicker_of_a_still_clip_is_the_outputs_own_change():
@@ -16,6 +16,18 @@ def test_flicker_of_a_still_clip_is_the_outputs_own_change():
     assert flicker(clean, clean) == 0.0
     with pytest.raises(ValueError):
         flicker(out[:2], clean)
+
+
+def test_temporal_error_sees_jitter_that_compressed_contrast_hides_from_flicker():
+    # A moving edge (0 -> 1 and back), and an output with half its contrast that jitters by 0.05:
+    # it changes less than the clean clip (negative flicker), yet its error changes every frame.
+    clean = [np.full((1, 4, 4), v, np.float32) for v in (0.0, 1.0, 0.0, 1.0)]
+    out = [0.25 + 0.5 * c + j for c, j in zip(clean, (0.05, -0.05, 0.05, -0.05))]
+    assert flicker(out, clean) < 0
+    assert temporal_error(out, clean) == pytest.approx(0.6)  # the error swings +0.3 / -0.3: lost contrast + jitter
+    assert temporal_error(clean, clean) == 0.0
+    with pytest.raises(ValueError):
+        temporal_error(out[:2], clean)
 
 
 def _moving_square(t: int, size: int = 64) -> np.ndarray:
