@@ -19,8 +19,9 @@ file; each method then reads that file and writes an FFV1 file, timed from open 
 - the same with the output fusion (``temporal.fuse``, the default of `denoise VIDEO`; it runs on
   the encoder thread, beside the next frames' inference), with its default "fine" flow and its
   Wiener step on the noisy frames (``temporal.refine``, the default since 2026-11-29), without
-  that step (`--no-refine`), with `--fuse-flow medium`, and without alignment (what the
-  alignment costs);
+  that step (`--no-refine`), with `--fuse-flow medium`, without the stream's last steps
+  (`--no-unclip --blend 0`: the unclipping and the light blend a fused output gets, method
+  ``...-unfinished``), and without alignment (what the alignment costs);
 - the same network exported in int8 (`export --int8`, calibrated on the clip's first frames;
   export.int8), with the default fusion and with `--no-fuse` (``--methods`` picks rows by name);
 - OpenCV NLM per frame (``fastNlMeansDenoisingColored``, h = 0.5 sigma, template 7, search 21)
@@ -79,13 +80,15 @@ def temporal_onnx(out: Path, align: str, int8_clip: Path | None = None) -> Path:
 
 
 def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse_flow: str | None = None,
-             refine: bool = True) -> dict:
-    """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow (and ``refine``)."""
+             refine: bool = True, finish: bool = True) -> dict:
+    """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow (and ``refine``).
+    ``finish`` False: ``--no-unclip --blend 0`` (the stream without its last steps)."""
     from b2g_deploy import api
 
     t0 = time.perf_counter()
     report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=fuse_flow is not None,
-                               fuse_flow=fuse_flow or "fine", refine=refine)
+                               fuse_flow=fuse_flow or "fine", refine=refine, unclip=finish,
+                               blend=None if finish else 0.0)
     seconds = time.perf_counter() - t0
     return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
             "runtime": report.runtime}
@@ -171,25 +174,28 @@ def main(argv: list[str] | None = None) -> None:
                    ("fine", False): ", output fusion, `--no-refine`",
                    ("medium", True): ", output fusion with its Wiener step, `--fuse-flow medium`",
                    (None, False): ", `--no-fuse`"}
-        # (alignment, fusion flow or None for --no-fuse, Wiener step, int8 export)
-        configs = (("dis-fine", "fine", True, False), ("dis-fine", "fine", True, True), ("dis-fine", "fine", False, False),
-                   ("dis-fine", "medium", True, False), ("dis-fine", None, False, False),
-                   ("dis-fine", None, False, True), ("dis", None, False, False), ("none", None, False, False))
+        # (alignment, fusion flow or None for --no-fuse, Wiener step, int8 export, unclip and blend)
+        configs = (("dis-fine", "fine", True, False, True), ("dis-fine", "fine", True, False, False),
+                   ("dis-fine", "fine", True, True, True), ("dis-fine", "fine", False, False, True),
+                   ("dis-fine", "medium", True, False, True), ("dis-fine", None, False, False, True),
+                   ("dis-fine", None, False, True, True), ("dis", None, False, False, True),
+                   ("none", None, False, False, True))
         wanted = {m.strip() for m in args.methods.split(",") if m.strip()}
         runs: dict[str, list[dict]] = {}
         labels: dict[str, str] = {}
         for round_ in range(args.repeats):
-            for align, flow, refine, int8 in configs:
+            for align, flow, refine, int8, finish in configs:
                 method = (f"b2g-temporal-{align}" + ("" if flow is None else "-fuse" if flow == "fine" else f"-fuse-{flow}")
-                          + ("-refine" if refine else "") + ("-int8" if int8 else ""))
+                          + ("-refine" if refine else "") + ("-int8" if int8 else "") + ("" if finish else "-unfinished"))
                 if wanted and method not in wanted:
                     continue
                 model = tmp / f"t_{align}{'_int8' if int8 else ''}.onnx"
                 if not model.exists():
                     temporal_onnx(model, align, clip if int8 else None)
-                r = time_b2g(clip, model, tmp / f"out_{method}.mkv", args.threads, flow, refine)
+                r = time_b2g(clip, model, tmp / f"out_{method}.mkv", args.threads, flow, refine, finish)
                 label = (f"temporal B2G k=2, ONNX Runtime CPU{', int8 (`export --int8`)' if int8 else ''}, "
-                         f"{names[align]}{fusions[flow, refine]}")
+                         f"{names[align]}{fusions[flow, refine]}"
+                         + ("" if finish else ", `--no-unclip --blend 0` (without the last steps)"))
                 runs.setdefault(method, []).append(r)
                 labels[method] = label
                 log(f"round {round_ + 1}: {label}: {r['fps']:.2f} fps")

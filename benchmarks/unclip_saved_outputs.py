@@ -3,10 +3,12 @@
 
 Reads the raw outputs ``bench_temporal.py --save-outputs DIR`` wrote (``METHOD_sS_seedN.npy``,
 frames 0..F-1 of the clip at 720p, float16), rebuilds the issue's noisy frames (as bench_temporal
-does), and scores frames N..F-1 (N: the frames fitted on) four ways: the network alone, alone
-then unclipped, fused and refined (``temporal.fuse.fuse_clip``, the default), fused then
-unclipped. Unclipping is what ``denoise VIDEO`` streams: ``clipping.Unclipper`` with sigma
-estimated frame by frame, in order.
+does), and scores frames N..F-1 (N: the frames fitted on) five ways: the network alone, alone
+then unclipped, fused and refined (``temporal.fuse.fuse_clip``), fused then unclipped, and that
+blended as a fused output is by default (``io.temporal.FUSED_BLEND``): the default. Unclipping
+is what ``denoise VIDEO`` streams: ``clipping.Unclipper`` with sigma estimated frame by frame,
+in order. Beside PSNR: the BM3D crop, the flicker and the temporal error (``io.temporal``) over
+all frames.
 
     python benchmarks/bench_temporal.py --scale 1.0 --frames-limit 40 --fit-frames 8 --sigmas 25 --threads 1 \\
         --methods b2g-single,b2g-temporal-from-prior --fuse --refine on --seed N --save-outputs DIR --no-doc ...
@@ -32,19 +34,24 @@ HEADING = "## Clipping's bias undone on the cockatoo clip (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "unclip_cockatoo.json"
 NAME = re.compile(r"(?P<method>.+)_s(?P<sigma>[0-9.]+)_seed(?P<seed>\d+)\.npy$")
 LABELS = {"b2g-single": "single-frame fit", "b2g-temporal-from-prior": "temporal default"}
-WAYS = ("alone", "alone, unclipped", "fused and refined", "fused and refined, unclipped")
+WAYS = ("alone", "alone, unclipped", "fused and refined", "fused and refined, unclipped",
+        "fused and refined, unclipped, blended")
 
 
-def streamed_unclip(noisy: np.ndarray, frames: np.ndarray, box: int) -> np.ndarray:
+def streamed_unclip(noisy: np.ndarray, frames: np.ndarray, box: int, blend: bool = False) -> np.ndarray:
     """Each frame through one ``Unclipper`` in order, as ``denoise VIDEO``'s pipeline does
-    (``box``: the side of the box its correction is averaged over; the stream's is 3)."""
+    (``box``: the side of the box its correction is averaged over; the stream's is 3), then
+    with ``blend`` the blend a fused output gets by default (``io.temporal.FUSED_BLEND``)."""
     from b2g_deploy.clipping import Unclipper
+    from b2g_deploy.io.temporal import FUSED_BLEND, TemporalBlend
 
-    unclipper = Unclipper(smooth=box)
-    return np.stack([unclipper(y, f) for y, f in zip(noisy, frames)])
+    unclipper, blender = Unclipper(smooth=box), TemporalBlend(*FUSED_BLEND)
+    out = (unclipper(y, f) for y, f in zip(noisy, frames))
+    return np.stack([blender(y, f) if blend else f for y, f in zip(noisy, out)])
 
 
 def score_file(path: Path, clean: np.ndarray, fit_frames: int, box: int) -> dict:
+    from b2g_deploy.io.temporal import temporal_error
     from b2g_deploy.temporal.fuse import fuse_clip
 
     found = NAME.match(path.name)
@@ -53,12 +60,14 @@ def score_file(path: Path, clean: np.ndarray, fit_frames: int, box: int) -> dict
     noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean[: len(outs)])]).astype(np.float32)
     fused = fuse_clip(outs, noisy)
     frames = {"alone": outs, "alone, unclipped": streamed_unclip(noisy, outs, box),
-              "fused and refined": fused, "fused and refined, unclipped": streamed_unclip(noisy, fused, box)}
+              "fused and refined": fused, "fused and refined, unclipped": streamed_unclip(noisy, fused, box),
+              "fused and refined, unclipped, blended": streamed_unclip(noisy, fused, box, blend=True)}
     row = {"method": found["method"], "sigma": sigma, "seed": seed, "box": box}
     for way, got in frames.items():  # bench_temporal's scores: unseen frames, the BM3D crop, flicker
         scored = score(list(got), list(clean[: len(outs)]), fit_frames, CROP_FRAMES)
         row[way], row[f"{way}: crop"], row[f"{way}: flicker"] = (scored["psnr_unseen"], scored["psnr_crop"],
                                                                 scored["flicker"])
+        row[f"{way}: temporal error"] = float(temporal_error(list(got), list(clean[: len(outs)])))
     return row
 
 
@@ -66,25 +75,28 @@ def render(rows: list[dict], facts: dict, folder: str) -> str:
     out = [f"The temporal default and the single-frame fit on the cockatoo clip (1280x720, frames 0-39, the issue's "
            f"noise, fits on frames 0-7), their saved outputs (`{folder}`) scored on frames 8-39 as they are and "
            "unclipped as `denoise VIDEO` streams them (sigma estimated frame by frame, the correction averaged over a "
-           f"{rows[0]['box']} x {rows[0]['box']} box); beside the means, the "
-           "256x256 centre crop of frames 8-15 (where BM3D is compared) and the flicker against the clean clip's "
-           "(`io.temporal.flicker`; 0 is the clean clip's, below it is steadier).", ""]
+           f"{rows[0]['box']} x {rows[0]['box']} box), the fused ones also blended as `denoise VIDEO` blends a fused "
+           "output by default (`io.temporal.FUSED_BLEND`); beside the means, the 256x256 centre crop of frames 8-15 "
+           "(where BM3D is compared), the flicker against the clean clip's (`io.temporal.flicker`; 0 is the clean "
+           "clip's, below it is steadier) and the temporal error (`io.temporal.temporal_error`: the error's mean "
+           "change from frame to frame), both over frames 0-39.", ""]
     for sigma in sorted({r["sigma"] for r in rows}):
         seeds = sorted({r["seed"] for r in rows if r["sigma"] == sigma})
         out += [f"| σ={sigma:g}, frames 8-39 | " + " | ".join(f"seed {s}" for s in seeds)
-                + " | mean | 256 crop, frames 8-15 (mean) | flicker (mean) |",
-                "|---|" + "---|" * (len(seeds) + 3)]
+                + " | mean | 256 crop, frames 8-15 (mean) | flicker (mean) | temporal error x1000 (mean) |",
+                "|---|" + "---|" * (len(seeds) + 4)]
         for method in LABELS:
             for way in WAYS:
                 got = {r["seed"]: r[way] for r in rows if r["sigma"] == sigma and r["method"] == method}
                 if not got:
                     continue
                 cells = " | ".join(f"{got[s]:.2f}" if s in got else "–" for s in seeds)
-                extra = {k: np.mean([r[f"{way}: {k}"] for r in rows if r["sigma"] == sigma and r["method"] == method])
-                         for k in ("crop", "flicker")}
+                extra = {k: np.mean([r.get(f"{way}: {k}", np.nan) for r in rows
+                                     if r["sigma"] == sigma and r["method"] == method])
+                         for k in ("crop", "flicker", "temporal error")}
                 out.append(f"| {LABELS[method]}, {way} | {cells} | {np.mean(list(got.values())):.2f} | "
-                           f"{extra['crop']:.2f} | {extra['flicker']:+.4f} |")
-        default = "fused and refined, unclipped"
+                           f"{extra['crop']:.2f} | {extra['flicker']:+.4f} | {1000 * extra['temporal error']:.2f} |")
+        default = "fused and refined, unclipped, blended"
         for reference in ("alone", "alone, unclipped"):
             margin = {}
             for seed in seeds:
@@ -94,7 +106,7 @@ def render(rows: list[dict], facts: dict, folder: str) -> str:
             if margin:
                 cells = " | ".join(f"{margin[s]:+.2f}" if s in margin else "–" for s in seeds)
                 out.append(f"| margin: temporal default ({default}) over the single-frame fit ({reference}); "
-                           f"target +1.5 | {cells} | {np.mean(list(margin.values())):+.2f} | | |")
+                           f"target +1.5 | {cells} | {np.mean(list(margin.values())):+.2f} | | | |")
         out.append("")
     out.append(f"Run: `{facts['command']}` on {facts['cpu']} ({facts['cores']} cores), {facts['date']}.")
     return "\n".join(out)

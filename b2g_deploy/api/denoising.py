@@ -156,8 +156,8 @@ def denoise_video(
     threads: int | None = None,
     codec: str = "ffv1",
     bit_depth: int | None = None,
-    blend: float = 0.0,
-    blend_threshold: float = 0.3,
+    blend: float | None = None,
+    blend_threshold: float | None = None,
     sigma: float | None = None,
     fuse: bool = True,
     fuse_flow: str = "fine",
@@ -186,7 +186,9 @@ def denoise_video(
     ``fit_frames`` frames (``preset``, ``fit_seconds``; ``temporal``/``k``/``causal`` for a
     multi-frame network), export beside the output and stream; ``int8``: export the fitted
     network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
-    temporal blend (``sigma`` on the 0..255 scale, None = estimated). ``fuse``: each denoised
+    temporal blend (``sigma`` on the 0..255 scale, None = estimated); None: ``io.temporal.FUSED_BLEND``
+    on a fused output, none without the fusion (``blend_threshold`` None: ``FUSED_BLEND``'s on a
+    fused output, ``io.temporal.BLEND_THRESHOLD`` otherwise). ``fuse``: each denoised
     frame averaged with its neighbours' outputs, motion-compensated, where they agree
     (``temporal.fuse``: 3 frames each side, or the 4 before it for a causal model or a live
     source; ``fuse_frames`` frames each side, or twice that before, instead), its optical flow
@@ -209,6 +211,8 @@ def denoise_video(
     if batch < 1:
         raise InputError("--batch must be at least 1")
     _check_fuse_flow(fuse_flow)
+    if blend is not None and not 0.0 <= blend < 1.0:
+        raise InputError(f"--blend must be in [0, 1) (0 = off), got {blend}")
     if fuse_frames is not None and not 1 <= fuse_frames <= MAX_FUSE_FRAMES:
         raise InputError(f"--fuse-frames must be between 1 and {MAX_FUSE_FRAMES}, got {fuse_frames}")
     if model is not None and (temporal or causal or k != 2):
@@ -289,15 +293,19 @@ def _open(spec: str, channels: int | None, reconnects: int) -> Any:
 
 
 def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: int | None, force: bool,
-            batch: int, blend: float, blend_threshold: float, sigma: float | None, limit: int | None,
+            batch: int, blend: float | None, blend_threshold: float | None, sigma: float | None, limit: int | None,
             progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, fuse_flow: str = "fine",
             fuse_frames: int | None = None,
             refine: bool = True, unclip: bool = True, live: bool = False):
     from ..io.pipeline import check_channels, run_pipeline
-    from ..io.temporal import TemporalBlend
+    from ..io.temporal import BLEND_THRESHOLD, FUSED_BLEND, TemporalBlend
     from ..io.video_writers import open_sink
 
     check_channels(runtime, source)
+    if blend is None:  # a light blend on a fused output (io.temporal.FUSED_BLEND), none on a network's own
+        blend = FUSED_BLEND[0] if fuse else 0.0
+    if blend_threshold is None:
+        blend_threshold = FUSED_BLEND[1] if fuse else BLEND_THRESHOLD
     sink = open_sink(output, source.info, codec, bit_depth, force)
     blender = TemporalBlend(blend, blend_threshold, sigma / 255.0 if sigma is not None else None) if blend > 0 else None
     total = source.info.frame_count

@@ -48,6 +48,14 @@ def temporal_error(outputs: Sequence[np.ndarray], clean: Sequence[np.ndarray]) -
     return mean_temporal_difference(errors)
 
 
+# The blend a fused output gets unless told otherwise (strength, threshold): chosen on held-out
+# clips (benchmarks/blend_after_fusion.py) as the strongest that cost no PSNR at sigma 25 and 50
+# (-0.006 / +0.001 dB). It takes some of the jitter that unclipping uncovers (docs/METHOD_NOTES.md,
+# "Clipping's bias"): flicker -0.0003 / -0.0005, the error's frame-to-frame change -0.2% / -0.6%.
+FUSED_BLEND = (0.12, 0.1)
+BLEND_THRESHOLD = 0.3  # TemporalBlend's threshold elsewhere (the unfused outputs' blend)
+
+
 class TemporalBlend:
     """Motion-aware recursive blend, applied frame by frame in display order.
 
@@ -61,7 +69,8 @@ class TemporalBlend:
         of y - f(y) (the part the denoiser removed, mostly noise), smoothed over frames.
     """
 
-    def __init__(self, strength: float = 0.5, threshold: float = 0.3, sigma: float | None = None, window: int = 5):
+    def __init__(self, strength: float = 0.5, threshold: float = BLEND_THRESHOLD, sigma: float | None = None,
+                 window: int = 5):
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"blend strength must be in [0, 1), got {strength}")
         if threshold <= 0 or window < 1:

@@ -206,6 +206,8 @@ def test_stream_with_mode_flips_averages_each_window_over_its_flips(tmp_path):
 
 @pytest.mark.parametrize("causal", [False, True], ids=["centred", "causal"])
 def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_path, causal):
+    from b2g_deploy.clipping import Unclipper
+    from b2g_deploy.io.temporal import FUSED_BLEND, TemporalBlend
     from b2g_deploy.temporal.fuse import OutputFuser
 
     model, net = _temporal_model(tmp_path, causal, ".onnx")
@@ -216,10 +218,12 @@ def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_pat
     got = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED)[None] / 255.0 for p in sorted(out.iterdir())])
     noisy = np.stack(read_frames(video))
     plain = denoise_clip(net, torch.from_numpy(noisy)).numpy()
-    fuser, want = OutputFuser(causal=causal), []
+    fuser, fused = OutputFuser(causal=causal), []
     for i, (y, o) in enumerate(zip(noisy, plain)):
-        want += fuser.push(i, y, o)
-    want = np.stack([f for _, _, f in want + fuser.flush()])
+        fused += fuser.push(i, y, o)
+    # then, in order, what the stream does to a fused frame: unclipped, and lightly blended
+    unclipper, blend = Unclipper(), TemporalBlend(*FUSED_BLEND)
+    want = np.stack([blend(noisy[i], unclipper(noisy[i], f)) for i, _, f in fused + fuser.flush()])
     assert got.shape == plain.shape and np.abs(got - want).max() <= 2 * QUANT
     assert np.abs(got - plain).max() > 2 * QUANT  # it did fuse
 
@@ -257,6 +261,29 @@ def test_stream_fuses_with_the_flow_window_and_refinement_asked_for_and_refuses_
     refused = run("denoise", image, "-m", model, "-o", tmp_path / "still_out.png", "--fuse-frames", 5)
     assert refused.exit_code == 2 and "apply to video input" in refused.output
     assert not (tmp_path / "still_out.png").exists()
+
+
+def test_a_fused_stream_is_lightly_blended_by_default_and_a_bad_blend_is_refused(tmp_path, monkeypatch):
+    from b2g_deploy.io import temporal
+
+    asked = []
+
+    class Recording(temporal.TemporalBlend):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            asked.append((self.strength, self.threshold))
+
+    monkeypatch.setattr(temporal, "TemporalBlend", Recording)
+    model, _ = _temporal_model(tmp_path, False, ".onnx")
+    video = clip(tmp_path / "clip.mkv")
+    for i, extra in enumerate(([], ["--no-fuse"], ["--blend", 0.5], ["--blend", 0], ["--no-fuse", "--blend", 0.5])):
+        result = run("denoise", video, "-m", model, "-o", tmp_path / f"f{i}", "--device", "cpu", *extra)
+        assert result.exit_code == 0, result.output
+    assert asked == [temporal.FUSED_BLEND, (0.5, temporal.FUSED_BLEND[1]), (0.5, temporal.BLEND_THRESHOLD)]
+    for bad in (-0.1, 1.0):
+        refused = run("denoise", video, "-m", model, "-o", tmp_path / "o.mkv", "--blend", bad)
+        assert refused.exit_code == 2 and "--blend must be in [0, 1)" in refused.output
+        assert "Traceback" not in refused.output and not (tmp_path / "o.mkv").exists()
 
 
 def test_stream_keeps_going_over_a_corrupt_frame(tmp_path):
