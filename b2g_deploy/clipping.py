@@ -26,7 +26,7 @@ spread of noisy - denoised over all pixels is pulled under sigma by the clipped 
 A stream (``Unclipper``) averages the correction (unclipped - denoised) over a 3 x 3 box. Near
 white the inverse is steeper than 1 (2 at white for sigma 50), so it doubles the frame-to-frame
 jitter the denoised output still has there; the bias it corrects varies slowly in space, the
-jitter does not. On held-out clips (``benchmarks/unclip_smoothing.py``) the box kept every dB of
+jitter does not. On held-out clips (``benchmarks/stream_finish_on_clips.py``) the box kept every dB of
 the correction (+0.02 / +0.03 more at sigma 25 / 50) and took a sixth of the flicker it added.
 """
 

@@ -49,7 +49,7 @@ def temporal_error(outputs: Sequence[np.ndarray], clean: Sequence[np.ndarray]) -
 
 
 # The blend a fused output gets unless told otherwise (strength, threshold): chosen on held-out
-# clips (benchmarks/blend_after_fusion.py) as the strongest that cost no PSNR at sigma 25 and 50
+# clips (benchmarks/stream_finish_on_clips.py) as the strongest that cost no PSNR at sigma 25 and 50
 # (-0.006 / +0.001 dB). It takes some of the jitter that unclipping uncovers (docs/METHOD_NOTES.md,
 # "Clipping's bias"): flicker -0.0003 / -0.0005, the error's frame-to-frame change -0.2% / -0.6%.
 FUSED_BLEND = (0.12, 0.1)
