@@ -23,11 +23,12 @@ sigma is the noise's level *before* clipping. ``unclipped_sigma`` estimates it f
 its denoised version, on pixels far enough from 0 and 1 that clipping does not touch them: the
 spread of noisy - denoised over all pixels is pulled under sigma by the clipped ones.
 
-A stream (``Unclipper``) averages the correction (unclipped - denoised) over a 3 x 3 box. Near
-white the inverse is steeper than 1 (2 at white for sigma 50), so it doubles the frame-to-frame
-jitter the denoised output still has there; the bias it corrects varies slowly in space, the
-jitter does not. On held-out clips (``benchmarks/stream_finish_on_clips.py``) the box kept every dB of
-the correction (+0.02 / +0.03 more at sigma 25 / 50) and took a sixth of the flicker it added.
+A stream (``Unclipper``) averages the correction (unclipped - denoised) over a 3 x 3 box.
+Wherever clipping bites (within ~2.5 sigma of black or white) the inverse is steeper than 1 (2
+at the ends for sigma 50), so it amplifies the frame-to-frame jitter the denoised output still
+has there; the bias it corrects varies slowly in space, the jitter less so. On held-out clips
+(``benchmarks/stream_finish_on_clips.py``) the box kept every dB of the correction (+0.03 /
++0.02 more at sigma 25 / 50) and took a quarter / a sixth of the flicker it added.
 """
 
 from __future__ import annotations
