@@ -38,16 +38,22 @@ WAYS = ("alone", "alone, unclipped", "fused and refined", "fused and refined, un
         "fused and refined, unclipped, blended")
 
 
-def streamed_unclip(noisy: np.ndarray, frames: np.ndarray, box: int, blend: bool = False) -> np.ndarray:
+def streamed_unclip(noisy: np.ndarray, frames: np.ndarray, box: int) -> np.ndarray:
     """Each frame through one ``Unclipper`` in order, as ``denoise VIDEO``'s pipeline does
-    (``box``: the side of the box its correction is averaged over; the stream's is 3), then
-    with ``blend`` the blend a fused output gets by default (``io.temporal.FUSED_BLEND``)."""
+    (``box``: the side of the box its correction is averaged over; the stream's is 3)."""
     from b2g_deploy.clipping import Unclipper
+
+    unclipper = Unclipper(smooth=box)
+    return np.stack([unclipper(y, f) for y, f in zip(noisy, frames)])
+
+
+def streamed_blend(noisy: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Each frame through the blend a fused output gets by default (``io.temporal.FUSED_BLEND``),
+    in order, as the pipeline applies it after unclipping."""
     from b2g_deploy.io.temporal import FUSED_BLEND, TemporalBlend
 
-    unclipper, blender = Unclipper(smooth=box), TemporalBlend(*FUSED_BLEND)
-    out = (unclipper(y, f) for y, f in zip(noisy, frames))
-    return np.stack([blender(y, f) if blend else f for y, f in zip(noisy, out)])
+    blender = TemporalBlend(*FUSED_BLEND)
+    return np.stack([blender(y, f) for y, f in zip(noisy, frames)])
 
 
 def score_file(path: Path, clean: np.ndarray, fit_frames: int, box: int) -> dict:
@@ -59,9 +65,10 @@ def score_file(path: Path, clean: np.ndarray, fit_frames: int, box: int) -> dict
     outs = np.load(path).astype(np.float32)
     noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean[: len(outs)])]).astype(np.float32)
     fused = fuse_clip(outs, noisy)
+    unclipped = streamed_unclip(noisy, fused, box)
     frames = {"alone": outs, "alone, unclipped": streamed_unclip(noisy, outs, box),
-              "fused and refined": fused, "fused and refined, unclipped": streamed_unclip(noisy, fused, box),
-              "fused and refined, unclipped, blended": streamed_unclip(noisy, fused, box, blend=True)}
+              "fused and refined": fused, "fused and refined, unclipped": unclipped,
+              "fused and refined, unclipped, blended": streamed_blend(noisy, unclipped)}
     row = {"method": found["method"], "sigma": sigma, "seed": seed, "box": box}
     for way, got in frames.items():  # bench_temporal's scores: unseen frames, the BM3D crop, flicker
         scored = score(list(got), list(clean[: len(outs)]), fit_frames, CROP_FRAMES)
