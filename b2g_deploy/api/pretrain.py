@@ -113,10 +113,11 @@ def pretrain(
                              f"{'drop' if cfg.grey is False else 'add'} --grey to resume it")
         # Only the learning rate may change on resume: a stable phase that spikes is continued
         # lower (docs/PRIORS.md); anything else would make the file describe another run.
-        fixed = sorted(set(changes or {}) - _RESUMABLE_KEYS)
+        # A setting repeated with the run's own value (the command line it started with) is no change.
+        fixed = sorted(k for k in set(changes or {}) - _RESUMABLE_KEYS if changes[k] != getattr(cfg, k, None))
         if fixed:
-            raise InputError(f"--config cannot change {', '.join(fixed)} of a run being resumed "
-                             f"(only {', '.join(sorted(_RESUMABLE_KEYS))} may change)")
+            raise InputError(f"cannot change {', '.join(f'{k} ({getattr(cfg, k, None)!r} in the run)' for k in fixed)} "
+                             f"of a run being resumed (only {', '.join(sorted(_RESUMABLE_KEYS))} may change)")
         update: dict[str, Any] = {"steps": steps} if steps is not None else {}
         if changes and "lr" in changes:
             try:

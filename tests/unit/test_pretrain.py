@@ -157,14 +157,17 @@ def test_cli_temporal_k_keeps_a_causal_window_the_config_asks_for(tmp_path, corp
 def test_resume_may_lower_the_learning_rate_and_nothing_else(tmp_path, corpus_dir):
     first = tmp_path / "p.pt"
     api.pretrain([corpus_dir], first, steps=2, changes=TINY, holdout=0)
-    with pytest.raises(InputError, match="cannot change batch"):
-        api.pretrain([corpus_dir], first, resume=first, force=True, steps=4, changes={"batch": 4})
+    with pytest.raises(InputError, match=r"cannot change batch \(4 in the run\)"):
+        api.pretrain([corpus_dir], first, resume=first, force=True, steps=4, changes={"batch": 8})
     with pytest.raises(InputError, match="lr must be positive"):
         api.pretrain([corpus_dir], first, resume=first, force=True, steps=4, changes={"lr": -1})
     report = api.pretrain([corpus_dir], first, resume=first, force=True, steps=4, changes={"lr": 5e-4})
     assert any("-> 0.0005 from step 2" in n for n in report.notes)
     _, cfg, _ = load_prior_state(first)
     assert cfg.lr == 5e-4 and cfg.steps == 4
+    # the run's own settings repeated (its command line, as the CLI passes --temporal-k) are no change
+    api.pretrain([corpus_dir], first, resume=first, force=True, steps=5, changes={"batch": TINY["batch"]})
+    assert load_prior_state(first)[1].steps == 5
 
 
 def test_lr_schedule_is_stable_then_decays():
