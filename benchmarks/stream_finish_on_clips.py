@@ -31,27 +31,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.helpers import DOC, REPO, log, replace_section, run_facts  # noqa: E402
 from benchmarks.unclip_on_clips import denoised_clips  # noqa: E402
+from benchmarks.unclip_saved_outputs import streamed_blend, streamed_unclip  # noqa: E402
 
 HEADING = "## The stream's last steps, held-out clips (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "stream_finish_on_clips.json"
 OUTPUT = "temporal prior, fused and refined"
 SCORES = ("psnr", "flicker", "temporal_error")
-
-
-def streamed(noisy: np.ndarray, frames: np.ndarray, box: int, strength: float = 0.0,
-             threshold: float = 0.1) -> np.ndarray:
-    """Unclipped with the correction over a ``box`` x ``box`` box, then blended (strength 0: not),
-    frame by frame in order."""
-    from b2g_deploy.clipping import Unclipper
-    from b2g_deploy.io.temporal import TemporalBlend
-
-    unclipper = Unclipper(smooth=box)
-    blend = TemporalBlend(strength, threshold) if strength > 0 else None
-    out = []
-    for y, f in zip(noisy, frames):
-        frame = unclipper(y, f)
-        out.append(blend(y, frame) if blend is not None else frame)
-    return np.stack(out)
 
 
 def scored(frames: np.ndarray, clean: list[np.ndarray]) -> dict:
@@ -64,12 +49,14 @@ def scored(frames: np.ndarray, clean: list[np.ndarray]) -> dict:
 
 
 def ways(noisy: np.ndarray, fused: np.ndarray, boxes: list[int], blends: list[tuple[float, float]]) -> dict:
-    """{row label: frames}: as is, unclipped with each box, and blended after the default box."""
+    """{row label: frames}: as is, unclipped with each box, and blended after the default box
+    (the stream's steps: ``unclip_saved_outputs.streamed_unclip`` and ``streamed_blend``)."""
     from b2g_deploy.clipping import SMOOTH
 
+    unclipped = {b: streamed_unclip(noisy, fused, b) for b in dict.fromkeys([*boxes, SMOOTH] if blends else boxes)}
     got = {"as is (not unclipped)": fused}
-    got.update({f"unclipped, box {b}" + (" (none)" if b == 1 else ""): streamed(noisy, fused, b) for b in boxes})
-    got.update({f"unclipped, box {SMOOTH}, blend {s:g} at {t:g}σ": streamed(noisy, fused, SMOOTH, s, t)
+    got.update({f"unclipped, box {b}" + (" (none)" if b == 1 else ""): unclipped[b] for b in boxes})
+    got.update({f"unclipped, box {SMOOTH}, blend {s:g} at {t:g}σ": streamed_blend(noisy, unclipped[SMOOTH], (s, t))
                 for s, t in blends})
     return got
 
@@ -114,9 +101,12 @@ def main() -> None:
     cv2.setNumThreads(args.threads)
     boxes = [int(b) for b in args.boxes.split(",") if b]
     blends = [tuple(float(v) for v in pair.split(":")) for pair in args.blends.split(",") if pair]
+    from benchmarks.temporal_priors_on_clips import held_out_clips
+
+    clips = held_out_clips(args.photos, args.wobble)
     facts, rows = run_facts(), []
     for sigma in (float(s) for s in args.sigmas.split(",")):
-        for c, (clean, noisy, outs) in enumerate(denoised_clips(args.photos, args.wobble, sigma)):
+        for c, (clean, noisy, outs) in enumerate(denoised_clips(clips, sigma, single=False)):
             for way, frames in ways(noisy, outs[OUTPUT], boxes, blends).items():
                 rows.append({"sigma": sigma, "clip": c, "way": way, **scored(frames, clean)})
             log(f"sigma {sigma:g} clip {c} done")

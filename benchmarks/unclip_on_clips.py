@@ -29,27 +29,29 @@ HEADING = "## Undoing clipping's bias, held-out clips (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "unclip_on_clips.json"
 
 
-def denoised_clips(photos: int, wobble: float, sigma: float):
-    """For each held-out clip: (clean frames, noisy frames, {output name: frames}); the outputs
-    of the shipped single-frame prior, the shipped temporal prior, and that one fused and refined."""
+def denoised_clips(clips: list[list[np.ndarray]], sigma: float, single: bool = True):
+    """For each clip (``temporal_priors_on_clips.held_out_clips``): (clean frames, noisy frames,
+    {output name: frames}); the outputs of the shipped temporal prior, that one fused and refined,
+    and with ``single`` the shipped single-frame prior's."""
     import torch
 
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.fit import single_pass
     from b2g_deploy.temporal.fuse import fuse_clip
     from b2g_deploy.temporal.model import denoise_clip
-    from benchmarks.temporal_priors_on_clips import held_out_clips
 
     data = REPO / "b2g_deploy" / "data"
-    single = load_checkpoint(data / "prior_rgb.pt").net.eval()
+    single_net = load_checkpoint(data / "prior_rgb.pt").net.eval() if single else None
     temporal = load_checkpoint(data / "prior_rgb_t2.pt").net.eval()
     temporal.align = "dis-fine"
-    for clean in held_out_clips(photos, wobble):
+    for clean in clips:
         noisy = np.stack([add_video_noise(f, sigma, i) for i, f in enumerate(clean)]).astype(np.float32)
         stack = torch.from_numpy(noisy)
+        outs = {}
         with torch.no_grad():
-            outs = {"single-frame prior": np.stack([single_pass(single, y).numpy() for y in stack]),
-                    "temporal prior": denoise_clip(temporal, stack).numpy()}
+            if single_net is not None:
+                outs["single-frame prior"] = np.stack([single_pass(single_net, y).numpy() for y in stack])
+            outs["temporal prior"] = denoise_clip(temporal, stack).numpy()
         outs["temporal prior, fused and refined"] = fuse_clip(outs["temporal prior"], noisy)
         yield clean, noisy, outs
 
@@ -113,9 +115,12 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
+    from benchmarks.temporal_priors_on_clips import held_out_clips
+
+    clips = held_out_clips(args.photos, args.wobble)
     facts, rows = run_facts(), []
     for sigma in (float(s) for s in args.sigmas.split(",")):
-        for c, (clean, noisy, outs) in enumerate(denoised_clips(args.photos, args.wobble, sigma)):
+        for c, (clean, noisy, outs) in enumerate(denoised_clips(clips, sigma)):
             near = float(np.mean([np.mean((f < 0.1) | (f > 0.9)) for f in clean]))
             for name, got in scores(outs, noisy, clean, sigma).items():
                 rows.append({"sigma": sigma, "clip": c, "output": name, "near_clip_share": near, **got})

@@ -47,12 +47,12 @@ def streamed_unclip(noisy: np.ndarray, frames: np.ndarray, box: int) -> np.ndarr
     return np.stack([unclipper(y, f) for y, f in zip(noisy, frames)])
 
 
-def streamed_blend(noisy: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """Each frame through the blend a fused output gets by default (``io.temporal.FUSED_BLEND``),
-    in order, as the pipeline applies it after unclipping."""
+def streamed_blend(noisy: np.ndarray, frames: np.ndarray, blend: tuple[float, float] | None = None) -> np.ndarray:
+    """Each frame through ``TemporalBlend(strength, threshold)`` in order, as the pipeline applies
+    it after unclipping; None: the blend a fused output gets by default (``io.temporal.FUSED_BLEND``)."""
     from b2g_deploy.io.temporal import FUSED_BLEND, TemporalBlend
 
-    blender = TemporalBlend(*FUSED_BLEND)
+    blender = TemporalBlend(*(blend or FUSED_BLEND))
     return np.stack([blender(y, f) for y, f in zip(noisy, frames)])
 
 
