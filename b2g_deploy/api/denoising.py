@@ -3,8 +3,9 @@ files, image sequences, cameras and streams.
 
 ``denoise_video`` without a model is the one-command flow: fit on the first frames, save the
 checkpoint and the exported model beside the output (``video_flow``), and stream every frame
-through the fastest runtime here. With ``temporal`` the fit goes on to a multi-frame network
-and the exported temporal model streams through a ring buffer of frames
+through the fastest runtime here. By default the fit goes on to a multi-frame network (causal
+for a camera or stream; ``temporal=False``: the single-frame one) and the exported temporal
+model streams through a ring buffer of frames
 (``io.pipeline.TemporalFeeder``); a given model that is temporal (.pt or .onnx) is recognised
 by its metadata and streamed the same way.
 """
@@ -167,13 +168,13 @@ def denoise_video(
     limit: int | None = None,
     reconnects: int = 3,
     force: bool = False,
-    fit_frames: int = 4,
+    fit_frames: int | None = None,
     preset: str = "fast",
     fit_seconds: float | None = None,
     seed: int = 0,
-    temporal: bool = False,
+    temporal: bool | None = None,
     k: int = 2,
-    causal: bool = False,
+    causal: bool | None = None,
     int8: bool = False,
     fit_progress: Callable[[int, int, float, float], None] | None = None,
     progress: Callable[[int, int | None, int], None] | None = None,
@@ -183,8 +184,12 @@ def denoise_video(
     video file or a folder of frames; one output frame per input frame, in order.
 
     ``model``: a checkpoint, .onnx or .engine, single-frame or temporal. None: fit on the first
-    ``fit_frames`` frames (``preset``, ``fit_seconds``; ``temporal``/``k``/``causal`` for a
-    multi-frame network), export beside the output and stream; ``int8``: export the fitted
+    ``fit_frames`` frames (None: 8 for a temporal network, 4 for a single-frame one,
+    ``video_flow.default_fit_frames``; ``preset``, ``fit_seconds``), export beside the output and
+    stream. What is fitted: ``temporal`` True a network over windows of 2k+1 frames (``k``),
+    False the single-frame network, None (the default) the temporal one wherever a shipped
+    temporal prior starts it (``video_flow.fit_first_frames``); ``causal`` (None: for a camera
+    index or stream URL, not for a file) the window's last 2k+1 frames; ``int8``: export the fitted
     network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated); None: ``io.temporal.FUSED_BLEND``
     on a fused output, none without the fusion (``blend_threshold`` None: ``FUSED_BLEND``'s on a
@@ -215,18 +220,23 @@ def denoise_video(
         raise InputError(f"--blend must be in [0, 1) (0 = off), got {blend}")
     if fuse_frames is not None and not 1 <= fuse_frames <= MAX_FUSE_FRAMES:
         raise InputError(f"--fuse-frames must be between 1 and {MAX_FUSE_FRAMES}, got {fuse_frames}")
-    if model is not None and (temporal or causal or k != 2):
-        raise InputError("--temporal, --k and --causal choose what to fit without -m; "
+    fit_choices = temporal is not None or causal is not None or k != 2
+    if model is not None and fit_choices:
+        raise InputError("--temporal/--single-frame, --k and --causal/--centred choose what to fit without -m; "
                          "a model given with -m brings its own window")
-    if server is not None and (temporal or causal or k != 2):
-        raise InputError("--temporal, --k and --causal fit a model here; --server denoises with the server's")
-    if temporal and not 1 <= k <= 8:
-        raise InputError(f"--k must be between 1 and 8, got {k}")
+    if server is not None and fit_choices:
+        raise InputError("--temporal/--single-frame, --k and --causal/--centred fit a model here; "
+                         "--server denoises with the server's")
     if int8 and (model is not None or server is not None):
         raise InputError("--int8 exports the network fitted here; for an existing checkpoint: "
                          "b2g-deploy export CHECKPOINT --onnx OUT.onnx --int8 --calibrate VIDEO")
-    if not temporal and (causal or k != 2):
-        raise InputError("--k and --causal choose the temporal window; add --temporal")
+    if temporal is False and (causal is not None or k != 2):
+        raise InputError("--k and --causal/--centred choose the temporal window; drop --single-frame")
+    if temporal is not False and not 1 <= k <= 8:
+        raise InputError(f"--k must be between 1 and 8, got {k}")
+    # A fitted window is causal for a camera or stream (no frames of delay), centred for a file;
+    # whether the network is temporal at all, when not asked, ``fit_first_frames`` decides.
+    causal = _is_live(spec) if causal is None else causal
     if model is None and server is None and mode != "single":  # refused before the fit, not after it
         raise InputError(f"--mode {mode} applies to a .pt checkpoint given with -m; without -m the "
                          "fitted model streams as exported (denoise again with -m CHECKPOINT --mode flips)")

@@ -9,7 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io.fit_input import DEFAULT_VIDEO_FIT_FRAMES
 from .fitting import FittedNetwork
+
+# Frames the single-frame fit reads when none are asked for: measured at 720p, more bought
+# nothing once the outputs are fused (docs/BENCHMARKS.md, the N table), and fewer is quicker.
+SINGLE_FIT_FRAMES = 4
+
+
+def default_fit_frames(temporal: bool, k: int = 2) -> int:
+    """How many first frames ``denoise VIDEO`` fits on when not told: 4 for the single-frame
+    network; for a temporal one ``fit VIDEO --temporal``'s 8 (what every temporal number in
+    docs/BENCHMARKS.md was measured with), and never fewer than one window (2k + 1). Why not 4
+    there too: a window of 2k + 1 frames does not fit in 4, so the stage would lower k to 1 and,
+    the shipped temporal prior reading 5-frame windows, start from the single-frame fit instead."""
+    return max(DEFAULT_VIDEO_FIT_FRAMES, 2 * k + 1) if temporal else SINGLE_FIT_FRAMES
 
 
 def companion_paths(output: Path) -> tuple[Path, Path, Path]:
@@ -19,15 +33,25 @@ def companion_paths(output: Path) -> tuple[Path, Path, Path]:
             stem.with_name(stem.name + ".engine"))
 
 
-def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int = 4, preset: str = "fast",
+def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int | None = None, preset: str = "fast",
                      fit_seconds: float | None = None, device: str = "auto", seed: int = 0,
-                     temporal: bool = False, k: int = 2, causal: bool = False, force: bool = False,
+                     temporal: bool | None = None, k: int = 2, causal: bool = False, force: bool = False,
                      progress: Callable[[int, int, float, float], None] | None = None,
                      check_prior: bool = False) -> FittedNetwork:
-    """Fit on the first ``fit_frames`` frames of ``spec`` (``info``: its VideoInfo) and save
+    """Fit on the first ``fit_frames`` frames of ``spec`` (None: ``default_fit_frames``;
+    ``info``: its VideoInfo) and save
     the checkpoint, also when the fit was interrupted (the caller then streams nothing: a
     half-fitted network should be a choice, not a surprise). ``check_prior``: see
-    :func:`~.fitting.fit_network`."""
+    :func:`~.fitting.fit_network`.
+
+    ``temporal`` None (not asked): the temporal network where a shipped temporal prior starts it
+    (colour video, the fast preset), else the single-frame one, with a note. Why: through the
+    same stream on held-out clips the temporal network from its prior scored +0.45 / +0.30 dB at
+    sigma 25 / 50; without a prior its fit has to learn the neighbours in a few hundred steps,
+    and measured it matched the single-frame network, in more time (docs/METHOD_NOTES.md,
+    "Temporal prior" and "Which network a video gets"). A temporal fit needs 2 frames or more: with fewer (asked for,
+    or all the input has) it is an InputError when asked for, the single-frame network with a
+    note when not."""
     import numpy as np
 
     from ..checkpoint import save_checkpoint
@@ -37,14 +61,28 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     from ..priors import starting_network, temporal_starting_network
     from .fitting import fit_network
 
-    if fit_frames < 1:
+    asked = temporal is not None
+    if fit_frames is not None and fit_frames < 1:
         raise InputError("--fit-frames must be at least 1")
-    if temporal and fit_frames < 2:
+    if temporal and fit_frames is not None and fit_frames < 2:
         raise InputError("--temporal needs at least 2 frames to fit on; pass --fit-frames N with N >= 2")
+    net, cfg, init_label = starting_network(None, info.channels, get_preset(preset))
+    temporal_start = temporal_starting_network(None, info.channels, k, causal, cfg) if temporal is not False else None
+    notes = []
+    if temporal is None:
+        temporal = temporal_start is not None and temporal_start[0] is not None
+        if not temporal:
+            notes.append("no shipped temporal prior for this video and preset: fitted the single-frame "
+                         "network (--temporal fits a temporal one from it)")
+    if fit_frames is None:
+        fit_frames = default_fit_frames(temporal, k)
     dev = resolve_device(device)
     frames = np.stack(read_frames(spec, limit=fit_frames, channels=info.channels))
-    net, cfg, init_label = starting_network(None, info.channels, get_preset(preset))
-    temporal_start = temporal_starting_network(None, info.channels, k, causal, cfg) if temporal else None
+    if temporal and len(frames) < 2:
+        if asked:
+            raise InputError(f"--temporal needs at least 2 frames to fit on; {spec} has {len(frames)}")
+        temporal, temporal_start = False, None
+        notes.append(f"{len(frames)} frame to fit on: fitted the single-frame network (a temporal one needs 2)")
     fitted = fit_network(
         frames, cfg, net, init_label,
         dict(preset=preset, seed=seed, source=Path(spec).name, height=info.height, width=info.width,
@@ -52,6 +90,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         device=dev, seed=seed, time_budget=fit_seconds, temporal=temporal, k=k, causal=causal, progress=progress,
         temporal_start=temporal_start, check_prior=check_prior,
     )
+    fitted.notes[:0] = notes
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
     fitted.frames = frames  # what an int8 export calibrates on
     return fitted

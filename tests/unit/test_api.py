@@ -213,3 +213,11 @@ def test_the_single_frame_fit_is_checked_against_its_prior_only_without_fusion(t
     with pytest.raises(KeyboardInterrupt):
         api.denoise_video(_clip(tmp_path / "clip.mkv"), tmp_path / "o.mkv", fuse=fuse)
     assert asked["check_prior"] is (not fuse)
+
+
+def test_the_video_flow_fits_enough_frames_for_its_network():
+    from b2g_deploy.api.video_flow import default_fit_frames
+
+    assert default_fit_frames(False) == 4
+    assert default_fit_frames(True) == 8  # fit VIDEO --temporal's default: one 5-frame window and more
+    assert default_fit_frames(True, k=5) == 11  # never fewer than one window

@@ -308,3 +308,22 @@ def test_the_stream_finish_benchmark_streams_scores_and_renders():
     rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores} for way, scores in got.items()]
     text = finish.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1, 6.0)
     assert "| unclipped, box 3 | " in text and "σ=25: PSNR | flicker | temporal error" in text
+
+def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
+    from b2g_deploy.io.video_readers import read_frames
+
+    default = _load("video_default_on_clips")
+    rng = np.random.default_rng(0)
+    clean = [rng.random((3, 16, 24)).astype(np.float32) for _ in range(10)]
+    noisy = [np.round(np.clip(c + rng.normal(0, 0.1, c.shape), 0, 1) * 255).astype(np.float32) / 255 for c in clean]
+    default.write_frames(tmp_path / "f", noisy)
+    back = read_frames(str(tmp_path / "f"))
+    assert len(back) == 10 and np.abs(np.stack(back) - np.stack(noisy)).max() < 1e-6  # order and values kept
+    got = default.scored(clean, clean)
+    assert got["psnr_all"] > 60 and got["flicker"] == 0 and got["temporal_error"] == 0
+    worse = default.scored(noisy, clean)
+    assert worse["psnr_unseen"] < 30 and worse["temporal_error"] > 0
+    rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores, "seconds": 1.0}
+            for way, scores in zip(default.WAYS, (worse, got))]
+    text = default.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
+    assert "| 25 | temporal (the default) |" in text and "per clip | +" in text

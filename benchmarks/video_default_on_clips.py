@@ -1,0 +1,151 @@
+"""Which network `denoise VIDEO -o OUT` (no model) should fit, chosen on held-out clips (issue 9),
+never on a reported set.
+
+Each clip is ``temporal_priors_on_clips.held_out_clips``' (a pan over a held-out photograph crossed
+by a disc of the next one, 12 frames of 256x256, ``--wobble`` px of non-rigid motion), with the
+issue's noise (Gaussian, clipped, 8 bits), written as a folder of PNG frames. The whole one-command
+flow runs on it (``api.denoise_video``: fit on the first frames, export, stream with the default
+fusion, Wiener step, unclipping and blend), once per way:
+
+- single-frame: ``temporal=False`` (the default until 2026-12-06), fitted on its 4 first frames;
+- temporal: ``temporal=True`` (the default since), a centred k=2 network fitted on 8 frames from
+  the shipped temporal prior.
+
+Scored on the frames written: PSNR over all 12 (what a user gets), over frames 8-11 (seen by
+neither fit), the flicker against the clean clip's and the temporal error
+(``io.temporal``), and the seconds of the whole call (fit, export, stream; one thread).
+
+    python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
+    python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
+    python benchmarks/merge_results.py runs/default_s25.json runs/default_s50.json -o benchmarks/results/video_default_on_clips.json
+    python benchmarks/video_default_on_clips.py --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.helpers import DOC, REPO, add_video_noise, log, replace_section, run_facts  # noqa: E402
+
+HEADING = "## Which network a video gets, held-out clips (issue 9)"
+RESULTS = REPO / "benchmarks" / "results" / "video_default_on_clips.json"
+WAYS = {"single-frame (`--single-frame`)": False, "temporal (the default)": True}
+UNSEEN = 8  # the first frame neither fit read (the temporal one reads 8)
+SCORES = ("psnr_all", "psnr_unseen", "flicker", "temporal_error", "seconds")
+
+
+def write_frames(folder: Path, noisy: list[np.ndarray]) -> None:
+    """(C, H, W) frames in [0, 1], already on the 8-bit grid, as PNG files in order."""
+    import cv2
+
+    folder.mkdir(parents=True)
+    for i, frame in enumerate(noisy):
+        rgb = np.round(frame.transpose(1, 2, 0) * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def scored(outs: list[np.ndarray], clean: list[np.ndarray]) -> dict:
+    from b2g_deploy.io.temporal import flicker, temporal_error
+    from b2g_deploy.metrics import psnr
+
+    return {"psnr_all": float(np.mean([psnr(o, c) for o, c in zip(outs, clean)])),
+            "psnr_unseen": float(np.mean([psnr(o, c) for o, c in zip(outs[UNSEEN:], clean[UNSEEN:])])),
+            "flicker": float(flicker(outs, clean)), "temporal_error": float(temporal_error(outs, clean))}
+
+
+def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0) -> list[dict]:
+    """Both ways on one clip: a row each, with the flow's notes."""
+    from b2g_deploy import api
+    from b2g_deploy.checkpoint import load_checkpoint
+    from b2g_deploy.io.video_readers import read_frames
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "noisy"
+        write_frames(source, [add_video_noise(f, sigma, i) for i, f in enumerate(clean)])
+        for way, temporal in WAYS.items():
+            out = Path(tmp) / f"out_{int(temporal)}"
+            start = time.perf_counter()
+            report = api.denoise_video(str(source), out, temporal=temporal, threads=1, seed=seed, force=True)
+            seconds = time.perf_counter() - start
+            checkpoint = load_checkpoint(report.checkpoint)
+            rows.append({"sigma": sigma, "way": way, **scored(read_frames(str(out)), clean), "seconds": seconds,
+                         "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
+                         "notes": list(report.notes)})
+    return rows
+
+
+def render(rows: list[dict], facts: list[dict]) -> str:
+    sigmas = sorted({r["sigma"] for r in rows})
+    clips = len({(r["sigma"], r["clip"]) for r in rows}) // max(len(sigmas), 1)
+    out = [f"{clips} held-out clips (pan + crossing disc + wobble, 12 frames of 256x256, the issue's noise) through "
+           "the whole `denoise VIDEO -o OUT` flow without a model (fit, export, stream with the default fusion, "
+           "Wiener step, unclipping and blend), one thread. PSNR over all frames and over frames 8-11 (seen by "
+           "neither fit), flicker against the clean clip's (0: the clean clip's), temporal error (x1000), seconds "
+           "of the whole call; means over the clips.", "",
+           "| σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds |",
+           "|---|---|---|---|---|---|---|"]
+    for s in sigmas:
+        for way in WAYS:
+            group = [r for r in rows if r["sigma"] == s and r["way"] == way]
+            if not group:
+                continue
+            m = {k: float(np.mean([r[k] for r in group])) for k in SCORES}
+            out.append(f"| {s:g} | {way} | {m['psnr_all']:.3f} | {m['psnr_unseen']:.3f} | {m['flicker']:+.5f} | "
+                       f"{1000 * m['temporal_error']:.3f} | {m['seconds']:.0f} |")
+        pairs = [(a, b) for a in rows for b in rows if a["sigma"] == b["sigma"] == s and a["clip"] == b["clip"]
+                 and not WAYS[a["way"]] and WAYS[b["way"]]]
+        if pairs:
+            gains = [b["psnr_all"] - a["psnr_all"] for a, b in pairs]
+            out.append(f"| {s:g} | temporal minus single-frame, per clip | "
+                       + ", ".join(f"{g:+.2f}" for g in gains) + " | | | | |")
+    out += [""] + [f"Run: `{f['command']}` on {f['cpu']} ({f['cores']} cores), {f['date']}, torch {f['torch']}."
+                   for f in facts]
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--photos", type=int, default=6)
+    ap.add_argument("--sigmas", default="25,50")
+    ap.add_argument("--wobble", type=float, default=6.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
+    args = ap.parse_args()
+    if args.table_only:
+        data = json.loads(args.json.read_text())
+        table = render(data["rows"], data["runs"])
+    else:
+        import cv2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+        from benchmarks.temporal_priors_on_clips import held_out_clips
+
+        facts, rows = run_facts(), []
+        for sigma in (float(s) for s in args.sigmas.split(",")):
+            for c, clean in enumerate(held_out_clips(args.photos, args.wobble)):
+                got = run_clip(clean, sigma)
+                rows += [{**r, "clip": c} for r in got]
+                log(f"sigma {sigma:g} clip {c}: " + ", ".join(f"{r['way']} {r['psnr_all']:.2f}" for r in got))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"runs": [facts], "rows": rows}, indent=1) + "\n")
+        table = render(rows, [facts])
+    print(table)
+    if not args.no_doc:
+        replace_section(DOC, HEADING, table)
+
+
+if __name__ == "__main__":
+    main()
