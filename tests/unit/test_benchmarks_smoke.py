@@ -327,3 +327,18 @@ def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
             for way, scores in zip(default.WAYS, (worse, got))]
     text = default.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
     assert "| 25 | temporal (the default) |" in text and "per clip | +" in text
+
+
+def test_the_one_command_benchmark_scores_and_renders():
+    one = _load("bench_one_command")
+    rng = np.random.default_rng(1)
+    clean = [rng.random((3, 8, 8)).astype(np.float32) for _ in range(10)]
+    noisy = [np.clip(c + rng.normal(0, 0.1, c.shape), 0, 1).astype(np.float32) for c in clean]
+    got, worse = one.scored(clean, clean), one.scored(noisy, clean)
+    assert got["psnr_unseen"] > 60 and worse["psnr_unseen"] < got["psnr_unseen"] and worse["temporal_error"] > 0
+    rows = [{"sigma": 25.0, "way": way, "frames": 10, **worse, "seconds": 2.0, "temporal_kept": way == "temporal",
+             "fit_frames": 8 if way == "temporal" else 4} for way in ("single", "temporal")]
+    text = one.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
+    lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
+    assert "(the default: temporal)" in lines[0] and "temporal on 8 frames" in lines[0]  # the default first
+    assert "--single-frame" in lines[1] and "single-frame on 4 frames" in lines[1]

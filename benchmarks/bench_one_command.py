@@ -1,0 +1,118 @@
+"""The one-command video flow on the cockatoo clip (issue 9): `denoise VIDEO -o OUT` without a
+model (fit on the first frames, export, stream with the default fusion, Wiener step, unclipping
+and blend), as a user runs it, measured once after its defaults were chosen on held-out clips
+(``video_default_on_clips.py``).
+
+The clip's first ``--frames`` frames at 1280x720 get the issue's noise (Gaussian, clipped, 8
+bits; ``add_video_noise``) and are written losslessly (FFV1); the flow runs on that file with
+``--ways`` (``temporal``: the default, ``single``: ``--single-frame``), one thread for ONNX Runtime.
+Scored on the frames written: PSNR over frames 8 onwards (seen by neither fit: the temporal one
+reads 8, the single-frame one 4), over all frames, the flicker against the clean clip's and the
+temporal error (``io.temporal``), and the seconds of the whole call.
+
+    python benchmarks/bench_one_command.py --sigmas 25 --json runs/one_s25.json --no-doc &
+    python benchmarks/bench_one_command.py --sigmas 50 --json runs/one_s50.json --no-doc
+    python benchmarks/merge_results.py runs/one_s25.json runs/one_s50.json -o benchmarks/results/one_command.json
+    python benchmarks/bench_one_command.py --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_temporal_throughput import noisy_clip  # noqa: E402
+from benchmarks.helpers import DOC, REPO, VIDEO, log, replace_section, run_facts  # noqa: E402
+
+HEADING = "## The one-command video flow on the cockatoo clip (issue 9)"
+RESULTS = REPO / "benchmarks" / "results" / "one_command.json"
+WAYS = {"temporal": ("`denoise VIDEO -o OUT` (the default: temporal)", None),
+        "single": ("`denoise VIDEO -o OUT --single-frame`", False)}
+UNSEEN = 8
+SCORES = ("psnr_unseen", "psnr_all", "flicker", "temporal_error", "seconds")
+
+
+def scored(outs: list[np.ndarray], clean: list[np.ndarray]) -> dict:
+    from b2g_deploy.io.temporal import flicker, temporal_error
+    from b2g_deploy.metrics import psnr
+
+    return {"psnr_unseen": float(np.mean([psnr(o, c) for o, c in zip(outs[UNSEEN:], clean[UNSEEN:])])),
+            "psnr_all": float(np.mean([psnr(o, c) for o, c in zip(outs, clean)])),
+            "flicker": float(flicker(outs, clean)), "temporal_error": float(temporal_error(outs, clean))}
+
+
+def render(rows: list[dict], facts: list[dict]) -> str:
+    out = ["The cockatoo clip, 1280x720, the issue's noise, through the whole flow without a model (fit on the "
+           "first frames, export, stream with the default fusion, Wiener step, unclipping and blend); ONNX Runtime "
+           "on one thread. PSNR over frames 8 onwards (seen by neither fit) and over all frames, flicker against "
+           "the clean clip's (0: the clean clip's), temporal error (x1000), seconds of the whole call.", "",
+           "| σ | command | frames | PSNR, frames 8+ | PSNR, all | flicker | temporal error | seconds | fitted |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["sigma"], list(WAYS).index(r["way"]))):
+        fitted = f"{'temporal' if r['temporal_kept'] else 'single-frame'} on {r['fit_frames']} frames"
+        out.append(f"| {r['sigma']:g} | {WAYS[r['way']][0]} | {r['frames']} | {r['psnr_unseen']:.2f} | "
+                   f"{r['psnr_all']:.2f} | {r['flicker']:+.5f} | {1000 * r['temporal_error']:.3f} | "
+                   f"{r['seconds']:.0f} | {fitted} |")
+    out += [""] + [f"Run: `{f['command']}` on {f['cpu']} ({f['cores']} cores), {f['date']}, torch {f['torch']}."
+                   for f in facts]
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sigmas", default="25,50")
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--ways", default="temporal,single")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
+    args = ap.parse_args()
+    if args.table_only:
+        data = json.loads(args.json.read_text())
+        rows, facts = data["rows"], data["runs"]
+    else:
+        import cv2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+        from b2g_deploy import api
+        from b2g_deploy.checkpoint import load_checkpoint
+        from b2g_deploy.io.video import read_frames
+
+        clean = [np.asarray(f, np.float32) for f in read_frames(VIDEO, limit=args.frames, channels=3)]
+        rows, facts = [], [run_facts()]
+        for sigma in (float(s) for s in args.sigmas.split(",")):
+            with tempfile.TemporaryDirectory() as tmp:
+                noisy = Path(tmp) / "noisy.mkv"
+                noisy_clip(noisy, args.frames, sigma)
+                for way in args.ways.split(","):
+                    out = Path(tmp) / f"out_{way}.mkv"
+                    start = time.perf_counter()
+                    report = api.denoise_video(noisy, out, temporal=WAYS[way][1], threads=args.threads, force=True)
+                    seconds = time.perf_counter() - start
+                    checkpoint = load_checkpoint(report.checkpoint)
+                    row = {"sigma": sigma, "way": way, "frames": report.written,
+                           **scored(read_frames(out), clean), "seconds": seconds,
+                           "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
+                           "notes": list(report.notes)}
+                    rows.append(row)
+                    log(f"sigma {sigma:g} {way}: {row['psnr_unseen']:.2f} dB on frames {UNSEEN}+, {seconds:.0f} s")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"runs": facts, "rows": rows}, indent=1) + "\n")
+    table = render(rows, facts)
+    print(table)
+    if not args.no_doc:
+        replace_section(DOC, HEADING, table)
+
+
+if __name__ == "__main__":
+    main()
