@@ -119,14 +119,24 @@ def check_compatible(prior: ModelConfig, wanted: ModelConfig, source: str) -> No
         raise CheckpointError(f"{source} has another network shape than this preset ({', '.join(diff)})")
 
 
-def grey_from_rgb(net: B2GNet) -> B2GNet:
+def grey_from_rgb(net: B2GNet | TemporalB2GNet) -> B2GNet | TemporalB2GNet:
     """A one-channel network that computes the RGB one on (g, g, g) and averages its outputs:
-    a warm start for a grey prior (the head's weights summed over colours, the tail's averaged)."""
-    grey = B2GNet(1, net.cfg)
+    a warm start for a grey prior (the head's weights summed over colours, the tail's averaged).
+    A temporal network's heads are summed frame by frame (its neighbour head reads each frame's
+    colours side by side), so a grey temporal prior starts as the RGB one on grey windows."""
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    state["head.weight"] = state["head.weight"].sum(dim=1, keepdim=True)
-    state["tail.weight"] = state["tail.weight"].mean(dim=0, keepdim=True)
-    state["tail.bias"] = state["tail.bias"].mean(dim=0, keepdim=True)
+    if isinstance(net, TemporalB2GNet):
+        grey: B2GNet | TemporalB2GNet = TemporalB2GNet(1, net.window, net.cfg, net.target_index, net.align, net.mixer)
+        head, tail = "core.head.target.", "core.tail."
+        if net.window > 1:
+            weight = state["core.head.neighbours.weight"]
+            out, frames = weight.shape[0], weight.shape[1] // 3
+            state["core.head.neighbours.weight"] = weight.view(out, frames, 3, *weight.shape[2:]).sum(dim=2)
+    else:
+        grey, head, tail = B2GNet(1, net.cfg), "head.", "tail."
+    state[head + "weight"] = state[head + "weight"].sum(dim=1, keepdim=True)
+    state[tail + "weight"] = state[tail + "weight"].mean(dim=0, keepdim=True)
+    state[tail + "bias"] = state[tail + "bias"].mean(dim=0, keepdim=True)
     grey.load_state_dict(state)
     return grey
 

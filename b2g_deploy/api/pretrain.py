@@ -209,7 +209,7 @@ def _start_from(path: Path, cfg: Any, notes: list[str]) -> tuple[Any, Any, int]:
                              + (f"reads {wanted[0]}-frame {shape(cfg.causal)} ones" if cfg.temporal_k
                                 else "is single-frame"))
     if net.channels != channels:
-        if net.channels != 3 or isinstance(net, TemporalB2GNet):
+        if net.channels != 3:
             raise InputError(f"{path} is a {net.channels}-channel prior; this run is {'grey' if cfg.grey else 'RGB'}")
         net = grey_from_rgb(net)
         done.append("converted to grey")

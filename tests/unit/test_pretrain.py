@@ -229,6 +229,21 @@ def test_grey_from_rgb_computes_the_rgb_network_on_grey_input():
         assert torch.allclose(grey(g), expected, atol=1e-5)
 
 
+def test_grey_from_rgb_converts_a_temporal_network_frame_by_frame():
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(width=8, depth=3, norm="none", dropout="none")
+    for causal in (False, True):
+        rgb = TemporalB2GNet.for_k(3, 2, causal, cfg, align="dis").train()
+        grey = grey_from_rgb(rgb).train()
+        assert (grey.channels, grey.window, grey.target_index, grey.align) == (1, 5, rgb.target_index, "dis")
+        g = torch.rand(1, 5, 32, 32)
+        with torch.no_grad():  # each grey frame as three equal colour planes, in its slot
+            expected = rgb(g.repeat_interleave(3, dim=1)).mean(dim=1, keepdim=True)
+            assert torch.allclose(grey(g), expected, atol=1e-5)
+
+
 def test_sigterm_stops_a_pretraining_run_with_a_resumable_prior(tmp_path, corpus_dir):
     import signal
     import subprocess
