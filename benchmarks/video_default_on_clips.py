@@ -14,6 +14,7 @@ fusion, Wiener step, unclipping and blend), once per way:
 Scored on the frames written: PSNR over all 12 (what a user gets), over frames 8-11 (seen by
 neither fit), the flicker against the clean clip's and the temporal error
 (``io.temporal``), and the seconds of the whole call (fit, export, stream; one thread).
+``--grey``: the same clips in grey (BT.601 luma), for the grey priors.
 
     python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
     python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
@@ -43,13 +44,19 @@ SCORES = ("psnr_all", "psnr_unseen", "flicker", "temporal_error", "seconds")
 
 
 def write_frames(folder: Path, noisy: list[np.ndarray]) -> None:
-    """(C, H, W) frames in [0, 1], already on the 8-bit grid, as PNG files in order."""
+    """(C, H, W) frames in [0, 1] (C = 1 or 3), already on the 8-bit grid, as PNG files in order."""
     import cv2
 
     folder.mkdir(parents=True)
     for i, frame in enumerate(noisy):
-        rgb = np.round(frame.transpose(1, 2, 0) * 255).astype(np.uint8)
-        cv2.imwrite(str(folder / f"f{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        pixels = np.round(frame.transpose(1, 2, 0) * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), pixels[..., 0] if pixels.shape[2] == 1
+                    else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+
+
+def grey(frame: np.ndarray) -> np.ndarray:
+    """(3, H, W) RGB -> (1, H, W) BT.601 luma, float32."""
+    return np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), frame, axes=1)[None].astype(np.float32)
 
 
 def scored(outs: list[np.ndarray], clean: list[np.ndarray]) -> dict:
@@ -77,7 +84,8 @@ def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0) -> list[dict]
             report = api.denoise_video(str(source), out, temporal=temporal, threads=1, seed=seed, force=True)
             seconds = time.perf_counter() - start
             checkpoint = load_checkpoint(report.checkpoint)
-            rows.append({"sigma": sigma, "way": way, **scored(read_frames(str(out)), clean), "seconds": seconds,
+            rows.append({"sigma": sigma, "way": way, "video": "grey" if clean[0].shape[0] == 1 else "RGB",
+                         **scored(read_frames(str(out)), clean), "seconds": seconds,
                          "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
                          "notes": list(report.notes)})
     return rows
@@ -91,22 +99,23 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "Wiener step, unclipping and blend), one thread. PSNR over all frames and over frames 8-11 (seen by "
            "neither fit), flicker against the clean clip's (0: the clean clip's), temporal error (x1000), seconds "
            "of the whole call; means over the clips.", "",
-           "| σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds |",
-           "|---|---|---|---|---|---|---|"]
-    for s in sigmas:
-        for way in WAYS:
-            group = [r for r in rows if r["sigma"] == s and r["way"] == way]
-            if not group:
-                continue
-            m = {k: float(np.mean([r[k] for r in group])) for k in SCORES}
-            out.append(f"| {s:g} | {way} | {m['psnr_all']:.3f} | {m['psnr_unseen']:.3f} | {m['flicker']:+.5f} | "
-                       f"{1000 * m['temporal_error']:.3f} | {m['seconds']:.0f} |")
-        pairs = [(a, b) for a in rows for b in rows if a["sigma"] == b["sigma"] == s and a["clip"] == b["clip"]
-                 and not WAYS[a["way"]] and WAYS[b["way"]]]
-        if pairs:
-            gains = [b["psnr_all"] - a["psnr_all"] for a, b in pairs]
-            out.append(f"| {s:g} | temporal minus single-frame, per clip | "
-                       + ", ".join(f"{g:+.2f}" for g in gains) + " | | | | |")
+           "| video | σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds |",
+           "|---|---|---|---|---|---|---|---|"]
+    for video in dict.fromkeys(r.get("video", "RGB") for r in rows):
+        for s in sigmas:
+            mine = [r for r in rows if r["sigma"] == s and r.get("video", "RGB") == video]
+            for way in WAYS:
+                group = [r for r in mine if r["way"] == way]
+                if not group:
+                    continue
+                m = {k: float(np.mean([r[k] for r in group])) for k in SCORES}
+                out.append(f"| {video} | {s:g} | {way} | {m['psnr_all']:.3f} | {m['psnr_unseen']:.3f} | "
+                           f"{m['flicker']:+.5f} | {1000 * m['temporal_error']:.3f} | {m['seconds']:.0f} |")
+            pairs = [(a, b) for a in mine for b in mine if a["clip"] == b["clip"] and not WAYS[a["way"]] and WAYS[b["way"]]]
+            if pairs:
+                gains = [b["psnr_all"] - a["psnr_all"] for a, b in pairs]
+                out.append(f"| {video} | {s:g} | temporal minus single-frame, per clip | "
+                           + ", ".join(f"{g:+.2f}" for g in gains) + " | | | | |")
     out += [""] + [f"Run: `{f['command']}` on {f['cpu']} ({f['cores']} cores), {f['date']}, torch {f['torch']}."
                    for f in facts]
     return "\n".join(out)
@@ -118,6 +127,7 @@ def main() -> None:
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--wobble", type=float, default=6.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--grey", action="store_true", help="the clips in grey (the grey priors)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
@@ -136,7 +146,7 @@ def main() -> None:
         facts, rows = run_facts(), []
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(held_out_clips(args.photos, args.wobble)):
-                got = run_clip(clean, sigma)
+                got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma)
                 rows += [{**r, "clip": c} for r in got]
                 log(f"sigma {sigma:g} clip {c}: " + ", ".join(f"{r['way']} {r['psnr_all']:.2f}" for r in got))
         args.json.parent.mkdir(parents=True, exist_ok=True)
