@@ -30,22 +30,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_temporal_throughput import noisy_clip  # noqa: E402
 from benchmarks.helpers import DOC, REPO, VIDEO, log, replace_section, run_facts  # noqa: E402
+from benchmarks.video_default_on_clips import UNSEEN, scored  # noqa: E402  (frames 8 onwards: seen by neither fit)
 
 HEADING = "## The one-command video flow on the cockatoo clip (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "one_command.json"
 WAYS = {"temporal": ("`denoise VIDEO -o OUT` (the default: temporal)", None),
         "single": ("`denoise VIDEO -o OUT --single-frame`", False)}
-UNSEEN = 8
-SCORES = ("psnr_unseen", "psnr_all", "flicker", "temporal_error", "seconds")
-
-
-def scored(outs: list[np.ndarray], clean: list[np.ndarray]) -> dict:
-    from b2g_deploy.io.temporal import flicker, temporal_error
-    from b2g_deploy.metrics import psnr
-
-    return {"psnr_unseen": float(np.mean([psnr(o, c) for o, c in zip(outs[UNSEEN:], clean[UNSEEN:])])),
-            "psnr_all": float(np.mean([psnr(o, c) for o, c in zip(outs, clean)])),
-            "flicker": float(flicker(outs, clean)), "temporal_error": float(temporal_error(outs, clean))}
 
 
 def render(rows: list[dict], facts: list[dict]) -> str:
