@@ -14,7 +14,8 @@ fusion, Wiener step, unclipping and blend), once per way:
 Scored on the frames written: PSNR over all 12 (what a user gets), over frames 8-11 (seen by
 neither fit), the flicker against the clean clip's and the temporal error
 (``io.temporal``), and the seconds of the whole call (fit, export, stream; one thread).
-``--grey``: the same clips in grey (BT.601 luma), for the grey priors.
+``--grey``: the same clips in grey (BT.601 luma), for the grey priors; ``--causal``: the
+temporal way with a causal window (what a camera or stream gets).
 
     python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
     python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
@@ -68,8 +69,8 @@ def scored(outs: list[np.ndarray], clean: list[np.ndarray]) -> dict:
             "flicker": float(flicker(outs, clean)), "temporal_error": float(temporal_error(outs, clean))}
 
 
-def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0) -> list[dict]:
-    """Both ways on one clip: a row each, with the flow's notes."""
+def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool = False) -> list[dict]:
+    """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's window)."""
     from b2g_deploy import api
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.io.video_readers import read_frames
@@ -81,10 +82,12 @@ def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0) -> list[dict]
         for way, temporal in WAYS.items():
             out = Path(tmp) / f"out_{int(temporal)}"
             start = time.perf_counter()
-            report = api.denoise_video(str(source), out, temporal=temporal, threads=1, seed=seed, force=True)
+            report = api.denoise_video(str(source), out, temporal=temporal, causal=causal if temporal else None,
+                                       threads=1, seed=seed, force=True)
             seconds = time.perf_counter() - start
             checkpoint = load_checkpoint(report.checkpoint)
-            rows.append({"sigma": sigma, "way": way, "video": "grey" if clean[0].shape[0] == 1 else "RGB",
+            video = ("grey" if clean[0].shape[0] == 1 else "RGB") + (", causal" if causal else "")
+            rows.append({"sigma": sigma, "way": way, "video": video,
                          **scored(read_frames(str(out)), clean), "seconds": seconds,
                          "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
                          "notes": list(report.notes)})
@@ -128,6 +131,7 @@ def main() -> None:
     ap.add_argument("--wobble", type=float, default=6.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--grey", action="store_true", help="the clips in grey (the grey priors)")
+    ap.add_argument("--causal", action="store_true", help="the temporal way with a causal window")
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
@@ -146,7 +150,7 @@ def main() -> None:
         facts, rows = run_facts(), []
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(held_out_clips(args.photos, args.wobble)):
-                got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma)
+                got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.causal)
                 rows += [{**r, "clip": c} for r in got]
                 log(f"sigma {sigma:g} clip {c}: " + ", ".join(f"{r['way']} {r['psnr_all']:.2f}" for r in got))
         args.json.parent.mkdir(parents=True, exist_ok=True)
