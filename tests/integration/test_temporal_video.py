@@ -361,6 +361,18 @@ def test_single_frame_flow_and_too_few_frames_for_a_window(tmp_path):
         assert refused.exit_code == 2 and "--single-frame" in refused.output
 
 
+def test_what_a_video_is_fitted_with_files_and_live_sources():
+    from b2g_deploy.api.denoising import video_fit_choice
+
+    assert video_fit_choice(None, None, 2, live=False) == (None, False, [])  # the priors decide
+    single, causal, notes = video_fit_choice(None, None, 2, live=True)
+    assert (single, causal) == (False, True) and "single-frame" in notes[0]
+    assert video_fit_choice(True, None, 2, live=True) == (True, True, [])  # asked: causal on a stream
+    assert video_fit_choice(None, True, 2, live=True) == (None, True, [])  # --causal asks for it too
+    assert video_fit_choice(None, False, 2, live=True) == (None, False, [])  # --centred
+    assert video_fit_choice(None, None, 3, live=True) == (None, True, [])  # --k
+
+
 def test_a_grey_video_gets_the_single_frame_network_unless_asked(tmp_path):
     # No shipped temporal prior for grey video: its temporal fit would start from the single-frame
     # fit and, measured, match it in more time; asked for, it is fitted.
