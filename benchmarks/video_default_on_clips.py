@@ -39,7 +39,7 @@ from benchmarks.helpers import DOC, REPO, add_video_noise, log, replace_section,
 
 HEADING = "## Which network a video gets, held-out clips (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "video_default_on_clips.json"
-WAYS = {"single-frame (`--single-frame`)": False, "temporal (the default)": True}
+WAYS = {"single-frame (`--single-frame`)": False, "temporal (`--temporal`; a file's default)": True}
 UNSEEN = 8  # the first frame neither fit read (the temporal one reads 8)
 SCORES = ("psnr_all", "psnr_unseen", "flicker", "temporal_error", "seconds")
 

@@ -326,7 +326,7 @@ def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
     rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores, "seconds": 1.0}
             for way, scores in zip(default.WAYS, (worse, got))]
     text = default.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
-    assert "| RGB | 25 | temporal (the default) |" in text and "per clip | +" in text
+    assert "| RGB | 25 | temporal (`--temporal`; a file's default) |" in text and "per clip | +" in text
     grey = default.grey(clean[0])
     assert grey.shape == (1, 16, 24) and np.allclose(grey[0], 0.299 * clean[0][0] + 0.587 * clean[0][1] + 0.114 * clean[0][2])
     default.write_frames(tmp_path / "g", [np.round(grey * 255) / 255])
