@@ -22,7 +22,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_temporal_throughput import noisy_clip  # noqa: E402
 from benchmarks.helpers import DOC, REPO, VIDEO, log, replace_section, run_facts  # noqa: E402
-from benchmarks.video_default_on_clips import UNSEEN, scored  # noqa: E402  (frames 8 onwards: seen by neither fit)
+from benchmarks.video_default_on_clips import UNSEEN, flow_row  # noqa: E402  (frames 8 onwards: seen by neither fit)
 
 HEADING = "## The one-command video flow on the cockatoo clip (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "one_command.json"
@@ -74,8 +73,6 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
-        from b2g_deploy import api
-        from b2g_deploy.checkpoint import load_checkpoint
         from b2g_deploy.io.video import read_frames
 
         clean = [np.asarray(f, np.float32) for f in read_frames(VIDEO, limit=args.frames, channels=3)]
@@ -85,17 +82,11 @@ def main() -> None:
                 noisy = Path(tmp) / "noisy.mkv"
                 noisy_clip(noisy, args.frames, sigma)
                 for way in args.ways.split(","):
-                    out = Path(tmp) / f"out_{way}.mkv"
-                    start = time.perf_counter()
-                    report = api.denoise_video(noisy, out, temporal=WAYS[way][1], threads=args.threads, force=True)
-                    seconds = time.perf_counter() - start
-                    checkpoint = load_checkpoint(report.checkpoint)
-                    row = {"sigma": sigma, "way": way, "frames": report.written,
-                           **scored(read_frames(out), clean), "seconds": seconds,
-                           "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
-                           "notes": list(report.notes)}
+                    row = {"sigma": sigma, "way": way, **flow_row(noisy, Path(tmp) / f"out_{way}.mkv", clean,
+                                                                  temporal=WAYS[way][1], threads=args.threads)}
                     rows.append(row)
-                    log(f"sigma {sigma:g} {way}: {row['psnr_unseen']:.2f} dB on frames {UNSEEN}+, {seconds:.0f} s")
+                    log(f"sigma {sigma:g} {way}: {row['psnr_unseen']:.2f} dB on frames {UNSEEN}+, "
+                        f"{row['seconds']:.0f} s")
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": facts, "rows": rows}, indent=1) + "\n")
     table = render(rows, facts)

@@ -69,28 +69,33 @@ def scored(outs: list[np.ndarray], clean: list[np.ndarray]) -> dict:
             "flicker": float(flicker(outs, clean)), "temporal_error": float(temporal_error(outs, clean))}
 
 
-def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool = False) -> list[dict]:
-    """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's window)."""
+def flow_row(source: Path, out: Path, clean: list[np.ndarray], **options) -> dict:
+    """One run of the flow without a model (``api.denoise_video(source, out, **options)``),
+    timed and scored against ``clean``, with what it fitted and its notes."""
     from b2g_deploy import api
     from b2g_deploy.checkpoint import load_checkpoint
     from b2g_deploy.io.video_readers import read_frames
 
+    start = time.perf_counter()
+    report = api.denoise_video(str(source), out, force=True, **options)
+    seconds = time.perf_counter() - start
+    checkpoint = load_checkpoint(report.checkpoint)
+    return {"frames": report.written, **scored(read_frames(str(out)), clean), "seconds": seconds,
+            "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
+            "notes": list(report.notes)}
+
+
+def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool = False) -> list[dict]:
+    """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's window)."""
+    video = ("grey" if clean[0].shape[0] == 1 else "RGB") + (", causal" if causal else "")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "noisy"
         write_frames(source, [add_video_noise(f, sigma, i) for i, f in enumerate(clean)])
         for way, temporal in WAYS.items():
-            out = Path(tmp) / f"out_{int(temporal)}"
-            start = time.perf_counter()
-            report = api.denoise_video(str(source), out, temporal=temporal, causal=causal if temporal else None,
-                                       threads=1, seed=seed, force=True)
-            seconds = time.perf_counter() - start
-            checkpoint = load_checkpoint(report.checkpoint)
-            video = ("grey" if clean[0].shape[0] == 1 else "RGB") + (", causal" if causal else "")
             rows.append({"sigma": sigma, "way": way, "video": video,
-                         **scored(read_frames(str(out)), clean), "seconds": seconds,
-                         "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
-                         "notes": list(report.notes)})
+                         **flow_row(source, Path(tmp) / f"out_{int(temporal)}", clean, temporal=temporal,
+                                    causal=causal if temporal else None, threads=1, seed=seed)})
     return rows
 
 

@@ -69,7 +69,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     temporal_start = temporal_starting_network(None, info.channels, k, causal, cfg) if temporal is not False else None
     notes = []
     if temporal is None:
-        temporal = temporal_start is not None and temporal_start[0] is not None
+        temporal = temporal_start[0] is not None  # looked up above: temporal was not False
         if not temporal:
             notes.append("no shipped temporal prior for this video and preset: fitted the single-frame "
                          "network (--temporal fits a temporal one from it)")

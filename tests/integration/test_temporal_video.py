@@ -8,44 +8,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from b2g_deploy.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from b2g_deploy.cli import app
 from b2g_deploy.config import preset
-from b2g_deploy.io.video import VideoInfo, open_sink, read_frames
+from b2g_deploy.io.video import read_frames
 from b2g_deploy.temporal.export import read_temporal_metadata
 from b2g_deploy.temporal.model import TemporalB2GNet, denoise_clip
+from video_clips import H, N, W, clip, one_thread, run  # noqa: F401  (one_thread: an autouse fixture)
 
-W, H, N = 40, 32, 6
 QUANT = 1.5 / 255  # outputs are written at 8 bits
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def clip(path: Path, same_noise: bool = False, n: int = N, channels: int = 1) -> Path:
-    """Frame i: a flat level 0.25 + 0.08 i with a bright square, plus noise (independent per
-    frame, or one fixed pattern in every frame)."""
-    rng = np.random.default_rng(0)
-    fixed = rng.normal(0, 0.1, (channels, H, W))
-    sink = open_sink(path, VideoInfo(W, H, channels, 10.0, n))
-    for i in range(n):
-        clean = np.full((channels, H, W), 0.25 + 0.08 * i, np.float32)
-        clean[:, 8:20, 10:24] = 0.85
-        noise = fixed if same_noise else rng.normal(0, 0.1, (channels, H, W))
-        sink.write(np.clip(clean + noise, 0, 1))
-    sink.close()
-    return path
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 # --- fit --temporal ---------------------------------------------------------------------------
@@ -323,68 +294,6 @@ def test_one_command_flow_fits_exports_and_streams_a_temporal_net(tmp_path):
     source = open_source(out)
     assert source.info.fps == pytest.approx(10.0)
     source.close()
-
-
-def test_one_command_flow_fits_a_temporal_window_from_the_temporal_prior_by_default(tmp_path):
-    # No flags: the temporal network, centred for a file, on 8 frames as fit --temporal: a 5-frame
-    # window fits in them, so k stays 2 and the fit starts from the shipped temporal prior. On 4
-    # (the single-frame flow's default, which --temporal used before) k fell to 1 and the prior
-    # was dropped.
-    from b2g_deploy.api import denoise_video
-
-    video = clip(tmp_path / "clip.mkv", n=10, channels=3)
-    report = denoise_video(video, tmp_path / "out.mkv", preset="fast", fit_seconds=0.5, device="cpu")
-    checkpoint = load_checkpoint(tmp_path / "out.b2g.pt")
-    assert checkpoint.is_temporal and checkpoint.meta["frames"] == list(range(8))
-    meta = read_temporal_metadata(tmp_path / "out.onnx")
-    assert (meta.k, meta.causal) == (2, False)
-    assert report.written == 10 and not any("too few" in n or "single-frame fit" in n for n in report.notes)
-
-
-def test_single_frame_flow_and_too_few_frames_for_a_window(tmp_path):
-    from b2g_deploy.api import denoise_video
-
-    video = clip(tmp_path / "clip.mkv", n=6, channels=3)
-    single = denoise_video(video, tmp_path / "s.mkv", preset="fast", fit_seconds=0.3, device="cpu", temporal=False)
-    checkpoint = load_checkpoint(tmp_path / "s.b2g.pt")
-    assert not checkpoint.is_temporal and checkpoint.meta["frames"] == list(range(4)) and single.written == 6
-    # One frame to fit on: the default falls back to the single-frame network and says so; asked
-    # for, the temporal network is a one-line error before any fit.
-    one = denoise_video(video, tmp_path / "o.mkv", preset="fast", fit_seconds=0.3, device="cpu", fit_frames=1)
-    assert not load_checkpoint(tmp_path / "o.b2g.pt").is_temporal
-    assert any("single-frame network" in n for n in one.notes)
-    asked = run("denoise", video, "-o", tmp_path / "a.mkv", "--temporal", "--fit-frames", 1, "--device", "cpu")
-    assert asked.exit_code == 2 and asked.output.startswith("error:") and "2 frames" in asked.output
-    assert not (tmp_path / "a.b2g.pt").exists()
-    for flags in (["--single-frame", "--causal"], ["--single-frame", "--k", "3"]):
-        refused = run("denoise", video, "-o", tmp_path / "r.mkv", *flags)
-        assert refused.exit_code == 2 and "--single-frame" in refused.output
-
-
-def test_what_a_video_is_fitted_with_files_and_live_sources():
-    from b2g_deploy.api.denoising import video_fit_choice
-
-    assert video_fit_choice(None, None, 2, live=False) == (None, False, [])  # the priors decide
-    single, causal, notes = video_fit_choice(None, None, 2, live=True)
-    assert (single, causal) == (False, True) and "single-frame" in notes[0]
-    assert video_fit_choice(True, None, 2, live=True) == (True, True, [])  # asked: causal on a stream
-    assert video_fit_choice(None, True, 2, live=True) == (None, True, [])  # --causal asks for it too
-    assert video_fit_choice(None, False, 2, live=True) == (None, False, [])  # --centred
-    assert video_fit_choice(None, None, 3, live=True) == (None, True, [])  # --k
-
-
-def test_a_grey_video_gets_the_single_frame_network_unless_asked(tmp_path):
-    # No shipped temporal prior for grey video: its temporal fit would start from the single-frame
-    # fit and, measured, match it in more time; asked for, it is fitted.
-    from b2g_deploy.api import denoise_video
-
-    video = clip(tmp_path / "grey.mkv", n=6)
-    report = denoise_video(video, tmp_path / "g.mkv", preset="fast", fit_seconds=0.3, device="cpu")
-    assert not load_checkpoint(tmp_path / "g.b2g.pt").is_temporal
-    assert any("no shipped temporal prior" in n for n in report.notes) and report.written == 6
-    asked = denoise_video(video, tmp_path / "t.mkv", preset="fast", fit_seconds=0.3, device="cpu", temporal=True)
-    assert asked.written == 6 and not any("no shipped temporal prior" in n for n in asked.notes)
-    assert load_checkpoint(tmp_path / "t.b2g.pt").is_temporal
 
 
 def test_temporal_model_on_an_image_is_a_one_line_error(tmp_path):
