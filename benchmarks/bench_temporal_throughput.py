@@ -25,7 +25,14 @@ file; each method then reads that file and writes an FFV1 file, timed from open 
 - the same network exported in int8 (`export --int8`, calibrated on the clip's first frames;
   export.int8), with the default fusion and with `--no-fuse` (``--methods`` picks rows by name);
 - OpenCV NLM per frame (``fastNlMeansDenoisingColored``, h = 0.5 sigma, template 7, search 21)
-  with ``cv2.setNumThreads(--threads)``, decode and encode by OpenCV as well.
+  with ``cv2.setNumThreads(n)`` for each n of ``--nlm-threads`` (default: one thread and all
+  the machine's cores), decode and encode by OpenCV as well.
+
+``--threads`` is ONNX Runtime's thread count for the network (a comma list runs each). The
+stream's other work (aligning the next batch, the fusion and its Wiener step, encoding) runs on
+threads of its own beside it, so a one-thread network still keeps two cores busy. Each row
+therefore also gives the process's CPU seconds a frame (all its threads), and the target is
+read against NLM on all the machine's cores: the same CPU for both.
 
 The issue's target: the temporal path no slower than NLM per frame. The table goes to the
 section "## Temporal video throughput (issue 9)" of docs/BENCHMARKS.md.
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -85,20 +93,21 @@ def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse_flow: str | 
     ``finish`` False: ``--no-unclip --blend 0`` (the stream without its last steps)."""
     from b2g_deploy import api
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=fuse_flow is not None,
                                fuse_flow=fuse_flow or "fine", refine=refine, unclip=finish,
                                blend=None if finish else 0.0)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
-            "runtime": report.runtime}
+            "cpu_per_frame": cpu / max(report.written, 1), "threads": threads, "runtime": report.runtime}
 
 
 def time_nlm(clip: Path, out: Path, sigma: float, threads: int) -> dict:
     import cv2
 
+    previous = cv2.getNumThreads()
     cv2.setNumThreads(threads)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cap = cv2.VideoCapture(str(clip))
     writer, n = None, 0
     h = 0.5 * sigma
@@ -114,13 +123,21 @@ def time_nlm(clip: Path, out: Path, sigma: float, threads: int) -> dict:
     cap.release()
     if writer is not None:
         writer.release()
-    seconds = time.perf_counter() - t0
-    return {"frames": n, "seconds": seconds, "fps": n / seconds, "runtime": f"OpenCV NLM ({threads} thread(s))"}
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    cv2.setNumThreads(previous)  # the B2G rows after this one keep OpenCV's own thread count
+    return {"frames": n, "seconds": seconds, "fps": n / seconds, "cpu_per_frame": cpu / max(n, 1),
+            "threads": threads, "runtime": f"OpenCV NLM ({threads} thread(s))"}
+
+
+def baseline(rows: list[dict]) -> dict:
+    """The NLM row the target is read against: the one with the most threads (older results
+    have a single one-thread row named "nlm")."""
+    return max((r for r in rows if r["method"].startswith("nlm")), key=lambda r: r.get("threads", 1))
 
 
 def render(data: dict) -> str:
     rows = data["rows"]
-    nlm = next(r for r in rows if r["method"] == "nlm")
+    nlm = baseline(rows)
     repeats = len(nlm.get("runs", [nlm["seconds"]]))
     timed = f"each method run {repeats} times round-robin, the median of the times" if repeats > 1 else "timed"
     seconds = "seconds (median) | runs (s)" if repeats > 1 else "seconds"
@@ -128,15 +145,17 @@ def render(data: dict) -> str:
         f"Decode, (align,) network, encode, {timed} from opening the noisy file to closing the "
         "output; the issue's target: the temporal path no slower than NLM per frame.",
         "",
-        f"| method | frames | size | {seconds} | fps | vs NLM | target |",
-        "|---" * (8 if repeats > 1 else 7) + "|",
+        f"| method | frames | size | {seconds} | fps | CPU s a frame | vs NLM | target |",
+        "|---" * (9 if repeats > 1 else 8) + "|",
     ]
     for r in rows:
         ratio = r["fps"] / nlm["fps"]
-        target = "" if r["method"] == "nlm" else ("met" if ratio >= 1 else f"**missed: {ratio:.2f}x NLM's speed**")
+        target = ("" if r["method"].startswith("nlm")
+                  else "met" if ratio >= 1 else f"**missed: {ratio:.2f}x NLM's speed**")
         spread = f" {', '.join(f'{x:.1f}' for x in r['runs'])} |" if repeats > 1 else ""
+        cpu = f"{r['cpu_per_frame']:.2f}" if "cpu_per_frame" in r else "–"
         out.append(f"| {r['label']} | {r['frames']} | {r['size']} | {r['seconds']:.1f} |{spread} {r['fps']:.2f} | "
-                   f"{ratio:.2f}x | {target} |")
+                   f"{cpu} | {ratio:.2f}x | {target} |")
     run = data["run"]
     out += ["", f"Run: `{run['command']}` on {run['cpu']} ({run['cores']} cores), {run['date']}, torch {run['torch']}; "
             "other jobs shared the machine, so compare the rows with each other (same run), not with other tables."]
@@ -147,7 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=12)
     p.add_argument("--sigma", type=float, default=25.0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", default="1", help="ONNX Runtime's threads for the network; a comma list runs each")
+    p.add_argument("--nlm-threads", default=f"1,{os.cpu_count() or 1}",
+                   help="OpenCV's threads for NLM, a comma list (default: one, and all the machine's cores)")
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument("--repeats", type=int, default=1,
                    help="run every method this many times, round-robin (a noisy machine drifts over minutes), "
@@ -157,10 +178,17 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
+    try:
+        threads = sorted({int(t) for t in args.threads.split(",")})
+        nlm_threads = sorted({int(t) for t in args.nlm_threads.split(",")})
+    except ValueError:
+        p.error("--threads and --nlm-threads take comma-separated whole numbers")
+    if min(threads + nlm_threads) < 1:
+        p.error("thread counts must be at least 1")
 
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads[0])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -192,17 +220,22 @@ def main(argv: list[str] | None = None) -> None:
                 model = tmp / f"t_{align}{'_int8' if int8 else ''}.onnx"
                 if not model.exists():
                     temporal_onnx(model, align, clip if int8 else None)
-                r = time_b2g(clip, model, tmp / f"out_{method}.mkv", args.threads, flow, refine, finish)
-                label = (f"temporal B2G k=2, ONNX Runtime CPU{', int8 (`export --int8`)' if int8 else ''}, "
-                         f"{names[align]}{fusions[flow, refine]}"
-                         + ("" if finish else ", `--no-unclip --blend 0` (without the last steps)"))
-                runs.setdefault(method, []).append(r)
-                labels[method] = label
-                log(f"round {round_ + 1}: {label}: {r['fps']:.2f} fps")
-            r = time_nlm(clip, tmp / "nlm.mkv", args.sigma, args.threads)
-            runs.setdefault("nlm", []).append(r)
-            labels["nlm"] = "OpenCV NLM per frame (h = 0.5σ, 7/21)"
-            log(f"round {round_ + 1}: NLM: {r['fps']:.2f} fps")
+                for n in threads:
+                    key = method + ("" if n == 1 else f"-t{n}")
+                    r = time_b2g(clip, model, tmp / f"out_{key}.mkv", n, flow, refine, finish)
+                    label = (f"temporal B2G k=2, ONNX Runtime CPU{', int8 (`export --int8`)' if int8 else ''}, "
+                             f"{names[align]}{fusions[flow, refine]}"
+                             + ("" if finish else ", `--no-unclip --blend 0` (without the last steps)")
+                             + f", network on {n} thread{'s' if n > 1 else ''}")
+                    runs.setdefault(key, []).append(r)
+                    labels[key] = label
+                    log(f"round {round_ + 1}: {label}: {r['fps']:.2f} fps")
+            for n in nlm_threads:
+                key = "nlm" if n == 1 else f"nlm-t{n}"
+                r = time_nlm(clip, tmp / f"{key}.mkv", args.sigma, n)
+                runs.setdefault(key, []).append(r)
+                labels[key] = f"OpenCV NLM per frame (h = 0.5σ, 7/21), {n} thread{'s' if n > 1 else ''}"
+                log(f"round {round_ + 1}: NLM ({n} threads): {r['fps']:.2f} fps")
         for method, got in runs.items():
             seconds = [g["seconds"] for g in got]
             median = float(np.median(seconds))
