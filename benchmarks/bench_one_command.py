@@ -8,7 +8,9 @@ bits; ``add_video_noise``) and are written losslessly (FFV1); the flow runs on t
 ``--ways`` (``temporal``: the default, ``single``: ``--single-frame``), one thread for ONNX Runtime.
 Scored on the frames written: PSNR over frames 8 onwards (seen by neither fit: the temporal one
 reads 8, the single-frame one 4), over all frames, the flicker against the clean clip's and the
-temporal error (``io.temporal``), and the seconds of the whole call.
+temporal error (``io.temporal``), and the seconds of the whole call. ``--live``: the file run as
+a camera or stream URL is (``video_default_on_clips.as_live_stream``: a causal temporal window,
+fused over the frames before, nothing read ahead).
 
     python benchmarks/bench_one_command.py --sigmas 25 --json runs/one_s25.json --no-doc &
     python benchmarks/bench_one_command.py --sigmas 50 --json runs/one_s50.json --no-doc
@@ -22,6 +24,7 @@ import argparse
 import json
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_temporal_throughput import noisy_clip  # noqa: E402
 from benchmarks.helpers import DOC, REPO, VIDEO, log, replace_section, run_facts  # noqa: E402
-from benchmarks.video_default_on_clips import UNSEEN, flow_row  # noqa: E402  (frames 8 onwards: seen by neither fit)
+from benchmarks.video_default_on_clips import (  # noqa: E402  (UNSEEN: frames 8 onwards, seen by neither fit)
+    UNSEEN, as_live_stream, flow_row)
 
 HEADING = "## The one-command video flow on the cockatoo clip (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "one_command.json"
@@ -37,16 +41,26 @@ WAYS = {"temporal": ("`denoise VIDEO -o OUT` (the default: temporal)", None),
         "single": ("`denoise VIDEO -o OUT --single-frame`", False)}
 
 
+def command(row: dict) -> str:
+    """The row's command as a user types it (a stream's source as a URL)."""
+    label = WAYS[row["way"]][0]
+    if not row.get("live"):
+        return label
+    return label.replace("VIDEO", "rtsp://CAMERA").replace("(the default: temporal)", "(the default: causal temporal)")
+
+
 def render(rows: list[dict], facts: list[dict]) -> str:
     out = ["The cockatoo clip, 1280x720, the issue's noise, through the whole flow without a model (fit on the "
            "first frames, export, stream with the default fusion, Wiener step, unclipping and blend); ONNX Runtime "
            "on one thread. PSNR over frames 8 onwards (seen by neither fit) and over all frames, flicker against "
-           "the clean clip's (0: the clean clip's), temporal error (x1000), seconds of the whole call.", "",
+           "the clean clip's (0: the clean clip's), temporal error (x1000), seconds of the whole call."
+           + (" `rtsp://` rows: the same noisy file run as a camera or stream is (`--live`: a causal window, "
+              "fused over the frames before, nothing read ahead)." if any(r.get("live") for r in rows) else ""), "",
            "| σ | command | frames | PSNR, frames 8+ | PSNR, all | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["sigma"], list(WAYS).index(r["way"]))):
+    for r in sorted(rows, key=lambda r: (r["sigma"], bool(r.get("live")), list(WAYS).index(r["way"]))):
         fitted = f"{'temporal' if r['temporal_kept'] else 'single-frame'} on {r['fit_frames']} frames"
-        out.append(f"| {r['sigma']:g} | {WAYS[r['way']][0]} | {r['frames']} | {r['psnr_unseen']:.2f} | "
+        out.append(f"| {r['sigma']:g} | {command(r)} | {r['frames']} | {r['psnr_unseen']:.2f} | "
                    f"{r['psnr_all']:.2f} | {r['flicker']:+.5f} | {1000 * r['temporal_error']:.3f} | "
                    f"{r['seconds']:.0f} | {fitted} |")
     out += [""] + [f"Run: `{f['command']}` on {f['cpu']} ({f['cores']} cores), {f['date']}, torch {f['torch']}."
@@ -63,6 +77,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
+    ap.add_argument("--live", action="store_true", help="the file run as a camera or stream is")
     args = ap.parse_args()
     if args.table_only:
         data = json.loads(args.json.read_text())
@@ -82,8 +97,10 @@ def main() -> None:
                 noisy = Path(tmp) / "noisy.mkv"
                 noisy_clip(noisy, args.frames, sigma)
                 for way in args.ways.split(","):
-                    row = {"sigma": sigma, "way": way, **flow_row(noisy, Path(tmp) / f"out_{way}.mkv", clean,
-                                                                  temporal=WAYS[way][1], threads=args.threads)}
+                    with as_live_stream() if args.live else nullcontext():
+                        got = flow_row(noisy, Path(tmp) / f"out_{way}.mkv", clean, temporal=WAYS[way][1],
+                                       threads=args.threads)
+                    row = {"sigma": sigma, "way": way, "live": args.live, **got}
                     rows.append(row)
                     log(f"sigma {sigma:g} {way}: {row['psnr_unseen']:.2f} dB on frames {UNSEEN}+, "
                         f"{row['seconds']:.0f} s")

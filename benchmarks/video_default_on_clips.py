@@ -7,15 +7,19 @@ issue's noise (Gaussian, clipped, 8 bits), written as a folder of PNG frames. Th
 flow runs on it (``api.denoise_video``: fit on the first frames, export, stream with the default
 fusion, Wiener step, unclipping and blend), once per way:
 
-- single-frame: ``temporal=False`` (the default until 2026-12-06), fitted on its 4 first frames;
-- temporal: ``temporal=True`` (the default since), a centred k=2 network fitted on 8 frames from
-  the shipped temporal prior.
+- single-frame: ``temporal=False`` (a file's default until 2026-12-06, a camera's until the
+  sixth session that day), fitted on its 4 first frames;
+- temporal: ``temporal=True`` (the default since), a k=2 network fitted on 8 frames from the
+  shipped temporal prior: centred for a file, causal with ``--causal`` or ``--live``.
 
 Scored on the frames written: PSNR over all 12 (what a user gets), over frames 8-11 (seen by
 neither fit), the flicker against the clean clip's and the temporal error
 (``io.temporal``), and the seconds of the whole call (fit, export, stream; one thread).
 ``--grey``: the same clips in grey (BT.601 luma), for the grey priors; ``--causal``: the
-temporal way with a causal window (what a camera or stream gets).
+temporal way with a causal window (what a camera or stream gets), both ways fused as a file is
+(centred windows for the single-frame network); ``--live``: both ways as the flow runs a camera
+or stream (``as_live_stream``): the temporal network causal, both outputs fused over the frames
+before, nothing read ahead.
 
     python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
     python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
@@ -30,6 +34,7 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +44,7 @@ from benchmarks.helpers import DOC, REPO, add_video_noise, log, replace_section,
 
 HEADING = "## Which network a video gets, held-out clips (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "video_default_on_clips.json"
-WAYS = {"single-frame (`--single-frame`)": False, "temporal (`--temporal`; a file's default)": True}
+WAYS = {"single-frame (`--single-frame`)": False, "temporal (`--temporal`)": True}
 UNSEEN = 8  # the first frame neither fit read (the temporal one reads 8)
 SCORES = ("psnr_all", "psnr_unseen", "flicker", "temporal_error", "seconds")
 
@@ -85,11 +90,31 @@ def flow_row(source: Path, out: Path, clean: list[np.ndarray], **options) -> dic
             "notes": list(report.notes)}
 
 
-def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool = False) -> list[dict]:
-    """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's window)."""
-    video = ("grey" if clean[0].shape[0] == 1 else "RGB") + (", causal" if causal else "")
+@contextmanager
+def as_live_stream():
+    """``api.denoise_video`` runs a folder of frames as it runs a camera or stream URL: its live
+    test answers yes (what is fitted, causal fusion, no reading ahead), while the frames still
+    open as a folder (a live reader would try to reconnect at their end)."""
+    from b2g_deploy.api import denoising
+    from b2g_deploy.io.video_readers import open_source
+
+    is_live, open_ = denoising._is_live, denoising._open
+    denoising._is_live = lambda spec: True
+    denoising._open = lambda spec, channels, reconnects: open_source(spec, channels)
+    try:
+        yield
+    finally:
+        denoising._is_live, denoising._open = is_live, open_
+
+
+def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool = False,
+             live: bool = False) -> list[dict]:
+    """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's
+    window; ``live``: both as a camera or stream, ``as_live_stream``)."""
+    video = ("grey" if clean[0].shape[0] == 1 else "RGB") + (", causal" if causal else "") + (
+        ", as a stream" if live else "")
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, as_live_stream() if live else nullcontext():
         source = Path(tmp) / "noisy"
         write_frames(source, [add_video_noise(f, sigma, i) for i, f in enumerate(clean)])
         for way, temporal in WAYS.items():
@@ -137,6 +162,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--grey", action="store_true", help="the clips in grey (the grey priors)")
     ap.add_argument("--causal", action="store_true", help="the temporal way with a causal window")
+    ap.add_argument("--live", action="store_true",
+                    help="both ways as a camera or stream runs them: causal temporal window, causal fusion")
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
@@ -155,7 +182,8 @@ def main() -> None:
         facts, rows = run_facts(), []
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(held_out_clips(args.photos, args.wobble)):
-                got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.causal)
+                got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.causal,
+                               live=args.live)
                 rows += [{**r, "clip": c} for r in got]
                 log(f"sigma {sigma:g} clip {c}: " + ", ".join(f"{r['way']} {r['psnr_all']:.2f}" for r in got))
         args.json.parent.mkdir(parents=True, exist_ok=True)

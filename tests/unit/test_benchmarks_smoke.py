@@ -326,7 +326,7 @@ def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
     rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores, "seconds": 1.0}
             for way, scores in zip(default.WAYS, (worse, got))]
     text = default.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
-    assert "| RGB | 25 | temporal (`--temporal`; a file's default) |" in text and "per clip | +" in text
+    assert "| RGB | 25 | temporal (`--temporal`) |" in text and "per clip | +" in text
     grey = default.grey(clean[0])
     assert grey.shape == (1, 16, 24) and np.allclose(grey[0], 0.299 * clean[0][0] + 0.587 * clean[0][1] + 0.114 * clean[0][2])
     default.write_frames(tmp_path / "g", [np.round(grey * 255) / 255])
@@ -347,6 +347,11 @@ def test_the_one_command_benchmark_scores_and_renders():
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
     assert "(the default: temporal)" in lines[0] and "temporal on 8 frames" in lines[0]  # the default first
     assert "--single-frame" in lines[1] and "single-frame on 4 frames" in lines[1]
+    # Rows of the file run as a stream (--live) follow the file's, with the stream's command.
+    text = one.render(rows + [{**r, "live": True} for r in rows], [])
+    lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
+    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT` (the default: causal temporal)" in lines[2]
+    assert "rtsp://CAMERA -o OUT --single-frame" in lines[3]
 
 
 def test_throughput_target_is_read_against_nlm_on_the_most_threads():
@@ -366,3 +371,20 @@ def test_throughput_target_is_read_against_nlm_on_the_most_threads():
     old = bench.render({"rows": [{k: v for k, v in rows[0].items() if k != "cpu_per_frame"}, one_thread],
                         "run": facts})
     assert "| 1.33x | met |" in old and "| – |" in old
+
+
+def test_a_folder_runs_as_a_live_stream_and_only_inside_the_block(tmp_path):
+    import cv2
+
+    from b2g_deploy.api import denoising
+    from b2g_deploy.io.video_readers import SequenceSource
+
+    bench = _load("video_default_on_clips")
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((8, 8, 3), 40 * i, np.uint8))
+    with bench.as_live_stream():
+        assert denoising._is_live(str(tmp_path))  # what is fitted and fused: as for a camera
+        source = denoising._open(str(tmp_path), 3, reconnects=3)  # read: as the folder it is
+        assert isinstance(source, SequenceSource) and source.info.frame_count == 3
+        source.close()
+    assert not denoising._is_live(str(tmp_path)) and denoising._open.__name__ == "_open"

@@ -53,13 +53,14 @@ def test_the_shipped_temporal_priors_start_k2_fits_and_only_those():
     assert (given.window, given.target_index) == (9, 4) and label == "prior_rgb_t2.pt, widened from k=2"
     with pytest.raises(CheckpointError, match="asks for k=3 causal"):  # a centred prior for a causal fit
         temporal_starting_network(shipped_prior_path(3).with_name("prior_rgb_t2.pt"), 3, 3, True, fast)
-    # Grey video: a centred k=2 prior (pretrained on grey windows), no causal one.
-    grey, label = temporal_starting_network(None, 1, 2, False, fast)
-    assert (grey.window, grey.target_index, grey.channels) == (5, 2, 1) and label == "prior_grey_t2.pt"
-    meta = load_checkpoint(shipped_prior_path(1).with_name(label)).meta
-    assert meta["kind"] == "prior" and meta["pretrain_config"]["temporal_k"] == 2 and meta["steps"] > 0
-    assert shipped_prior_path(1).with_name(label).stat().st_size < 5_000_000
-    assert temporal_starting_network(None, 1, 2, True, fast) == (None, "single-frame fit")
+    # Grey video: k=2 priors pretrained on grey windows, centred and causal.
+    for causal, (window, slot, name) in ((False, (5, 2, "prior_grey_t2.pt")), (True, (5, 4, "prior_grey_t2c.pt"))):
+        grey, label = temporal_starting_network(None, 1, 2, causal, fast)
+        assert (grey.window, grey.target_index, grey.channels, label) == (window, slot, 1, name)
+        meta = load_checkpoint(shipped_prior_path(1).with_name(label)).meta
+        assert meta["kind"] == "prior" and meta["pretrain_config"]["temporal_k"] == 2 and meta["steps"] > 0
+        assert meta["pretrain_config"]["causal"] == causal and meta["pretrain_config"]["grey"]
+        assert shipped_prior_path(1).with_name(label).stat().st_size < 5_000_000
     # No packaged prior for narrower windows or a fit from scratch: the single-frame start.
     assert temporal_starting_network(None, 3, 1, False, fast) == (None, "single-frame fit")
     assert temporal_starting_network("none", 3, 2, False, fast) == (None, "single-frame fit")
