@@ -111,8 +111,11 @@ def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool 
              live: bool = False) -> list[dict]:
     """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's
     window; ``live``: both as a camera or stream, ``as_live_stream``)."""
-    video = ("grey" if clean[0].shape[0] == 1 else "RGB") + (", causal" if causal else "") + (
-        ", as a stream" if live else "")
+    video = "grey" if clean[0].shape[0] == 1 else "RGB"
+    if causal:
+        video += ", `--causal`" + ("" if live else " on a file")
+    if live:
+        video += ", as a stream"
     rows = []
     with tempfile.TemporaryDirectory() as tmp, as_live_stream() if live else nullcontext():
         source = Path(tmp) / "noisy"
