@@ -6,8 +6,8 @@ checkpoint and the exported model beside the output (``video_flow``), and stream
 through the fastest runtime here. The fit goes on by default to a multi-frame network
 (``temporal=False``: the single-frame one), over a causal window for a camera or stream, and the
 exported temporal model streams through a ring buffer of frames (``io.pipeline.TemporalFeeder``);
-a given model that is temporal (.pt or .onnx) is recognised
-by its metadata and streamed the same way.
+a given model that is temporal (.pt or .onnx) is recognised by its metadata and streamed the
+same way.
 """
 
 from __future__ import annotations
@@ -189,8 +189,9 @@ def denoise_video(
     stream. What is fitted: ``temporal`` True a network over windows of 2k+1 frames (``k``),
     False the single-frame network, None (the default) the temporal one wherever a shipped
     temporal prior starts it (``video_flow.fit_first_frames``); ``causal`` (None: for a camera
-    index or stream URL, not for a file, ``video_window_causal``) the window's last 2k+1 frames; ``int8``: export the fitted
-    network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
+    index or stream URL, not for a file, ``video_window_causal``) the window's last 2k+1 frames;
+    ``int8``: export the fitted network in int8 for ONNX Runtime on a CPU, calibrated on the
+    fitted frames. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated); None: ``io.temporal.FUSED_BLEND``
     on a fused output, none without the fusion (``blend_threshold`` None: ``FUSED_BLEND``'s on a
     fused output, ``io.temporal.BLEND_THRESHOLD`` otherwise). ``fuse``: each denoised
