@@ -53,6 +53,27 @@ def progress_bar(what: str, total: int | None, *fields: str):
     return Progress(*columns, console=Console(stderr=True))
 
 
+class Rate:
+    """Items a second since the count started, for a progress bar's rate column. A count that
+    goes back starts again: the temporal fit's second stage counts its steps from 0, and timed
+    from the call's start a stream's frames would include the minutes of fitting before them."""
+
+    def __init__(self, clock=None):
+        import time
+
+        self.clock = clock or time.perf_counter
+        self.start: tuple[float, int] | None = None
+        self.last = 0
+
+    def __call__(self, count: int) -> float:
+        now = self.clock()
+        if self.start is None or count < self.last:
+            self.start = (now, count)
+        self.last = count
+        since, first = self.start
+        return (count - first) / max(now - since, 1e-9)
+
+
 class LazyBar:
     """A progress bar that appears at the first update, so an input refused before any work
     prints its one ``error:`` line alone. Use as a context manager; ``update`` takes the total.

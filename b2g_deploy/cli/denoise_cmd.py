@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ._common import LazyBar, user_errors
+from ._common import LazyBar, Rate, user_errors
 
 
 @user_errors
@@ -80,20 +80,18 @@ def _denoise_video(api, input: Path, output: Path, model: Optional[Path], **opti
     """The video branch: progress bars for the fit and the frames, the files written on the
     way, and exit 130 after an interrupt (the frames written are kept, the file plays)."""
     with LazyBar("fitting", "loss") as fit_bar, LazyBar("denoising", "skipped") as bar:
-        t0 = time.perf_counter()
+        steps, frames = Rate(), Rate()
 
         def say(line: str) -> None:
             fit_bar.stop()  # a file written: the fit is over
             typer.echo(line, err=True)
 
         def on_step(step: int, total: int, loss: float, done: float) -> None:
-            rate = step / max(time.perf_counter() - t0, 1e-9)
-            fit_bar.update(int(done * total), total, loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
+            fit_bar.update(int(done * total), total, loss=f"{loss:.5f}", rate=f"{steps(step):.1f} it/s")
 
         def on_frame(written: int, total: Optional[int], skipped: int) -> None:
             fit_bar.stop()  # the fit is over: its bar stops before the frames' starts
-            fps = written / max(time.perf_counter() - t0, 1e-9)
-            bar.update(written, total, skipped=str(skipped), rate=f"{fps:.2f} fps")
+            bar.update(written, total, skipped=str(skipped), rate=f"{frames(written):.2f} fps")
 
         report = api.denoise_video(input, output, model, fit_progress=on_step, progress=on_frame, notify=say,
                                    **options)

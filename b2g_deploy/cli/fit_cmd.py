@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ._common import LazyBar, user_errors
+from ._common import LazyBar, Rate, user_errors
 
 
 @user_errors
@@ -38,11 +37,10 @@ def fit_command(
     from .. import api
 
     with LazyBar("fitting", "loss") as bar:
-        t0 = time.perf_counter()
+        steps = Rate()
 
         def on_step(step: int, total: int, loss: float, done: float) -> None:
-            rate = step / max(time.perf_counter() - t0, 1e-9)
-            bar.update(int(done * total), total, loss=f"{loss:.5f}", rate=f"{rate:.1f} it/s")
+            bar.update(int(done * total), total, loss=f"{loss:.5f}", rate=f"{steps(step):.1f} it/s")
 
         report = api.fit(
             noisy, output, checkpoint, preset=preset, config=config, iters=iters, time_budget=time_budget,
