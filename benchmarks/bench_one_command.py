@@ -46,7 +46,9 @@ def command(row: dict) -> str:
     label = WAYS[row["way"]][0]
     if not row.get("live"):
         return label
-    return label.replace("VIDEO", "rtsp://CAMERA").replace("(the default: temporal)", "(the default: causal temporal)")
+    # A stream's default is the single-frame network; its temporal one is asked for (causal).
+    return {"temporal": "`denoise rtsp://CAMERA -o OUT --temporal` (causal)",
+            "single": "`denoise rtsp://CAMERA -o OUT` (the default: single-frame)"}[row["way"]]
 
 
 def render(rows: list[dict], facts: list[dict]) -> str:
@@ -98,7 +100,8 @@ def main() -> None:
                 noisy_clip(noisy, args.frames, sigma)
                 for way in args.ways.split(","):
                     with as_live_stream() if args.live else nullcontext():
-                        got = flow_row(noisy, Path(tmp) / f"out_{way}.mkv", clean, temporal=WAYS[way][1],
+                        temporal = True if args.live and way == "temporal" else WAYS[way][1]
+                        got = flow_row(noisy, Path(tmp) / f"out_{way}.mkv", clean, temporal=temporal,
                                        threads=args.threads)
                     row = {"sigma": sigma, "way": way, "live": args.live, **got}
                     rows.append(row)

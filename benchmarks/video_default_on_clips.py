@@ -123,7 +123,8 @@ def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool 
         for way, temporal in WAYS.items():
             rows.append({"sigma": sigma, "way": way, "video": video,
                          **flow_row(source, Path(tmp) / f"out_{int(temporal)}", clean, temporal=temporal,
-                                    causal=causal if temporal else None, threads=1, seed=seed)})
+                                    causal=None if not temporal else (causal or None) if live else causal,
+                                    threads=1, seed=seed)})
     return rows
 
 

@@ -3,11 +3,12 @@ files, image sequences, cameras and streams.
 
 ``denoise_video`` without a model is the one-command flow: fit on the first frames, save the
 checkpoint and the exported model beside the output (``video_flow``), and stream every frame
-through the fastest runtime here. The fit goes on by default to a multi-frame network
-(``temporal=False``: the single-frame one), over a causal window for a camera or stream, and the
-exported temporal model streams through a ring buffer of frames (``io.pipeline.TemporalFeeder``);
-a given model that is temporal (.pt or .onnx) is recognised by its metadata and streamed the
-same way.
+through the fastest runtime here. For a file the fit goes on by default to a multi-frame
+network (``temporal=False``: the single-frame one; a camera or stream gets the single-frame one
+unless a temporal one is asked for, causal then) and the exported temporal model streams
+through a ring buffer of frames
+(``io.pipeline.TemporalFeeder``); a given model that is temporal (.pt or .onnx) is recognised
+by its metadata and streamed the same way.
 """
 
 from __future__ import annotations
@@ -187,11 +188,11 @@ def denoise_video(
     ``fit_frames`` frames (None: 8 for a temporal network, 4 for a single-frame one,
     ``video_flow.default_fit_frames``; ``preset``, ``fit_seconds``), export beside the output and
     stream. What is fitted: ``temporal`` True a network over windows of 2k+1 frames (``k``),
-    False the single-frame network, None (the default) the temporal one wherever a shipped
-    temporal prior starts it (``video_flow.fit_first_frames``); ``causal`` (None: for a camera
-    index or stream URL, not for a file, ``video_window_causal``) the window's last 2k+1 frames;
-    ``int8``: export the fitted network in int8 for ONNX Runtime on a CPU, calibrated on the
-    fitted frames. ``blend`` > 0: a motion-aware
+    False the single-frame network, None (the default) ``video_fit_choice``'s: for a file the
+    temporal one wherever a shipped temporal prior starts it (``video_flow.fit_first_frames``),
+    for a camera or stream the single-frame one; ``causal`` (None: for a camera index or stream
+    URL, not for a file) the window's last 2k+1 frames; ``int8``: export the fitted
+    network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated); None: ``io.temporal.FUSED_BLEND``
     on a fused output, none without the fusion (``blend_threshold`` None: ``FUSED_BLEND``'s on a
     fused output, ``io.temporal.BLEND_THRESHOLD`` otherwise). ``fuse``: each denoised
@@ -235,7 +236,7 @@ def denoise_video(
         raise InputError("--k and --causal/--centred choose the temporal window; drop --single-frame")
     if temporal is not False and not 1 <= k <= 8:
         raise InputError(f"--k must be between 1 and 8, got {k}")
-    causal = video_window_causal(causal, _is_live(spec))
+    temporal, causal, choice_notes = video_fit_choice(temporal, causal, k, _is_live(spec))
     if model is None and server is None and mode != "single":  # refused before the fit, not after it
         raise InputError(f"--mode {mode} applies to a .pt checkpoint given with -m; without -m the "
                          "fitted model streams as exported (denoise again with -m CHECKPOINT --mode flips)")
@@ -261,7 +262,7 @@ def denoise_video(
         kind = " temporal" if fitted.checkpoint.is_temporal else ""
         say(f"wrote {checkpoint} ({len(fitted.checkpoint.meta['frames'])} frames,{kind} "
             f"{fitted.steps} steps, {fitted.seconds:.1f} s)")
-        report.checkpoint, report.notes = checkpoint, list(fitted.notes)
+        report.checkpoint, report.notes = checkpoint, [*choice_notes, *fitted.notes]
         if fitted.interrupted:
             report.interrupted = True
             return report
@@ -288,14 +289,20 @@ def denoise_video(
     return report
 
 
-def video_window_causal(causal: bool | None, live: bool) -> bool:
-    """Whether a video fitted without a model gets a causal window (None: not asked). A file's
-    window is centred; a camera's or stream's causal (no frames of delay) unless ``--centred``.
-    What is fitted (``temporal`` None) is then the same rule for both: the temporal network
-    where a shipped prior starts it (``video_flow.fit_first_frames``). Streamed as a camera is,
-    both fused over the frames before, the causal temporal network beat the single-frame one on
-    every held-out clip (docs/METHOD_NOTES.md, "Which network a video gets")."""
-    return live if causal is None else causal
+def video_fit_choice(temporal: bool | None, causal: bool | None, k: int,
+                     live: bool) -> tuple[bool | None, bool, list[str]]:
+    """What a video without a model is fitted with, from what was asked (None: not asked):
+    (temporal: None lets ``video_flow.fit_first_frames`` take the temporal network where a
+    shipped prior starts it, causal, notes). A file's window is centred. A camera or stream gets
+    the single-frame network unless a temporal one is asked for (``--temporal``, ``--causal``,
+    ``--k``): its window would be causal (no frames of delay), and the causal temporal flow has
+    not been shown to beat the single-frame one (docs/METHOD_NOTES.md, "Which network a video
+    gets"); asked for, it is causal unless ``--centred``."""
+    notes = []
+    if live and temporal is None and causal is None and k == 2:
+        temporal = False
+        notes.append("a camera or stream: fitted the single-frame network (--temporal fits a causal temporal one)")
+    return temporal, live if causal is None else causal, notes
 
 
 def _is_live(spec: str) -> bool:

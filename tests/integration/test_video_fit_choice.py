@@ -1,6 +1,6 @@
-"""Which network `denoise VIDEO` fits without a model: temporal wherever a shipped temporal prior
-starts the fit (centred for a file, colour or grey; causal for a camera or stream), else the
-single-frame one unless asked, and how many frames each fits on."""
+"""Which network `denoise VIDEO` fits without a model: temporal for a file wherever a shipped
+temporal prior starts the fit (colour or grey), single-frame for a camera or stream, or where no
+prior starts it, unless asked, and how many frames each fits on."""
 
 from __future__ import annotations
 
@@ -46,29 +46,21 @@ def test_single_frame_flow_and_too_few_frames_for_a_window(tmp_path):
         assert refused.exit_code == 2 and "--single-frame" in refused.output
 
 
-def test_a_camera_or_stream_gets_the_causal_temporal_network(tmp_path, monkeypatch):
-    # A live source (here a file the flow is told is one, opened as the file it is) fits the
-    # temporal network from the shipped causal prior, as a file fits the centred one.
-    from b2g_deploy.api import denoising
-    from b2g_deploy.io.video_readers import open_source
+def test_what_a_video_is_fitted_with_files_and_live_sources():
+    from b2g_deploy.api.denoising import video_fit_choice
 
-    assert denoising.video_window_causal(None, live=False) is False
-    assert denoising.video_window_causal(None, live=True) is True
-    assert denoising.video_window_causal(False, live=True) is False  # --centred
-    assert denoising.video_window_causal(True, live=False) is True  # --causal on a file
-    monkeypatch.setattr(denoising, "_is_live", lambda spec: True)
-    monkeypatch.setattr(denoising, "_open", lambda spec, channels, reconnects: open_source(spec, channels))
-    video = clip(tmp_path / "camera.mkv", n=8, channels=3)
-    report = denoising.denoise_video(str(video), tmp_path / "out.mkv", preset="fast", fit_seconds=0.3, device="cpu")
-    checkpoint = load_checkpoint(tmp_path / "out.b2g.pt")
-    assert checkpoint.is_temporal and checkpoint.meta["temporal_fit"]["start"] == "prior_rgb_t2c.pt"
-    assert read_temporal_metadata(tmp_path / "out.onnx").causal and report.written == 8
-    assert report.notes == []
+    assert video_fit_choice(None, None, 2, live=False) == (None, False, [])  # the priors decide
+    single, causal, notes = video_fit_choice(None, None, 2, live=True)
+    assert (single, causal) == (False, True) and "single-frame" in notes[0]
+    assert video_fit_choice(True, None, 2, live=True) == (True, True, [])  # asked: causal on a stream
+    assert video_fit_choice(None, True, 2, live=True) == (None, True, [])  # --causal asks for it too
+    assert video_fit_choice(None, False, 2, live=True) == (None, False, [])  # --centred
+    assert video_fit_choice(None, None, 3, live=True) == (None, True, [])  # --k
 
 
 def test_a_grey_video_fits_from_the_grey_temporal_priors_and_a_window_without_one(tmp_path):
     # A grey file gets the temporal network from the shipped grey temporal prior, as a colour one
-    # does, and --causal from the grey causal one. For a window no prior reads (k=1) the flow keeps
+    # does. For a window no prior reads (--causal on grey, k=1) the flow keeps
     # the single-frame network, with a note (a temporal fit from the single-frame fit measured no
     # better, in more time); --temporal fits one anyway.
     from b2g_deploy.api import denoise_video
@@ -81,8 +73,8 @@ def test_a_grey_video_fits_from_the_grey_temporal_priors_and_a_window_without_on
     assert read_temporal_metadata(tmp_path / "g.onnx").k == 2
     assert not any("no shipped temporal prior" in n or "single-frame fit" in n for n in report.notes)
     causal = denoise_video(video, tmp_path / "c.mkv", preset="fast", fit_seconds=0.3, device="cpu", causal=True)
-    assert load_checkpoint(tmp_path / "c.b2g.pt").meta["temporal_fit"]["start"] == "prior_grey_t2c.pt"
-    assert read_temporal_metadata(tmp_path / "c.onnx").causal and causal.written == 6
+    assert not load_checkpoint(tmp_path / "c.b2g.pt").is_temporal and causal.written == 6  # no grey causal prior
+    assert any("no shipped temporal prior" in n for n in causal.notes)
     narrow = denoise_video(video, tmp_path / "n.mkv", preset="fast", fit_seconds=0.3, device="cpu", k=1)
     assert not load_checkpoint(tmp_path / "n.b2g.pt").is_temporal and narrow.written == 6
     assert any("no shipped temporal prior" in n for n in narrow.notes)

@@ -350,8 +350,8 @@ def test_the_one_command_benchmark_scores_and_renders():
     # Rows of the file run as a stream (--live) follow the file's, with the stream's command.
     text = one.render(rows + [{**r, "live": True} for r in rows], [])
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
-    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT` (the default: causal temporal)" in lines[2]
-    assert "rtsp://CAMERA -o OUT --single-frame" in lines[3]
+    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT --temporal` (causal)" in lines[2]
+    assert "`denoise rtsp://CAMERA -o OUT` (the default: single-frame)" in lines[3]
 
 
 def test_throughput_target_is_read_against_nlm_on_the_most_threads():
