@@ -48,10 +48,9 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     (the fast preset's k=2 or wider windows: colour, and grey centred), else the single-frame
     one, with a note. Why: through the same flow on held-out clips the temporal network from
     its prior scored +0.45 / +0.30 dB at sigma 25 / 50 on colour files, +0.99 / +1.57 on grey
-    ones; without a prior its fit
-    has to learn the neighbours in a few hundred steps, and measured it matched the single-frame
-    network, in more time (docs/METHOD_NOTES.md, "Temporal prior" and "Which network a video
-    gets"). A temporal fit needs 2 frames or more: with fewer (asked for, or all the input has)
+    ones; without a prior its fit has to learn the neighbours in a few hundred steps, and
+    measured it matched the single-frame network, in more time (docs/METHOD_NOTES.md, "Temporal
+    prior" and "Which network a video gets"). A temporal fit needs 2 frames or more: with fewer (asked for, or all the input has)
     it is an InputError when asked for, the single-frame network with a note when not."""
     import numpy as np
 
