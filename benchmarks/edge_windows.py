@@ -19,6 +19,15 @@ included: what ``denoise VIDEO`` streams) fuses them, both through the rule unde
 the first and last two frames (where the rules differ) and over all frames.
 
     python benchmarks/edge_windows.py --photos 6 --sigmas 25,50 --wobbles 0,6 --threads 1
+
+``--causal``: the same for causal windows (a camera's or stream's), with the shipped causal
+prior and causal fusion, on the first 2k frames of the clip (where the rules differ), between
+two rules: ``frame 0 replicated`` (until 2026-12-06, still the fit's) and ``distinct, by
+distance`` (shipped: frames 0..2k other than the target, nearer ones in nearer slots). ``--grey``
+runs the clips in grey (BT.601 luma), with ``--prior`` a grey prior. The table goes to its own
+section, "Causal windows at a stream's start".
+
+    python benchmarks/edge_windows.py --causal --photos 6 --sigmas 25,50 --wobbles 6 --threads 1
 """
 
 from __future__ import annotations
@@ -36,12 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.helpers import DOC, REPO, add_video_noise, log, replace_section, run_facts  # noqa: E402
 
 HEADING = "## Windows at the clip's ends (issue 9)"
+CAUSAL_HEADING = "## Causal windows at a stream's start (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "edge_windows.json"
 
 
 def reflected(t: int, n: int, k: int, causal: bool = False) -> list[int]:
-    """The rule until 2026-12-06, which the fit on the clip still uses (short clips and causal
-    windows: the same as the shipped rule)."""
+    """The rule until 2026-12-06, which the fit on the clip still uses (short centred clips: the
+    same as the shipped rule; causal windows: frame 0 replicated)."""
     from b2g_deploy.temporal.windows import window_indices
 
     return window_indices(t, n, k, causal, edges="reflected")
@@ -67,6 +77,7 @@ def shipped(t: int, n: int, k: int, causal: bool = False) -> list[int]:
 
 RULES = {"reflected (until 2026-12-06)": reflected, "distinct, own slots": distinct_own_slots,
          "distinct, by distance (shipped)": shipped}
+CAUSAL_RULES = {"frame 0 replicated (until 2026-12-06)": reflected, "distinct, by distance (shipped)": shipped}
 
 
 @contextlib.contextmanager
@@ -77,11 +88,13 @@ def windows_by(rule):
         yield
 
 
-def edge_frames(n: int) -> list[int]:
-    return [0, 1, n - 2, n - 1]
+def edge_frames(n: int, causal: bool = False, k: int = 2) -> list[int]:
+    """The frames whose windows the rules change: the first and last two (centred), the first 2k
+    (causal: a window reaches 2k frames back)."""
+    return list(range(min(2 * k, n))) if causal else [0, 1, n - 2, n - 1]
 
 
-def score(net, clips, sigma: float, rule) -> dict:
+def score(net, clips, sigma: float, rule, causal: bool = False) -> dict:
     import torch
 
     from b2g_deploy.metrics import psnr
@@ -94,25 +107,35 @@ def score(net, clips, sigma: float, rule) -> dict:
             noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)])
             with torch.no_grad():
                 outs = denoise_clip(net, torch.from_numpy(noisy)).numpy()
-            fused = fuse_clip(outs, noisy)
+            fused = fuse_clip(outs, noisy, causal=causal)
             for key, frames in (("", outs), ("_fused", fused)):
                 p = [psnr(o, c) for o, c in zip(frames, clean)]
-                got["edge" + key] += [p[i] for i in edge_frames(len(clean))]
+                got["edge" + key] += [p[i] for i in edge_frames(len(clean), causal)]
                 got["all" + key].append(float(np.mean(p)))
     return {key: float(np.mean(v)) for key, v in got.items()}
 
 
-def render(rows: list[dict], facts: dict, photos: int) -> str:
+def render(rows: list[dict], facts: dict, photos: int, causal: bool = False, prior: str = "") -> str:
     sigmas = sorted({r["sigma"] for r in rows})
-    out = [f"Held-out clips ({photos} pans over held-out photographs crossed by a disc of another, 12 frames of "
-           "256x256, `--wobble` px of smooth non-rigid motion on top), the shipped centred temporal prior (no fit, "
-           "`dis-fine` windows) and the default output fusion, both taking their windows by each rule. PSNR on "
-           "the first and last two frames (the frames whose windows differ), and over all 12.", ""]
+    if causal:
+        intro = (f"Held-out clips ({photos} pans over held-out photographs crossed by a disc of another, 12 frames "
+                 "of 256x256, `--wobble` px of smooth non-rigid motion on top), the causal temporal prior "
+                 f"`{prior}` (no fit, `dis-fine` windows) and the causal output fusion (k = 2, what a "
+                 "camera or stream gets), both taking their windows by each rule. PSNR on the first 4 "
+                 "frames (the frames whose windows differ), and over all 12.")
+        edge = "first 4"
+    else:
+        intro = (f"Held-out clips ({photos} pans over held-out photographs crossed by a disc of another, 12 frames "
+                 "of 256x256, `--wobble` px of smooth non-rigid motion on top), the shipped centred temporal prior "
+                 "(no fit, `dis-fine` windows) and the default output fusion, both taking their windows by each "
+                 "rule. PSNR on the first and last two frames (the frames whose windows differ), and over all 12.")
+        edge = "ends"
+    out = [intro, ""]
     for wobble in sorted({r["wobble"] for r in rows}):
-        out += [f"| wobble {wobble:g} px | " + " | ".join(f"σ={s:g} ends, alone / fused | σ={s:g} all, alone / fused"
+        out += [f"| wobble {wobble:g} px | " + " | ".join(f"σ={s:g} {edge}, alone / fused | σ={s:g} all, alone / fused"
                                                           for s in sigmas) + " |",
                 "|---|" + "---|---|" * len(sigmas)]
-        for rule in RULES:
+        for rule in CAUSAL_RULES if causal else RULES:
             got = {r["sigma"]: r for r in rows if r["wobble"] == wobble and r["rule"] == rule}
             cells = " | ".join(f"{got[s]['edge']:.2f} / {got[s]['edge_fused']:.2f} | "
                                f"{got[s]['all']:.2f} / {got[s]['all_fused']:.2f}" for s in sigmas)
@@ -128,35 +151,48 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=6)
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--wobbles", default="0,6", help="non-rigid motion on top, px (temporal_priors_on_clips.py)")
-    ap.add_argument("--prior", type=Path, default=REPO / "b2g_deploy" / "data" / "prior_rgb_t2.pt")
+    ap.add_argument("--prior", type=Path, help="default: the shipped RGB prior for the window (centred or causal)")
+    ap.add_argument("--causal", action="store_true", help="causal windows: the first 2k frames' rules")
+    ap.add_argument("--grey", action="store_true", help="the clips in grey (give a grey --prior)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--json", type=Path)
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
+    prior = args.prior or REPO / "b2g_deploy" / "data" / ("prior_rgb_t2c.pt" if args.causal else "prior_rgb_t2.pt")
+    json_path = args.json or (RESULTS.with_name("edge_windows_causal.json") if args.causal else RESULTS)
     import cv2
     import torch
 
     from b2g_deploy.checkpoint import load_checkpoint
+    from b2g_deploy.temporal.model import window_shape
     from benchmarks.temporal_priors_on_clips import held_out_clips
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    net = load_checkpoint(args.prior).net.eval()
+    from benchmarks.video_default_on_clips import grey
+
+    net = load_checkpoint(prior).net.eval()
+    if window_shape(net)[1] != args.causal:
+        raise SystemExit(f"error: {prior} is {'centred' if args.causal else 'causal'}; "
+                         f"{'--causal' if args.causal else 'without --causal'} needs the other window")
     net.align = "dis-fine"
     facts, rows = run_facts(), []
     for wobble in (float(w) for w in args.wobbles.split(",")):
         clips = held_out_clips(args.photos, wobble)
+        if args.grey:
+            clips = [[grey(f) for f in clip] for clip in clips]
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            for name, rule in RULES.items():
-                rows.append({"wobble": wobble, "sigma": sigma, "rule": name, **score(net, clips, sigma, rule)})
+            for name, rule in (CAUSAL_RULES if args.causal else RULES).items():
+                rows.append({"wobble": wobble, "sigma": sigma, "rule": name,
+                             **score(net, clips, sigma, rule, args.causal)})
                 log(f"wobble {wobble:g} sigma {sigma:g} {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in rows[-1].items()
                                                                                if isinstance(v, float) and k not in ("wobble", "sigma")))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"run": facts, "rows": rows}, indent=1) + "\n")
-    table = render(rows, facts, args.photos)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"run": facts, "rows": rows}, indent=1) + "\n")
+    table = render(rows, facts, args.photos, args.causal, prior.name)
     print(table)
     if not args.no_doc:
-        replace_section(DOC, HEADING, table)
+        replace_section(DOC, CAUSAL_HEADING if args.causal else HEADING, table)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ neither fit), the flicker against the clean clip's and the temporal error
 temporal way with a causal window (what a camera or stream gets), both ways fused as a file is
 (centred windows for the single-frame network); ``--live``: both ways as the flow runs a camera
 or stream (``as_live_stream``): the temporal network causal, both outputs fused over the frames
-before, nothing read ahead.
+before, nothing read ahead; ``--live --centred``: the same with the centred temporal network
+(`denoise rtsp://... --temporal --centred`: k frames of delay).
 
     python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
     python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
@@ -87,6 +88,9 @@ def flow_row(source: Path, out: Path, clean: list[np.ndarray], **options) -> dic
     checkpoint = load_checkpoint(report.checkpoint)
     return {"frames": report.written, **scored(read_frames(str(out)), clean), "seconds": seconds,
             "temporal_kept": checkpoint.is_temporal, "fit_frames": len(checkpoint.meta["frames"]),
+            # what was fitted, read back from the checkpoint: the proof a label needs (a causal row
+            # once ran the centred network because of an argument passed wrongly)
+            "causal_kept": bool(checkpoint.is_temporal and checkpoint.meta["temporal"]["causal"]),
             "notes": list(report.notes)}
 
 
@@ -107,13 +111,14 @@ def as_live_stream():
         denoising._is_live, denoising._open = is_live, open_
 
 
-def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool = False,
+def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool | None = None,
              live: bool = False) -> list[dict]:
     """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's
-    window; ``live``: both as a camera or stream, ``as_live_stream``)."""
+    window, None: the flow's choice, centred for a file and causal for a stream; ``live``: both
+    as a camera or stream, ``as_live_stream``)."""
     video = "grey" if clean[0].shape[0] == 1 else "RGB"
-    if causal:
-        video += ", `--causal`" + ("" if live else " on a file")
+    if causal is not None:
+        video += (", `--causal`" if causal else ", `--centred`") + ("" if live else " on a file")
     if live:
         video += ", as a stream"
     rows = []
@@ -123,9 +128,25 @@ def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool 
         for way, temporal in WAYS.items():
             rows.append({"sigma": sigma, "way": way, "video": video,
                          **flow_row(source, Path(tmp) / f"out_{int(temporal)}", clean, temporal=temporal,
-                                    causal=None if not temporal else (causal or None) if live else causal,
+                                    causal=causal if temporal else None,
                                     threads=1, seed=seed)})
     return rows
+
+
+def fitted(group: list[dict]) -> str:
+    """What a group of rows fitted, from the checkpoints: "centred temporal" on every clip, or
+    the labels with their clip counts where the clips differ (a fallback)."""
+    def label(row: dict) -> str:
+        if not row["temporal_kept"]:
+            return "single-frame"
+        if "causal_kept" not in row:
+            return "temporal"
+        return "causal temporal" if row["causal_kept"] else "centred temporal"
+
+    counts: dict[str, int] = {}
+    for row in group:
+        counts[label(row)] = counts.get(label(row), 0) + 1
+    return next(iter(counts)) if len(counts) == 1 else ", ".join(f"{k} ({n})" for k, n in counts.items())
 
 
 def render(rows: list[dict], facts: list[dict]) -> str:
@@ -135,9 +156,14 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "the whole `denoise VIDEO -o OUT` flow without a model (fit, export, stream with the default fusion, "
            "Wiener step, unclipping and blend), one thread. PSNR over all frames and over frames 8-11 (seen by "
            "neither fit), flicker against the clean clip's (0: the clean clip's), temporal error (x1000), seconds "
-           "of the whole call; means over the clips.", "",
-           "| video | σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds |",
-           "|---|---|---|---|---|---|---|---|"]
+           "of the whole call; means over the clips; what was fitted, read back from the checkpoints (\"temporal\": "
+           "a row run before the window was recorded). Causal windows (the network's with `--causal` or as a "
+           "stream, the fusion's as a stream) take frames 0..2k at a clip's start since the seventh session of "
+           "2026-12-06 (docs/METHOD_NOTES.md, \"Windows at a clip's ends\"); the \"`--causal` on a file\" and "
+           "\"centred, fused causally\" rows ran before, with frame 0 replicated, as did the session's first "
+           "\"as a stream\" runs (benchmarks/results/video_default_on_clips_live_replicated_start.json).", "",
+           "| video | σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds | fitted |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for video in dict.fromkeys(r.get("video", "RGB") for r in rows):
         for s in sigmas:
             mine = [r for r in rows if r["sigma"] == s and r.get("video", "RGB") == video]
@@ -147,12 +173,13 @@ def render(rows: list[dict], facts: list[dict]) -> str:
                     continue
                 m = {k: float(np.mean([r[k] for r in group])) for k in SCORES}
                 out.append(f"| {video} | {s:g} | {way} | {m['psnr_all']:.3f} | {m['psnr_unseen']:.3f} | "
-                           f"{m['flicker']:+.5f} | {1000 * m['temporal_error']:.3f} | {m['seconds']:.0f} |")
+                           f"{m['flicker']:+.5f} | {1000 * m['temporal_error']:.3f} | {m['seconds']:.0f} | "
+                           f"{fitted(group)} |")
             pairs = [(a, b) for a in mine for b in mine if a["clip"] == b["clip"] and not WAYS[a["way"]] and WAYS[b["way"]]]
             if pairs:
                 gains = [b["psnr_all"] - a["psnr_all"] for a, b in pairs]
                 out.append(f"| {video} | {s:g} | temporal minus single-frame, per clip | "
-                           + ", ".join(f"{g:+.2f}" for g in gains) + " | | | | |")
+                           + ", ".join(f"{g:+.2f}" for g in gains) + " | | | | | |")
     out += [""] + [f"Run: `{f['command']}` on {f['cpu']} ({f['cores']} cores), {f['date']}, torch {f['torch']}."
                    for f in facts]
     return "\n".join(out)
@@ -165,7 +192,11 @@ def main() -> None:
     ap.add_argument("--wobble", type=float, default=6.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--grey", action="store_true", help="the clips in grey (the grey priors)")
-    ap.add_argument("--causal", action="store_true", help="the temporal way with a causal window")
+    window = ap.add_mutually_exclusive_group()
+    window.add_argument("--causal", dest="window", action="store_const", const=True,
+                        help="the temporal way with a causal window")
+    window.add_argument("--centred", dest="window", action="store_const", const=False,
+                        help="the temporal way with a centred window (with --live: k frames of delay)")
     ap.add_argument("--live", action="store_true",
                     help="both ways as a camera or stream runs them: causal temporal window, causal fusion")
     ap.add_argument("--json", type=Path, default=RESULTS)
@@ -186,7 +217,7 @@ def main() -> None:
         facts, rows = run_facts(), []
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(held_out_clips(args.photos, args.wobble)):
-                got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.causal,
+                got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.window,
                                live=args.live)
                 rows += [{**r, "clip": c} for r in got]
                 log(f"sigma {sigma:g} clip {c}: " + ", ".join(f"{r['way']} {r['psnr_all']:.2f}" for r in got))

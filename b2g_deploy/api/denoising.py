@@ -190,7 +190,7 @@ def denoise_video(
     stream. What is fitted: ``temporal`` True a network over windows of 2k+1 frames (``k``),
     False the single-frame network, None (the default) ``video_fit_choice``'s: for a file the
     temporal one wherever a shipped temporal prior starts it (``video_flow.fit_first_frames``),
-    for a camera or stream the single-frame one; ``causal`` (None: for a camera index or stream
+    for a colour camera or stream the single-frame one, for a grey one as for a file; ``causal`` (None: for a camera index or stream
     URL, not for a file) the window's last 2k+1 frames; ``int8``: export the fitted
     network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated); None: ``io.temporal.FUSED_BLEND``
@@ -236,7 +236,6 @@ def denoise_video(
         raise InputError("--k and --causal/--centred choose the temporal window; drop --single-frame")
     if temporal is not False and not 1 <= k <= 8:
         raise InputError(f"--k must be between 1 and 8, got {k}")
-    temporal, causal, choice_notes = video_fit_choice(temporal, causal, k, _is_live(spec))
     if model is None and server is None and mode != "single":  # refused before the fit, not after it
         raise InputError(f"--mode {mode} applies to a .pt checkpoint given with -m; without -m the "
                          "fitted model streams as exported (denoise again with -m CHECKPOINT --mode flips)")
@@ -254,6 +253,7 @@ def denoise_video(
         probe = _open(spec, None, reconnects)  # the fit follows the video: grey or colour
         info = probe.info
         probe.close()
+        temporal, causal, choice_notes = video_fit_choice(temporal, causal, k, _is_live(spec), info.channels)
         fitted = fit_first_frames(spec, info, checkpoint, fit_frames=fit_frames, preset=preset,
                                   fit_seconds=fit_seconds, device=device, seed=seed, temporal=temporal, k=k,
                                   causal=causal, force=force, progress=fit_progress,
@@ -289,19 +289,21 @@ def denoise_video(
     return report
 
 
-def video_fit_choice(temporal: bool | None, causal: bool | None, k: int,
-                     live: bool) -> tuple[bool | None, bool, list[str]]:
+def video_fit_choice(temporal: bool | None, causal: bool | None, k: int, live: bool,
+                     channels: int = 3) -> tuple[bool | None, bool, list[str]]:
     """What a video without a model is fitted with, from what was asked (None: not asked):
     (temporal: None lets ``video_flow.fit_first_frames`` take the temporal network where a
-    shipped prior starts it, causal, notes). A file's window is centred. A camera or stream gets
-    the single-frame network unless a temporal one is asked for (``--temporal``, ``--causal``,
-    ``--k``): its window would be causal (no frames of delay), and the causal temporal flow has
-    not been shown to beat the single-frame one (docs/METHOD_NOTES.md, "Which network a video
-    gets"); asked for, it is causal unless ``--centred``."""
+    shipped prior starts it, causal, notes). A file's window is centred, a camera's or stream's
+    causal (no lookahead) unless ``--centred``. A colour camera or stream gets the single-frame
+    network unless a temporal one is asked for (``--temporal``, ``--causal``, ``--k``): as a
+    stream on held-out colour clips the causal temporal flow won at σ=25 and lost at σ=50, while
+    in grey it won every clip at both (docs/METHOD_NOTES.md, "Which network a video gets"), so a
+    grey one gets the temporal network where the shipped grey causal prior starts it."""
     notes = []
-    if live and temporal is None and causal is None and k == 2:
+    if live and channels != 1 and temporal is None and causal is None and k == 2:
         temporal = False
-        notes.append("a camera or stream: fitted the single-frame network (--temporal fits a causal temporal one)")
+        notes.append("a colour camera or stream: fitted the single-frame network "
+                     "(--temporal fits a causal temporal one)")
     return temporal, live if causal is None else causal, notes
 
 

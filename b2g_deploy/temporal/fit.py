@@ -132,6 +132,8 @@ def _prepare_clip(frames: torch.Tensor, net: TemporalB2GNet, temporal: TemporalC
     n, slot = frames.shape[0], target_slot(temporal.k, temporal.causal)
     # Reflected at the clip's ends, unlike the stream's windows: fitted on the nearest distinct
     # frames there, the networks scored 0.09 dB lower alone on held-out clips (windows.py).
+    # Causal windows replicate frame 0 here, as the stream's did until 2026-12-06 (frame 0's own
+    # window, its noise in every slot, is skipped); the fit was not measured the other way.
     windows = [window_indices(t, n, temporal.k, temporal.causal, edges="reflected") for t in range(n)]
     usable = [idx for idx in windows if not window_sees_own_target(idx, slot)]
     if not usable:

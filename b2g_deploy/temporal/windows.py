@@ -19,19 +19,28 @@ place that decides it (the fit, the ring buffer and the tests all go through it)
   once fused (docs/BENCHMARKS.md, "Windows at the clip's ends"). The fit on the clip
   (``temporal.fit``) still cuts reflected windows (``edges="reflected"``): fitted on windows of
   the nearest frames, its networks scored 0.09 dB lower alone and 0.03 fused on held-out clips.
-- causal: slots before the first frame replicate frame 0 (reflection would need future frames,
-  which a zero-lookahead stream does not have). Frame 0's window is frame 0 in every slot; the
-  fit skips such windows (:func:`window_sees_own_target`), the deployed pass just runs on it.
+- causal: inside the clip frames t-2k .. t. The first 2k frames (t < 2k) have too few frames
+  before them, and their windows hold the nearest *other* frames among frames 0..2k, the
+  target in the last slot and the others in order of distance back from it (slots -1, -2, ...;
+  the earlier frame first at equal distance): frame 0, k = 2: frames 4, 3, 2, 1, 0. A stream
+  therefore waits for frame 2k once, at its start (frames 0..2k then come out together), and
+  has no lookahead after that. Until 2026-12-06 the missing slots replicated frame 0, so frame
+  0's window was frame 0 in every slot: its own noise, unmasked in the neighbour slots, which a
+  network fitted on other windows copies (a grey causal network scored 27.7 dB on frame 0 of a
+  held-out clip at sigma 25 against 35.3 for the single-frame one; docs/BENCHMARKS.md, "Causal
+  windows at a stream's start"). The fit on the clip still cuts those replicated windows
+  (``edges="reflected"``) and skips frame 0's (:func:`window_sees_own_target`).
 - clips shorter than the window (n < 2k+1), centred: a slot takes the frame t+d, else its
   reflection t-d, else the nearest frame on its own side, or if that is the target, the nearest
   on the other side; so every neighbour slot holds another frame whenever n >= 2 (some twice),
-  and a 1-frame clip has the frame itself in every slot. Causal windows need no special case
-  (replication).
+  and a 1-frame clip has the frame itself in every slot. Causal windows of such a clip take the
+  other frames by distance, over again from the nearest when there are fewer than 2k.
 
 :class:`RingBuffer` keeps the last 2k+1 frames of a stream and emits each frame's window exactly
-once, in order: causal windows as soon as the frame arrives, centred ones k frames later (the
-first k+1 together when frame 2k arrives, since they reach up to it; the last k on
-:meth:`RingBuffer.flush`), identical to what :func:`window_indices` gives for the whole clip.
+once, in order: causal windows as soon as the frame arrives (the first 2k+1 together when frame
+2k arrives), centred ones k frames later (the first k+1 together when frame 2k arrives, since
+they reach up to it; the last k on :meth:`RingBuffer.flush`), identical to what
+:func:`window_indices` gives for the whole clip.
 """
 
 from __future__ import annotations
@@ -74,6 +83,16 @@ def _centred_indices(t: int, n: int, k: int, edges: str) -> list[int]:
     return [_reflected_index(t, d, n) for d in range(-k, k + 1)]
 
 
+def _causal_indices(t: int, n: int, k: int, edges: str) -> list[int]:
+    if edges == "reflected" or t >= 2 * k:  # frame 0 replicated (the fit's windows), or t-2k..t
+        return [max(t + d, 0) for d in range(-2 * k, 1)]
+    # One of the first 2k frames: the nearest other frames among frames 0..2k, nearest last.
+    others = sorted((i for i in range(min(n, window_size(k))) if i != t), key=lambda i: (abs(i - t), i))
+    if not others:  # a one-frame clip
+        return [t] * window_size(k)
+    return [others[j % len(others)] for j in reversed(range(2 * k))] + [t]
+
+
 def _reflected_index(t: int, d: int, n: int) -> int:
     for i in (t + d, t - d):  # the frame itself, else its reflection about the target
         if 0 <= i < n:
@@ -85,7 +104,8 @@ def _reflected_index(t: int, d: int, n: int) -> int:
 
 def window_indices(t: int, n_frames: int, k: int, causal: bool = False, edges: str = "nearest") -> list[int]:
     """Frame indices of frame t's window in slot order (see the module docstring for the edges;
-    ``edges="reflected"``: centred windows reflected about the target, as the fit cuts them)."""
+    ``edges="reflected"``: centred windows reflected about the target and causal ones replicating
+    frame 0, as the fit cuts them)."""
     if edges not in EDGES:
         raise ValueError(f"edges must be one of {', '.join(EDGES)}, got {edges!r}")
     if n_frames < 1:
@@ -95,7 +115,7 @@ def window_indices(t: int, n_frames: int, k: int, causal: bool = False, edges: s
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
     if causal:
-        return [max(t + d, 0) for d in range(-2 * k, 1)]
+        return _causal_indices(t, n_frames, k, edges)
     return _centred_indices(t, n_frames, k, edges)
 
 
@@ -140,9 +160,10 @@ class RingBuffer:
 
     Every pushed frame's window is emitted exactly once, in frame order; index counts frames
     from the start of the stream. Causal buffers emit the pushed frame's window at once (zero
-    frames of lookahead); centred ones emit frame i-k when frame i arrives (frames 0..k when
-    frame 2k does: their windows reach up to it), and the last k frames' windows on
-    :meth:`flush`, which also starts a new stream.
+    frames of lookahead) from frame 2k on, frames 0..2k together when frame 2k arrives (their
+    windows reach up to it); centred ones emit frame i-k when frame i arrives (frames 0..k when
+    frame 2k does), and the last k frames' windows on :meth:`flush`, which also starts a new
+    stream.
     All frames of a stream must have one shape; another raises :class:`FrameSizeChangedError`.
     """
 
@@ -157,8 +178,8 @@ class RingBuffer:
 
     @property
     def latency(self) -> int:
-        """Frames of lookahead: a frame's window is out this many pushes after the frame (centred:
-        up to 2k for the first k frames of a stream, whose windows reach further in)."""
+        """Frames of lookahead: a frame's window is out this many pushes after the frame (up to
+        2k for the first frames of a stream, whose windows reach further in)."""
         return 0 if self.causal else self.k
 
     @property
@@ -202,13 +223,12 @@ class RingBuffer:
             )
         self._frames.append((self._pushed, frame))
         self._pushed += 1
-        if self.causal:
-            return [self._window(self._pushed - 1, self._pushed)]
         if self._pushed < window_size(self.k):
             return []  # the first windows reach up to frame 2k
-        # Once 2k+1 frames are in, frame t's window (t <= newest - k) lies within frames
-        # max(t-k, 0) .. max(t+k, 2k), all seen: the whole clip will give it the same frames.
-        return [self._window(t, self._pushed) for t in range(self._emitted, self._pushed - self.k)]
+        # Once 2k+1 frames are in, frame t's window (causal: t <= newest; centred: t <= newest - k)
+        # lies within frames max(t-2k, 0) .. max(t, 2k) (centred: max(t-k, 0) .. max(t+k, 2k)),
+        # all seen: the whole clip will give it the same frames.
+        return [self._window(t, self._pushed) for t in range(self._emitted, self._pushed - self.latency)]
 
     def flush(self) -> list[tuple[int, Frame]]:
         """End of stream: the windows still pending; then reset."""

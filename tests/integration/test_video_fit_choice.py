@@ -1,5 +1,5 @@
 """Which network `denoise VIDEO` fits without a model: temporal for a file wherever a shipped
-temporal prior starts the fit (colour or grey), single-frame for a camera or stream, or where no
+temporal prior starts the fit (colour or grey), single-frame for a colour camera or stream, or where no
 prior starts it, unless asked, and how many frames each fits on."""
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ def test_what_a_video_is_fitted_with_files_and_live_sources():
     from b2g_deploy.api.denoising import video_fit_choice
 
     assert video_fit_choice(None, None, 2, live=False) == (None, False, [])  # the priors decide
-    single, causal, notes = video_fit_choice(None, None, 2, live=True)
+    single, causal, notes = video_fit_choice(None, None, 2, live=True)  # colour
     assert (single, causal) == (False, True) and "single-frame" in notes[0]
+    assert video_fit_choice(None, None, 2, live=True, channels=1) == (None, True, [])  # grey: the priors decide
     assert video_fit_choice(True, None, 2, live=True) == (True, True, [])  # asked: causal on a stream
     assert video_fit_choice(None, True, 2, live=True) == (None, True, [])  # --causal asks for it too
     assert video_fit_choice(None, False, 2, live=True) == (None, False, [])  # --centred
@@ -60,9 +61,9 @@ def test_what_a_video_is_fitted_with_files_and_live_sources():
 
 def test_a_grey_video_fits_from_the_grey_temporal_priors_and_a_window_without_one(tmp_path):
     # A grey file gets the temporal network from the shipped grey temporal prior, as a colour one
-    # does. For a window no prior reads (--causal on grey, k=1) the flow keeps
-    # the single-frame network, with a note (a temporal fit from the single-frame fit measured no
-    # better, in more time); --temporal fits one anyway.
+    # does, and --causal from the grey causal one. For a window no prior reads (k=1) the flow
+    # keeps the single-frame network, with a note (a temporal fit from the single-frame fit
+    # measured no better, in more time); --temporal fits one anyway.
     from b2g_deploy.api import denoise_video
 
     video = clip(tmp_path / "grey.mkv", n=6)
@@ -73,11 +74,32 @@ def test_a_grey_video_fits_from_the_grey_temporal_priors_and_a_window_without_on
     assert read_temporal_metadata(tmp_path / "g.onnx").k == 2
     assert not any("no shipped temporal prior" in n or "single-frame fit" in n for n in report.notes)
     causal = denoise_video(video, tmp_path / "c.mkv", preset="fast", fit_seconds=0.3, device="cpu", causal=True)
-    assert not load_checkpoint(tmp_path / "c.b2g.pt").is_temporal and causal.written == 6  # no grey causal prior
-    assert any("no shipped temporal prior" in n for n in causal.notes)
+    fitted = load_checkpoint(tmp_path / "c.b2g.pt")
+    assert fitted.is_temporal and fitted.meta["temporal"]["causal"] and causal.written == 6
+    assert fitted.meta["temporal_fit"]["start"] == "prior_grey_t2c.pt"
     narrow = denoise_video(video, tmp_path / "n.mkv", preset="fast", fit_seconds=0.3, device="cpu", k=1)
     assert not load_checkpoint(tmp_path / "n.b2g.pt").is_temporal and narrow.written == 6
     assert any("no shipped temporal prior" in n for n in narrow.notes)
     asked = denoise_video(video, tmp_path / "t.mkv", preset="fast", fit_seconds=0.3, device="cpu", temporal=True, k=1)
     assert asked.written == 6 and not any("no shipped temporal prior" in n for n in asked.notes)
     assert load_checkpoint(tmp_path / "t.b2g.pt").meta["temporal_fit"]["start"] == "single-frame fit"
+
+
+def test_a_camera_gets_the_causal_temporal_network_in_grey_and_the_single_frame_one_in_colour(tmp_path, monkeypatch):
+    # A file run as a camera is (the live test answers yes; the frames still open as the file):
+    # as a stream the causal temporal flow won every held-out grey clip and lost colour ones at
+    # sigma 50, so grey gets it by default and colour keeps the single-frame network.
+    from b2g_deploy.api import denoise_video, denoising
+    from b2g_deploy.io.video_readers import open_source
+
+    monkeypatch.setattr(denoising, "_is_live", lambda spec: True)
+    monkeypatch.setattr(denoising, "_open", lambda spec, channels, reconnects: open_source(spec, channels))
+    grey = denoise_video(clip(tmp_path / "grey.mkv", n=6), tmp_path / "g.mkv", preset="fast", fit_seconds=0.3,
+                         device="cpu")
+    fitted = load_checkpoint(tmp_path / "g.b2g.pt")
+    assert fitted.is_temporal and fitted.meta["temporal"]["causal"] and grey.written == 6
+    assert fitted.meta["temporal_fit"]["start"] == "prior_grey_t2c.pt" and not grey.notes
+    colour = denoise_video(clip(tmp_path / "rgb.mkv", n=6, channels=3), tmp_path / "c.mkv", preset="fast",
+                           fit_seconds=0.3, device="cpu")
+    assert not load_checkpoint(tmp_path / "c.b2g.pt").is_temporal and colour.written == 6
+    assert any("colour camera or stream" in n for n in colour.notes)

@@ -231,6 +231,15 @@ def test_edge_window_rules_differ_only_at_the_ends_and_score_a_small_clip():
     rows = [{"wobble": 0.0, "sigma": 25.0, "rule": name, **s} for name, s in scores.items()]
     text = edges.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1)
     assert text.count("| distinct, by distance (shipped) |") == 1
+    # Causal windows: the rules differ on the first 2k frames only, and are scored there.
+    assert edges.reflected(1, 12, 2, causal=True) == [0, 0, 0, 0, 1] and edges.shipped(1, 12, 2, True) == [4, 3, 2, 0, 1]
+    assert edges.edge_frames(12, causal=True) == [0, 1, 2, 3]
+    causal = TemporalB2GNet.for_k(3, 2, True, ModelConfig(width=8, depth=2)).eval()
+    scores = {name: edges.score(causal, [clip], 25.0, rule, causal=True) for name, rule in edges.CAUSAL_RULES.items()}
+    assert scores["frame 0 replicated (until 2026-12-06)"]["edge"] != scores["distinct, by distance (shipped)"]["edge"]
+    rows = [{"wobble": 0.0, "sigma": 25.0, "rule": name, **s} for name, s in scores.items()]
+    text = edges.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1, True, "p.pt")
+    assert "σ=25 first 4, alone / fused" in text and "`p.pt`" in text and "own slots" not in text
 
 
 def test_int8_analysis_graphs_drop_activation_rounding_and_perturb_weights(tmp_path):
@@ -323,10 +332,15 @@ def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
     assert got["psnr_all"] > 60 and got["flicker"] == 0 and got["temporal_error"] == 0
     worse = default.scored(noisy, clean)
     assert worse["psnr_unseen"] < 30 and worse["temporal_error"] > 0
-    rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores, "seconds": 1.0}
-            for way, scores in zip(default.WAYS, (worse, got))]
+    rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores, "seconds": 1.0, "temporal_kept": temporal,
+             "causal_kept": False} for (way, temporal), scores in zip(default.WAYS.items(), (worse, got))]
     text = default.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
     assert "| RGB | 25 | temporal (`--temporal`) |" in text and "per clip | +" in text
+    assert text.count("| centred temporal |") == 1 and text.count("| single-frame |") == 1
+    # What was fitted, read back per clip: a fallback shows with its count, an old row's window as unknown.
+    causal, fell_back = {"temporal_kept": True, "causal_kept": True}, {"temporal_kept": False, "causal_kept": False}
+    assert default.fitted([causal, causal, fell_back]) == "causal temporal (2), single-frame (1)"
+    assert default.fitted([{"temporal_kept": True}]) == "temporal"
     grey = default.grey(clean[0])
     assert grey.shape == (1, 16, 24) and np.allclose(grey[0], 0.299 * clean[0][0] + 0.587 * clean[0][1] + 0.114 * clean[0][2])
     default.write_frames(tmp_path / "g", [np.round(grey * 255) / 255])

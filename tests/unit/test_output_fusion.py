@@ -67,8 +67,8 @@ def test_the_stream_gives_what_the_whole_clip_gives_in_order(causal):
     fuser, got = OutputFuser(k=2, causal=causal, sigma=SIGMA), []
     for i in range(len(outs)):
         got += fuser.push(i + 10, noisy[i], outs[i])
-        # causal: at once; centred: k frames later, the first k+1 together once frame 2k is in
-        assert len(got) == (i + 1 if causal else 0 if i < 4 else i + 1 - fuser.latency)
+        # causal: at once, centred: k frames later; both the first ones together once frame 2k is in
+        assert len(got) == (0 if i < 4 else i + 1 - fuser.latency)
     got += fuser.flush()
     assert [i for i, _, _ in got] == [i + 10 for i in range(7)]
     assert all(np.array_equal(y, noisy[i]) for i, (_, y, _) in enumerate(got))  # each keeps its own input

@@ -53,9 +53,8 @@ def test_the_shipped_temporal_priors_start_k2_fits_and_only_those():
     assert (given.window, given.target_index) == (9, 4) and label == "prior_rgb_t2.pt, widened from k=2"
     with pytest.raises(CheckpointError, match="asks for k=3 causal"):  # a centred prior for a causal fit
         temporal_starting_network(shipped_prior_path(3).with_name("prior_rgb_t2.pt"), 3, 3, True, fast)
-    # Grey video: a centred k=2 prior pretrained on grey windows; no causal one ships.
-    assert temporal_starting_network(None, 1, 2, True, fast) == (None, "single-frame fit")
-    for causal, (window, slot, name) in ((False, (5, 2, "prior_grey_t2.pt")),):
+    # Grey video: centred and causal k=2 priors pretrained on grey windows.
+    for causal, (window, slot, name) in ((False, (5, 2, "prior_grey_t2.pt")), (True, (5, 4, "prior_grey_t2c.pt"))):
         grey, label = temporal_starting_network(None, 1, 2, causal, fast)
         assert (grey.window, grey.target_index, grey.channels, label) == (window, slot, 1, name)
         meta = load_checkpoint(shipped_prior_path(1).with_name(label)).meta

@@ -62,11 +62,28 @@ def test_centred_windows_hold_distinct_frames_nearest_the_target(k):
             assert [d for _, d in pairs] == sorted(distance)
 
 
-def test_causal_window_ends_at_the_target_and_replicates_the_first_frame():
+def test_causal_window_ends_at_the_target_and_starts_from_the_nearest_other_frames():
     assert window_indices(5, 12, 2, causal=True) == [1, 2, 3, 4, 5]
-    assert window_indices(1, 12, 2, causal=True) == [0, 0, 0, 0, 1]
-    assert window_indices(0, 12, 2, causal=True) == [0, 0, 0, 0, 0]
-    assert window_sees_own_target(window_indices(0, 12, 2, causal=True), target_slot(2, True))
+    assert window_indices(4, 12, 2, causal=True) == [0, 1, 2, 3, 4]
+    # The first 2k frames: frames 0..2k other than the target, nearer ones in nearer slots.
+    assert window_indices(0, 12, 2, causal=True) == [4, 3, 2, 1, 0]
+    assert window_indices(1, 12, 2, causal=True) == [4, 3, 2, 0, 1]  # frame 0 before 2 at equal distance
+    assert window_indices(3, 12, 2, causal=True) == [0, 1, 4, 2, 3]
+    assert not window_sees_own_target(window_indices(0, 12, 2, causal=True), target_slot(2, True))
+    # The fit's windows (edges="reflected") replicate frame 0, as before.
+    assert window_indices(1, 12, 2, causal=True, edges="reflected") == [0, 0, 0, 0, 1]
+    assert window_indices(0, 12, 2, causal=True, edges="reflected") == [0] * 5
+    assert window_indices(6, 12, 2, causal=True, edges="reflected") == [2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_causal_windows_of_the_first_frames_are_distinct_and_ordered_by_distance(k):
+    for n in (2 * k + 1, 12):
+        for t in range(2 * k):
+            idx = window_indices(t, n, k, causal=True)
+            assert sorted(idx) == list(range(2 * k + 1))  # frames 0..2k, each once
+            back = [abs(idx[2 * k - d] - t) for d in range(1, 2 * k + 1)]  # slot -1, -2, ...
+            assert back == sorted(back)  # nearer frames never sit in farther slots
 
 
 def test_clips_shorter_than_the_window_fall_back_to_the_nearest_frames():
@@ -84,10 +101,9 @@ def test_windows_stay_in_the_clip_and_never_repeat_the_target(k, causal):
             assert len(idx) == 2 * k + 1 and idx[target_slot(k, causal)] == t
             assert all(0 <= i < n for i in idx)
             if causal:
-                assert all(i <= t for i in idx)  # no lookahead
-            # Only a 1-frame clip (and a causal stream's first frame) has no other frame to offer.
-            expect_own = n == 1 or (causal and t == 0)
-            assert window_sees_own_target(idx, target_slot(k, causal)) == expect_own
+                assert all(i <= max(t, 2 * k) for i in idx)  # no lookahead past the stream's first 2k+1 frames
+            # Only a 1-frame clip has no other frame to offer.
+            assert window_sees_own_target(idx, target_slot(k, causal)) == (n == 1)
 
 
 def test_window_indices_rejects_frames_outside_the_clip():
@@ -116,13 +132,18 @@ def test_ring_buffer_emits_every_frame_once_in_order_with_the_offline_window(n, 
     emitted = []
     for i in range(n):
         out = buffer.push(frames[i])
-        # Causal: the pushed frame's window at once. Centred: frame i-k's, the first k+1 together
-        # once frame 2k is in (their windows reach up to it).
-        expected_now = [i] if causal else (list(range(k + 1)) if i == 2 * k else [i - k] if i > 2 * k else [])
+        # Causal: the pushed frame's window at once, the first 2k+1 together once frame 2k is in.
+        # Centred: frame i-k's, the first k+1 together once frame 2k is in (their windows reach
+        # up to it).
+        if causal:
+            expected_now = list(range(2 * k + 1)) if i == 2 * k else [i] if i > 2 * k else []
+        else:
+            expected_now = list(range(k + 1)) if i == 2 * k else [i - k] if i > 2 * k else []
         assert [t for t, _ in out] == expected_now
         emitted += out
     tail = buffer.flush()
-    assert causal is False or tail == []
+    if causal:  # nothing waits for the end once frame 2k is in; a shorter stream waits for it
+        assert [t for t, _ in tail] == ([] if n > 2 * k else list(range(n)))
     emitted += tail
     assert [t for t, _ in emitted] == list(range(n))
     for t, window in emitted:
