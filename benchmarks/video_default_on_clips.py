@@ -7,7 +7,7 @@ issue's noise (Gaussian, clipped, 8 bits), written as a folder of PNG frames. Th
 flow runs on it (``api.denoise_video``: fit on the first frames, export, stream with the default
 fusion, Wiener step, unclipping and blend), once per way:
 
-- single-frame: ``temporal=False`` (a file's default until 2026-12-06, still a camera's),
+- single-frame: ``temporal=False`` (a file's default until 2026-12-06, still a colour camera's),
   fitted on its 4 first frames;
 - temporal: ``temporal=True`` (a file's default since), a k=2 network fitted on 8 frames from the
   shipped temporal prior: centred for a file, causal with ``--causal`` or ``--live``.

@@ -4,8 +4,9 @@ files, image sequences, cameras and streams.
 ``denoise_video`` without a model is the one-command flow: fit on the first frames, save the
 checkpoint and the exported model beside the output (``video_flow``), and stream every frame
 through the fastest runtime here. For a file the fit goes on by default to a multi-frame
-network (``temporal=False``: the single-frame one; a camera or stream gets the single-frame one
-unless a temporal one is asked for, causal then) and the exported temporal model streams
+network (``temporal=False``: the single-frame one; a colour camera or stream gets the
+single-frame one unless a temporal one is asked for, causal then, a grey one the causal
+temporal one) and the exported temporal model streams
 through a ring buffer of frames
 (``io.pipeline.TemporalFeeder``); a given model that is temporal (.pt or .onnx) is recognised
 by its metadata and streamed the same way.
@@ -190,8 +191,9 @@ def denoise_video(
     stream. What is fitted: ``temporal`` True a network over windows of 2k+1 frames (``k``),
     False the single-frame network, None (the default) ``video_fit_choice``'s: for a file the
     temporal one wherever a shipped temporal prior starts it (``video_flow.fit_first_frames``),
-    for a colour camera or stream the single-frame one, for a grey one as for a file; ``causal`` (None: for a camera index or stream
-    URL, not for a file) the window's last 2k+1 frames; ``int8``: export the fitted
+    for a colour camera or stream the single-frame one, for a grey one as for a file;
+    ``causal`` (None: for a camera index or stream URL, not for a file) the window's last 2k+1
+    frames; ``int8``: export the fitted
     network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
     temporal blend (``sigma`` on the 0..255 scale, None = estimated); None: ``io.temporal.FUSED_BLEND``
     on a fused output, none without the fusion (``blend_threshold`` None: ``FUSED_BLEND``'s on a
