@@ -57,7 +57,7 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "on one thread. PSNR over frames 8 onwards (seen by neither fit) and over all frames, flicker against "
            "the clean clip's (0: the clean clip's), temporal error (x1000), seconds of the whole call."
            + (" `rtsp://` rows: the same noisy file run as a camera or stream is (`--live`: a causal window, "
-              "fused over the frames before, nothing read ahead)." if any(r.get("live") for r in rows) else ""), "",
+              "fused over the frames before, frames 0..2k at the start, nothing read ahead after that)." if any(r.get("live") for r in rows) else ""), "",
            "| σ | command | frames | PSNR, frames 8+ | PSNR, all | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["sigma"], bool(r.get("live")), list(WAYS).index(r["way"]))):
