@@ -117,18 +117,17 @@ def score(net, clips, sigma: float, rule, causal: bool = False) -> dict:
 
 def render(rows: list[dict], facts: dict, photos: int, causal: bool = False, prior: str = "") -> str:
     sigmas = sorted({r["sigma"] for r in rows})
+    clips = (f"Held-out clips ({photos} pans over held-out photographs crossed by a disc of another, 12 frames "
+             "of 256x256, `--wobble` px of smooth non-rigid motion on top), ")
     if causal:
-        intro = (f"Held-out clips ({photos} pans over held-out photographs crossed by a disc of another, 12 frames "
-                 "of 256x256, `--wobble` px of smooth non-rigid motion on top), the causal temporal prior "
-                 f"`{prior}` (no fit, `dis-fine` windows) and the causal output fusion (k = 2, what a "
-                 "camera or stream gets), both taking their windows by each rule. PSNR on the first 4 "
-                 "frames (the frames whose windows differ), and over all 12.")
+        intro = clips + (f"the causal temporal prior `{prior}` (no fit, `dis-fine` windows) and the causal output "
+                         "fusion (k = 2, what a camera or stream gets), both taking their windows by each rule. PSNR "
+                         "on the first 4 frames (the frames whose windows differ), and over all 12.")
         edge = "first 4"
     else:
-        intro = (f"Held-out clips ({photos} pans over held-out photographs crossed by a disc of another, 12 frames "
-                 "of 256x256, `--wobble` px of smooth non-rigid motion on top), the shipped centred temporal prior "
-                 "(no fit, `dis-fine` windows) and the default output fusion, both taking their windows by each "
-                 "rule. PSNR on the first and last two frames (the frames whose windows differ), and over all 12.")
+        intro = clips + ("the shipped centred temporal prior (no fit, `dis-fine` windows) and the default output "
+                         "fusion, both taking their windows by each rule. PSNR on the first and last two frames (the "
+                         "frames whose windows differ), and over all 12.")
         edge = "ends"
     out = [intro, ""]
     for wobble in sorted({r["wobble"] for r in rows}):

@@ -35,6 +35,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -128,8 +129,7 @@ def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool 
         for way, temporal in WAYS.items():
             rows.append({"sigma": sigma, "way": way, "video": video,
                          **flow_row(source, Path(tmp) / f"out_{int(temporal)}", clean, temporal=temporal,
-                                    causal=causal if temporal else None,
-                                    threads=1, seed=seed)})
+                                    causal=causal if temporal else None, threads=1, seed=seed)})
     return rows
 
 
@@ -143,9 +143,7 @@ def fitted(group: list[dict]) -> str:
             return "temporal"
         return "causal temporal" if row["causal_kept"] else "centred temporal"
 
-    counts: dict[str, int] = {}
-    for row in group:
-        counts[label(row)] = counts.get(label(row), 0) + 1
+    counts = Counter(label(row) for row in group)
     return next(iter(counts)) if len(counts) == 1 else ", ".join(f"{k} ({n})" for k, n in counts.items())
 
 

@@ -4,22 +4,11 @@ repository (not installed), imported from the repository root."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str):
-    """A module of the ``benchmarks`` package (a folder of the repository, not installed)."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    return importlib.import_module(f"benchmarks.{name}")
+from benchmark_modules import REPO
+from benchmark_modules import load_benchmark as _load
 
 
 @pytest.fixture(scope="module")
@@ -299,106 +288,3 @@ def test_unclip_benchmarks_score_saved_outputs_and_render(tmp_path):
     assert got["true sigma"] > got["as is"] + 3 and abs(got["sigma_estimate"] - 25) < 2
     rows = [{"sigma": 25.0, "clip": 0, "output": "net", "near_clip_share": 0.5, **got}]
     assert "| net |" in held_out.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1, 6.0)
-
-
-def test_the_stream_finish_benchmark_streams_scores_and_renders():
-    from b2g_deploy.clipping import clipped_mean
-
-    finish = _load("stream_finish_on_clips")
-    rng = np.random.default_rng(0)
-    clean = np.concatenate([np.ones((4, 3, 24, 32)), 0.3 + 0.4 * rng.random((4, 3, 24, 32))], axis=2).astype(np.float32)
-    noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
-    biased = clipped_mean(clean, 25 / 255).astype(np.float32)  # a denoiser of clipped data: its white too dark
-    got = {way: finish.scored(frames, list(clean)) for way, frames in finish.ways(noisy, biased, [1, 3], [(0.5, 0.3)]).items()}
-    assert list(got) == ["as is (not unclipped)", "unclipped, box 1 (none)", "unclipped, box 3",
-                         "unclipped, box 3, blend 0.5 at 0.3σ"]
-    assert got["unclipped, box 1 (none)"]["psnr"] > got["as is (not unclipped)"]["psnr"] + 3  # the bias was the error
-    assert got["unclipped, box 3, blend 0.5 at 0.3σ"]["psnr"] > got["as is (not unclipped)"]["psnr"]
-    rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores} for way, scores in got.items()]
-    text = finish.render(rows, {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}, 1, 6.0)
-    assert "| unclipped, box 3 | " in text and "σ=25: PSNR | flicker | temporal error" in text
-
-def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
-    from b2g_deploy.io.video_readers import read_frames
-
-    default = _load("video_default_on_clips")
-    rng = np.random.default_rng(0)
-    clean = [rng.random((3, 16, 24)).astype(np.float32) for _ in range(10)]
-    noisy = [np.round(np.clip(c + rng.normal(0, 0.1, c.shape), 0, 1) * 255).astype(np.float32) / 255 for c in clean]
-    default.write_frames(tmp_path / "f", noisy)
-    back = read_frames(str(tmp_path / "f"))
-    assert len(back) == 10 and np.abs(np.stack(back) - np.stack(noisy)).max() < 1e-6  # order and values kept
-    got = default.scored(clean, clean)
-    assert got["psnr_all"] > 60 and got["flicker"] == 0 and got["temporal_error"] == 0
-    worse = default.scored(noisy, clean)
-    assert worse["psnr_unseen"] < 30 and worse["temporal_error"] > 0
-    rows = [{"sigma": 25.0, "clip": 0, "way": way, **scores, "seconds": 1.0, "temporal_kept": temporal,
-             "causal_kept": False} for (way, temporal), scores in zip(default.WAYS.items(), (worse, got))]
-    text = default.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
-    assert "| RGB | 25 | temporal (`--temporal`) |" in text and "per clip | +" in text
-    assert text.count("| centred temporal |") == 1 and text.count("| single-frame |") == 1
-    # What was fitted, read back per clip: a fallback shows with its count, an old row's window as unknown.
-    causal, fell_back = {"temporal_kept": True, "causal_kept": True}, {"temporal_kept": False, "causal_kept": False}
-    assert default.fitted([causal, causal, fell_back]) == "causal temporal (2), single-frame (1)"
-    assert default.fitted([{"temporal_kept": True}]) == "temporal"
-    grey = default.grey(clean[0])
-    assert grey.shape == (1, 16, 24) and np.allclose(grey[0], 0.299 * clean[0][0] + 0.587 * clean[0][1] + 0.114 * clean[0][2])
-    default.write_frames(tmp_path / "g", [np.round(grey * 255) / 255])
-    assert read_frames(str(tmp_path / "g"))[0].shape == (1, 16, 24)
-
-
-def test_the_one_command_benchmark_scores_and_renders():
-    one = _load("bench_one_command")
-    rng = np.random.default_rng(1)
-    clean = [rng.random((3, 8, 8)).astype(np.float32) for _ in range(10)]
-    noisy = [np.clip(c + rng.normal(0, 0.1, c.shape), 0, 1).astype(np.float32) for c in clean]
-    scored = _load("video_default_on_clips").scored  # what the benchmark's flow_row scores with
-    got, worse = scored(clean, clean), scored(noisy, clean)
-    assert got["psnr_unseen"] > 60 and worse["psnr_unseen"] < got["psnr_unseen"] and worse["temporal_error"] > 0
-    rows = [{"sigma": 25.0, "way": way, "frames": 10, **worse, "seconds": 2.0, "temporal_kept": way == "temporal",
-             "fit_frames": 8 if way == "temporal" else 4} for way in ("single", "temporal")]
-    text = one.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
-    lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
-    assert "(the default: temporal)" in lines[0] and "temporal on 8 frames" in lines[0]  # the default first
-    assert "--single-frame" in lines[1] and "single-frame on 4 frames" in lines[1]
-    # Rows of the file run as a stream (--live) follow the file's, with the stream's command.
-    text = one.render(rows + [{**r, "live": True} for r in rows], [])
-    lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
-    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT --temporal` (causal)" in lines[2]
-    assert "`denoise rtsp://CAMERA -o OUT` (the default: single-frame)" in lines[3]
-
-
-def test_throughput_target_is_read_against_nlm_on_the_most_threads():
-    # The stream keeps both cores busy, so its target is NLM on all the cores, not on one thread;
-    # older results (a single one-thread row named "nlm", no CPU seconds) still render.
-    bench = _load("bench_temporal_throughput")
-    row = {"frames": 24, "size": "1280x720", "runs": [10.0]}
-    rows = [{**row, "method": "b2g", "label": "b2g", "seconds": 30.0, "fps": 0.8, "cpu_per_frame": 2.5},
-            {**row, "method": "nlm", "label": "nlm 1", "seconds": 40.0, "fps": 0.6, "threads": 1},
-            {**row, "method": "nlm-t2", "label": "nlm 2", "seconds": 20.0, "fps": 1.2, "threads": 2}]
-    assert bench.baseline(rows)["method"] == "nlm-t2"
-    facts = {"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}
-    text = bench.render({"rows": rows, "run": facts})
-    b2g = next(line for line in text.splitlines() if line.startswith("| b2g |"))
-    assert "| 2.50 | 0.67x | **missed: 0.67x NLM's speed** |" in b2g
-    one_thread = {k: v for k, v in rows[1].items() if k != "threads"}
-    old = bench.render({"rows": [{k: v for k, v in rows[0].items() if k != "cpu_per_frame"}, one_thread],
-                        "run": facts})
-    assert "| 1.33x | met |" in old and "| – |" in old
-
-
-def test_a_folder_runs_as_a_live_stream_and_only_inside_the_block(tmp_path):
-    import cv2
-
-    from b2g_deploy.api import denoising
-    from b2g_deploy.io.video_readers import SequenceSource
-
-    bench = _load("video_default_on_clips")
-    for i in range(3):
-        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((8, 8, 3), 40 * i, np.uint8))
-    with bench.as_live_stream():
-        assert denoising._is_live(str(tmp_path))  # what is fitted and fused: as for a camera
-        source = denoising._open(str(tmp_path), 3, reconnects=3)  # read: as the folder it is
-        assert isinstance(source, SequenceSource) and source.info.frame_count == 3
-        source.close()
-    assert not denoising._is_live(str(tmp_path)) and denoising._open.__name__ == "_open"
