@@ -30,6 +30,12 @@ def collect() -> dict[str, object]:
 
         providers = list(onnxruntime.get_available_providers())
     trt = _version("tensorrt")
+    openvino = None
+    if _version("openvino"):
+        from .runtimes.openvino_runtime import resolve_precision
+
+        # the runtime of an .onnx file on the CPU (api.runtime_choice); f32 unless asked
+        openvino = f"cpu (f32; bf16 {'native' if resolve_precision('auto') == 'bf16' else 'emulated'} here)"
     from .devices import bf16_is_fast
 
     device = "cuda" if gpu else "cpu"
@@ -41,6 +47,7 @@ def collect() -> dict[str, object]:
         "onnxruntime": _version("onnxruntime"),
         "onnxslim": _version("onnxslim"),
         "tensorrt": trt,
+        "openvino": _version("openvino"),
         "opencv": _version("cv2"),
         "gpu": gpu,
         "ort_providers": providers,
@@ -48,6 +55,7 @@ def collect() -> dict[str, object]:
         "runtimes": {
             "torch": "cuda + cpu" if gpu else "cpu",
             "onnxruntime": ", ".join(p.replace("ExecutionProvider", "") for p in providers) or None,
+            "openvino": openvino,
             "tensorrt": trt if (trt and gpu) else None,
         },
     }

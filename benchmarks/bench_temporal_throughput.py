@@ -28,7 +28,9 @@ file; each method then reads that file and writes an FFV1 file, timed from open 
   with ``cv2.setNumThreads(n)`` for each n of ``--nlm-threads`` (default: one thread and all
   the machine's cores), decode and encode by OpenCV as well.
 
-``--threads`` is ONNX Runtime's thread count for the network (a comma list runs each). The
+``--threads`` is ONNX Runtime's thread count for the network (a comma list runs each).
+``--runtimes onnxruntime,openvino-f32,openvino-bf16`` runs every B2G row on each of those
+(``denoise --runtime openvino --precision P``; docs/BENCHMARKS.md, "OpenVINO on the CPU"). The
 stream's other work (aligning the next batch, the fusion and its Wiener step, encoding) runs on
 threads of its own beside it, so a one-thread network still keeps two cores busy. Each row
 therefore also gives the process's CPU seconds a frame (all its threads), and the target is
@@ -55,6 +57,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: m
 from benchmarks.helpers import DOC, REPO, VIDEO, add_video_noise, log, replace_section, run_facts  # noqa: E402
 
 HEADING = "## Temporal video throughput (issue 9)"
+# --runtimes: (runtime, OpenVINO precision) and the words each row's label gets
+RUNTIMES = {"onnxruntime": ("onnxruntime", None), "openvino-f32": ("openvino", "f32"),
+            "openvino-bf16": ("openvino", "bf16")}
+RUNTIME_WORDS = {"onnxruntime": "ONNX Runtime CPU", "openvino-f32": "OpenVINO CPU float32",
+                 "openvino-bf16": "OpenVINO CPU bfloat16"}
 RESULTS = REPO / "benchmarks" / "results" / "temporal_throughput.json"
 
 
@@ -88,13 +95,16 @@ def temporal_onnx(out: Path, align: str, int8_clip: Path | None = None) -> Path:
 
 
 def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse_flow: str | None = None,
-             refine: bool = True, finish: bool = True) -> dict:
+             refine: bool = True, finish: bool = True, runtime: str = "onnxruntime") -> dict:
     """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow (and ``refine``).
-    ``finish`` False: ``--no-unclip --blend 0`` (the stream without its last steps)."""
+    ``finish`` False: ``--no-unclip --blend 0`` (the stream without its last steps). ``runtime``:
+    a key of RUNTIMES."""
     from b2g_deploy import api
 
+    name, precision = RUNTIMES[runtime]
     t0, c0 = time.perf_counter(), time.process_time()
-    report = api.denoise_video(clip, out, model, threads=threads, force=True, batch=1, fuse=fuse_flow is not None,
+    report = api.denoise_video(clip, out, model, runtime=name, precision=precision, threads=threads, force=True,
+                               batch=1, fuse=fuse_flow is not None,
                                fuse_flow=fuse_flow or "fine", refine=refine, unclip=finish,
                                blend=None if finish else 0.0)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -174,6 +184,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="run every method this many times, round-robin (a noisy machine drifts over minutes), "
                         "and report each one's median")
     p.add_argument("--methods", default="", help="comma-separated method names to run (default: all; nlm always)")
+    p.add_argument("--runtimes", default="onnxruntime",
+                   help=f"comma-separated runtimes for every B2G method ({', '.join(RUNTIMES)}); rows other than "
+                        "ONNX Runtime's get the runtime's name after the method's")
     p.add_argument("--no-doc", action="store_true")
     args = p.parse_args(argv)
     if args.repeats < 1:
@@ -185,6 +198,9 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--threads and --nlm-threads take comma-separated whole numbers")
     if min(threads + nlm_threads) < 1:
         p.error("thread counts must be at least 1")
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    if not runtimes or set(runtimes) - set(RUNTIMES):
+        p.error(f"--runtimes takes a comma list of {', '.join(RUNTIMES)}")
 
     import torch
 
@@ -220,10 +236,10 @@ def main(argv: list[str] | None = None) -> None:
                 model = tmp / f"t_{align}{'_int8' if int8 else ''}.onnx"
                 if not model.exists():
                     temporal_onnx(model, align, clip if int8 else None)
-                for n in threads:
-                    key = method + ("" if n == 1 else f"-t{n}")
-                    r = time_b2g(clip, model, tmp / f"out_{key}.mkv", n, flow, refine, finish)
-                    label = (f"temporal B2G k=2, ONNX Runtime CPU{', int8 (`export --int8`)' if int8 else ''}, "
+                for n, rt in ((n, rt) for rt in runtimes for n in threads):
+                    key = method + ("" if rt == "onnxruntime" else f"-{rt}") + ("" if n == 1 else f"-t{n}")
+                    r = time_b2g(clip, model, tmp / f"out_{key}.mkv", n, flow, refine, finish, rt)
+                    label = (f"temporal B2G k=2, {RUNTIME_WORDS[rt]}{', int8 (`export --int8`)' if int8 else ''}, "
                              f"{names[align]}{fusions[flow, refine]}"
                              + ("" if finish else ", `--no-unclip --blend 0` (without the last steps)")
                              + f", network on {n} thread{'s' if n > 1 else ''}")

@@ -14,7 +14,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/python -m pip install -q torch==2.13.0
   fi
 fi
-.venv/bin/python -m pip install -q -e ".[dev,bench]"
+.venv/bin/python -m pip install -q -e ".[dev,bench,openvino]"
 # The serve environment (.venv-serve) for `b2g-deploy serve` and its end-to-end test; B2G_NO_SERVE=1
 # skips it. Where nvidia-pytriton has no wheel (not Linux with glibc >= 2.35) it is a warning here.
 if [ "${B2G_NO_SERVE:-0}" != "1" ]; then

@@ -46,6 +46,7 @@ def denoise_images(
     *,
     runtime: str = "auto",
     device: str = "auto",
+    precision: str | None = None,
     server: str | None = None,
     server_model: str = "b2g_denoiser",
     tile: int | None = None,
@@ -65,8 +66,8 @@ def denoise_images(
     runtime; ``model``, if given, is then the .onnx the server should hold."""
     from ..io.image_batch import denoise_image_files, image_jobs, tile_for
     from ..io.images import IMAGE_SUFFIXES, read_image
-    from ..runtimes.factory import load_runtime, runtime_for
-    from .runtime_choice import open_server, runtime_options
+    from ..runtimes.factory import load_runtime
+    from .runtime_choice import choose_runtime, open_server, runtime_options
 
     if model is None and server is None:
         raise InputError("-m/--model (or --server URL) is required for images; only a video can be fitted on the fly")
@@ -86,11 +87,13 @@ def denoise_images(
     channels = None if source.is_dir() else read_image(source)[1].channels
     written = (lambda done, file: on_written(done, len(jobs), file)) if on_written else None
     if server is not None:
-        opened = open_server(server, server_model, model, channels, runtime=runtime, device=device, mode=mode)
+        opened = open_server(server, server_model, model, channels, runtime=runtime, device=device, mode=mode,
+                             precision=precision)
     else:
         assert model is not None
-        name = runtime_for(model, runtime)
-        opened = load_runtime(model, name, channels, **runtime_options(name, device, mode, passes))
+        name = choose_runtime(model, runtime, device)
+        opened = load_runtime(model, name, channels, **runtime_options(name, device, mode, passes,
+                                                                        precision=precision))
     with opened as rt:
         batch_report = denoise_image_files(rt, jobs, tile_for(rt, tile), batch, force, on_skip=on_skip,
                                            on_written=written)
@@ -151,6 +154,7 @@ def denoise_video(
     *,
     runtime: str = "auto",
     device: str = "auto",
+    precision: str | None = None,
     server: str | None = None,
     server_model: str = "b2g_denoiser",
     batch: int = 4,
@@ -205,7 +209,8 @@ def denoise_video(
     fusion's Wiener step on the noisy frames (``temporal.refine``); ``unclip``: each output
     frame mapped back from the bias that clipping at black and white leaves in a denoiser of
     noisy data (``clipping``; ``sigma`` if given, else estimated). ``threads``: ONNX
-    Runtime's CPU threads (None: its own choice). Callbacks: ``fit_progress(step, total, loss,
+    Runtime's or OpenVINO's CPU threads (None: its own choice); ``precision``: OpenVINO's (``runtime``
+    "openvino": auto | bf16 | f32). Callbacks: ``fit_progress(step, total, loss,
     fraction)``, ``progress(written, total or None, skipped)``, ``notify(line)`` for each file
     written on the way (checkpoint, exported model). ``server``: denoise on a Triton server
     (see :func:`denoise_images`); nothing is fitted then."""
@@ -271,8 +276,10 @@ def denoise_video(
         model = export_for_here(checkpoint, onnx, engine, info, runtime=runtime, batch=batch, force=force,
                                 notify=say, int8_frames=fitted.frames if int8 else None)
     report.model = Path(model) if model is not None else None
-    opened = (open_server(server, server_model, model, runtime=runtime, device=device, mode=mode)
-              if server is not None else open_runtime(Path(model), runtime, device, mode, passes, threads=threads))
+    opened = (open_server(server, server_model, model, runtime=runtime, device=device, mode=mode,
+                          precision=precision)
+              if server is not None else open_runtime(Path(model), runtime, device, mode, passes, threads=threads,
+                                                      precision=precision))
     with opened as rt:
         # The model decides the channels: a colour model reads a grey video as three equal
         # planes; a grey model on a colour video is refused by the reader.
@@ -349,11 +356,12 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         # Its own window (chosen on held-out clips), past frames only where the model or the
         # source wants no lookahead.
         causal = bool(getattr(runtime, "temporal", False) and runtime.causal) or live
-        # Windows fused side by side on machines with cores to spare (a 720p window with the Wiener
-        # step is ~0.6 s of one core); on a 2-core CPU a second worker gained nothing, measured
-        # (docs/BENCHMARKS.md, "Temporal video throughput"): the cores are already busy. A live
+        # Windows fused side by side, one per core up to 4 (a 720p window with the Wiener step is
+        # ~0.6 s of one core): with the network in OpenVINO it no longer fills a core of a 2-core
+        # CPU, and a second worker there made the stream 10-18% faster (docs/BENCHMARKS.md,
+        # "OpenVINO on the CPU"; with ONNX Runtime's slower network it had gained nothing). A live
         # source keeps one: a pooled window comes back up to `workers` frames later.
-        workers = 1 if live else max(1, min(4, (os.cpu_count() or 1) // 2))
+        workers = 1 if live else max(1, min(4, os.cpu_count() or 1))
         fuser = OutputFuser(k=fuse_frames, causal=causal, sigma=sigma / 255.0 if sigma is not None else None,
                             flow=fuse_flow, refine=refine, workers=workers)
     # A file's next windows are aligned while the network runs (io.pipeline.TemporalFeeder);

@@ -9,8 +9,10 @@ from typing import Any
 from ..errors import CheckpointError, InputError
 from .base import Runtime
 
-RUNTIMES = ("torch", "onnxruntime", "tensorrt")
+RUNTIMES = ("torch", "onnxruntime", "openvino", "tensorrt")
 BY_SUFFIX = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
+# Runtimes that read a file type other than their own suffix's: OpenVINO reads the .onnx export.
+ALSO_READS = {"openvino": ".onnx"}
 
 
 def runtime_for(path: Path, runtime: str | None) -> str:
@@ -23,7 +25,7 @@ def runtime_for(path: Path, runtime: str | None) -> str:
     if runtime not in RUNTIMES:
         raise InputError(f"unknown runtime '{runtime}'; use {', '.join(RUNTIMES)} or auto")
     # ONNX Runtime's TensorRT provider reads .onnx; nothing but TensorRT reads an .engine.
-    if by_file is not None and by_file != runtime:
+    if by_file is not None and by_file != runtime and ALSO_READS.get(runtime) != path.suffix.lower():
         raise InputError(f"the {runtime} runtime cannot load a {path.suffix} file")
     return runtime
 
@@ -34,7 +36,8 @@ def load_runtime(
     """Load ``path`` with the chosen backend; ``channels`` checks the input it will get.
 
     Options go to the backend: torch takes device, fp16, compile, mode, passes; onnxruntime
-    takes provider, device_id, fp16, cache_dir, threads; tensorrt takes none.
+    takes provider, device_id, fp16, cache_dir, threads; openvino takes precision, threads; tensorrt
+    takes none.
     """
     path = Path(path)
     if not path.is_file():
@@ -44,6 +47,8 @@ def load_runtime(
         from .torch_runtime import TorchRuntime as cls
     elif name == "onnxruntime":
         from .ort_runtime import OrtRuntime as cls
+    elif name == "openvino":
+        from .openvino_runtime import OpenVinoRuntime as cls
     else:
         from .trt_runtime import TrtRuntime as cls
     return construct(cls, path, name, channels, "images", **options)

@@ -333,7 +333,8 @@ def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels
     (``runtime`` may say so too).
 
     Options: torch takes device, fp16 (CUDA), mode (single | flips) and passes; onnxruntime takes
-    provider, device_id, threads; tensorrt none (an engine runs on the GPU it was built for).
+    provider, device_id, threads; openvino (an .onnx file, on the CPU) precision, threads; tensorrt
+    none (an engine runs on the GPU it was built for).
     """
 
     path = Path(path)
@@ -342,12 +343,15 @@ def load_temporal_runtime(path: str | Path, runtime: str | None = None, channels
     by_file = TEMPORAL_SUFFIXES.get(path.suffix.lower())
     if by_file is None:
         raise InputError(f"{path}: a temporal model is a .pt checkpoint, an .onnx export or a TensorRT .engine")
-    if runtime not in (None, "auto", by_file):
-        raise InputError(f"a temporal {path.suffix} model runs on {by_file}, not {runtime}")
-    from .factory import construct
+    from .factory import ALSO_READS, construct
 
-    if by_file == "tensorrt":
+    name = by_file if runtime in (None, "auto") else runtime
+    if name != by_file and ALSO_READS.get(name) != path.suffix.lower():
+        raise InputError(f"a temporal {path.suffix} model runs on {by_file}, not {runtime}")
+    if name == "tensorrt":
         from .trt_runtime import TrtTemporalRuntime as cls
+    elif name == "openvino":
+        from .openvino_runtime import OpenVinoTemporalRuntime as cls
     else:
-        cls = TorchTemporalRuntime if by_file == "torch" else OrtTemporalRuntime
-    return construct(cls, path, f"temporal {by_file}", channels, "frames", **options)
+        cls = TorchTemporalRuntime if name == "torch" else OrtTemporalRuntime
+    return construct(cls, path, f"temporal {name}", channels, "frames", **options)

@@ -4,6 +4,8 @@ our metadata but another input or output shape."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -75,31 +77,41 @@ def onnx_with(tmp_path, node, out_shape, in_shape=("b", 3, "h", "w"), name="odd.
     return path
 
 
-def test_onnx_with_another_output_shape_is_refused_at_load(tmp_path):
+# Each check holds for both runtimes that read an .onnx file on the CPU.
+ONNX_CPU_RUNTIMES = [pytest.param(("onnxruntime", {"provider": "cpu"}), id="onnxruntime"),
+                     pytest.param(("openvino", {}), id="openvino", marks=pytest.mark.skipif(
+                         importlib.util.find_spec("openvino") is None, reason="the openvino extra is not installed"))]
+
+
+@pytest.mark.parametrize("runtime", ONNX_CPU_RUNTIMES)
+def test_onnx_with_another_output_shape_is_refused_at_load(tmp_path, runtime):
     from onnx import helper
 
+    name, options = runtime
     scalar = onnx_with(tmp_path, helper.make_node("ReduceMean", ["input"], ["output"], keepdims=0), [])
     with pytest.raises(CheckpointError, match="output shape scalar"):
-        load_runtime(scalar, provider="cpu")
+        load_runtime(scalar, name, **options)
     pool = helper.make_node("ReduceMean", ["input"], ["output"], axes=[2, 3], keepdims=0)
     pooled = onnx_with(tmp_path, pool, ["b", 3], name="pooled.onnx")
     with pytest.raises(CheckpointError, match=r"output shape \?x3"):
-        load_runtime(pooled, provider="cpu")
+        load_runtime(pooled, name, **options)
     flat = onnx_with(tmp_path, helper.make_node("Identity", ["input"], ["output"]), ["n"], in_shape=["n"],
                      name="flat.onnx")
     with pytest.raises(CheckpointError, match="input shape"):
-        load_runtime(flat, provider="cpu")
+        load_runtime(flat, name, **options)
 
 
-def test_onnx_whose_output_differs_at_run_time_is_refused(tmp_path):
+@pytest.mark.parametrize("runtime", ONNX_CPU_RUNTIMES)
+def test_onnx_whose_output_differs_at_run_time_is_refused(tmp_path, runtime):
     """Declared (B, C, H, W) but computes something smaller: caught on the first frames."""
     from onnx import helper
 
+    name, options = runtime
     pool = helper.make_node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2], strides=[2, 2])
     path = onnx_with(tmp_path, pool, ["b", 3, "h2", "w2"])
     frames = np.zeros((1, 3, 40, 40), np.float32)
     shrunk = "returned shape 1x3x20x20 for input 1x3x40x40"
-    with load_runtime(path, provider="cpu") as rt, pytest.raises(CheckpointError, match=shrunk):
+    with load_runtime(path, name, **options) as rt, pytest.raises(CheckpointError, match=shrunk):
         rt.infer(frames)
 
 
