@@ -5,7 +5,10 @@ and blend), as a user runs it, measured once after its defaults were chosen on h
 
 The clip's first ``--frames`` frames at 1280x720 get the issue's noise (Gaussian, clipped, 8
 bits; ``add_video_noise``) and are written losslessly (FFV1); the flow runs on that file with
-``--ways`` (``temporal``: the default, ``single``: ``--single-frame``), one thread for ONNX Runtime.
+``--ways`` (``temporal``: the default, ``single``: ``--single-frame``), one thread for the network's
+runtime (ONNX Runtime until 2026-12-06; OpenVINO in float32 since, with the same outputs to 1e-6).
+``--precisions f32,bf16``: the model each way exported streamed again with ``-m MODEL --precision
+P`` for every precision after the first (OpenVINO's; the same fit, so the rows differ only by it).
 Scored on the frames written: PSNR over frames 8 onwards (seen by neither fit: the temporal one
 reads 8, the single-frame one 4), over all frames, the flicker against the clean clip's and the
 temporal error (``io.temporal``), and the seconds of the whole call. ``--live``: the file run as
@@ -33,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_temporal_throughput import noisy_clip  # noqa: E402
 from benchmarks.helpers import DOC, REPO, VIDEO, log, replace_section, run_facts  # noqa: E402
 from benchmarks.video_default_on_clips import (  # noqa: E402  (UNSEEN: frames 8 onwards, seen by neither fit)
-    UNSEEN, as_live_stream, flow_row)
+    UNSEEN, as_live_stream, flow_row, scored)
 
 HEADING = "## The one-command video flow on the cockatoo clip (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "one_command.json"
@@ -44,6 +47,8 @@ WAYS = {"temporal": ("`denoise VIDEO -o OUT` (the default: temporal)", None),
 def command(row: dict) -> str:
     """The row's command as a user types it (a stream's source as a URL)."""
     label = WAYS[row["way"]][0]
+    if row.get("restreamed"):  # the same fit's model streamed again in another precision
+        return f"the same model, `denoise VIDEO -m MODEL --precision {row['precision']}`"
     if not row.get("live"):
         return label
     # A stream's default is the single-frame network; its temporal one is asked for (causal).
@@ -54,13 +59,17 @@ def command(row: dict) -> str:
 def render(rows: list[dict], facts: list[dict]) -> str:
     out = ["The cockatoo clip, 1280x720, the issue's noise, through the whole flow without a model (fit on the "
            "first frames, export, stream with the default fusion, Wiener step, unclipping and blend); ONNX Runtime "
-           "on one thread. PSNR over frames 8 onwards (seen by neither fit) and over all frames, flicker against "
+           "on one thread (OpenVINO in float32 since 2026-12-07: the same outputs; its run of the default gave "
+           "40.22 / 36.64 again, in `one_command_openvino_s{25,50}.json`)."
+           + (" `--precision bf16` rows: that run's exported model streamed again in OpenVINO's bfloat16 (seconds: "
+              "the stream alone)." if any(r.get("restreamed") for r in rows) else "") + " PSNR over frames 8 onwards (seen by neither fit) and over all frames, flicker against "
            "the clean clip's (0: the clean clip's), temporal error (x1000), seconds of the whole call."
            + (" `rtsp://` rows: the same noisy file run as a camera or stream is (`--live`: a causal window, "
               "fused over the frames before, frames 0..2k at the start, nothing read ahead after that)." if any(r.get("live") for r in rows) else ""), "",
            "| σ | command | frames | PSNR, frames 8+ | PSNR, all | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["sigma"], bool(r.get("live")), list(WAYS).index(r["way"]))):
+    for r in sorted(rows, key=lambda r: (r["sigma"], bool(r.get("live")), list(WAYS).index(r["way"]),
+                                         bool(r.get("restreamed")))):
         fitted = f"{'temporal' if r['temporal_kept'] else 'single-frame'} on {r['fit_frames']} frames"
         out.append(f"| {r['sigma']:g} | {command(r)} | {r['frames']} | {r['psnr_unseen']:.2f} | "
                    f"{r['psnr_all']:.2f} | {r['flicker']:+.5f} | {1000 * r['temporal_error']:.3f} | "
@@ -68,6 +77,21 @@ def render(rows: list[dict], facts: list[dict]) -> str:
     out += [""] + [f"Run: `{f['command']}` on {f['cpu']} ({f['cores']} cores), {f['date']}, torch {f['torch']}."
                    for f in facts]
     return "\n".join(out)
+
+
+def restreamed(noisy: Path, out: Path, clean: list[np.ndarray], fitted: dict, precision: str, threads: int
+               ) -> dict:
+    """``fitted``'s exported model streamed again over ``noisy`` in OpenVINO ``precision``, scored."""
+    import time
+
+    from b2g_deploy import api
+    from b2g_deploy.io.video_readers import read_frames
+
+    start = time.perf_counter()
+    report = api.denoise_video(str(noisy), out, Path(fitted["model"]), runtime="openvino", precision=precision,
+                               threads=threads, force=True)
+    return {**fitted, **scored(read_frames(str(out)), clean), "seconds": time.perf_counter() - start,
+            "frames": report.written, "runtime": report.runtime, "precision": precision, "restreamed": True}
 
 
 def main() -> None:
@@ -80,6 +104,9 @@ def main() -> None:
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
     ap.add_argument("--live", action="store_true", help="the file run as a camera or stream is")
+    ap.add_argument("--precisions", default="",
+                    help="OpenVINO precisions, a comma list: the first for the flow, each later one streams the "
+                         "same exported model again (-m MODEL --precision P)")
     args = ap.parse_args()
     if args.table_only:
         data = json.loads(args.json.read_text())
@@ -88,6 +115,7 @@ def main() -> None:
         import cv2
         import torch
 
+        precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
         from b2g_deploy.io.video import read_frames
@@ -102,11 +130,15 @@ def main() -> None:
                     with as_live_stream() if args.live else nullcontext():
                         temporal = True if args.live and way == "temporal" else WAYS[way][1]
                         got = flow_row(noisy, Path(tmp) / f"out_{way}.mkv", clean, temporal=temporal,
-                                       threads=args.threads)
+                                       threads=args.threads, **({"precision": precisions[0]} if precisions else {}))
                     row = {"sigma": sigma, "way": way, "live": args.live, **got}
                     rows.append(row)
                     log(f"sigma {sigma:g} {way}: {row['psnr_unseen']:.2f} dB on frames {UNSEEN}+, "
-                        f"{row['seconds']:.0f} s")
+                        f"{row['seconds']:.0f} s ({row['runtime']})")
+                    for precision in precisions[1:]:
+                        rows.append(restreamed(noisy, Path(tmp) / f"out_{way}_{precision}.mkv", clean, row,
+                                               precision, args.threads))
+                        log(f"sigma {sigma:g} {way}, {precision}: {rows[-1]['psnr_unseen']:.2f} dB")
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": facts, "rows": rows}, indent=1) + "\n")
     table = render(rows, facts)

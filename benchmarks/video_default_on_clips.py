@@ -92,7 +92,7 @@ def flow_row(source: Path, out: Path, clean: list[np.ndarray], **options) -> dic
             # what was fitted, read back from the checkpoint: the proof a label needs (a causal row
             # once ran the centred network because of an argument passed wrongly)
             "causal_kept": bool(checkpoint.is_temporal and checkpoint.meta["temporal"]["causal"]),
-            "notes": list(report.notes)}
+            "notes": list(report.notes), "model": str(report.model), "runtime": report.runtime}
 
 
 @contextmanager

@@ -92,15 +92,23 @@ class CompiledShapes:
         with self._lock:  # the stream may prepare on one thread while another runs the network
             compiled = self._compiled.pop(shape, None)
             if compiled is None:
-                model = self.model.clone()
-                model.reshape({model.inputs[0]: list(shape)})
-                compiled = self.core.compile_model(model, "CPU", self.config)
+                compiled = self._compile(shape)
             self._compiled[shape] = compiled  # most recently used last
             while len(self._compiled) > KEEP_SHAPES:
                 self._compiled.popitem(last=False)
         # The call runs the compiled model's own infer request (one at a time) on the batch's
         # memory, and hands back the output copied out of the request's buffer.
         return compiled(batch)[0]
+
+
+    def _compile(self, shape: tuple[int, ...]):
+        model = self.model.clone()
+        try:
+            model.reshape({model.inputs[0]: list(shape)})
+            return self.core.compile_model(model, "CPU", self.config)
+        except Exception as exc:  # a graph that cannot take this shape, or OpenVINO cannot build
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{self.path} cannot run on input {_shape(shape)} in OpenVINO: {first}") from None
 
 
 def _shape(dims) -> str:

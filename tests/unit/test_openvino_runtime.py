@@ -152,3 +152,25 @@ def test_an_onnx_file_on_the_cpu_goes_to_openvino_unless_asked(models, monkeypat
     assert choose_runtime(models / "single.onnx", None, "cpu") == "onnxruntime"
     with pytest.raises(InputError, match="--precision applies to the openvino runtime"):
         open_runtime(models / "single.onnx", device="cpu", precision="bf16")
+
+
+def test_a_graph_that_cannot_take_the_frames_is_one_error(tmp_path):
+    """A graph fixed to 8x8 frames (a constant Reshape) given 16x16 ones: a CheckpointError naming
+    the shape, not OpenVINO's exception."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from b2g_deploy.modelfile.onnx_metadata import ExportMetadata, write_props
+
+    shape = numpy_helper.from_array(np.array([1, 3, 8, 8], np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["input", "shape"], ["output"])], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 3, "h", "w"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              initializer=[shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    write_props(model, ExportMetadata(3, 8, "single", 1, "fp32", 8, 17, "ab" * 32))
+    onnx.save(model, str(tmp_path / "fixed.onnx"))
+    with load_runtime(tmp_path / "fixed.onnx", "openvino") as rt:
+        assert rt.infer(frames((1, 3, 8, 8))).shape == (1, 3, 8, 8)
+        with pytest.raises(CheckpointError, match="cannot run on input 1x3x16x16 in OpenVINO"):
+            rt.infer(frames((1, 3, 16, 16)))
