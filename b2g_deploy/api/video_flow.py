@@ -112,12 +112,14 @@ def export_for_here(checkpoint: Path, onnx: Path, engine: Path, info: Any, *, ru
     TensorRT (an fp32 engine for this frame size, parity-checked like ``export --trt``; for a
     temporal network an engine for its windows of this frame size) when it and a GPU are present
     and ``runtime`` allows it; otherwise the .onnx file, which runs on ORT CUDA when
-    onnxruntime-gpu has a GPU, else on ORT CPU. ORT CPU rather than torch eager on
-    a CPU because it measured ~2.8x faster on a 720p frame with the fast preset's width-32
-    network on the 2-core CPU this was built on (docs/BENCHMARKS.md, "Video").
+    onnxruntime-gpu has a GPU, else on the CPU in OpenVINO where it is installed, else in ORT
+    (``runtime_choice.choose_runtime``). An ONNX runtime rather than torch eager on a CPU because
+    ORT measured ~2.8x faster on a 720p frame with the fast preset's width-32 network on the
+    2-core CPU this was built on (docs/BENCHMARKS.md, "Video"), and OpenVINO 1.4x faster again
+    ("OpenVINO on the CPU").
 
-    ``int8_frames`` (the frames fitted on): the .onnx in int8 for ONNX Runtime on the CPU,
-    calibrated on them (``export --int8``), and no engine.
+    ``int8_frames`` (the frames fitted on): the .onnx in int8 for a CPU (ONNX Runtime's
+    quantized graph, which OpenVINO runs too), calibrated on them (``export --int8``), and no engine.
     """
     from ..checkpoint import load_checkpoint, temporal_settings
     from .exporting import build_checked_engine, export

@@ -5,6 +5,7 @@ small inputs and render their tables."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from benchmark_modules import load_benchmark as _load
 
 
@@ -73,6 +74,33 @@ def test_the_one_command_benchmark_scores_and_renders():
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
     assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT --temporal` (causal)" in lines[2]
     assert "`denoise rtsp://CAMERA -o OUT` (the default: single-frame)" in lines[3]
+    # A restreamed row (the same model in bfloat16) follows its way's own row, and says so.
+    bf16 = {**rows[1], "restreamed": True, "precision": "bf16"}
+    text = one.render([bf16, *rows], [])
+    lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
+    assert "(the default: temporal)" in lines[0] and "--precision bf16" in lines[1] and "bfloat16" in text
+
+
+def test_the_cpu_runtimes_benchmark_runs_each_runtime_and_renders(tmp_path):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from b2g_deploy.config import ModelConfig
+    from b2g_deploy.temporal.export import export_temporal_onnx
+    from b2g_deploy.temporal.model import TemporalB2GNet
+
+    bench = _load("cpu_runtimes_on_clips")
+    net = TemporalB2GNet.for_k(3, 1, False, ModelConfig(width=8, depth=3)).eval()
+    graph = export_temporal_onnx(net, tmp_path / "t.onnx").path
+    window = np.random.default_rng(0).random((1, 9, 16, 24), dtype=np.float32)
+    got = {name: bench.runner(name, graph)(window) for name in ("ort-fp32", "ov-f32", "ov-bf16")}
+    assert got["ort-fp32"].shape == (3, 16, 24)
+    assert np.abs(got["ov-f32"] - got["ort-fp32"]).max() < 1e-5 < np.abs(got["ov-bf16"] - got["ort-fp32"]).max()
+    rows = [{"clip": "A", "sigma": 25.0, "runtime": rt, "s_per_frame": t, "vs_first_db": db, "unseen": 30.0,
+             "fused": 31.0} for rt, t, db in (("ort-fp32", 0.8, None), ("ov-bf16", 0.35, 60.5))]
+    text = bench.table(rows)
+    assert "| ONNX Runtime, float32 | 30.00 | 31.00 | (the reference) | 0.80 |" in text
+    assert "| OpenVINO, bfloat16 | 30.00 | 31.00 | 60.5 | 0.35 |" in text
+    with pytest.raises(SystemExit):
+        bench.main(["--runtimes", "ort-fp32,ov-fp16"])
 
 
 def test_throughput_target_is_read_against_nlm_on_the_most_threads():
@@ -92,6 +120,11 @@ def test_throughput_target_is_read_against_nlm_on_the_most_threads():
     old = bench.render({"rows": [{k: v for k, v in rows[0].items() if k != "cpu_per_frame"}, one_thread],
                         "run": facts})
     assert "| 1.33x | met |" in old and "| – |" in old
+    # Each --runtimes key names the runtime and OpenVINO precision `denoise` gets; a bad one stops the run.
+    assert bench.RUNTIMES["openvino-bf16"] == ("openvino", "bf16") and bench.RUNTIMES["onnxruntime"][1] is None
+    assert set(bench.RUNTIMES) == set(bench.RUNTIME_WORDS)
+    with pytest.raises(SystemExit):
+        bench.main(["--runtimes", "tensorrt"])
 
 
 def test_a_folder_runs_as_a_live_stream_and_only_inside_the_block(tmp_path):
