@@ -25,14 +25,13 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.helpers import REPO, add_video_noise, run_facts  # noqa: E402
-from benchmarks.tune_int8 import FIT_FRAMES, quantize, temporal_inputs  # noqa: E402
+from benchmarks.tune_int8 import quantize, temporal_inputs, timed_scores  # noqa: E402
 from benchmarks.tune_temporal_fit import MOSAIC_SIZE, clip_from, mosaics  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "cpu_runtimes_on_clips.json"
@@ -63,10 +62,8 @@ def runner(name: str, graph: Path):
 
 def run_clip(name: str, clean: list[np.ndarray], sigma: float, runtimes: list[str]) -> list[dict]:
     from b2g_deploy.metrics import psnr
-    from b2g_deploy.temporal.fuse import fuse_clip
 
     noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]).astype(np.float32)
-    n = len(noisy)
     fp32, windows, calibration, names = temporal_inputs(noisy)
     rows, reference = [], None
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,16 +74,10 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, runtimes: list[st
         for rt in runtimes:
             run = runner(rt, graphs["int8" if rt.endswith("int8") else "fp32"])
             run(windows[0])  # compiled for this shape, caches warm
-            t0 = time.perf_counter()
-            outs = np.stack([run(w) for w in windows])
-            seconds = (time.perf_counter() - t0) / n
-            if reference is None:
-                reference = outs
-            fused = fuse_clip(outs, noisy)
-            row = {"clip": name, "sigma": sigma, "runtime": rt, "s_per_frame": round(seconds, 3),
-                   "vs_first_db": round(float(psnr(outs, reference)), 2) if rt != runtimes[0] else None,
-                   "unseen": round(float(np.mean([psnr(outs[i], clean[i]) for i in range(FIT_FRAMES, n)])), 3),
-                   "fused": round(float(np.mean([psnr(fused[i], clean[i]) for i in range(FIT_FRAMES, n)])), 3)}
+            outs, scores = timed_scores(run, windows, noisy, clean)
+            reference = outs if reference is None else reference
+            row = {"clip": name, "sigma": sigma, "runtime": rt, **scores,
+                   "vs_first_db": round(float(psnr(outs, reference)), 2) if rt != runtimes[0] else None}
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows

@@ -136,14 +136,28 @@ def single_inputs(noisy: np.ndarray) -> tuple[bytes, list[np.ndarray], list[np.n
     return fp32, [y[None] for y in noisy], calibration_frames(noisy[:FIT_FRAMES]), (INPUT, OUTPUT)
 
 
-def run_clip(name: str, clean: list[np.ndarray], sigma: float, recipes: list[str], single: bool = False) -> list[dict]:
-    import onnxruntime as ort
-
+def timed_scores(run, windows: list[np.ndarray], noisy: np.ndarray, clean: list[np.ndarray]
+                 ) -> tuple[np.ndarray, dict]:
+    """Every frame's output by ``run`` (a window -> its (C, H, W) frame), and the seconds a frame
+    it took with the PSNR of frames FIT_FRAMES onwards, alone and through the default output fusion
+    and its Wiener step (temporal.fuse.fuse_clip), as `denoise VIDEO` streams them."""
     from b2g_deploy.metrics import psnr
     from b2g_deploy.temporal.fuse import fuse_clip
 
+    n = len(windows)
+    t0 = time.perf_counter()
+    outs = np.stack([run(w) for w in windows])
+    seconds = (time.perf_counter() - t0) / n
+    fused = fuse_clip(outs, noisy)
+    return outs, {"s_per_frame": round(seconds, 3),
+                  "unseen": round(float(np.mean([psnr(outs[i], clean[i]) for i in range(FIT_FRAMES, n)])), 3),
+                  "fused": round(float(np.mean([psnr(fused[i], clean[i]) for i in range(FIT_FRAMES, n)])), 3)}
+
+
+def run_clip(name: str, clean: list[np.ndarray], sigma: float, recipes: list[str], single: bool = False) -> list[dict]:
+    import onnxruntime as ort
+
     noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]).astype(np.float32)
-    n = len(noisy)
     fp32, windows, calibration, names = (single_inputs if single else temporal_inputs)(noisy)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.log_severity_level = 1, 3
@@ -151,13 +165,8 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, recipes: list[str
     for recipe in ["fp32", *recipes]:
         model = fp32 if recipe == "fp32" else quantize(fp32, recipe, calibration, names)
         session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        t0 = time.perf_counter()
-        outs = np.stack([session.run(None, {names[0]: w})[0][0] for w in windows])
-        seconds = (time.perf_counter() - t0) / n
-        fused = fuse_clip(outs, noisy)
-        row = {"clip": name, "sigma": sigma, "recipe": recipe, "s_per_frame": round(seconds, 3),
-               "unseen": round(float(np.mean([psnr(outs[i], clean[i]) for i in range(FIT_FRAMES, n)])), 3),
-               "fused": round(float(np.mean([psnr(fused[i], clean[i]) for i in range(FIT_FRAMES, n)])), 3)}
+        _, scores = timed_scores(lambda w: session.run(None, {names[0]: w})[0][0], windows, noisy, clean)
+        row = {"clip": name, "sigma": sigma, "recipe": recipe, **scores}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows

@@ -13,13 +13,13 @@ from ..errors import InputError
 def runtime_options(name: str, device: str = "auto", mode: str = "single", passes: int = 8,
                     temporal: bool = False, threads: int | None = None, precision: str | None = None
                     ) -> dict[str, Any]:
-    """The options the ``name`` backend ("torch", "onnxruntime", "tensorrt") takes for these
+    """The options the ``name`` backend ("torch", "onnxruntime", "openvino", "tensorrt") takes for these
     choices. ``device``: a torch device (cpu, cuda, cuda:N, auto) for a checkpoint, an ONNX
     Runtime provider (cpu, cuda, tensorrt, auto) for an .onnx file; a TensorRT engine runs on
     the GPU it was built for. ``mode``/``passes`` apply to checkpoints only: an exported model
     has its mode built in, and a temporal network has flips but no mask ensemble. ``threads``:
     ONNX Runtime's or OpenVINO's CPU threads (None: its own choice; torch's are process-wide, set by
-    the caller). ``precision``: OpenVINO's (auto | bf16 | f32; None: auto); no other runtime takes it."""
+    the caller). ``precision``: OpenVINO's (f32 | bf16 | auto; None: f32); no other runtime takes it."""
     from ..modelfile.graph import check_mode
 
     check_mode(mode, passes)
