@@ -48,7 +48,9 @@ _DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
 # *denoised* frames, a quarter-pixel misalignment or bilinear's softening blurs the fused frame:
 # on 256x256 held-out clips "fine" fused 0.19-0.38 dB higher (benchmarks/tune_output_fusion.py;
 # the medium preset at scale 0 was no better than the fast one), on the 720p cockatoo clip
-# +0.07 / +0.02 dB for the temporal default at sigma 25 / 50 (docs/BENCHMARKS.md).
+# +0.07 / +0.02 dB for the temporal default at sigma 25 / 50 (docs/BENCHMARKS.md); on held-out
+# 720p mosaics +0.60 / +0.44, and fewer refinement iterations in "fine" saved at most 18% of the
+# fusion's time for 0.03-0.09 dB there (benchmarks/fusion_flow_on_clips.py).
 FusionFlow = Literal["fine", "medium"]
 FUSION_FLOWS = ("fine", "medium")
 DEFAULT_FLOW: FusionFlow = "fine"

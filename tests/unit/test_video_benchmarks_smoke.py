@@ -142,3 +142,21 @@ def test_a_folder_runs_as_a_live_stream_and_only_inside_the_block(tmp_path):
         assert isinstance(source, SequenceSource) and source.info.frame_count == 3
         source.close()
     assert not denoising._is_live(str(tmp_path)) and denoising._open.__name__ == "_open"
+
+
+def test_the_fusion_flow_benchmark_sets_the_refinement_and_renders():
+    from b2g_deploy.temporal import fuse
+
+    bench = _load("fusion_flow_on_clips")
+    assert bench.parse_variant("fine") == ("fine", None) and bench.parse_variant("fine/vr2") == ("fine", 2)
+    for bad in ("coarse", "medium/vr2", "fine/x2"):
+        with pytest.raises(SystemExit):
+            bench.parse_variant(bad)
+    shipped = fuse._dis("fine").getVariationalRefinementIterations()
+    with bench.refinement_iterations(1):
+        assert fuse._dis("fine").getVariationalRefinementIterations() == 1
+    assert fuse._dis("fine").getVariationalRefinementIterations() == shipped  # restored
+    rows = [{"clip": c, "sigma": 25.0, "variant": v, "seconds": 1.0, "psnr": p}
+            for c in ("a", "b") for v, p in (("fine", 30.0), ("medium", 29.5))]
+    text = bench.table(rows)
+    assert "| fine | 30.00 | +0.00 | 1.0 |" in text and "| medium | 29.50 | -0.50 | 1.0 |" in text
