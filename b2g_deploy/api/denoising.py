@@ -358,7 +358,7 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         causal = bool(getattr(runtime, "temporal", False) and runtime.causal) or live
         # Windows fused side by side, one per core up to 4 (a 720p window with the Wiener step is
         # ~0.6 s of one core): with the network in OpenVINO it no longer fills a core of a 2-core
-        # CPU, and a second worker there made the stream 10-18% faster (docs/BENCHMARKS.md,
+        # CPU, and a second worker there made the 2-thread streams 12-21% faster (docs/BENCHMARKS.md,
         # "OpenVINO on the CPU"; with ONNX Runtime's slower network it had gained nothing). A live
         # source keeps one: a pooled window comes back up to `workers` frames later.
         workers = 1 if live else max(1, min(4, os.cpu_count() or 1))

@@ -44,15 +44,18 @@ def runtime_options(name: str, device: str = "auto", mode: str = "single", passe
     return {}
 
 
-def choose_runtime(model: Path, runtime: str | None, device: str = "auto") -> str:
+def choose_runtime(model: Path, runtime: str | None, device: str = "auto", temporal: bool | None = None) -> str:
     """The backend that opens ``model``: ``runtime`` if given (and able to read that file type);
     for "auto" or None the file type's, except that an .onnx file bound for the CPU goes to
     OpenVINO where it is installed: float32 there gives ONNX Runtime's outputs (to 1e-6) ~1.4x
-    faster for the temporal network at 720p (docs/BENCHMARKS.md, "OpenVINO on the CPU")."""
+    faster for the temporal network at 720p (docs/BENCHMARKS.md, "OpenVINO on the CPU").
+    ``temporal``: whether ``model`` is a temporal model, when the caller has read it already."""
     from ..runtimes.factory import runtime_for
     from ..runtimes.temporal import TEMPORAL_SUFFIXES, is_temporal_model
 
-    if is_temporal_model(model):
+    if temporal is None:
+        temporal = is_temporal_model(model)
+    if temporal:
         if runtime not in (None, "auto"):
             return runtime  # load_temporal_runtime refuses one that cannot read the file
         name = TEMPORAL_SUFFIXES.get(model.suffix.lower(), "torch")
@@ -94,8 +97,9 @@ def open_runtime(model: Path, runtime: str | None = "auto", device: str = "auto"
     model = Path(model)
     if not model.is_file():
         raise InputError(f"{model} does not exist or is not a file")
-    name = choose_runtime(model, None if runtime == "auto" else runtime, device)
-    if is_temporal_model(model):  # windows of frames in, one frame out (io.pipeline feeds them)
+    temporal = is_temporal_model(model)  # read once: it loads the file's metadata
+    name = choose_runtime(model, None if runtime == "auto" else runtime, device, temporal)
+    if temporal:  # windows of frames in, one frame out (io.pipeline feeds them)
         options = runtime_options(name, device, mode, passes, temporal=True, threads=threads, precision=precision)
         return load_temporal_runtime(model, name, channels, **options)
     options = runtime_options(name, device, mode, passes, threads=threads, precision=precision)

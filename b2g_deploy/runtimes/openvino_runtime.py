@@ -61,8 +61,7 @@ class CompiledShapes:
         try:
             self.model = self.core.read_model(str(path))
         except Exception as exc:  # OpenVINO's frontend errors: not a graph it can read
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path} is not a loadable ONNX model: {first}") from None
+            raise CheckpointError(f"{path} is not a loadable ONNX model: {_first_line(exc)}") from None
         if len(self.model.inputs) != 1 or len(self.model.outputs) != 1:
             raise CheckpointError(f"{path} has {len(self.model.inputs)} inputs and {len(self.model.outputs)} "
                                   "outputs; a b2g-deploy model has one of each")
@@ -100,15 +99,20 @@ class CompiledShapes:
         # memory, and hands back the output copied out of the request's buffer.
         return compiled(batch)[0]
 
-
     def _compile(self, shape: tuple[int, ...]):
         model = self.model.clone()
         try:
             model.reshape({model.inputs[0]: list(shape)})
             return self.core.compile_model(model, "CPU", self.config)
         except Exception as exc:  # a graph that cannot take this shape, or OpenVINO cannot build
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{self.path} cannot run on input {_shape(shape)} in OpenVINO: {first}") from None
+            raise CheckpointError(f"{self.path} cannot run on input {_shape(shape)} in OpenVINO: "
+                                  f"{_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of OpenVINO's message (its errors run to many lines), or the error's type."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _shape(dims) -> str:
