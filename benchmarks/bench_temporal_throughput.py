@@ -96,17 +96,25 @@ def temporal_onnx(out: Path, align: str, int8_clip: Path | None = None) -> Path:
 
 def time_b2g(clip: Path, model: Path, out: Path, threads: int, fuse_flow: str | None = None,
              refine: bool = True, finish: bool = True, runtime: str = "onnxruntime") -> dict:
-    """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow (and ``refine``).
-    ``finish`` False: ``--no-unclip --blend 0`` (the stream without its last steps). ``runtime``:
-    a key of RUNTIMES."""
+    """``fuse_flow`` None: ``--no-fuse``; else the output fusion with that flow (and ``refine``);
+    "fine-direct": the fine flow with DIS's own backward flows (the fusion before 2026-12-07,
+    ``fuse.default_invert``). ``finish`` False: ``--no-unclip --blend 0`` (the stream without
+    its last steps). ``runtime``: a key of RUNTIMES."""
     from b2g_deploy import api
+    from b2g_deploy.temporal import fuse
 
     name, precision = RUNTIMES[runtime]
+    shipped = fuse.default_invert
+    if fuse_flow == "fine-direct":
+        fuse.default_invert, fuse_flow = (lambda causal: False), "fine"
     t0, c0 = time.perf_counter(), time.process_time()
-    report = api.denoise_video(clip, out, model, runtime=name, precision=precision, threads=threads, force=True,
-                               batch=1, fuse=fuse_flow is not None,
-                               fuse_flow=fuse_flow or "fine", refine=refine, unclip=finish,
-                               blend=None if finish else 0.0)
+    try:
+        report = api.denoise_video(clip, out, model, runtime=name, precision=precision, threads=threads, force=True,
+                                   batch=1, fuse=fuse_flow is not None,
+                                   fuse_flow=fuse_flow or "fine", refine=refine, unclip=finish,
+                                   blend=None if finish else 0.0)
+    finally:
+        fuse.default_invert = shipped
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"frames": report.written, "seconds": seconds, "fps": report.written / seconds,
             "cpu_per_frame": cpu / max(report.written, 1), "threads": threads, "runtime": report.runtime}
@@ -217,9 +225,12 @@ def main(argv: list[str] | None = None) -> None:
         fusions = {("fine", True): ", output fusion with its Wiener step (fine flow: the default)",
                    ("fine", False): ", output fusion, `--no-refine`",
                    ("medium", True): ", output fusion with its Wiener step, `--fuse-flow medium`",
+                   ("fine-direct", True): ", output fusion with its Wiener step, fine flow with DIS's own backward "
+                                          "flows (the default before 2026-12-07)",
                    (None, False): ", `--no-fuse`"}
         # (alignment, fusion flow or None for --no-fuse, Wiener step, int8 export, unclip and blend)
-        configs = (("dis-fine", "fine", True, False, True), ("dis-fine", "fine", True, False, False),
+        configs = (("dis-fine", "fine", True, False, True), ("dis-fine", "fine-direct", True, False, True),
+                   ("dis-fine", "fine", True, False, False),
                    ("dis-fine", "fine", True, True, True), ("dis-fine", "fine", False, False, True),
                    ("dis-fine", "medium", True, False, True), ("dis-fine", None, False, False, True),
                    ("dis-fine", None, False, True, True), ("dis", None, False, False, True),
@@ -255,8 +266,11 @@ def main(argv: list[str] | None = None) -> None:
         for method, got in runs.items():
             seconds = [g["seconds"] for g in got]
             median = float(np.median(seconds))
+            # CPU seconds a frame: the median over the runs too (the first run's alone until 2026-12-07)
+            cpu = float(np.median([g["cpu_per_frame"] for g in got]))
             rows.append({"method": method, "label": labels[method], "size": size, **got[0], "seconds": median,
-                         "fps": got[0]["frames"] / median, "runs": [round(x, 2) for x in seconds]})
+                         "fps": got[0]["frames"] / median, "runs": [round(x, 2) for x in seconds],
+                         "cpu_per_frame": cpu})
     data = {"run": run_facts(), "rows": rows}
     args.json.write_text(json.dumps(data, indent=1))
     body = render(data)

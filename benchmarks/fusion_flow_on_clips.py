@@ -8,12 +8,15 @@ Two sets of held-out clips, 12 frames each, 8-bit-quantised Gaussian noise per f
   them and a 6 px non-rigid wobble (tune_refine.py's ``--disc --wobble 6``), four photographs.
 The shipped centred temporal prior's outputs (no fit, `dis-fine` windows) go through
 ``fuse_clip`` (the default k=3 and Wiener step) with each variant: the ``fine`` flow as shipped
-(DIS fast preset down to scale 0, 5 variational refinement iterations), the same with fewer
-refinement iterations (``fine/vrN``), and ``medium`` (`--fuse-flow medium`). PSNR over all
-frames, means over the clips; seconds of the fusion beside (one thread, indicative).
+(DIS fast preset down to scale 0, 5 variational refinement iterations), the same with DIS's
+settings changed (``fine/vrN``, ``/stN`` patch stride, ``/gdN`` gradient-descent iterations,
+``/sN`` finest scale), with the backward flows DIS's own (``/direct``) or inverted (``/inv``),
+and ``medium`` (`--fuse-flow medium`). PSNR over all frames, means over the clips; seconds of
+the fusion beside (one thread, indicative).
 
     python benchmarks/fusion_flow_on_clips.py --set mosaic --json runs/flow_mosaic.json &
     python benchmarks/fusion_flow_on_clips.py --set disc --json runs/flow_disc.json
+    python benchmarks/fusion_flow_on_clips.py --set disc --variants fine/direct,fine/inv,fine/st6,fine/s1
 """
 
 from __future__ import annotations
@@ -33,28 +36,43 @@ from benchmarks.helpers import REPO, add_video_noise, run_facts  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "fusion_flow_on_clips.json"
 VARIANTS = ("fine", "fine/vr2", "fine/vr1", "fine/vr0", "medium")
+# A variant's options after the flow, "/"-separated: DIS's settings (finest scale, patch stride,
+# gradient-descent and variational-refinement iterations), and how the backward flows are made
+# (``fuse_flows.window_fields``' ``invert_back``): ``inv``, the inverses of the forward ones (the
+# default since 2026-12-07), or ``direct``, DIS's own (the default before).
+DIS_SETTINGS = {"s": "setFinestScale", "st": "setPatchStride", "gd": "setGradientDescentIterations",
+                "vr": "setVariationalRefinementIterations"}
 
 
-def parse_variant(text: str) -> tuple[str, int | None]:
-    """``fine``, ``medium`` or ``fine/vrN`` -> (fusion flow, refinement iterations or None)."""
-    flow, _, rest = text.partition("/")
-    if flow not in ("fine", "medium") or (rest and (flow != "fine" or not rest.startswith("vr")
-                                                   or not rest[2:].isdigit())):
-        raise SystemExit(f"unknown variant {text!r}; use fine, medium or fine/vrN")
-    return flow, int(rest[2:]) if rest else None
+def parse_variant(text: str) -> tuple[str, dict[str, int], bool | None]:
+    """``fine``, ``medium``, ``fine/vr2``, ``fine/s1/direct``... -> (fusion flow, {DIS setter: value},
+    inverted backward flows: True, False or None for the fusion's default)."""
+    flow, *options = text.split("/")
+    settings, inverted = {}, None
+    for option in options:
+        name = option.rstrip("0123456789")
+        if option in ("inv", "direct"):
+            inverted = option == "inv"
+        elif name in DIS_SETTINGS and option[len(name):]:
+            settings[DIS_SETTINGS[name]] = int(option[len(name):])
+        else:
+            flow = ""
+    if flow not in ("fine", "medium"):
+        raise SystemExit(f"unknown variant {text!r}; use fine or medium, then /sN /stN /gdN /vrN /inv /direct")
+    return flow, settings, inverted
 
 
 @contextmanager
-def refinement_iterations(iterations: int | None):
-    """The fusion's DIS objects with ``iterations`` variational refinement iterations (None: as shipped)."""
+def flow_settings(settings: dict[str, int]):
+    """The fusion's DIS objects with ``settings`` applied (empty: as shipped)."""
     from b2g_deploy.temporal import fuse
 
     shipped = fuse._dis
 
     def dis(flow: str = fuse.DEFAULT_FLOW):
         made = shipped(flow)
-        if iterations is not None:
-            made.setVariationalRefinementIterations(iterations)
+        for setter, value in settings.items():
+            getattr(made, setter)(value)
         return made
 
     fuse._dis = dis
@@ -84,10 +102,10 @@ def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[st
     outs = network_outputs(name, noisy, False, None)
     rows = []
     for variant in variants:
-        flow, iterations = parse_variant(variant)
-        with refinement_iterations(iterations):
+        flow, settings, inverted = parse_variant(variant)
+        with flow_settings(settings):
             start = time.perf_counter()
-            fused = fuse_clip(outs, noisy, flow=flow)
+            fused = fuse_clip(outs, noisy, flow=flow, invert_back=inverted)
             seconds = time.perf_counter() - start
         rows.append({"clip": name, "sigma": sigma, "variant": variant, "seconds": round(seconds, 2),
                      "psnr": round(float(np.mean([psnr(f, c) for f, c in zip(fused, clean)])), 3)})

@@ -66,6 +66,14 @@ def default_direct(causal: bool, k: int) -> int:
     return 2 * k if causal else DIRECT_REACH
 
 
+def default_invert(causal: bool) -> bool:
+    """Whether a window's backward flows are the inverses of its earlier frames' forward ones
+    (``fuse_flows.window_fields``' ``invert_back``): in centred windows, where every earlier
+    frame's own window computed that forward flow (half the DIS runs); a causal window's frames
+    never look forward, so there would be nothing to invert."""
+    return not causal
+
+
 def check_flow(flow: str) -> str:
     """``flow`` if it is one of ``FUSION_FLOWS``, else a ValueError naming them."""
     if flow not in FUSION_FLOWS:
@@ -128,7 +136,7 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
                 flow: FusionFlow = DEFAULT_FLOW, noisy: Sequence[np.ndarray] | None = None,
                 refine: float = 0.0, pixels: Sequence[np.ndarray] | None = None,
                 noisy_pixels: Sequence[np.ndarray] | None = None, flows: FlowCache | None = None,
-                direct_reach: int | None = None) -> np.ndarray:
+                direct_reach: int | None = None, invert_back: bool = False) -> np.ndarray:
     """Denoised frames of one window (each (C, H, W) float in [0, 1], slot order) -> the fused
     frame of slot ``slot`` (float32). ``sigma``: the input's noise level in [0, 1] units. A slot holding
     the target frame itself (clip edges) adds nothing and is skipped. ``guides``: the frames'
@@ -138,7 +146,8 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     (``refine.wiener_step``) on the window's ``noisy`` frames (slot order), warped and averaged
     as the denoised ones are, with the fused frame as its pilot. ``flows``: the consecutive
     frames' flows kept from window to window; ``direct_reach``: how far the flows are direct
-    (``fuse_flows.window_fields``; None: all of them)."""
+    (``fuse_flows.window_fields``; None: all of them); ``invert_back``: the flows to earlier
+    frames are the inverses of their flows to this one (``default_invert``; there)."""
     import cv2
 
     from .align import _grid, _guide_scale
@@ -163,7 +172,7 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
     if refine > 0:
         noisy_total = noisy_pixels[slot].copy()
         squares = np.ones((h, w), np.float32)  # sum of squared weights: the average's noise
-    fields = window_fields(guides, slot, flow, flows, direct_reach)
+    fields = window_fields(guides, slot, flow, flows, direct_reach, invert_back)
     h2 = strength * sigma * sigma
     seen = 0  # neighbours that are not the target itself
     for j, frame in enumerate(frames):
@@ -208,13 +217,15 @@ def removed_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
 def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, causal: bool = False,
               strength: float = DEFAULT_STRENGTH, sigma: float | None = None,
               flow: FusionFlow = DEFAULT_FLOW, refine: bool | float = True,
-              direct_reach: int | None = None, flow_frames: np.ndarray | None = None) -> np.ndarray:
+              direct_reach: int | None = None, flow_frames: np.ndarray | None = None,
+              invert_back: bool | None = None) -> np.ndarray:
     """Every frame of a denoised clip (N, C, H, W) fused with its window's (``window_indices``):
     what :class:`OutputFuser` gives for the same frames streamed. ``k`` None: ``default_k``;
     ``sigma`` None: the mean of ``removed_sigma`` over the clip; ``refine``: the Wiener step on
     the noisy frames, ``refine.SHARE`` of the output when True, or this share (a float in [0, 1];
     0 or False: none); ``direct_reach`` None: ``default_direct``; ``flow_frames``: the frames the
-    flows are computed between (None: the outputs, as a stream does; an analysis may pass others)."""
+    flows are computed between (None: the outputs, as a stream does; an analysis may pass others);
+    ``invert_back`` None: ``default_invert``."""
     from . import refine as step
 
     k = default_k(causal) if k is None else k
@@ -230,13 +241,14 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
     pixels = [interleaved(o) for o in outputs]
     noisy_pixels = [interleaved(y) for y in noisy] if share > 0 else None
     flows, direct = FlowCache(), default_direct(causal, k) if direct_reach is None else direct_reach
+    invert = default_invert(causal) if invert_back is None else invert_back
     fused = []
     for t in range(n):
         idx = window_indices(t, n, k, causal)
         fused.append(fuse_window([outputs[i] for i in idx], slot, sigma, strength, [guides[i] for i in idx], flow,
                                  [noisy[i] for i in idx], share, [pixels[i] for i in idx],
                                  [noisy_pixels[i] for i in idx] if noisy_pixels is not None else None,
-                                 flows, direct))
+                                 flows, direct, invert))
         if t + 1 < n:  # only the next window's flows are needed again (~1.8 MB each at 720p)
             flows.keep_only([guides[i] for i in window_indices(t + 1, n, k, causal)])
     return np.stack(fused)
@@ -282,6 +294,7 @@ class OutputFuser:
         # as large as the frames (~11 MB each at 720p).
         self._prepared: dict[int, tuple[np.ndarray, tuple]] = {}
         self._flows, self._direct = FlowCache(), default_direct(causal, k)  # consecutive frames' flows
+        self._invert = default_invert(causal)
 
     @property
     def latency(self) -> int:
@@ -303,7 +316,7 @@ class OutputFuser:
             noisy_frames = noisy_windows[i][1] if noisy_windows is not None else None
             noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None
             args = (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share, pixels, noisy_pixels,
-                    self._flows, self._direct)
+                    self._flows, self._direct, self._invert)
             if self.workers == 1:
                 out.append((index, noisy, fuse_window(*args)))
             else:

@@ -119,3 +119,74 @@ def test_the_stream_with_chained_flows_gives_what_the_whole_clip_gives(k):
     want = fuse_clip(clip, noisy, k=k, sigma=SIGMA)
     assert np.allclose(np.stack([f for _, _, f in got]), want, atol=1e-6)
     assert len(fuser._flows) == 0  # flushed: nothing kept for a next stream
+
+
+def test_the_inverse_of_a_flow_brings_each_pixel_back():
+    import cv2
+
+    gy, gx = np.mgrid[0:60, 0:80].astype(np.float32)
+    field = np.stack([3 + 0.02 * gx, -2 + 0.01 * gy], -1).astype(np.float32)  # a pan with a zoom
+    back = fuse_flows.inverse(field)
+    landed = cv2.remap(field, gx + back[..., 0], gy + back[..., 1], cv2.INTER_LINEAR)
+    assert np.abs(back + landed)[8:-8, 8:-8].max() < 1e-2  # y + back(y) = x where x + field(x) = y
+    assert not np.allclose(back, -field, atol=0.02)  # not just the negated field: the zoom moves it
+
+
+def test_inverted_backward_flows_run_dis_only_towards_later_frames(monkeypatch):
+    clip = _panned_clip(7)
+    guides = [guide_of(f) for f in clip]
+    direct = [fuse_flows.window_fields(guides, slot, "fine") for slot in range(7)]
+    order = {id(g): i for i, g in enumerate(guides)}
+    calls = []
+    real = fuse_flows.dis_field
+
+    def counting(a, b, flow):
+        calls.append((order[id(a)], order[id(b)]))
+        return real(a, b, flow)
+
+    monkeypatch.setattr(fuse_flows, "dis_field", counting)
+    cache, inner = fuse_flows.FlowCache(), (slice(8, -8), slice(8, -8))
+    for slot in range(7):  # every frame's window over the same 7 frames, in stream order
+        inverted = fuse_flows.window_fields(guides, slot, "fine", cache, invert_back=True)
+        for j in range(7):
+            if j != slot:  # a pan: the inverse lands where DIS's own flow does
+                assert np.abs(inverted[j][inner] - direct[slot][j][inner]).mean() < 0.1
+    assert sorted(calls) == [(a, b) for a in range(7) for b in range(a + 1, 7)]  # each pair once, forwards
+
+
+def test_a_flow_being_computed_is_waited_for_not_computed_again(monkeypatch):
+    import threading
+    import time
+
+    calls = []
+    real = fuse_flows.dis_field
+
+    def slow(a, b, flow):
+        calls.append(1)
+        time.sleep(0.2)
+        return real(a, b, flow)
+
+    monkeypatch.setattr(fuse_flows, "dis_field", slow)
+    a, b = (guide_of(f) for f in _panned_clip(2, h=48, w=64))
+    cache, got = fuse_flows.FlowCache(), []
+    threads = [threading.Thread(target=lambda: got.append(cache.get(a, b, "fine"))),
+               threading.Thread(target=lambda: got.append(cache.get(b, a, "fine", inverted=True)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 2  # one DIS run: the inverse waited for it
+
+
+def test_a_failed_flow_is_not_kept(monkeypatch):
+    def broken(a, b, flow):
+        raise RuntimeError("no flow")
+
+    a, b = (guide_of(f) for f in _panned_clip(2, h=48, w=64))
+    cache = fuse_flows.FlowCache()
+    monkeypatch.setattr(fuse_flows, "dis_field", broken)
+    with pytest.raises(RuntimeError):
+        cache.get(a, b, "fine")
+    assert len(cache) == 0
+    monkeypatch.undo()
+    assert cache.get(a, b, "fine").shape == a.shape + (2,)  # tried again, not the kept failure

@@ -144,17 +144,21 @@ def test_a_folder_runs_as_a_live_stream_and_only_inside_the_block(tmp_path):
     assert not denoising._is_live(str(tmp_path)) and denoising._open.__name__ == "_open"
 
 
-def test_the_fusion_flow_benchmark_sets_the_refinement_and_renders():
+def test_the_fusion_flow_benchmark_sets_dis_and_renders():
     from b2g_deploy.temporal import fuse
 
     bench = _load("fusion_flow_on_clips")
-    assert bench.parse_variant("fine") == ("fine", None) and bench.parse_variant("fine/vr2") == ("fine", 2)
-    for bad in ("coarse", "medium/vr2", "fine/x2"):
+    assert bench.parse_variant("fine") == ("fine", {}, None)
+    assert bench.parse_variant("fine/vr2") == ("fine", {"setVariationalRefinementIterations": 2}, None)
+    assert bench.parse_variant("fine/st6/direct") == ("fine", {"setPatchStride": 6}, False)
+    assert bench.parse_variant("medium/inv") == ("medium", {}, True)
+    for bad in ("coarse", "fine/x2", "fine/vr", "fine/inverse"):
         with pytest.raises(SystemExit):
             bench.parse_variant(bad)
     shipped = fuse._dis("fine").getVariationalRefinementIterations()
-    with bench.refinement_iterations(1):
-        assert fuse._dis("fine").getVariationalRefinementIterations() == 1
+    with bench.flow_settings({"setVariationalRefinementIterations": 1, "setPatchStride": 6}):
+        made = fuse._dis("fine")
+        assert made.getVariationalRefinementIterations() == 1 and made.getPatchStride() == 6
     assert fuse._dis("fine").getVariationalRefinementIterations() == shipped  # restored
     rows = [{"clip": c, "sigma": 25.0, "variant": v, "seconds": 1.0, "psnr": p}
             for c in ("a", "b") for v, p in (("fine", 30.0), ("medium", 29.5))]
