@@ -164,3 +164,16 @@ def test_the_fusion_flow_benchmark_sets_dis_and_renders():
             for c in ("a", "b") for v, p in (("fine", 30.0), ("medium", 29.5))]
     text = bench.table(rows)
     assert "| fine | 30.00 | +0.00 | 1.0 |" in text and "| medium | 29.50 | -0.50 | 1.0 |" in text
+
+
+def test_the_flop_count_adds_up_by_resolution():
+    import torch
+
+    flops = _load("network_flops")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, stride=2, padding=1),
+                              torch.nn.Conv2d(8, 3, 1))
+    got = flops.count(net, 3, 16, 24)
+    # 2 x out x in x taps x pixels: the first conv is the only one at 16x24
+    full = 2 * 8 * 3 * 9 * 16 * 24 / 1e9
+    assert got["full_resolution_gflop"] == pytest.approx(full)
+    assert got["gflop"] == pytest.approx(full + 2 * 8 * 8 * 9 * 8 * 12 / 1e9 + 2 * 3 * 8 * 8 * 12 / 1e9)
