@@ -11,12 +11,18 @@ The shipped centred temporal prior's outputs (no fit, `dis-fine` windows) go thr
 (DIS fast preset down to scale 0, 5 variational refinement iterations), the same with DIS's
 settings changed (``fine/vrN``, ``/stN`` patch stride, ``/gdN`` gradient-descent iterations,
 ``/sN`` finest scale), with the backward flows DIS's own (``/direct``) or inverted (``/inv``),
+the Wiener step on the luminance only (``/luma``), direct flows only up to N frames away and
+chained beyond (``/reachN``),
 and ``medium`` (`--fuse-flow medium`). PSNR over all frames, means over the clips; seconds of
 the fusion beside (one thread, indicative).
 
     python benchmarks/fusion_flow_on_clips.py --set mosaic --json runs/flow_mosaic.json &
     python benchmarks/fusion_flow_on_clips.py --set disc --json runs/flow_disc.json
     python benchmarks/fusion_flow_on_clips.py --set disc --variants fine/direct,fine/inv,fine/st6,fine/s1
+    python benchmarks/fusion_flow_on_clips.py --set disc --causal --variants fine,fine/reach1,fine/reach2
+
+``--causal``: the fusion a live stream gets (the 4 frames before each, direct flows to all by
+default) of the shipped single-frame prior's outputs, a colour live stream's network before its fit.
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ VARIANTS = ("fine", "fine/vr2", "fine/vr1", "fine/vr0", "medium")
 # A variant's options after the flow, "/"-separated: DIS's settings (finest scale, patch stride,
 # gradient-descent and variational-refinement iterations), and how the backward flows are made
 # (``fuse_flows.window_fields``' ``invert_back``): ``inv``, the inverses of the forward ones (the
-# default since 2026-12-07), or ``direct``, DIS's own (the default before).
+# default since 2026-12-07), or ``direct``, DIS's own (the default before); and ``luma``: the
+# Wiener step on the luminance only (``refine.wiener_step``'s ``luma_only``, a third of its work);
+# ``reachN``: direct flows up to N frames away, chained beyond (``fuse_flows.window_fields``).
+LUMA, REACH = "wiener_luma_only", "direct_reach"
 DIS_SETTINGS = {"s": "setFinestScale", "st": "setPatchStride", "gd": "setGradientDescentIterations",
                 "vr": "setVariationalRefinementIterations"}
 
@@ -53,33 +62,43 @@ def parse_variant(text: str) -> tuple[str, dict[str, int], bool | None]:
         name = option.rstrip("0123456789")
         if option in ("inv", "direct"):
             inverted = option == "inv"
+        elif option == "luma":
+            settings[LUMA] = 1
+        elif name == "reach" and option[len(name):]:
+            settings[REACH] = int(option[len(name):])
         elif name in DIS_SETTINGS and option[len(name):]:
             settings[DIS_SETTINGS[name]] = int(option[len(name):])
         else:
             flow = ""
     if flow not in ("fine", "medium"):
-        raise SystemExit(f"unknown variant {text!r}; use fine or medium, then /sN /stN /gdN /vrN /inv /direct")
+        raise SystemExit(f"unknown variant {text!r}; use fine or medium, then /sN /stN /gdN /vrN /inv /direct /luma /reachN")
     return flow, settings, inverted
 
 
 @contextmanager
 def flow_settings(settings: dict[str, int]):
-    """The fusion's DIS objects with ``settings`` applied (empty: as shipped)."""
-    from b2g_deploy.temporal import fuse
+    """The fusion's DIS objects with ``settings`` applied (empty: as shipped), and its Wiener step
+    on the luminance only with ``LUMA``."""
+    from functools import partial
 
-    shipped = fuse._dis
+    from b2g_deploy.temporal import fuse, refine
+
+    shipped, step = fuse._dis, refine.wiener_step
 
     def dis(flow: str = fuse.DEFAULT_FLOW):
         made = shipped(flow)
         for setter, value in settings.items():
-            getattr(made, setter)(value)
+            if setter not in (LUMA, REACH):
+                getattr(made, setter)(value)
         return made
 
     fuse._dis = dis
+    if settings.get(LUMA):
+        refine.wiener_step = partial(step, luma_only=True)  # fuse_window imports it at each call
     try:
         yield
     finally:
-        fuse._dis = shipped
+        fuse._dis, refine.wiener_step = shipped, step
 
 
 def held_out_clips(which: str) -> list[tuple[str, list[np.ndarray]]]:
@@ -93,21 +112,36 @@ def held_out_clips(which: str) -> list[tuple[str, list[np.ndarray]]]:
             for i in range(4)]
 
 
-def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[str]) -> list[dict]:
+def single_frame_outputs(noisy: np.ndarray) -> np.ndarray:
+    """The shipped single-frame RGB prior's f(y) on every frame: what a colour live stream's
+    network is before its fit."""
+    import torch
+
+    from b2g_deploy.config import preset
+    from b2g_deploy.model import denoise
+    from b2g_deploy.priors import starting_network
+
+    net, _, _ = starting_network(None, 3, preset("fast"))
+    with torch.no_grad():
+        return np.stack([denoise(net.eval(), torch.from_numpy(y)[None])[0].numpy() for y in noisy])
+
+
+def run_clip(name: str, clean: list[np.ndarray], sigma: float, variants: list[str], causal: bool = False) -> list[dict]:
     from b2g_deploy.metrics import psnr
     from b2g_deploy.temporal.fuse import fuse_clip
     from benchmarks.tune_fusion_width import network_outputs
 
     noisy = np.stack([add_video_noise(c, sigma, i) for i, c in enumerate(clean)]).astype(np.float32)
-    outs = network_outputs(name, noisy, False, None)
+    outs = single_frame_outputs(noisy) if causal else network_outputs(name, noisy, False, None)
     rows = []
     for variant in variants:
         flow, settings, inverted = parse_variant(variant)
         with flow_settings(settings):
             start = time.perf_counter()
-            fused = fuse_clip(outs, noisy, flow=flow, invert_back=inverted)
+            fused = fuse_clip(outs, noisy, flow=flow, invert_back=inverted, causal=causal,
+                              direct_reach=settings.get(REACH))
             seconds = time.perf_counter() - start
-        rows.append({"clip": name, "sigma": sigma, "variant": variant, "seconds": round(seconds, 2),
+        rows.append({"clip": name, "sigma": sigma, "variant": variant, "causal": causal, "seconds": round(seconds, 2),
                      "psnr": round(float(np.mean([psnr(f, c) for f, c in zip(fused, clean)])), 3)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -134,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", choices=("mosaic", "disc"), default="mosaic")
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--causal", action="store_true",
+                    help="causal fusion (a live stream's: the 4 frames before) of the single-frame prior's outputs")
     ap.add_argument("--json", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -147,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for sigma in (float(s) for s in args.sigmas.split(",")):
         for name, clean in held_out_clips(args.set):
-            rows += run_clip(name, clean, sigma, variants)
+            rows += run_clip(name, clean, sigma, variants, args.causal)
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"run": run_facts(), "set": args.set, "rows": rows}, indent=1))
     print(table(rows))

@@ -160,6 +160,14 @@ def test_the_fusion_flow_benchmark_sets_dis_and_renders():
         made = fuse._dis("fine")
         assert made.getVariationalRefinementIterations() == 1 and made.getPatchStride() == 6
     assert fuse._dis("fine").getVariationalRefinementIterations() == shipped  # restored
+    from b2g_deploy.temporal import refine
+
+    step = refine.wiener_step
+    assert bench.parse_variant("fine/luma")[1] == {bench.LUMA: 1}
+    with bench.flow_settings({bench.LUMA: 1}):
+        assert refine.wiener_step.keywords == {"luma_only": True}
+        assert fuse._dis("fine").getPatchStride() == 4  # not a DIS setting
+    assert refine.wiener_step is step
     rows = [{"clip": c, "sigma": 25.0, "variant": v, "seconds": 1.0, "psnr": p}
             for c in ("a", "b") for v, p in (("fine", 30.0), ("medium", 29.5))]
     text = bench.table(rows)
