@@ -47,8 +47,12 @@ VARIANTS = ("fine", "fine/vr2", "fine/vr1", "fine/vr0", "medium")
 # (``fuse_flows.window_fields``' ``invert_back``): ``inv``, the inverses of the forward ones (the
 # default since 2026-12-07), or ``direct``, DIS's own (the default before); and ``luma``: the
 # Wiener step on the luminance only (``refine.wiener_step``'s ``luma_only``, a third of its work);
-# ``reachN``: direct flows up to N frames away, chained beyond (``fuse_flows.window_fields``).
-LUMA, REACH = "wiener_luma_only", "direct_reach"
+# ``reachN``: direct flows up to N frames away, chained beyond (``fuse_flows.window_fields``);
+# ``lk``: the flows from ``temporal.flow_torch`` (pyramidal Lucas-Kanade in torch, which could run
+# on a GPU beside the network) instead of DIS, with ``lkwN`` / ``lkbN`` its window and flow blur
+# in px (its defaults were chosen for blurred noisy guides, these are denoised frames).
+LUMA, REACH, LK = "wiener_luma_only", "direct_reach", "lk"
+LK_SETTINGS = {"lkw": "_WINDOW", "lkb": "_FLOW_BLUR"}
 DIS_SETTINGS = {"s": "setFinestScale", "st": "setPatchStride", "gd": "setGradientDescentIterations",
                 "vr": "setVariationalRefinementIterations"}
 
@@ -66,39 +70,62 @@ def parse_variant(text: str) -> tuple[str, dict[str, int], bool | None]:
             settings[LUMA] = 1
         elif name == "reach" and option[len(name):]:
             settings[REACH] = int(option[len(name):])
+        elif option == "lk":
+            settings[LK] = 1
+        elif name in LK_SETTINGS and option[len(name):]:
+            settings[LK_SETTINGS[name]] = int(option[len(name):])
         elif name in DIS_SETTINGS and option[len(name):]:
             settings[DIS_SETTINGS[name]] = int(option[len(name):])
         else:
             flow = ""
     if flow not in ("fine", "medium"):
-        raise SystemExit(f"unknown variant {text!r}; use fine or medium, then /sN /stN /gdN /vrN /inv /direct /luma /reachN")
+        raise SystemExit(f"unknown variant {text!r}; use fine or medium, then /sN /stN /gdN /vrN /inv /direct /luma /reachN /lk /lkwN /lkbN")
     return flow, settings, inverted
 
 
 @contextmanager
 def flow_settings(settings: dict[str, int]):
-    """The fusion's DIS objects with ``settings`` applied (empty: as shipped), and its Wiener step
-    on the luminance only with ``LUMA``."""
+    """The fusion's DIS objects with ``settings`` applied (empty: as shipped), its Wiener step
+    on the luminance only with ``LUMA``, its flows Lucas-Kanade's with ``LK``."""
     from functools import partial
 
-    from b2g_deploy.temporal import fuse, refine
+    from b2g_deploy.temporal import flow_torch, fuse, fuse_flows, refine
 
-    shipped, step = fuse._dis, refine.wiener_step
+    shipped, step, field = fuse._dis, refine.wiener_step, fuse_flows.dis_field
+    lk_shipped = {name: getattr(flow_torch, name) for name in LK_SETTINGS.values()}
 
     def dis(flow: str = fuse.DEFAULT_FLOW):
         made = shipped(flow)
         for setter, value in settings.items():
-            if setter not in (LUMA, REACH):
+            if setter.startswith("set"):
                 getattr(made, setter)(value)
         return made
 
     fuse._dis = dis
     if settings.get(LUMA):
         refine.wiener_step = partial(step, luma_only=True)  # fuse_window imports it at each call
+    if settings.get(LK):
+        fuse_flows.dis_field = lk_field
+        for name in LK_SETTINGS.values():
+            setattr(flow_torch, name, float(settings.get(name, lk_shipped[name])))
     try:
         yield
     finally:
-        fuse._dis, refine.wiener_step = shipped, step
+        fuse._dis, refine.wiener_step, fuse_flows.dis_field = shipped, step, field
+        for name, value in lk_shipped.items():
+            setattr(flow_torch, name, value)
+
+
+def lk_field(target_guide: np.ndarray, guide: np.ndarray, flow: str) -> np.ndarray:
+    """``fuse_flows.dis_field``'s flow (h, w, 2) from ``temporal.flow_torch`` on the fusion's
+    uint8 guides (``flow`` ignored)."""
+    import torch
+
+    from b2g_deploy.temporal.flow_torch import flow_between
+
+    a, b = (torch.from_numpy(g.astype(np.float32) / 255.0)[None, None] for g in (target_guide, guide))
+    with torch.no_grad():
+        return np.ascontiguousarray(flow_between(a, b)[0].permute(1, 2, 0).numpy())
 
 
 def held_out_clips(which: str) -> list[tuple[str, list[np.ndarray]]]:

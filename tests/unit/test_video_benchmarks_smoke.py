@@ -168,6 +168,16 @@ def test_the_fusion_flow_benchmark_sets_dis_and_renders():
         assert refine.wiener_step.keywords == {"luma_only": True}
         assert fuse._dis("fine").getPatchStride() == 4  # not a DIS setting
     assert refine.wiener_step is step
+    from b2g_deploy.temporal import flow_torch, fuse_flows
+
+    window, field = flow_torch._WINDOW, fuse_flows.dis_field
+    settings = bench.parse_variant("fine/lk/lkw2/lkb1/reach2")[1]
+    assert settings == {bench.LK: 1, "_WINDOW": 2, "_FLOW_BLUR": 1, bench.REACH: 2}
+    with bench.flow_settings(settings):
+        assert fuse_flows.dis_field is bench.lk_field and flow_torch._WINDOW == 2.0
+        guide = (np.random.default_rng(0).random((40, 48)) * 255).astype(np.uint8)
+        assert fuse_flows.dis_field(guide, guide, "fine").shape == (40, 48, 2)
+    assert fuse_flows.dis_field is field and flow_torch._WINDOW == window
     rows = [{"clip": c, "sigma": 25.0, "variant": v, "seconds": 1.0, "psnr": p}
             for c in ("a", "b") for v, p in (("fine", 30.0), ("medium", 29.5))]
     text = bench.table(rows)
