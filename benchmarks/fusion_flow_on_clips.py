@@ -78,8 +78,8 @@ def parse_variant(text: str) -> tuple[str, dict[str, int], bool | None]:
             settings[DIS_SETTINGS[name]] = int(option[len(name):])
         else:
             flow = ""
-    if flow not in ("fine", "medium"):
-        raise SystemExit(f"unknown variant {text!r}; use fine or medium, then /sN /stN /gdN /vrN /inv /direct /luma /reachN /lk /lkwN /lkbN")
+    if flow not in ("fine", "medium", "lk"):
+        raise SystemExit(f"unknown variant {text!r}; use fine, medium or lk, then /sN /stN /gdN /vrN /inv /direct /luma /reachN /lk /lkwN /lkbN")
     return flow, settings, inverted
 
 

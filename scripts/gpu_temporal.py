@@ -219,6 +219,37 @@ def measure(args, ckpt: Path, onnx: Path, clip: Path, engines: dict, deadline: f
     return network, e2e
 
 
+def time_fusion(clip: Path, device: str, runs: int) -> dict:
+    """ms a window of the output fusion in torch on the device (`--fuse-flow lk`,
+    temporal.fuse_torch: Lucas-Kanade flows, bicubic warps, the Wiener step), 7 frames of the
+    clip, frames already there: what a fused GPU stream adds to the network's time a frame."""
+    from b2g_deploy.io.video import open_source
+    from b2g_deploy.temporal.fuse import DEFAULT_STRENGTH
+    from b2g_deploy.temporal.fuse_torch import fuse_window_torch
+    from b2g_deploy.temporal.refine import SHARE
+
+    source = open_source(clip, 3)
+    frames = [f for _, (_, f) in zip(range(7), source)]
+    source.close()
+    noisy = torch.from_numpy(np.stack(frames)).to(device)
+    outs = noisy.clamp(0, 1)  # stand-ins for the network's outputs: the cost does not depend on them
+
+    def once(_):
+        fuse_window_torch(outs, 3, 25 / 255, DEFAULT_STRENGTH, noisy, SHARE)
+
+    for _ in range(2):
+        once(None)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(runs):
+        once(None)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    ms = (time.perf_counter() - start) * 1000 / runs
+    return {"ms_per_window": round(ms, 2), "fps": round(1000 / ms, 1)}
+
+
 def table(result: dict) -> str:
     s = result["settings"]
     io = result["io"]
@@ -236,6 +267,10 @@ def table(result: dict) -> str:
         lines.append(f"| {net['runtime']} | {a} | {b} |")
     t = result["target"]
     lines += ["", f"Target: torch fp16 end to end >= {TARGET_FPS:g} fps at 720p: {t['verdict']}"]
+    fusion = result.get("fusion_lk", {})
+    lines += ["Output fusion in torch on the device (`--fuse-flow lk`, one window): "
+              + (f"{fusion['ms_per_window']} ms, {fusion['fps']} windows/s" if "fps" in fusion
+                 else fusion.get("error", "not measured"))]
     return "\n".join(lines)
 
 
@@ -306,6 +341,12 @@ def main() -> None:
     deadline = time.monotonic() + args.budget
     aligned = aligned_copy(ckpt, args.work) if args.aligned else None
     network, e2e = measure(args, ckpt, onnx, clip, engines, deadline, aligned)
+    try:  # after the target's rows: the fusion's cost on the device, for the fused GPU stream
+        fusion = time_fusion(clip, args.device, max(2, args.runs // 2)) if time.monotonic() < deadline else {
+            "error": "skipped: time budget"}
+    except Exception as exc:
+        fusion = {"error": error_text(exc)}
+    log(f"== fusion in torch (--fuse-flow lk): {fusion}")
     fp16_e2e = next((r.get("fps") for r in e2e if r["runtime"] == "torch fp16"), None)
     verdict = ("not measured" if fp16_e2e is None else
                f"{'met' if fp16_e2e >= TARGET_FPS else 'missed'} ({fp16_e2e} fps)")
@@ -321,6 +362,7 @@ def main() -> None:
         "io": io,
         "network": network,
         "end_to_end": e2e,
+        "fusion_lk": fusion,
         "target": {"what": f"torch fp16 end to end >= {TARGET_FPS:g} fps", "fps": fp16_e2e, "verdict": verdict},
         "seconds": round(time.monotonic() - started, 1),
     }

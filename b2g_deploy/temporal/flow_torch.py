@@ -46,8 +46,9 @@ def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def guides(frames: torch.Tensor, scale: int) -> torch.Tensor:
-    """(B, C, H, W) in [0, 1] -> (B, 1, H/scale, W/scale) blurred grey guides (1 or 3 channels in)."""
+def guides(frames: torch.Tensor, scale: int, blur: float = _GUIDE_BLUR) -> torch.Tensor:
+    """(B, C, H, W) in [0, 1] -> (B, 1, H/scale, W/scale) grey guides (1 or 3 channels in),
+    blurred by ``blur`` px of the full size (0: not; denoised frames, ``fuse_torch``)."""
     if frames.shape[1] == 3:
         weights = torch.tensor(GREY_WEIGHTS, dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
         grey = (frames * weights).sum(1, keepdim=True)
@@ -55,7 +56,7 @@ def guides(frames: torch.Tensor, scale: int) -> torch.Tensor:
         grey = frames[:, :1]
     if scale > 1:
         grey = F.avg_pool2d(grey, scale)  # INTER_AREA for an integer factor
-    return _gaussian(grey, _GUIDE_BLUR / scale)
+    return _gaussian(grey, blur / scale) if blur > 0 else grey
 
 
 def _base_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:

@@ -51,8 +51,10 @@ _DECISION_BLUR = 1.5  # px, Gaussian sigma of the agreement map
 # +0.07 / +0.02 dB for the temporal default at sigma 25 / 50 (docs/BENCHMARKS.md); on held-out
 # 720p mosaics +0.60 / +0.44, and fewer refinement iterations in "fine" saved at most 18% of the
 # fusion's time for 0.03-0.09 dB there (benchmarks/fusion_flow_on_clips.py).
-FusionFlow = Literal["fine", "medium"]
-FUSION_FLOWS = ("fine", "medium")
+# "lk": the whole fusion in torch on the stream's device with the Lucas-Kanade flow
+# (``fuse_torch``), 0.06-0.11 dB under "fine" on held-out clips: for a network on a GPU.
+FusionFlow = Literal["fine", "medium", "lk"]
+FUSION_FLOWS = ("fine", "medium", "lk")
 DEFAULT_FLOW: FusionFlow = "fine"
 
 
@@ -156,7 +158,8 @@ def fuse_window(frames: Sequence[np.ndarray], slot: int, sigma: float,
         raise ValueError(f"strength and sigma must be positive, got {strength}, {sigma}")
     if not 0.0 <= refine <= 1.0 or (refine > 0 and (noisy is None or len(noisy) != len(frames))):
         raise ValueError("refine is a share in [0, 1] and needs the window's noisy frames")
-    check_flow(flow)
+    if check_flow(flow) == "lk":
+        raise ValueError("the lk fusion runs in torch: fuse_torch.fuse_window_torch")
     h, w = frames[slot].shape[-2:]
     scale = _guide_scale(h, w)
     if guides is None:
@@ -236,6 +239,9 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
         sigma = float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outputs)]))
     share = step.SHARE if refine is True else float(refine)
     slot = target_slot(k, causal)
+    if check_flow(flow) == "lk":
+        return np.stack([_fuse_torch_window(outputs, noisy if share > 0 else None, window_indices(t, n, k, causal), slot,
+                                            sigma, strength, share) for t in range(n)])
     # Once per frame, not once per window it is in.
     guides = [guide_of(o) for o in (outputs if flow_frames is None else flow_frames)]
     pixels = [interleaved(o) for o in outputs]
@@ -252,6 +258,22 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
         if t + 1 < n:  # only the next window's flows are needed again (~1.8 MB each at 720p)
             flows.keep_only([guides[i] for i in window_indices(t + 1, n, k, causal)])
     return np.stack(fused)
+
+
+def _fuse_torch_window(outputs, noisy, idx: list[int], slot: int, sigma: float, strength: float, share: float,
+                       device: str = "cpu") -> np.ndarray:
+    """``fuse_torch.fuse_window_torch`` on the frames ``idx`` of ``outputs`` (and ``noisy``): the
+    same frame object at two slots is one tensor, which the torch fusion skips as the target's copy."""
+    import torch
+
+    from .fuse_torch import fuse_window_torch
+
+    def stacked(frames) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(np.stack([np.asarray(frames[i], np.float32) for i in idx]))).to(device)
+
+    fused = fuse_window_torch(stacked(outputs), slot, sigma, strength, stacked(noisy) if noisy is not None else None,
+                              share)
+    return fused.cpu().numpy()
 
 
 class OutputFuser:
@@ -271,7 +293,7 @@ class OutputFuser:
 
     def __init__(self, k: int | None = None, causal: bool = False, strength: float = DEFAULT_STRENGTH,
                  sigma: float | None = None, flow: FusionFlow = DEFAULT_FLOW, refine: bool = True,
-                 workers: int = 1):
+                 workers: int = 1, device: str = "cpu"):
         if strength <= 0:
             raise ValueError(f"fusion strength must be positive, got {strength}")
         if workers < 1:
@@ -280,6 +302,7 @@ class OutputFuser:
         self._pool: Any = None  # a ThreadPoolExecutor once workers > 1 has work
         self._running: deque[tuple[int, np.ndarray, Any]] = deque()  # (index, noisy, future), in order
         self.flow = check_flow(flow)
+        self.device = device  # where the "lk" fusion runs (fuse_torch); the others run on the CPU
         k = default_k(causal) if k is None else k
         self.ring = RingBuffer(k, causal)
         # The noisy frames in a ring of their own, pushed in step: its windows match the ring's.
@@ -312,19 +335,24 @@ class OutputFuser:
         out = []
         for i, (_, frames) in enumerate(windows):
             index, noisy = self._pending.popleft()
-            guides, pixels = zip(*(self._prepare(f, guide=True) for f in frames))
             noisy_frames = noisy_windows[i][1] if noisy_windows is not None else None
-            noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None
-            args = (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share, pixels, noisy_pixels,
-                    self._flows, self._direct, self._invert)
+            if self.flow == "lk":
+                every = list(range(len(frames)))
+                job, args = _fuse_torch_window, (frames, noisy_frames, every, self.slot, sigma, self.strength, share,
+                                                 self.device)
+            else:
+                guides, pixels = zip(*(self._prepare(f, guide=True) for f in frames))
+                noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None
+                job, args = fuse_window, (frames, self.slot, sigma, self.strength, guides, self.flow, noisy_frames, share,
+                                          pixels, noisy_pixels, self._flows, self._direct, self._invert)
             if self.workers == 1:
-                out.append((index, noisy, fuse_window(*args)))
+                out.append((index, noisy, job(*args)))
             else:
                 if self._pool is None:
                     from concurrent.futures import ThreadPoolExecutor
 
                     self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fuse")
-                self._running.append((index, noisy, self._pool.submit(fuse_window, *args)))
+                self._running.append((index, noisy, self._pool.submit(job, *args)))
         if windows:  # the next window shares all but one of the latest window's frames
             self._forget_all_but(list(windows[-1][1]) + (list(noisy_windows[-1][1]) if noisy_windows else []))
         return out + self._collect(everything=False)

@@ -66,14 +66,24 @@ def wiener_step(average: np.ndarray, pilot: np.ndarray, variance: np.ndarray, pa
     ``STRIDE``, ``LOW``, read at the call (benchmarks/tune_refine.py sets them to compare
     settings through the fusion)."""
     import torch
+
+    a, q, v = (torch.from_numpy(np.asarray(x, np.float32)) for x in (average, pilot, variance))
+    return wiener_step_tensor(a, q, v, patch, stride, luma_only, low).contiguous().numpy()
+
+
+def wiener_step_tensor(a, q, variance, patch: int = PATCH, stride: int | None = None, luma_only: bool = False,
+                       low: int | None = None):
+    """``wiener_step`` on float32 tensors (C, H, W), (C, H, W), (H, W) on any device (the fusion on
+    a GPU, ``fuse_torch``) -> a (C, H, W) tensor there."""
+    import torch
     import torch.nn.functional as F
 
     stride = STRIDE if stride is None else stride
     low = LOW if low is None else low
-    c, h, w = average.shape
-    a, q = torch.from_numpy(np.asarray(average, np.float32)), torch.from_numpy(np.asarray(pilot, np.float32))
+    c, h, w = a.shape
+    device = a.device
     if c == 3:
-        m = _opponent()
+        m = _opponent().to(device)
         a, q = torch.einsum("dc,chw->dhw", m, a), torch.einsum("dc,chw->dhw", m, q)
     # Reflect-pad so every pixel is in whole patches and the strided grid ends on the border.
     extra_h, extra_w = (-(h + patch)) % stride, (-(w + patch)) % stride
@@ -83,20 +93,22 @@ def wiener_step(average: np.ndarray, pilot: np.ndarray, variance: np.ndarray, pa
         kept, a, q, c = q[1:], a[:1], q[:1], 1
     mode = "reflect" if min(h, w) > patch + stride else "replicate"  # reflection needs a frame wider than the pad
     x = F.pad(torch.stack([a, q]).reshape(2 * c, 1, h, w), pads, mode=mode)
-    var = F.pad(torch.from_numpy(np.asarray(variance, np.float32))[None, None], pads, mode=mode)
+    var = F.pad(variance[None, None], pads, mode=mode)
     height, width = x.shape[-2:]
     rows = (height - patch) // stride + 1  # patch rows on the grid
-    dct = _dct2(patch)
+    dct = _dct2(patch).to(device)
     inverse = dct.T.contiguous()
-    lows = ((torch.arange(patch)[:, None] < low) & (torch.arange(patch)[None] < low)).reshape(-1)
-    num, den = torch.zeros(c, 1, height, width), torch.zeros(1, 1, height, width)
+    lows = ((torch.arange(patch)[:, None] < low) & (torch.arange(patch)[None] < low)).reshape(-1).to(device)
+    num, den = torch.zeros(c, 1, height, width, device=device), torch.zeros(1, 1, height, width, device=device)
     with torch.no_grad():
         v_all = F.avg_pool2d(var, patch, stride=stride)[0, 0]  # each patch's noise variance
         # A strip of STRIP_ROWS patch rows at a time: its coefficients stay in cache through the
         # gains and the inverse transform (2.7x faster at 720p than the whole frame at once, the
         # same output to float rounding), and a GEMM a plane beat a broadcast batched one by 1.5x.
-        for first in range(0, rows, STRIP_ROWS):
-            last = min(rows, first + STRIP_ROWS)
+        # On a GPU the whole frame at once: a kernel launch a strip would cost more than its cache.
+        strip = STRIP_ROWS if device.type == "cpu" else rows
+        for first in range(0, rows, strip):
+            last = min(rows, first + strip)
             top, bottom = first * stride, (last - 1) * stride + patch
             patches = F.unfold(x[:, :, top:bottom], patch, stride=stride)  # (2C, p*p, patches)
             coeffs = torch.stack([dct @ plane for plane in patches])
@@ -117,5 +129,5 @@ def wiener_step(average: np.ndarray, pilot: np.ndarray, variance: np.ndarray, pa
         if kept is not None:
             out = torch.cat([out, kept])
         if out.shape[0] == 3:
-            out = torch.einsum("dc,dhw->chw", _opponent(), out)  # the inverse of an orthonormal map
-    return out.contiguous().numpy()
+            out = torch.einsum("dc,dhw->chw", _opponent().to(device), out)  # the inverse of an orthonormal map
+    return out

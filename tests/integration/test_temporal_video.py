@@ -207,7 +207,7 @@ def test_stream_fuses_with_the_flow_window_and_refinement_asked_for_and_refuses_
     class Recording(fuse.OutputFuser):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            asked.append((self.flow, self.noisy_ring is not None, self.latency))
+            asked.append((self.flow, self.noisy_ring is not None, self.latency, self.device))
 
     monkeypatch.setattr(fuse, "OutputFuser", Recording)
     model, _ = _temporal_model(tmp_path, False, ".onnx")
@@ -219,7 +219,11 @@ def test_stream_fuses_with_the_flow_window_and_refinement_asked_for_and_refuses_
     wide = run("denoise", video, "-m", model, "-o", tmp_path / "f4", "--device", "cpu", "--fuse-frames", 5)
     assert wide.exit_code == 0, wide.output
     assert len(list((tmp_path / "f4").iterdir())) == len(list((tmp_path / "f2").iterdir()))
-    assert asked == [("medium", True, 3), ("fine", True, 3), ("fine", False, 3), ("fine", True, 5)]
+    torch_fused = run("denoise", video, "-m", model, "-o", tmp_path / "f5", "--device", "cpu", "--fuse-flow", "lk")
+    assert torch_fused.exit_code == 0, torch_fused.output
+    assert len(list((tmp_path / "f5").iterdir())) == len(list((tmp_path / "f2").iterdir()))
+    assert asked == [("medium", True, 3, "cpu"), ("fine", True, 3, "cpu"), ("fine", False, 3, "cpu"),
+                     ("fine", True, 5, "cpu"), ("lk", True, 3, "cpu")]  # no CUDA here: lk's torch runs on the CPU
     refused = run("denoise", video, "-m", model, "-o", tmp_path / "o2.mkv", "--fuse-flow", "slow")
     assert refused.exit_code == 2 and "--fuse-flow must be one of fine, medium" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "o2.mkv").exists()

@@ -360,3 +360,4 @@ def test_gpu_temporal_script_dry_run_with_the_stand_in(tmp_path, gpu_here, engin
     assert "CUDA" in rows["torch fp16"]["error"] and result["settings"]["window"] == 5
     assert result["card"] and result["target"]["verdict"] == "not measured"
     assert "TensorRT vs PyTorch (fp16" in result["engines"]["fp16"]["parity"]
+    assert result["fusion_lk"]["fps"] > 0  # the torch fusion timed on the device (here the CPU)

@@ -1,0 +1,79 @@
+"""The output fusion in torch, on the device the frames are on (`denoise --fuse-flow lk`;
+docs/METHOD_NOTES.md, "Fusing the outputs").
+
+Why: :func:`fuse.fuse_window` warps with OpenCV's DIS flow and remaps, which run on the CPU only,
+at ~0.5 s of a core a 720p window: behind a network on a GPU it would set the stream's pace.
+Here every step is torch: the flows are ``flow_torch``'s pyramidal Lucas-Kanade between the
+denoised frames' half-size grey guides (unblurred, as ``fuse.guide_of``), all of a window's
+neighbours in one batch; the warps bicubic (``grid_sample``, edges replicated); the agreement
+weights and the Wiener step (``refine.wiener_step_tensor``) those of ``fuse_window``, the same
+formulas. On held-out clips the Lucas-Kanade flow fused 0.10-0.11 dB under DIS's fine flow at
+sigma 25 and 0.06 at sigma 50 (benchmarks/fusion_flow_on_clips.py ``/lk``; docs/BENCHMARKS.md,
+"OpenVINO on the CPU"), so this is for a stream whose network runs on a GPU, not the CPU default.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .align import _guide_scale
+from .flow_torch import _base_grid, _gaussian, flow_between, guides
+
+_DECISION_BLUR = 1.5  # px, as fuse._DECISION_BLUR
+
+
+def _warp_bicubic(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``frames`` (B, C, H, W) sampled at x + ``flow`` (B, 2, H, W), bicubic, edges replicated."""
+    h, w = frames.shape[-2:]
+    pos = _base_grid(h, w, flow) + flow
+    grid = torch.stack([2.0 * pos[:, 0] / max(w - 1, 1) - 1.0, 2.0 * pos[:, 1] / max(h - 1, 1) - 1.0], dim=-1)
+    return F.grid_sample(frames, grid, mode="bicubic", padding_mode="border", align_corners=True)
+
+
+def window_flows(frames: torch.Tensor, slot: int, neighbours: list[int]) -> torch.Tensor:
+    """Full-size flows (N, 2, H, W) from frame ``slot`` of ``frames`` (T, C, H, W) to each of
+    ``neighbours``, in full-size pixels (DIS's convention: target(x) ~ neighbour(x + flow))."""
+    h, w = frames.shape[-2:]
+    scale = _guide_scale(h, w)
+    g = guides(frames, scale, blur=0.0)
+    flow = flow_between(g[slot : slot + 1].expand(len(neighbours), -1, -1, -1), g[neighbours])
+    if scale > 1:
+        flow = scale * F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
+    return flow
+
+
+def fuse_window_torch(frames: torch.Tensor, slot: int, sigma: float, strength: float,
+                      noisy: torch.Tensor | None = None, refine: float = 0.0) -> torch.Tensor:
+    """Denoised frames of one window (T, C, H, W) float in [0, 1], slot order -> the fused frame of
+    slot ``slot`` (C, H, W), as ``fuse.fuse_window`` computes it but with Lucas-Kanade flows, on
+    the frames' device. A slot holding the target frame itself (clip edges, the same tensor)
+    adds nothing. ``refine`` > 0: that share is the Wiener step on the window's ``noisy`` frames
+    (T, C, H, W), warped and averaged with the same weights."""
+    from .refine import wiener_step_tensor
+
+    if strength <= 0 or sigma <= 0:
+        raise ValueError(f"strength and sigma must be positive, got {strength}, {sigma}")
+    if not 0.0 <= refine <= 1.0 or (refine > 0 and (noisy is None or noisy.shape != frames.shape)):
+        raise ValueError("refine is a share in [0, 1] and needs the window's noisy frames")
+    frames = frames.float()
+    target = frames[slot]
+    # The target's own copies (a clip's edge windows repeat frames) add nothing.
+    neighbours = [j for j in range(len(frames)) if j != slot and not torch.equal(frames[j], target)]
+    if not neighbours:
+        return target.clone()
+    with torch.no_grad():
+        flow = window_flows(frames, slot, neighbours)
+        warped = _warp_bicubic(frames[neighbours], flow)  # (N, C, H, W)
+        disagreement = _gaussian(((warped - target) ** 2).mean(1, keepdim=True), _DECISION_BLUR)
+        weight = torch.exp(-disagreement / (strength * sigma * sigma))  # (N, 1, H, W)
+        weights = 1.0 + weight.sum(0)
+        fused = (target + (weight * warped).sum(0)) / weights
+        if refine <= 0:
+            return fused
+        noisy = noisy.float()
+        noisy_warped = _warp_bicubic(noisy[neighbours], flow)
+        average = (noisy[slot] + (weight * noisy_warped).sum(0)) / weights
+        variance = (sigma * sigma) * (1.0 + (weight * weight).sum(0)[0]) / (weights[0] * weights[0])
+        wiener = wiener_step_tensor(average, fused, variance)
+        return (refine * wiener + (1.0 - refine) * fused).clamp_(0.0, 1.0)
