@@ -65,12 +65,13 @@ def _base_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack([xs, ys])[None]  # (1, 2, h, w), (x, y)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """``image`` (B, C, H, W) sampled at x + ``flow`` (B, 2, H, W) (bilinear, edges replicated)."""
+def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """``image`` (B, C, H, W) sampled at x + ``flow`` (B, 2, H, W) (``mode``: bilinear, or bicubic
+    as the output fusion warps, ``fuse_torch``; edges replicated)."""
     h, w = image.shape[-2:]
     pos = _base_grid(h, w, flow) + flow
     grid = torch.stack([2.0 * pos[:, 0] / max(w - 1, 1) - 1.0, 2.0 * pos[:, 1] / max(h - 1, 1) - 1.0], dim=-1)
-    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid.to(image.dtype), mode=mode, padding_mode="border", align_corners=True)
 
 
 def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,7 +18,8 @@ a per-pixel difference is dominated by the denoisers' own errors) and sigma the 
 level, estimated as the std of what the denoiser removed (noisy - denoised). The network is not
 involved, so the same stage follows a single-frame or a temporal network, in the fit's measurements
 (``fuse_clip``) and in a stream (:class:`OutputFuser`, whose windows are
-``windows.window_indices``': centred ones add k frames of latency, causal ones none).
+``windows.window_indices``': centred ones add k frames of latency, causal ones none). The same
+fusion in torch, for a stream whose network runs on a GPU, is ``fuse_torch`` (flow "lk").
 """
 
 from __future__ import annotations
@@ -289,6 +290,9 @@ class OutputFuser:
     and torch's Wiener step release the GIL): the same frames in the same order, each returned up
     to ``workers`` pushes later. A 720p window costs ~0.6 s of one core with the Wiener step, so on
     a machine with cores to spare one fusion thread would cap the stream.
+
+    ``flow`` "lk": each window is fused in torch on ``device`` (``fuse_torch``; a GPU's, so the
+    fusion leaves the CPU), its frames uploaded per window.
     """
 
     def __init__(self, k: int | None = None, causal: bool = False, strength: float = DEFAULT_STRENGTH,

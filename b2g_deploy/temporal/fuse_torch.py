@@ -18,17 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from .align import _guide_scale
-from .flow_torch import _base_grid, _gaussian, flow_between, guides
+from .flow_torch import _gaussian, flow_between, guides, warp
 
 _DECISION_BLUR = 1.5  # px, as fuse._DECISION_BLUR
-
-
-def _warp_bicubic(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """``frames`` (B, C, H, W) sampled at x + ``flow`` (B, 2, H, W), bicubic, edges replicated."""
-    h, w = frames.shape[-2:]
-    pos = _base_grid(h, w, flow) + flow
-    grid = torch.stack([2.0 * pos[:, 0] / max(w - 1, 1) - 1.0, 2.0 * pos[:, 1] / max(h - 1, 1) - 1.0], dim=-1)
-    return F.grid_sample(frames, grid, mode="bicubic", padding_mode="border", align_corners=True)
 
 
 def window_flows(frames: torch.Tensor, slot: int, neighbours: list[int]) -> torch.Tensor:
@@ -64,7 +56,7 @@ def fuse_window_torch(frames: torch.Tensor, slot: int, sigma: float, strength: f
         return target.clone()
     with torch.no_grad():
         flow = window_flows(frames, slot, neighbours)
-        warped = _warp_bicubic(frames[neighbours], flow)  # (N, C, H, W)
+        warped = warp(frames[neighbours], flow, "bicubic")  # (N, C, H, W)
         disagreement = _gaussian(((warped - target) ** 2).mean(1, keepdim=True), _DECISION_BLUR)
         weight = torch.exp(-disagreement / (strength * sigma * sigma))  # (N, 1, H, W)
         weights = 1.0 + weight.sum(0)
@@ -72,7 +64,7 @@ def fuse_window_torch(frames: torch.Tensor, slot: int, sigma: float, strength: f
         if refine <= 0:
             return fused
         noisy = noisy.float()
-        noisy_warped = _warp_bicubic(noisy[neighbours], flow)
+        noisy_warped = warp(noisy[neighbours], flow, "bicubic")
         average = (noisy[slot] + (weight * noisy_warped).sum(0)) / weights
         variance = (sigma * sigma) * (1.0 + (weight * weight).sum(0)[0]) / (weights[0] * weights[0])
         wiener = wiener_step_tensor(average, fused, variance)
