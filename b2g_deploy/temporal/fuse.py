@@ -263,14 +263,17 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
 
 def _fuse_torch_window(outputs, noisy, idx: list[int], slot: int, sigma: float, strength: float, share: float,
                        device: str = "cpu") -> np.ndarray:
-    """``fuse_torch.fuse_window_torch`` on the frames ``idx`` of ``outputs`` (and ``noisy``): the
-    same frame object at two slots is one tensor, which the torch fusion skips as the target's copy."""
+    """``fuse_torch.fuse_window_torch`` on the frames ``idx`` of ``outputs`` (and ``noisy``), numpy
+    arrays or tensors already on ``device`` (``OutputFuser`` uploads each frame once). A frame at
+    two slots (a clip's edge windows) is equal to itself there, and the torch fusion skips the
+    target's copies."""
     import torch
 
     from .fuse_torch import fuse_window_torch
 
     def stacked(frames) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.stack([np.asarray(frames[i], np.float32) for i in idx]))).to(device)
+        return torch.stack([torch.as_tensor(np.asarray(frames[i], np.float32)) if isinstance(frames[i], np.ndarray)
+                            else frames[i] for i in idx]).to(device)
 
     fused = fuse_window_torch(stacked(outputs), slot, sigma, strength, stacked(noisy) if noisy is not None else None,
                               share)
@@ -320,6 +323,7 @@ class OutputFuser:
         # its id is not reused) and kept while the latest window holds the frame. The copies are
         # as large as the frames (~11 MB each at 720p).
         self._prepared: dict[int, tuple[np.ndarray, tuple]] = {}
+        self._on_device: dict[int, tuple[np.ndarray, Any]] = {}  # "lk": each frame's tensor on the device
         self._flows, self._direct = FlowCache(), default_direct(causal, k)  # consecutive frames' flows
         self._invert = default_invert(causal)
 
@@ -340,10 +344,12 @@ class OutputFuser:
         for i, (_, frames) in enumerate(windows):
             index, noisy = self._pending.popleft()
             noisy_frames = noisy_windows[i][1] if noisy_windows is not None else None
-            if self.flow == "lk":
+            if self.flow == "lk":  # each frame uploaded once, though it is in up to 2k+1 windows
                 every = list(range(len(frames)))
-                job, args = _fuse_torch_window, (frames, noisy_frames, every, self.slot, sigma, self.strength, share,
-                                                 self.device)
+                on_device = [self._upload(f) for f in frames]
+                noisy_on_device = [self._upload(f) for f in noisy_frames] if noisy_frames is not None else None
+                job, args = _fuse_torch_window, (on_device, noisy_on_device, every, self.slot, sigma, self.strength,
+                                                 share, self.device)
             else:
                 guides, pixels = zip(*(self._prepare(f, guide=True) for f in frames))
                 noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None
@@ -382,8 +388,19 @@ class OutputFuser:
         self._prepared[id(frame)] = (frame, made)
         return made
 
+    def _upload(self, frame: np.ndarray):
+        """``frame`` as a float32 tensor on ``device``, made once while the windows hold it."""
+        import torch
+
+        kept = self._on_device.get(id(frame))
+        if kept is None or kept[0] is not frame:
+            kept = (frame, torch.as_tensor(np.asarray(frame, np.float32)).to(self.device))
+            self._on_device[id(frame)] = kept
+        return kept[1]
+
     def _forget_all_but(self, frames: list[np.ndarray]) -> None:
         keep = {id(f) for f in frames}
+        self._on_device = {key: entry for key, entry in self._on_device.items() if key in keep}
         self._prepared = {key: entry for key, entry in self._prepared.items() if key in keep}
         self._flows.keep_only([entry[1][0] for entry in self._prepared.values() if entry[1][0] is not None])
 
@@ -413,7 +430,7 @@ class OutputFuser:
             out = self._emit(windows, noisy_windows) + self._collect(everything=True)
         finally:
             self.workers = workers
-            self._prepared = {}
+            self._prepared, self._on_device = {}, {}
             self._flows = FlowCache()
             if self._pool is not None:
                 self._pool.shutdown()

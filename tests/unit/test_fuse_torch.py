@@ -74,3 +74,22 @@ def test_the_wiener_step_is_the_same_on_tensors():
     v = np.full((40, 56), 1e-3, np.float32)
     got = wiener_step_tensor(torch.from_numpy(a), torch.from_numpy(q), torch.from_numpy(v)).numpy()
     assert np.array_equal(got, wiener_step(a, q, v))
+
+
+def test_the_stream_uploads_each_frame_once(monkeypatch):
+    clip = _panned_clip(8, h=32, w=48)
+    outs, noisy = _noisy_outputs(clip, 5)
+    made = []
+    real = OutputFuser._upload
+
+    def recording(self, frame):
+        tensor = real(self, frame)
+        made.append(tensor)  # held, so no id is reused
+        return tensor
+
+    monkeypatch.setattr(OutputFuser, "_upload", recording)
+    fuser = OutputFuser(sigma=SIGMA, flow="lk")
+    for i in range(len(clip)):
+        fuser.push(i, noisy[i], outs[i])
+    fuser.flush()
+    assert len(made) > 2 * 8 and len({id(t) for t in made}) == 2 * 8  # asked for once per window, made once per frame
