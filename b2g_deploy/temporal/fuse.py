@@ -295,7 +295,7 @@ class OutputFuser:
     a machine with cores to spare one fusion thread would cap the stream.
 
     ``flow`` "lk": each window is fused in torch on ``device`` (``fuse_torch``; a GPU's, so the
-    fusion leaves the CPU), its frames uploaded per window.
+    fusion leaves the CPU), each frame uploaded there once.
     """
 
     def __init__(self, k: int | None = None, causal: bool = False, strength: float = DEFAULT_STRENGTH,

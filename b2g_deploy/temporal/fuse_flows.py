@@ -103,8 +103,8 @@ class FlowCache:
                 self._flows[key] = kept
         if not mine:
             return kept[2].result()
-        # Outside the lock: DIS and remap release the GIL. Only DIS runs are waited for, and a
-        # DIS run waits for nothing, so threads cannot wait on each other in a circle.
+        # Outside the lock: DIS and remap release the GIL. An inverse waits only for a DIS run and
+        # a DIS run for nothing, so no threads can wait on each other in a circle.
         try:
             field = inverse(self.get(guide, target_guide, flow)) if inverted else dis_field(target_guide, guide, flow)
         except BaseException as exc:

@@ -7,9 +7,10 @@ Here every step is torch: the flows are ``flow_torch``'s pyramidal Lucas-Kanade 
 denoised frames' half-size grey guides (unblurred, as ``fuse.guide_of``), all of a window's
 neighbours in one batch; the warps bicubic (``grid_sample``, edges replicated); the agreement
 weights and the Wiener step (``refine.wiener_step_tensor``) those of ``fuse_window``, the same
-formulas. On held-out clips the Lucas-Kanade flow fused 0.10-0.11 dB under DIS's fine flow at
-sigma 25 and 0.06 at sigma 50 (benchmarks/fusion_flow_on_clips.py ``/lk``; docs/BENCHMARKS.md,
-"OpenVINO on the CPU"), so this is for a stream whose network runs on a GPU, not the CPU default.
+formulas. On held-out clips it fused 0.13-0.14 dB under the CPU fusion with DIS's fine flow at
+sigma 25 and 0.07 at sigma 50, and took 4.3x its time on one core (benchmarks/fusion_flow_on_clips.py
+``--variants fine,lk``; docs/BENCHMARKS.md, "OpenVINO on the CPU"), so it is for a stream whose
+network runs on a GPU, not the CPU default.
 """
 
 from __future__ import annotations
