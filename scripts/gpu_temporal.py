@@ -235,7 +235,7 @@ def time_fusion(clip: Path, device: str, runs: int) -> dict:
     outs = noisy.clamp(0, 1)  # stand-ins for the network's outputs: the cost does not depend on them
 
     def once(_):
-        fuse_window_torch(outs, 3, 25 / 255, DEFAULT_STRENGTH, noisy, SHARE)
+        fuse_window_torch(outs, 3, 25 / 255, DEFAULT_STRENGTH, noisy, SHARE, invert_back=True)
 
     for _ in range(2):
         once(None)

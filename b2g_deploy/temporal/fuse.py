@@ -241,8 +241,9 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
     share = step.SHARE if refine is True else float(refine)
     slot = target_slot(k, causal)
     if check_flow(flow) == "lk":
+        invert = default_invert(causal) if invert_back is None else invert_back
         return np.stack([_fuse_torch_window(outputs, noisy if share > 0 else None, window_indices(t, n, k, causal), slot,
-                                            sigma, strength, share) for t in range(n)])
+                                            sigma, strength, share, invert) for t in range(n)])
     # Once per frame, not once per window it is in.
     guides = [guide_of(o) for o in (outputs if flow_frames is None else flow_frames)]
     pixels = [interleaved(o) for o in outputs]
@@ -262,7 +263,7 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
 
 
 def _fuse_torch_window(outputs, noisy, idx: list[int], slot: int, sigma: float, strength: float, share: float,
-                       device: str = "cpu") -> np.ndarray:
+                       invert_back: bool, device: str = "cpu") -> np.ndarray:
     """``fuse_torch.fuse_window_torch`` on the frames ``idx`` of ``outputs`` (and ``noisy``), numpy
     arrays or tensors already on ``device`` (``OutputFuser`` uploads each frame once). A frame at
     two slots (a clip's edge windows) is equal to itself there, and the torch fusion skips the
@@ -276,7 +277,7 @@ def _fuse_torch_window(outputs, noisy, idx: list[int], slot: int, sigma: float, 
                             else frames[i] for i in idx]).to(device)
 
     fused = fuse_window_torch(stacked(outputs), slot, sigma, strength, stacked(noisy) if noisy is not None else None,
-                              share)
+                              share, invert_back)
     return fused.cpu().numpy()
 
 
@@ -349,7 +350,7 @@ class OutputFuser:
                 on_device = [self._upload(f) for f in frames]
                 noisy_on_device = [self._upload(f) for f in noisy_frames] if noisy_frames is not None else None
                 job, args = _fuse_torch_window, (on_device, noisy_on_device, every, self.slot, sigma, self.strength,
-                                                 share, self.device)
+                                                 share, self._invert, self.device)
             else:
                 guides, pixels = zip(*(self._prepare(f, guide=True) for f in frames))
                 noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None

@@ -7,8 +7,8 @@ Here every step is torch: the flows are ``flow_torch``'s pyramidal Lucas-Kanade 
 denoised frames' half-size grey guides (unblurred, as ``fuse.guide_of``), all of a window's
 neighbours in one batch; the warps bicubic (``grid_sample``, edges replicated); the agreement
 weights and the Wiener step (``refine.wiener_step_tensor``) those of ``fuse_window``, the same
-formulas. On held-out clips it fused 0.13-0.14 dB under the CPU fusion with DIS's fine flow at
-sigma 25 and 0.07 at sigma 50, and took 4.3x its time on one core (benchmarks/fusion_flow_on_clips.py
+formulas. On held-out clips it fused 0.10-0.11 dB under the CPU fusion with DIS's fine flow at
+sigma 25 and 0.06 at sigma 50, and took 5x its time on one core (benchmarks/fusion_flow_on_clips.py
 ``--variants fine,lk``; docs/BENCHMARKS.md, "OpenVINO on the CPU"), so it is for a stream whose
 network runs on a GPU, not the CPU default.
 """
@@ -24,25 +24,45 @@ from .flow_torch import _gaussian, flow_between, guides, warp
 _DECISION_BLUR = 1.5  # px, as fuse._DECISION_BLUR
 
 
-def window_flows(frames: torch.Tensor, slot: int, neighbours: list[int]) -> torch.Tensor:
+def inverse(field: torch.Tensor, iterations: int = 3) -> torch.Tensor:
+    """``fuse_flows.inverse`` in torch: the flows back (B, 2, h, w) given ``field`` (a -> b),
+    g(y) = -field(y + g(y)) by fixed-point iteration from -field."""
+    back = -field
+    for _ in range(iterations):
+        back = -warp(field, back)
+    return back
+
+
+def window_flows(frames: torch.Tensor, slot: int, neighbours: list[int], invert_back: bool = False) -> torch.Tensor:
     """Full-size flows (N, 2, H, W) from frame ``slot`` of ``frames`` (T, C, H, W) to each of
-    ``neighbours``, in full-size pixels (DIS's convention: target(x) ~ neighbour(x + flow))."""
+    ``neighbours``, in full-size pixels (DIS's convention: target(x) ~ neighbour(x + flow)).
+    ``invert_back``: the flow to an earlier frame is the ``inverse`` of that frame's flow to the
+    target, as the CPU fusion's (``fuse_flows.window_fields``): with this flow too it fused closer
+    on held-out clips than the direct one (+0.04 / +0.01 dB at sigma 25 / 50 on the disc clips,
+    benchmarks/fusion_flow_on_clips.py ``fine/lk`` against ``fine/lk/direct``), at the same cost here."""
     h, w = frames.shape[-2:]
     scale = _guide_scale(h, w)
     g = guides(frames, scale, blur=0.0)
-    flow = flow_between(g[slot : slot + 1].expand(len(neighbours), -1, -1, -1), g[neighbours])
+    back = [invert_back and j < slot for j in neighbours]
+    sources = torch.stack([g[j] if b else g[slot] for j, b in zip(neighbours, back)])
+    ends = torch.stack([g[slot] if b else g[j] for j, b in zip(neighbours, back)])
+    flow = flow_between(sources, ends)  # every flow of the window in one batch
+    if any(back):
+        mask = torch.tensor(back, device=flow.device)
+        flow[mask] = inverse(flow[mask])
     if scale > 1:
         flow = scale * F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
     return flow
 
 
 def fuse_window_torch(frames: torch.Tensor, slot: int, sigma: float, strength: float,
-                      noisy: torch.Tensor | None = None, refine: float = 0.0) -> torch.Tensor:
+                      noisy: torch.Tensor | None = None, refine: float = 0.0, invert_back: bool = False) -> torch.Tensor:
     """Denoised frames of one window (T, C, H, W) float in [0, 1], slot order -> the fused frame of
     slot ``slot`` (C, H, W), as ``fuse.fuse_window`` computes it but with Lucas-Kanade flows, on
     the frames' device. A slot holding the target frame itself (clip edges, the same tensor)
     adds nothing. ``refine`` > 0: that share is the Wiener step on the window's ``noisy`` frames
-    (T, C, H, W), warped and averaged with the same weights."""
+    (T, C, H, W), warped and averaged with the same weights. ``invert_back``: as ``window_flows``
+    (``fuse.default_invert`` for a window)."""
     from .refine import wiener_step_tensor
 
     if strength <= 0 or sigma <= 0:
@@ -56,7 +76,7 @@ def fuse_window_torch(frames: torch.Tensor, slot: int, sigma: float, strength: f
     if not neighbours:
         return target.clone()
     with torch.no_grad():
-        flow = window_flows(frames, slot, neighbours)
+        flow = window_flows(frames, slot, neighbours, invert_back)
         warped = warp(frames[neighbours], flow, "bicubic")  # (N, C, H, W)
         disagreement = _gaussian(((warped - target) ** 2).mean(1, keepdim=True), _DECISION_BLUR)
         weight = torch.exp(-disagreement / (strength * sigma * sigma))  # (N, 1, H, W)

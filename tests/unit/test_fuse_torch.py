@@ -37,6 +37,9 @@ def test_lucas_kanade_undoes_a_pan_and_the_fusion_gains_from_it():
     median = flows[inner].flatten(2).median(dim=2).values
     # (x, y) px: the scene moves by -step a frame, so frame 0 lies +3 steps from frame 3
     assert torch.allclose(median, torch.tensor([[1.1, 0.6], [-1.1, -0.6]]) * 3, atol=0.15)
+    inverted = fuse_torch.window_flows(torch.from_numpy(outs), 3, [0, 6], invert_back=True)
+    assert torch.equal(inverted[1], flows[1])  # the later frame's flow is the same
+    assert (inverted[0] - flows[0])[inner[1:]].abs().mean() < 0.1  # the earlier one's inverse lands there too
     fused = fuse_torch.fuse_window_torch(torch.from_numpy(outs), 3, SIGMA, 0.12, torch.from_numpy(noisy), 0.7).numpy()
     crop = (slice(None), slice(10, -10), slice(10, -10))
     assert np.mean((fused - clip[3])[crop] ** 2) < 0.5 * np.mean((outs[3] - clip[3])[crop] ** 2)
