@@ -22,6 +22,9 @@ Rows, each allowed to fail on its own (a missing package or provider skips that 
   ring buffer of frames -> runtime -> encoder thread) on a noisy 720p clip written beforehand;
   fps = frames written / wall seconds, after a warm-up on the first 2B frames; then once more
   into a sink that discards the frames (what the encoder costs).
+- the output fusion in torch on the GPU (`denoise --fuse-flow lk`, ``temporal.fuse_torch``): ms
+  a 7-frame window with its Wiener step, frames already there (``fusion_lk``): what a fused GPU
+  stream adds to the network's time a frame, where the CPU fusion takes ~0.5 s of a core.
 
 Writes gpu_temporal.json (settings, card, every row, the target check) and gpu_temporal.md
 under ``--out``. ``--cpu-smoke`` runs the same code on the CPU at a tiny size, to check the
