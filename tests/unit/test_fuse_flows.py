@@ -107,11 +107,11 @@ def test_a_wider_window_fuses_a_pan_closer_to_the_clean_frames():
     assert error(5) < 0.9 * error(3)
 
 
-@pytest.mark.parametrize("k", [5])
-def test_the_stream_with_chained_flows_gives_what_the_whole_clip_gives(k):
+@pytest.mark.parametrize("k,workers", [(5, 1), (3, 2)])
+def test_the_stream_with_chained_and_inverted_flows_gives_what_the_whole_clip_gives(k, workers):
     clip = _panned_clip(9, h=48, w=64)
     noisy = clip + np.random.default_rng(2).normal(0, SIGMA, clip.shape).astype(np.float32)
-    fuser, got = OutputFuser(k=k, sigma=SIGMA), []
+    fuser, got = OutputFuser(k=k, sigma=SIGMA, workers=workers), []  # pooled: the same flows, whoever computes them
     for i in range(len(clip)):
         got += fuser.push(i, noisy[i], clip[i])
     got += fuser.flush()
