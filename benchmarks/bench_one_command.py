@@ -8,7 +8,8 @@ bits; ``add_video_noise``) and are written losslessly (FFV1); the flow runs on t
 ``--ways`` (``temporal``: the default, ``single``: ``--single-frame``), one thread for the network's
 runtime (ONNX Runtime until 2026-12-06; OpenVINO in float32 since, with the same outputs to 1e-6).
 ``--precisions f32,bf16``: the model each way exported streamed again with ``-m MODEL --precision
-P`` for every precision after the first (OpenVINO's; the same fit, so the rows differ only by it).
+P`` for every precision after the first (OpenVINO's; the same fit, so the rows differ only by it);
+``--fuse-flows lk``: the same with ``--fuse-flow F`` for each flow given (the fusion in torch).
 Scored on the frames written: PSNR over frames 8 onwards (seen by neither fit: the temporal one
 reads 8, the single-frame one 4), over all frames, the flicker against the clean clip's and the
 temporal error (``io.temporal``), and the seconds of the whole call. ``--live``: the file run as
@@ -47,8 +48,10 @@ WAYS = {"temporal": ("`denoise VIDEO -o OUT` (the default: temporal)", None),
 def command(row: dict) -> str:
     """The row's command as a user types it (a stream's source as a URL)."""
     label = WAYS[row["way"]][0]
-    if row.get("restreamed"):  # the same fit's model streamed again in another precision
-        return f"the same model, `denoise VIDEO -m MODEL --precision {row['precision']}`"
+    if row.get("restreamed"):  # the same fit's model streamed again with another precision or fusion flow
+        options = ([f"--fuse-flow {row['fuse_flow']}"] if row.get("fuse_flow", "fine") != "fine" else []) + (
+            [f"--precision {row['precision']}"] if row.get("precision", "f32") != "f32" else [])
+        return f"the same model, `denoise VIDEO -m MODEL {' '.join(options)}`"
     if not row.get("live"):
         return label
     # A stream's default is the single-frame network; its temporal one is asked for (causal).
@@ -79,9 +82,10 @@ def render(rows: list[dict], facts: list[dict]) -> str:
     return "\n".join(out)
 
 
-def restreamed(noisy: Path, out: Path, clean: list[np.ndarray], fitted: dict, precision: str, threads: int
-               ) -> dict:
-    """``fitted``'s exported model streamed again over ``noisy`` in OpenVINO ``precision``, scored."""
+def restreamed(noisy: Path, out: Path, clean: list[np.ndarray], fitted: dict, precision: str, threads: int,
+               fuse_flow: str = "fine") -> dict:
+    """``fitted``'s exported model streamed again over ``noisy`` in OpenVINO ``precision`` with the
+    fusion flow ``fuse_flow``, scored."""
     import time
 
     from b2g_deploy import api
@@ -89,9 +93,10 @@ def restreamed(noisy: Path, out: Path, clean: list[np.ndarray], fitted: dict, pr
 
     start = time.perf_counter()
     report = api.denoise_video(str(noisy), out, Path(fitted["model"]), runtime="openvino", precision=precision,
-                               threads=threads, force=True)
+                               threads=threads, force=True, fuse_flow=fuse_flow)
     return {**fitted, **scored(read_frames(str(out)), clean), "seconds": time.perf_counter() - start,
-            "frames": report.written, "runtime": report.runtime, "precision": precision, "restreamed": True}
+            "frames": report.written, "runtime": report.runtime, "precision": precision, "fuse_flow": fuse_flow,
+            "restreamed": True}
 
 
 def main() -> None:
@@ -107,6 +112,9 @@ def main() -> None:
     ap.add_argument("--precisions", default="",
                     help="OpenVINO precisions, a comma list: the first for the flow, each later one streams the "
                          "same exported model again (-m MODEL --precision P)")
+    ap.add_argument("--fuse-flows", default="",
+                    help="fusion flows, a comma list: each streams the flow's exported model again with "
+                         "--fuse-flow F (in float32)")
     args = ap.parse_args()
     if args.table_only:
         data = json.loads(args.json.read_text())
@@ -139,6 +147,10 @@ def main() -> None:
                         rows.append(restreamed(noisy, Path(tmp) / f"out_{way}_{precision}.mkv", clean, row,
                                                precision, args.threads))
                         log(f"sigma {sigma:g} {way}, {precision}: {rows[-1]['psnr_unseen']:.2f} dB")
+                    for flow in (f.strip() for f in args.fuse_flows.split(",") if f.strip()):
+                        rows.append(restreamed(noisy, Path(tmp) / f"out_{way}_{flow}.mkv", clean, row, "f32",
+                                               args.threads, flow))
+                        log(f"sigma {sigma:g} {way}, --fuse-flow {flow}: {rows[-1]['psnr_unseen']:.2f} dB")
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": facts, "rows": rows}, indent=1) + "\n")
     table = render(rows, facts)

@@ -79,6 +79,8 @@ def test_the_one_command_benchmark_scores_and_renders():
     text = one.render([bf16, *rows], [])
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
     assert "(the default: temporal)" in lines[0] and "--precision bf16" in lines[1] and "bfloat16" in text
+    lk = {**rows[1], "restreamed": True, "precision": "f32", "fuse_flow": "lk"}
+    assert "`denoise VIDEO -m MODEL --fuse-flow lk`" in one.render([lk], [])
 
 
 def test_the_cpu_runtimes_benchmark_runs_each_runtime_and_renders(tmp_path):
