@@ -2,7 +2,8 @@
 # What one GPU lease is for, as ONE command (a session has 15 minutes of device time and each
 # machine start costs one or two), in the brief's order of value:
 #   1. the temporal network's throughput at 720p (scripts/gpu_temporal.sh: torch fp16 network and
-#      end to end, with and without DIS alignment; issue 9's 200 fps target), about two minutes;
+#      end to end, with and without DIS alignment; issue 9's 200 fps target; and the output fusion
+#      in torch on the GPU, `--fuse-flow lk`), about two minutes;
 #   2. then, side by side on the GPU for the rest of TOTAL, three temporal priors pretrained with
 #      budget-fitted schedules (scripts/gpu_pretrain.sh; issue 9, whose σ=25 gap is what is left):
 #      the shipped centred prior continued on its own recipe at batch 32, crop 128 (t2), the same
