@@ -362,14 +362,8 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         # "OpenVINO on the CPU"; with ONNX Runtime's slower network it had gained nothing). A live
         # source keeps one: a pooled window comes back up to `workers` frames later.
         workers = 1 if live else max(1, min(4, os.cpu_count() or 1))
-        device = "cpu"
-        if fuse_flow == "lk":  # the fusion in torch (temporal.fuse_torch): on the GPU where there is one
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            workers = 1 if device == "cuda" else workers  # the GPU runs one window's kernels at a time anyway
         fuser = OutputFuser(k=fuse_frames, causal=causal, sigma=sigma / 255.0 if sigma is not None else None,
-                            flow=fuse_flow, refine=refine, workers=workers, device=device)
+                            flow=fuse_flow, refine=refine, workers=workers)  # "lk": on the GPU where there is one
     # A file's next windows are aligned while the network runs (io.pipeline.TemporalFeeder);
     # a live source's frames leave as soon as they are denoised.
     unclipper = None

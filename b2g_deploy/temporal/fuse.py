@@ -240,16 +240,17 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
         sigma = float(np.mean([removed_sigma(y, o) for y, o in zip(noisy, outputs)]))
     share = step.SHARE if refine is True else float(refine)
     slot = target_slot(k, causal)
+    invert = default_invert(causal) if invert_back is None else invert_back
     if check_flow(flow) == "lk":
-        invert = default_invert(causal) if invert_back is None else invert_back
-        return np.stack([_fuse_torch_window(outputs, noisy if share > 0 else None, window_indices(t, n, k, causal), slot,
-                                            sigma, strength, share, invert) for t in range(n)])
+        from .fuse_torch import fuse_frames
+
+        return np.stack([fuse_frames(outputs, noisy if share > 0 else None, window_indices(t, n, k, causal), slot,
+                                     sigma, strength, share, invert) for t in range(n)])
     # Once per frame, not once per window it is in.
     guides = [guide_of(o) for o in (outputs if flow_frames is None else flow_frames)]
     pixels = [interleaved(o) for o in outputs]
     noisy_pixels = [interleaved(y) for y in noisy] if share > 0 else None
     flows, direct = FlowCache(), default_direct(causal, k) if direct_reach is None else direct_reach
-    invert = default_invert(causal) if invert_back is None else invert_back
     fused = []
     for t in range(n):
         idx = window_indices(t, n, k, causal)
@@ -262,23 +263,10 @@ def fuse_clip(outputs: np.ndarray, noisy: np.ndarray, k: int | None = None, caus
     return np.stack(fused)
 
 
-def _fuse_torch_window(outputs, noisy, idx: list[int], slot: int, sigma: float, strength: float, share: float,
-                       invert_back: bool, device: str = "cpu") -> np.ndarray:
-    """``fuse_torch.fuse_window_torch`` on the frames ``idx`` of ``outputs`` (and ``noisy``), numpy
-    arrays or tensors already on ``device`` (``OutputFuser`` uploads each frame once). A frame at
-    two slots (a clip's edge windows) is equal to itself there, and the torch fusion skips the
-    target's copies."""
+def _torch_device() -> str:
     import torch
 
-    from .fuse_torch import fuse_window_torch
-
-    def stacked(frames) -> torch.Tensor:
-        return torch.stack([torch.as_tensor(np.asarray(frames[i], np.float32)) if isinstance(frames[i], np.ndarray)
-                            else frames[i] for i in idx]).to(device)
-
-    fused = fuse_window_torch(stacked(outputs), slot, sigma, strength, stacked(noisy) if noisy is not None else None,
-                              share, invert_back)
-    return fused.cpu().numpy()
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class OutputFuser:
@@ -295,22 +283,23 @@ class OutputFuser:
     to ``workers`` pushes later. A 720p window costs ~0.6 s of one core with the Wiener step, so on
     a machine with cores to spare one fusion thread would cap the stream.
 
-    ``flow`` "lk": each window is fused in torch on ``device`` (``fuse_torch``; a GPU's, so the
-    fusion leaves the CPU), each frame uploaded there once.
+    ``flow`` "lk": each window is fused in torch on ``device`` (None: a CUDA GPU where torch sees
+    one, else the CPU; ``fuse_torch``), each frame uploaded there once; on a GPU one worker, which
+    runs one window's kernels at a time anyway.
     """
 
     def __init__(self, k: int | None = None, causal: bool = False, strength: float = DEFAULT_STRENGTH,
                  sigma: float | None = None, flow: FusionFlow = DEFAULT_FLOW, refine: bool = True,
-                 workers: int = 1, device: str = "cpu"):
+                 workers: int = 1, device: str | None = None):
         if strength <= 0:
             raise ValueError(f"fusion strength must be positive, got {strength}")
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        self.workers = workers
+        self.flow = check_flow(flow)
+        self.device = "cpu" if flow != "lk" else device or _torch_device()  # lk's; the others run on the CPU
+        self.workers = 1 if self.device.startswith("cuda") else workers
         self._pool: Any = None  # a ThreadPoolExecutor once workers > 1 has work
         self._running: deque[tuple[int, np.ndarray, Any]] = deque()  # (index, noisy, future), in order
-        self.flow = check_flow(flow)
-        self.device = device  # where the "lk" fusion runs (fuse_torch); the others run on the CPU
         k = default_k(causal) if k is None else k
         self.ring = RingBuffer(k, causal)
         # The noisy frames in a ring of their own, pushed in step: its windows match the ring's.
@@ -349,8 +338,10 @@ class OutputFuser:
                 every = list(range(len(frames)))
                 on_device = [self._upload(f) for f in frames]
                 noisy_on_device = [self._upload(f) for f in noisy_frames] if noisy_frames is not None else None
-                job, args = _fuse_torch_window, (on_device, noisy_on_device, every, self.slot, sigma, self.strength,
-                                                 share, self._invert, self.device)
+                from .fuse_torch import fuse_frames
+
+                job, args = fuse_frames, (on_device, noisy_on_device, every, self.slot, sigma, self.strength, share,
+                                          self._invert, self.device)
             else:
                 guides, pixels = zip(*(self._prepare(f, guide=True) for f in frames))
                 noisy_pixels = [self._prepare(f)[1] for f in noisy_frames] if noisy_frames is not None else None

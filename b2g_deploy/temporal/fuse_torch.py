@@ -15,6 +15,7 @@ sigma 25 and 0.06 at sigma 50, and took 5x its time on one core (benchmarks/fusi
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -90,3 +91,18 @@ def fuse_window_torch(frames: torch.Tensor, slot: int, sigma: float, strength: f
         variance = (sigma * sigma) * (1.0 + (weight * weight).sum(0)[0]) / (weights[0] * weights[0])
         wiener = wiener_step_tensor(average, fused, variance)
         return (refine * wiener + (1.0 - refine) * fused).clamp_(0.0, 1.0)
+
+
+def fuse_frames(outputs, noisy, idx: list[int], slot: int, sigma: float, strength: float, share: float,
+                invert_back: bool, device: str = "cpu") -> np.ndarray:
+    """``fuse_window_torch`` on the frames ``idx`` of ``outputs`` (and ``noisy``), numpy arrays or
+    tensors already on ``device`` (``fuse.OutputFuser`` uploads each frame once) -> numpy. A frame at
+    two slots (a clip's edge windows) is equal to itself there, and is skipped as the target's copy."""
+
+    def stacked(frames) -> torch.Tensor:
+        return torch.stack([torch.as_tensor(np.asarray(frames[i], np.float32)) if isinstance(frames[i], np.ndarray)
+                            else frames[i] for i in idx]).to(device)
+
+    fused = fuse_window_torch(stacked(outputs), slot, sigma, strength, stacked(noisy) if noisy is not None else None,
+                              share, invert_back)
+    return fused.cpu().numpy()
