@@ -110,7 +110,7 @@ class Unclipper:
 
     ``sigma`` (in [0, 1] units, before clipping) when known; else estimated from each frame
     (``unclipped_sigma`` on every second pixel each way, a quarter of the cost) and smoothed
-    over frames, as ``temporal.fuse.OutputFuser`` smooths its noise level: one frame's estimate
+    over frames, as ``temporal.fuse_stream.OutputFuser`` smooths its noise level: one frame's estimate
     moves with its content, the noise does not. ``smooth``: the box the correction is averaged
     over (``smoothed_correction``; 1: none). Frames are (..., H, W).
     """

@@ -351,7 +351,7 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
     on_frame = (lambda stats: progress(stats.written, total, stats.skipped)) if progress else None
     fuser = None
     if fuse:
-        from ..temporal.fuse import OutputFuser
+        from ..temporal.fuse_stream import OutputFuser
 
         # Its own window (chosen on held-out clips), past frames only where the model or the
         # source wants no lookahead.

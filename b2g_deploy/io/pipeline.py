@@ -23,7 +23,7 @@ torch on a GPU, uploads every frame once and builds the windows there. With ``pr
 stacked and aligned on a thread of its own while it runs this one; after Ctrl-C a batch
 prepared but not run is dropped with the pending frames.
 
-An :class:`~b2g_deploy.temporal.fuse.OutputFuser` (``fuse``), when given, takes the denoised
+An :class:`~b2g_deploy.temporal.fuse_stream.OutputFuser` (``fuse``), when given, takes the denoised
 frames next, on the encoder thread (so it overlaps the next frames' inference): each is
 averaged with its neighbours' outputs where they agree after motion compensation, and it holds
 back the frames whose later neighbours have not been denoised yet (none for causal fusion);
@@ -53,7 +53,7 @@ from .temporal import TemporalBlend
 
 if TYPE_CHECKING:
     from ..clipping import Unclipper
-    from ..temporal.fuse import OutputFuser
+    from ..temporal.fuse_stream import OutputFuser
 
 _END = object()  # end-of-stream marker passed down the queues
 
@@ -311,7 +311,7 @@ def run_pipeline(
 ) -> PipelineStats:
     """Denoise every frame of ``source`` with ``runtime`` into ``sink``; closes the sink (not the
     source or runtime). ``limit`` stops after that many frames (an early stop, like Ctrl-C).
-    ``fuse``: the denoised frames go through this output fusion (``temporal.fuse``), then
+    ``fuse``: the denoised frames go through this output fusion (``temporal.fuse_stream``), then
     ``unclip`` (mapped back from clipping's bias, ``clipping.Unclipper``), then ``blend``, on
     the encoder thread; what the fusion holds is written at the end, after an error and after
     Ctrl-C. ``prepare_ahead``: a temporal runtime's next windows are aligned

@@ -96,7 +96,7 @@ def fuse_window_torch(frames: torch.Tensor, slot: int, sigma: float, strength: f
 def fuse_frames(outputs, noisy, idx: list[int], slot: int, sigma: float, strength: float, share: float,
                 invert_back: bool, device: str = "cpu") -> np.ndarray:
     """``fuse_window_torch`` on the frames ``idx`` of ``outputs`` (and ``noisy``), numpy arrays or
-    tensors already on ``device`` (``fuse.OutputFuser`` uploads each frame once) -> numpy. A frame at
+    tensors already on ``device`` (``fuse_stream.OutputFuser`` uploads each frame once) -> numpy. A frame at
     two slots (a clip's edge windows) is equal to itself there, and is skipped as the target's copy."""
 
     def stacked(frames) -> torch.Tensor:

@@ -179,7 +179,7 @@ def test_stream_with_mode_flips_averages_each_window_over_its_flips(tmp_path):
 def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_path, causal):
     from b2g_deploy.clipping import Unclipper
     from b2g_deploy.io.temporal import FUSED_BLEND, TemporalBlend
-    from b2g_deploy.temporal.fuse import OutputFuser
+    from b2g_deploy.temporal.fuse_stream import OutputFuser
 
     model, net = _temporal_model(tmp_path, causal, ".onnx")
     video = clip(tmp_path / "clip.mkv")
@@ -200,16 +200,16 @@ def test_stream_fuses_the_outputs_by_default_causally_for_a_causal_model(tmp_pat
 
 
 def test_stream_fuses_with_the_flow_window_and_refinement_asked_for_and_refuses_bad_ones(tmp_path, monkeypatch):
-    from b2g_deploy.temporal import fuse
+    from b2g_deploy.temporal import fuse_stream
 
     asked = []
 
-    class Recording(fuse.OutputFuser):
+    class Recording(fuse_stream.OutputFuser):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             asked.append((self.flow, self.noisy_ring is not None, self.latency, self.device))
 
-    monkeypatch.setattr(fuse, "OutputFuser", Recording)
+    monkeypatch.setattr(fuse_stream, "OutputFuser", Recording)
     model, _ = _temporal_model(tmp_path, False, ".onnx")
     video = clip(tmp_path / "clip.mkv")
     result = run("denoise", video, "-m", model, "-o", tmp_path / "frames", "--device", "cpu", "--fuse-flow", "medium")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from b2g_deploy.temporal import fuse_flows
-from b2g_deploy.temporal.fuse import OutputFuser, fuse_clip, guide_of
+from b2g_deploy.temporal.fuse import fuse_clip, guide_of
+from b2g_deploy.temporal.fuse_stream import OutputFuser
 
 SIGMA = 25 / 255
 

@@ -10,7 +10,8 @@ import torch
 from test_fuse_flows import SIGMA, _panned_clip
 
 from b2g_deploy.temporal import fuse_torch
-from b2g_deploy.temporal.fuse import OutputFuser, fuse_clip, fuse_window
+from b2g_deploy.temporal.fuse import fuse_clip, fuse_window
+from b2g_deploy.temporal.fuse_stream import OutputFuser
 
 
 def _noisy_outputs(clip: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from b2g_deploy.temporal.fuse import OutputFuser, fuse_clip, fuse_window, removed_sigma
+from b2g_deploy.temporal.fuse import fuse_clip, fuse_window, removed_sigma
+from b2g_deploy.temporal.fuse_stream import OutputFuser
 
 SIGMA = 25 / 255
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from b2g_deploy.temporal.fuse import OutputFuser, fuse_clip, fuse_window
+from b2g_deploy.temporal.fuse import fuse_clip, fuse_window
+from b2g_deploy.temporal.fuse_stream import OutputFuser
 from b2g_deploy.temporal.refine import wiener_step
 
 SIGMA = 25 / 255
@@ -136,11 +137,11 @@ def test_the_strip_the_wiener_step_works_in_changes_nothing(monkeypatch):
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_a_stream_interleaves_each_frame_once_however_many_windows_it_is_in(monkeypatch, causal):
-    from b2g_deploy.temporal import fuse
+    from b2g_deploy.temporal import fuse_stream
 
     calls = []
-    original = fuse.interleaved
-    monkeypatch.setattr(fuse, "interleaved", lambda frame: calls.append(1) or original(frame))
+    original = fuse_stream.interleaved
+    monkeypatch.setattr(fuse_stream, "interleaved", lambda frame: calls.append(1) or original(frame))
     clean = _texture(32, 40)
     rng = np.random.default_rng(6)
     fuser, n = OutputFuser(causal=causal, sigma=SIGMA), 9
