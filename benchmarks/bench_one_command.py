@@ -54,9 +54,12 @@ def command(row: dict) -> str:
         return f"the same model, `denoise VIDEO -m MODEL {' '.join(options)}`"
     if not row.get("live"):
         return label
-    # A stream's default is the single-frame network; its temporal one is asked for (causal).
-    return {"temporal": "`denoise rtsp://CAMERA -o OUT --temporal` (causal)",
-            "single": "`denoise rtsp://CAMERA -o OUT` (the default: single-frame)"}[row["way"]]
+    # Both ways are asked for: a colour stream's default is the causal temporal network up to a
+    # noise level of 35 of 255 and the single-frame one above (api.denoising.video_fit_choice).
+    return {"temporal": "`denoise rtsp://CAMERA -o OUT --temporal` (causal; a colour stream's default up to "
+                        "noise level 35)",
+            "single": "`denoise rtsp://CAMERA -o OUT --single-frame` (a colour stream's default above noise "
+                      "level 35)"}[row["way"]]
 
 
 def render(rows: list[dict], facts: list[dict]) -> str:

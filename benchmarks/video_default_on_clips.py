@@ -20,7 +20,10 @@ temporal way with a causal window (what a camera or stream gets), both ways fuse
 (centred windows for the single-frame network); ``--live``: both ways as the flow runs a camera
 or stream (``as_live_stream``): the temporal network causal, both outputs fused over the frames
 before, nothing read ahead; ``--live --centred``: the same with the centred temporal network
-(`denoise rtsp://... --temporal --centred`: k frames of delay).
+(`denoise rtsp://... --temporal --centred`: k frames of delay). ``--mosaics``: instead of
+the 256x256 clips, ``tune_temporal_fit.mosaics``' two 720p mosaics of held-out photographs,
+panned and bent by ``--wobble`` px: a 720p video's regime, where the fit sees each pixel about
+as often as on the cockatoo clip (12 frames; "video" names them "720p").
 
     python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
     python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
@@ -113,11 +116,12 @@ def as_live_stream():
 
 
 def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool | None = None,
-             live: bool = False) -> list[dict]:
+             live: bool = False, label: str | None = None) -> list[dict]:
     """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's
     window, None: the flow's choice, centred for a file and causal for a stream; ``live``: both
-    as a camera or stream, ``as_live_stream``)."""
-    video = "grey" if clean[0].shape[0] == 1 else "RGB"
+    as a camera or stream, ``as_live_stream``; ``label``: put before the video's colour)."""
+    video = ("grey" if clean[0].shape[0] == 1 else "RGB") if label is None else f"{label} " + (
+        "grey" if clean[0].shape[0] == 1 else "RGB")
     if causal is not None:
         video += (", `--causal`" if causal else ", `--centred`") + ("" if live else " on a file")
     if live:
@@ -159,7 +163,10 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "stream, the fusion's as a stream) take frames 0..2k at a clip's start since the seventh session of "
            "2026-12-06 (docs/METHOD_NOTES.md, \"Windows at a clip's ends\"); the \"`--causal` on a file\" and "
            "\"centred, fused causally\" rows ran before, with frame 0 replicated, as did the session's first "
-           "\"as a stream\" runs (benchmarks/results/video_default_on_clips_live_replicated_start.json).", "",
+           "\"as a stream\" runs (benchmarks/results/video_default_on_clips_live_replicated_start.json)."
+           + (" \"720p\" rows: `--mosaics`, the two 720p mosaics of held-out photographs, panned and bent by 6 px, "
+              "12 frames; a 720p video's regime." if any(r.get("video", "").startswith("720p") for r in rows) else ""),
+           "",
            "| video | σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]
     for video in dict.fromkeys(r.get("video", "RGB") for r in rows):
@@ -190,6 +197,7 @@ def main() -> None:
     ap.add_argument("--wobble", type=float, default=6.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--grey", action="store_true", help="the clips in grey (the grey priors)")
+    ap.add_argument("--mosaics", action="store_true", help="the two 720p held-out mosaics instead")
     window = ap.add_mutually_exclusive_group()
     window.add_argument("--causal", dest="window", action="store_const", const=True,
                         help="the temporal way with a causal window")
@@ -210,13 +218,16 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
-        from benchmarks.temporal_priors_on_clips import held_out_clips
+        from benchmarks.temporal_priors_on_clips import held_out_clips, wobbled
+        from benchmarks.tune_temporal_fit import MOSAIC_SIZE, clip_from, mosaics
 
         facts, rows = run_facts(), []
+        clips = ([wobbled(clip_from(photo, MOSAIC_SIZE), args.wobble, seed) for seed, (_, photo) in enumerate(mosaics())]
+                 if args.mosaics else held_out_clips(args.photos, args.wobble))
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            for c, clean in enumerate(held_out_clips(args.photos, args.wobble)):
+            for c, clean in enumerate(clips):
                 got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.window,
-                               live=args.live)
+                               live=args.live, label="720p" if args.mosaics else None)
                 rows += [{**r, "clip": c} for r in got]
                 log(f"sigma {sigma:g} clip {c}: " + ", ".join(f"{r['way']} {r['psnr_all']:.2f}" for r in got))
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,8 @@ files, image sequences, cameras and streams.
 ``denoise_video`` without a model is the one-command flow: fit on the first frames, save the
 checkpoint and the exported model beside the output (``video_flow``), and stream every frame
 through the fastest runtime here. For a file the fit goes on by default to a multi-frame
-network (``temporal=False``: the single-frame one; a colour camera or stream gets the
-single-frame one unless a temporal one is asked for, causal then, a grey one the causal
-temporal one) and the exported temporal model streams
+network (``temporal=False``: the single-frame one; a camera or stream gets the causal temporal
+one, in colour only up to a noise level, ``video_fit_choice``) and the exported temporal model streams
 through a ring buffer of frames
 (``io.pipeline.TemporalFeeder``); a given model that is temporal (.pt or .onnx) is recognised
 by its metadata and streamed the same way.
@@ -19,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InputError
 
@@ -195,7 +194,7 @@ def denoise_video(
     stream. What is fitted: ``temporal`` True a network over windows of 2k+1 frames (``k``),
     False the single-frame network, None (the default) ``video_fit_choice``'s: for a file the
     temporal one wherever a shipped temporal prior starts it (``video_flow.fit_first_frames``),
-    for a colour camera or stream the single-frame one, for a grey one as for a file;
+    for a camera or stream the causal one, in colour only up to ``LIVE_COLOUR_TEMPORAL_MAX_SIGMA``;
     ``causal`` (None: for a camera index or stream URL, not for a file) the window's last 2k+1
     frames; ``int8``: export the fitted
     network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
@@ -260,16 +259,16 @@ def denoise_video(
         probe = _open(spec, None, reconnects)  # the fit follows the video: grey or colour
         info = probe.info
         probe.close()
-        temporal, causal, choice_notes = video_fit_choice(temporal, causal, k, _is_live(spec), info.channels)
+        choice = video_fit_choice(temporal, causal, k, _is_live(spec), info.channels)
         fitted = fit_first_frames(spec, info, checkpoint, fit_frames=fit_frames, preset=preset,
-                                  fit_seconds=fit_seconds, device=device, seed=seed, temporal=temporal, k=k,
-                                  causal=causal, force=force, progress=fit_progress,
+                                  fit_seconds=fit_seconds, device=device, seed=seed, temporal=choice.temporal, k=k,
+                                  causal=choice.causal, force=force, progress=fit_progress,
                                   # unfused, the priors beat the fits on a 720p clip; fused, the fits won
-                                  check_prior=not fuse)
+                                  check_prior=not fuse, temporal_max_sigma=choice.temporal_max_sigma)
         kind = " temporal" if fitted.checkpoint.is_temporal else ""
         say(f"wrote {checkpoint} ({len(fitted.checkpoint.meta['frames'])} frames,{kind} "
             f"{fitted.steps} steps, {fitted.seconds:.1f} s)")
-        report.checkpoint, report.notes = checkpoint, [*choice_notes, *fitted.notes]
+        report.checkpoint, report.notes = checkpoint, [*choice.notes, *fitted.notes]
         if fitted.interrupted:
             report.interrupted = True
             return report
@@ -298,22 +297,37 @@ def denoise_video(
     return report
 
 
+# A colour camera or stream gets the causal temporal network up to this noise level (0..255
+# scale, as fit.noise_level.estimate_sigma reads the first frames), the single-frame one above.
+# Held-out clips run as a stream (docs/BENCHMARKS.md, "Which network a video gets, held-out
+# clips"): on the 256x256 clips the causal temporal flow led by +0.25 / +0.24 / +0.10 dB at
+# sigma 15 / 25 / 35 and trailed by 0.11 at 50; on the 720p mosaics it led by +0.74 / +0.70 at
+# 25 / 50. 35 is the highest level at which every held-out set gained.
+LIVE_COLOUR_TEMPORAL_MAX_SIGMA = 35.0
+
+
+class FitChoice(NamedTuple):
+    """What a video without a model is fitted with (``video_fit_choice``)."""
+
+    temporal: bool | None  # None: video_flow.fit_first_frames decides (a shipped prior, the noise level)
+    causal: bool
+    notes: list[str]
+    temporal_max_sigma: float | None = None  # the temporal network only up to this noise level
+
+
 def video_fit_choice(temporal: bool | None, causal: bool | None, k: int, live: bool,
-                     channels: int = 3) -> tuple[bool | None, bool, list[str]]:
-    """What a video without a model is fitted with, from what was asked (None: not asked):
-    (temporal: None lets ``video_flow.fit_first_frames`` take the temporal network where a
-    shipped prior starts it, causal, notes). A file's window is centred, a camera's or stream's
-    causal (no lookahead) unless ``--centred``. A colour camera or stream gets the single-frame
-    network unless a temporal one is asked for (``--temporal``, ``--causal``, ``--k``): as a
-    stream on held-out colour clips the causal temporal flow won at σ=25 and lost at σ=50, while
-    in grey it won every clip at both (docs/METHOD_NOTES.md, "Which network a video gets"), so a
-    grey one gets the temporal network where the shipped grey causal prior starts it."""
-    notes = []
+                     channels: int = 3) -> FitChoice:
+    """What a video without a model is fitted with, from what was asked (None: not asked). A
+    file's window is centred, a camera's or stream's causal (no lookahead) unless ``--centred``;
+    the temporal network wherever a shipped prior starts it (``video_flow.fit_first_frames``).
+    A colour camera or stream with nothing asked (``--temporal``, ``--causal``, ``--k``) gets it
+    only up to ``LIVE_COLOUR_TEMPORAL_MAX_SIGMA``, the single-frame network above: as a stream
+    the causal temporal flow won on every held-out set up to sigma 35 and lost on the 256x256
+    clips at 50; in grey it won every clip at both 25 and 50, so a grey one gets it at any level
+    (docs/METHOD_NOTES.md, "Which network a video gets")."""
     if live and channels != 1 and temporal is None and causal is None and k == 2:
-        temporal = False
-        notes.append("a colour camera or stream: fitted the single-frame network "
-                     "(--temporal fits a causal temporal one)")
-    return temporal, live if causal is None else causal, notes
+        return FitChoice(None, True, [], LIVE_COLOUR_TEMPORAL_MAX_SIGMA)
+    return FitChoice(temporal, live if causal is None else causal, [])
 
 
 def _is_live(spec: str) -> bool:

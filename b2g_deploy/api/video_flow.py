@@ -37,7 +37,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
                      fit_seconds: float | None = None, device: str = "auto", seed: int = 0,
                      temporal: bool | None = None, k: int = 2, causal: bool = False, force: bool = False,
                      progress: Callable[[int, int, float, float], None] | None = None,
-                     check_prior: bool = False) -> FittedNetwork:
+                     check_prior: bool = False, temporal_max_sigma: float | None = None) -> FittedNetwork:
     """Fit on the first ``fit_frames`` frames of ``spec`` (None: ``default_fit_frames``;
     ``info``: its VideoInfo) and save
     the checkpoint, also when the fit was interrupted (the caller then streams nothing: a
@@ -51,7 +51,12 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     ones; without a prior its fit has to learn the neighbours in a few hundred steps, and
     measured it matched the single-frame network, in more time (docs/METHOD_NOTES.md, "Temporal
     prior" and "Which network a video gets"). A temporal fit needs 2 frames or more: with fewer (asked for, or all the input has)
-    it is an InputError when asked for, the single-frame network with a note when not."""
+    it is an InputError when asked for, the single-frame network with a note when not.
+
+    ``temporal_max_sigma`` (with ``temporal`` None; a colour camera's or stream's, from
+    ``denoising.video_fit_choice``): the temporal network only where the first frames' noise
+    level (``fit.noise_level.estimate_sigma``, on the 0..255 scale) is at most this, else the
+    single-frame one (on its own default frames), with a note naming the level either way."""
     import numpy as np
 
     from ..checkpoint import save_checkpoint
@@ -74,10 +79,17 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         if not temporal:
             notes.append("no shipped temporal prior for this video and preset: fitted the single-frame "
                          "network (--temporal fits a temporal one from it)")
+    frames_asked = fit_frames is not None
     if fit_frames is None:
         fit_frames = default_fit_frames(temporal, k)
     dev = resolve_device(device)
     frames = np.stack(read_frames(spec, limit=fit_frames, channels=info.channels))
+    if temporal and not asked and temporal_max_sigma is not None:
+        temporal, note = _temporal_by_noise(frames, temporal_max_sigma)
+        notes.append(note)
+        if not temporal:
+            temporal_start = None
+            frames = frames if frames_asked else frames[:default_fit_frames(False)]
     if temporal and len(frames) < 2:
         if asked:
             raise InputError(f"--temporal needs at least 2 frames to fit on; {spec} has {len(frames)}")
@@ -94,6 +106,21 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
     fitted.frames = frames  # what an int8 export calibrates on
     return fitted
+
+
+def _temporal_by_noise(frames: Any, max_sigma: float) -> tuple[bool, str]:
+    """Whether frames this noisy get the temporal network (their estimated noise level, 0..255
+    scale, at most ``max_sigma``), and the note that says which and why."""
+    import torch
+
+    from ..fit.noise_level import estimate_sigma
+
+    level = estimate_sigma(torch.from_numpy(frames)) * 255.0
+    if level <= max_sigma:
+        return True, (f"noise level ~{level:.0f} of 255 (at most {max_sigma:g}): fitted the temporal "
+                      "network (--single-frame: the single-frame one)")
+    return False, (f"noise level ~{level:.0f} of 255 (above {max_sigma:g}): fitted the single-frame network "
+                   "(--temporal fits a causal temporal one)")
 
 
 def tensorrt_usable() -> bool:

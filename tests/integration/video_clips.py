@@ -24,16 +24,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def clip(path: Path, same_noise: bool = False, n: int = N, channels: int = 1) -> Path:
-    """Frame i: a flat level 0.25 + 0.08 i with a bright square, plus noise (independent per
-    frame, or one fixed pattern in every frame)."""
+def clip(path: Path, same_noise: bool = False, n: int = N, channels: int = 1, sigma: float = 0.1) -> Path:
+    """Frame i: a flat level 0.25 + 0.08 i with a bright square, plus noise of std ``sigma``
+    (independent per frame, or one fixed pattern in every frame)."""
     rng = np.random.default_rng(0)
-    fixed = rng.normal(0, 0.1, (channels, H, W))
+    fixed = rng.normal(0, sigma, (channels, H, W))
     sink = open_sink(path, VideoInfo(W, H, channels, 10.0, n))
     for i in range(n):
         clean = np.full((channels, H, W), 0.25 + 0.08 * i, np.float32)
         clean[:, 8:20, 10:24] = 0.85
-        noise = fixed if same_noise else rng.normal(0, 0.1, (channels, H, W))
+        noise = fixed if same_noise else rng.normal(0, sigma, (channels, H, W))
         sink.write(np.clip(clean + noise, 0, 1))
     sink.close()
     return path

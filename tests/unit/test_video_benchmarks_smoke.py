@@ -45,6 +45,9 @@ def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
     text = default.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
     assert "| RGB | 25 | temporal (`--temporal`) |" in text and "per clip | +" in text
     assert text.count("| centred temporal |") == 1 and text.count("| single-frame |") == 1
+    assert "720p" not in text  # the mosaics' rows (--mosaics) are named, and then explained, only when there
+    text = default.render(rows + [{**r, "video": "720p RGB, as a stream"} for r in rows], [])
+    assert "| 720p RGB, as a stream | 25 | temporal (`--temporal`) |" in text and "\"720p\" rows: `--mosaics`" in text
     # What was fitted, read back per clip: a fallback shows with its count, an old row's window as unknown.
     causal, fell_back = {"temporal_kept": True, "causal_kept": True}, {"temporal_kept": False, "causal_kept": False}
     assert default.fitted([causal, causal, fell_back]) == "causal temporal (2), single-frame (1)"
@@ -72,8 +75,8 @@ def test_the_one_command_benchmark_scores_and_renders():
     # Rows of the file run as a stream (--live) follow the file's, with the stream's command.
     text = one.render(rows + [{**r, "live": True} for r in rows], [])
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
-    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT --temporal` (causal)" in lines[2]
-    assert "`denoise rtsp://CAMERA -o OUT` (the default: single-frame)" in lines[3]
+    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT --temporal` (causal;" in lines[2]
+    assert "`denoise rtsp://CAMERA -o OUT --single-frame` (a colour stream's default above" in lines[3]
     # A restreamed row (the same model in bfloat16) follows its way's own row, and says so.
     bf16 = {**rows[1], "restreamed": True, "precision": "bf16"}
     text = one.render([bf16, *rows], [])
