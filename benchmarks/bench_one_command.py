@@ -5,7 +5,8 @@ and blend), as a user runs it, measured once after its defaults were chosen on h
 
 The clip's first ``--frames`` frames at 1280x720 get the issue's noise (Gaussian, clipped, 8
 bits; ``add_video_noise``) and are written losslessly (FFV1); the flow runs on that file with
-``--ways`` (``temporal``: the default, ``single``: ``--single-frame``), one thread for the network's
+``--ways`` (``temporal``: the default, ``single``: ``--single-frame``; with ``--live`` also
+``default``: nothing asked, the flow's own choice), one thread for the network's
 runtime (ONNX Runtime until 2026-12-06; OpenVINO in float32 since, with the same outputs to 1e-6).
 ``--precisions f32,bf16``: the model each way exported streamed again with ``-m MODEL --precision
 P`` for every precision after the first (OpenVINO's; the same fit, so the rows differ only by it);
@@ -42,7 +43,9 @@ from benchmarks.video_default_on_clips import (  # noqa: E402  (UNSEEN: frames 8
 HEADING = "## The one-command video flow on the cockatoo clip (issue 9)"
 RESULTS = REPO / "benchmarks" / "results" / "one_command.json"
 WAYS = {"temporal": ("`denoise VIDEO -o OUT` (the default: temporal)", None),
-        "single": ("`denoise VIDEO -o OUT --single-frame`", False)}
+        "single": ("`denoise VIDEO -o OUT --single-frame`", False),
+        # with --live: nothing asked, the flow's own choice (for a colour stream: by the noise level)
+        "default": ("`denoise VIDEO -o OUT` (the default)", None)}
 
 
 def command(row: dict) -> str:
@@ -59,7 +62,8 @@ def command(row: dict) -> str:
     return {"temporal": "`denoise rtsp://CAMERA -o OUT --temporal` (causal; a colour stream's default up to "
                         "noise level 35)",
             "single": "`denoise rtsp://CAMERA -o OUT --single-frame` (a colour stream's default above noise "
-                      "level 35)"}[row["way"]]
+                      "level 35)",
+            "default": "`denoise rtsp://CAMERA -o OUT` (the default since 2026-12-07)"}[row["way"]]
 
 
 def render(rows: list[dict], facts: list[dict]) -> str:

@@ -23,7 +23,9 @@ before, nothing read ahead; ``--live --centred``: the same with the centred temp
 (`denoise rtsp://... --temporal --centred`: k frames of delay). ``--mosaics``: instead of
 the 256x256 clips, ``tune_temporal_fit.mosaics``' two 720p mosaics of held-out photographs,
 panned and bent by ``--wobble`` px: a 720p video's regime, where the fit sees each pixel about
-as often as on the cockatoo clip (12 frames; "video" names them "720p").
+as often as on the cockatoo clip (12 frames; "video" names them "720p"). ``--speed S``: the pan
+S times faster ("pan xS" in "video"; the held-out clips pan ~3.8 px a frame, DIS's mean, a real
+subject may move faster).
 
     python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
     python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
@@ -165,7 +167,9 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "\"centred, fused causally\" rows ran before, with frame 0 replicated, as did the session's first "
            "\"as a stream\" runs (benchmarks/results/video_default_on_clips_live_replicated_start.json)."
            + (" \"720p\" rows: `--mosaics`, the two 720p mosaics of held-out photographs, panned and bent by 6 px, "
-              "12 frames; a 720p video's regime." if any(r.get("video", "").startswith("720p") for r in rows) else ""),
+              "12 frames; a 720p video's regime." if any(r.get("video", "").startswith("720p") for r in rows) else "")
+           + (" \"pan xS\" rows: `--speed S`, the pan S times faster (the held-out clips move ~3.8 px a frame)."
+              if any("pan x" in r.get("video", "") for r in rows) else ""),
            "",
            "| video | σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -198,6 +202,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--grey", action="store_true", help="the clips in grey (the grey priors)")
     ap.add_argument("--mosaics", action="store_true", help="the two 720p held-out mosaics instead")
+    ap.add_argument("--speed", type=float, default=1.0, help="pan this many times faster")
     window = ap.add_mutually_exclusive_group()
     window.add_argument("--causal", dest="window", action="store_const", const=True,
                         help="the temporal way with a causal window")
@@ -218,16 +223,19 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
+        from benchmarks import tune_temporal_fit
         from benchmarks.temporal_priors_on_clips import held_out_clips, wobbled
         from benchmarks.tune_temporal_fit import MOSAIC_SIZE, clip_from, mosaics
 
+        tune_temporal_fit.VELOCITY = tuple(v * args.speed for v in tune_temporal_fit.VELOCITY)  # clip_from reads it
+        label = " ".join((["720p"] if args.mosaics else []) + ([f"pan x{args.speed:g}"] if args.speed != 1 else []))
         facts, rows = run_facts(), []
         clips = ([wobbled(clip_from(photo, MOSAIC_SIZE), args.wobble, seed) for seed, (_, photo) in enumerate(mosaics())]
                  if args.mosaics else held_out_clips(args.photos, args.wobble))
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(clips):
                 got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.window,
-                               live=args.live, label="720p" if args.mosaics else None)
+                               live=args.live, label=label or None)
                 rows += [{**r, "clip": c} for r in got]
                 log(f"sigma {sigma:g} clip {c}: " + ", ".join(f"{r['way']} {r['psnr_all']:.2f}" for r in got))
         args.json.parent.mkdir(parents=True, exist_ok=True)
