@@ -25,7 +25,8 @@ the 256x256 clips, ``tune_temporal_fit.mosaics``' two 720p mosaics of held-out p
 panned and bent by ``--wobble`` px: a 720p video's regime, where the fit sees each pixel about
 as often as on the cockatoo clip (12 frames; "video" names them "720p"). ``--speed S``: the pan
 S times faster ("pan xS" in "video"; the held-out clips pan ~3.8 px a frame, DIS's mean, a real
-subject may move faster).
+subject may move faster); ``--disc-speed D``: the 256x256 clips' crossing disc D times faster
+("disc xD").
 
     python benchmarks/video_default_on_clips.py --sigmas 25 --json runs/default_s25.json --no-doc &
     python benchmarks/video_default_on_clips.py --sigmas 50 --json runs/default_s50.json --no-doc
@@ -169,7 +170,9 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            + (" \"720p\" rows: `--mosaics`, the two 720p mosaics of held-out photographs, panned and bent by 6 px, "
               "12 frames; a 720p video's regime." if any(r.get("video", "").startswith("720p") for r in rows) else "")
            + (" \"pan xS\" rows: `--speed S`, the pan S times faster (the held-out clips move ~3.8 px a frame)."
-              if any("pan x" in r.get("video", "") for r in rows) else ""),
+              if any("pan x" in r.get("video", "") for r in rows) else "")
+           + (" \"disc xD\" rows: `--disc-speed D`, the crossing disc D times faster (2.6 px a frame at 1)."
+              if any("disc x" in r.get("video", "") for r in rows) else ""),
            "",
            "| video | σ | way | PSNR, all frames | PSNR, frames 8-11 | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -203,6 +206,7 @@ def main() -> None:
     ap.add_argument("--grey", action="store_true", help="the clips in grey (the grey priors)")
     ap.add_argument("--mosaics", action="store_true", help="the two 720p held-out mosaics instead")
     ap.add_argument("--speed", type=float, default=1.0, help="pan this many times faster")
+    ap.add_argument("--disc-speed", type=float, default=1.0, help="the crossing disc this many times faster")
     window = ap.add_mutually_exclusive_group()
     window.add_argument("--causal", dest="window", action="store_const", const=True,
                         help="the temporal way with a causal window")
@@ -227,8 +231,13 @@ def main() -> None:
         from benchmarks.temporal_priors_on_clips import held_out_clips, wobbled
         from benchmarks.tune_temporal_fit import MOSAIC_SIZE, clip_from, mosaics
 
-        tune_temporal_fit.VELOCITY = tuple(v * args.speed for v in tune_temporal_fit.VELOCITY)  # clip_from reads it
-        label = " ".join((["720p"] if args.mosaics else []) + ([f"pan x{args.speed:g}"] if args.speed != 1 else []))
+        from benchmarks import tune_output_fusion
+
+        # clip_from and with_disc read these
+        tune_temporal_fit.VELOCITY = tuple(v * args.speed for v in tune_temporal_fit.VELOCITY)
+        tune_output_fusion.DISC_VELOCITY = tuple(v * args.disc_speed for v in tune_output_fusion.DISC_VELOCITY)
+        label = " ".join((["720p"] if args.mosaics else []) + ([f"pan x{args.speed:g}"] if args.speed != 1 else [])
+                         + ([f"disc x{args.disc_speed:g}"] if args.disc_speed != 1 else []))
         facts, rows = run_facts(), []
         clips = ([wobbled(clip_from(photo, MOSAIC_SIZE), args.wobble, seed) for seed, (_, photo) in enumerate(mosaics())]
                  if args.mosaics else held_out_clips(args.photos, args.wobble))

@@ -50,7 +50,9 @@ def test_the_video_default_benchmark_writes_scores_and_renders(tmp_path):
     assert "| 720p RGB, as a stream | 25 | temporal (`--temporal`) |" in text and "\"720p\" rows: `--mosaics`" in text
     assert "pan xS" not in text
     text = default.render(rows + [{**r, "video": "720p pan x3 RGB"} for r in rows], [])
-    assert "\"pan xS\" rows: `--speed S`" in text and "| 720p pan x3 RGB | 25 |" in text
+    assert "\"pan xS\" rows: `--speed S`" in text and "| 720p pan x3 RGB | 25 |" in text and "disc xD" not in text
+    text = default.render(rows + [{**r, "video": "pan x3 disc x4 RGB"} for r in rows], [])
+    assert "\"disc xD\" rows: `--disc-speed D`" in text
     # What was fitted, read back per clip: a fallback shows with its count, an old row's window as unknown.
     causal, fell_back = {"temporal_kept": True, "causal_kept": True}, {"temporal_kept": False, "causal_kept": False}
     assert default.fitted([causal, causal, fell_back]) == "causal temporal (2), single-frame (1)"
