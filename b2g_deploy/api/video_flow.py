@@ -84,17 +84,17 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         fit_frames = default_fit_frames(temporal, k)
     dev = resolve_device(device)
     frames = np.stack(read_frames(spec, limit=fit_frames, channels=info.channels))
+    if temporal and len(frames) < 2:
+        if asked:
+            raise InputError(f"--temporal needs at least 2 frames to fit on; {spec} has {len(frames)}")
+        temporal, temporal_start = False, None
+        notes.append(f"{len(frames)} frame to fit on: fitted the single-frame network (a temporal one needs 2)")
     if temporal and not asked and temporal_max_sigma is not None:
         temporal, note = _temporal_by_noise(frames, temporal_max_sigma)
         notes.append(note)
         if not temporal:
             temporal_start = None
             frames = frames if frames_asked else frames[:default_fit_frames(False)]
-    if temporal and len(frames) < 2:
-        if asked:
-            raise InputError(f"--temporal needs at least 2 frames to fit on; {spec} has {len(frames)}")
-        temporal, temporal_start = False, None
-        notes.append(f"{len(frames)} frame to fit on: fitted the single-frame network (a temporal one needs 2)")
     fitted = fit_network(
         frames, cfg, net, init_label,
         dict(preset=preset, seed=seed, source=Path(spec).name, height=info.height, width=info.width,
