@@ -22,7 +22,7 @@ def denoise_command(
     model: Annotated[Optional[Path], typer.Option("-m", "--model", help=".pt checkpoint, .onnx or .engine; video: omit to fit on the first frames")] = None,
     runtime: Annotated[str, typer.Option(help="auto (by file type) | torch | onnxruntime | openvino (an .onnx file on the CPU) | tensorrt")] = "auto",
     device: Annotated[str, typer.Option(help="torch: cpu | cuda | auto; onnxruntime: cpu | cuda | tensorrt | auto")] = "auto",
-    precision: Annotated[Optional[str], typer.Option(help="openvino (the runtime of an .onnx file on the CPU where it is installed): f32 (the default: ONNX Runtime's outputs, the 720p temporal network ~1.4x faster) | bf16 (~2.2x faster than ONNX Runtime; outputs within ~1e-3: -0.01 dB fused on held-out clips, -0.08 on the cockatoo clip at sigma 25) | auto (bf16 where the CPU computes it natively, else f32)")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="openvino (the runtime of an .onnx file on the CPU where it is installed): f32 (the default: ONNX Runtime's outputs, the 720p temporal network ~1.4x faster) | bf16 (~2.2x faster than ONNX Runtime; outputs within ~1e-3: fused on held-out clips -0.01 dB at sigma 25, -0.03 at 10; -0.08 on the cockatoo clip at 25) | auto (bf16 where the CPU computes it natively, else f32)")] = None,
     tile: Annotated[Optional[int], typer.Option(help="denoise frames larger than N x N in overlapping tiles")] = None,
     batch: Annotated[int, typer.Option(help="frames (or tiles) per call")] = 1,
     mode: Annotated[str, typer.Option(help="torch checkpoints only: single | ensemble | flips (f(y) averaged over flips/turns, as fit writes; a temporal checkpoint: single | flips)")] = "single",
