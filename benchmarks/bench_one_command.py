@@ -58,7 +58,7 @@ def command(row: dict) -> str:
     if not row.get("live"):
         return label
     # Both ways are asked for: a colour stream's default is the causal temporal network up to a
-    # noise level of 35 of 255 and the single-frame one above (api.denoising.video_fit_choice).
+    # noise level of 35 of 255 and the single-frame one above (api.video_flow.video_fit_choice).
     return {"temporal": "`denoise rtsp://CAMERA -o OUT --temporal` (causal; a colour stream's default up to "
                         "noise level 35)",
             "single": "`denoise rtsp://CAMERA -o OUT --single-frame` (a colour stream's default above noise "

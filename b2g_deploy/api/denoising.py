@@ -5,7 +5,7 @@ files, image sequences, cameras and streams.
 checkpoint and the exported model beside the output (``video_flow``), and stream every frame
 through the fastest runtime here. For a file the fit goes on by default to a multi-frame
 network (``temporal=False``: the single-frame one; a camera or stream gets the causal temporal
-one, in colour only up to a noise level, ``video_fit_choice``) and the exported temporal model streams
+one, in colour only up to a noise level, ``video_flow.video_fit_choice``) and the exported temporal model streams
 through a ring buffer of frames
 (``io.pipeline.TemporalFeeder``); a given model that is temporal (.pt or .onnx) is recognised
 by its metadata and streamed the same way.
@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import InputError
 
@@ -192,9 +192,9 @@ def denoise_video(
     ``fit_frames`` frames (None: 8 for a temporal network, 4 for a single-frame one,
     ``video_flow.default_fit_frames``; ``preset``, ``fit_seconds``), export beside the output and
     stream. What is fitted: ``temporal`` True a network over windows of 2k+1 frames (``k``),
-    False the single-frame network, None (the default) ``video_fit_choice``'s: for a file the
+    False the single-frame network, None (the default) ``video_flow.video_fit_choice``'s: for a file the
     temporal one wherever a shipped temporal prior starts it (``video_flow.fit_first_frames``),
-    for a camera or stream the causal one, in colour only up to ``LIVE_COLOUR_TEMPORAL_MAX_SIGMA``;
+    for a camera or stream the causal one, in colour only up to a noise level;
     ``causal`` (None: for a camera index or stream URL, not for a file) the window's last 2k+1
     frames; ``int8``: export the fitted
     network in int8 for ONNX Runtime on a CPU, calibrated on the fitted frames. ``blend`` > 0: a motion-aware
@@ -251,7 +251,7 @@ def denoise_video(
         check_codec(output, codec)
     report = VideoReport(output)
     if model is None and server is None:
-        from .video_flow import companion_paths, export_for_here, fit_first_frames
+        from .video_flow import companion_paths, export_for_here, fit_first_frames, video_fit_choice
 
         checkpoint, onnx, engine = companion_paths(output)
         for path in (checkpoint, onnx, engine):
@@ -295,39 +295,6 @@ def denoise_video(
     report.skipped_frames = stats.skipped_frames
     report.missing, report.seconds, report.interrupted = stats.missing, stats.seconds, stats.interrupted
     return report
-
-
-# A colour camera or stream gets the causal temporal network up to this noise level (0..255
-# scale, as fit.noise_level.estimate_sigma reads the first frames), the single-frame one above.
-# Held-out clips run as a stream (docs/BENCHMARKS.md, "Which network a video gets, held-out
-# clips"): on the 256x256 clips the causal temporal flow led by +0.25 / +0.24 / +0.10 dB at
-# sigma 15 / 25 / 35 and trailed by 0.11 at 50; on the 720p mosaics it led by +0.74 / +0.70 at
-# 25 / 50. 35 is the highest level at which every held-out set gained.
-LIVE_COLOUR_TEMPORAL_MAX_SIGMA = 35.0
-
-
-class FitChoice(NamedTuple):
-    """What a video without a model is fitted with (``video_fit_choice``)."""
-
-    temporal: bool | None  # None: video_flow.fit_first_frames decides (a shipped prior, the noise level)
-    causal: bool
-    notes: list[str]
-    temporal_max_sigma: float | None = None  # the temporal network only up to this noise level
-
-
-def video_fit_choice(temporal: bool | None, causal: bool | None, k: int, live: bool,
-                     channels: int = 3) -> FitChoice:
-    """What a video without a model is fitted with, from what was asked (None: not asked). A
-    file's window is centred, a camera's or stream's causal (no lookahead) unless ``--centred``;
-    the temporal network wherever a shipped prior starts it (``video_flow.fit_first_frames``).
-    A colour camera or stream with nothing asked (``--temporal``, ``--causal``, ``--k``) gets it
-    only up to ``LIVE_COLOUR_TEMPORAL_MAX_SIGMA``, the single-frame network above: as a stream
-    the causal temporal flow won on every held-out set up to sigma 35 and lost on the 256x256
-    clips at 50; in grey it won every clip at both 25 and 50, so a grey one gets it at any level
-    (docs/METHOD_NOTES.md, "Which network a video gets")."""
-    if live and channels != 1 and temporal is None and causal is None and k == 2:
-        return FitChoice(None, True, [], LIVE_COLOUR_TEMPORAL_MAX_SIGMA)
-    return FitChoice(temporal, live if causal is None else causal, [])
 
 
 def _is_live(spec: str) -> bool:

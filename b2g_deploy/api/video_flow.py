@@ -1,12 +1,12 @@
-"""The one-command video flow's first half, for ``api.denoise_video`` without a model: fit on
-the first frames, save the checkpoint and export it for the fastest runtime here, all beside the
-output. Streaming is ``api.denoise_video``'s own second half."""
+"""The one-command video flow's first half, for ``api.denoise_video`` without a model: choose
+what to fit, fit on the first frames, save the checkpoint and export it for the fastest runtime
+here, all beside the output. Streaming is ``api.denoise_video``'s own second half."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InputError
 from ..io.fit_input import DEFAULT_VIDEO_FIT_FRAMES
@@ -15,6 +15,38 @@ from .fitting import FittedNetwork
 # Frames the single-frame fit reads when none are asked for: measured at 720p, more bought
 # nothing once the outputs are fused (docs/BENCHMARKS.md, the N table), and fewer is quicker.
 SINGLE_FIT_FRAMES = 4
+
+# A colour camera or stream gets the causal temporal network up to this noise level (0..255
+# scale, as fit.noise_level.estimate_sigma reads the first frames), the single-frame one above.
+# Held-out clips run as a stream (docs/BENCHMARKS.md, "Which network a video gets, held-out
+# clips"): on the 256x256 clips the causal temporal flow led by +0.25 / +0.24 / +0.10 dB at
+# sigma 15 / 25 / 35 and trailed by 0.11 at 50; on the 720p mosaics it led by +0.74 / +0.70 at
+# 25 / 50. 35 is the highest level at which every held-out set gained.
+LIVE_COLOUR_TEMPORAL_MAX_SIGMA = 35.0
+
+
+class FitChoice(NamedTuple):
+    """What a video without a model is fitted with (``video_fit_choice``)."""
+
+    temporal: bool | None  # None: fit_first_frames decides (a shipped prior, the noise level)
+    causal: bool
+    notes: list[str]
+    temporal_max_sigma: float | None = None  # the temporal network only up to this noise level
+
+
+def video_fit_choice(temporal: bool | None, causal: bool | None, k: int, live: bool,
+                     channels: int = 3) -> FitChoice:
+    """What a video without a model is fitted with, from what was asked (None: not asked). A
+    file's window is centred, a camera's or stream's causal (no lookahead) unless ``--centred``;
+    the temporal network wherever a shipped prior starts it (``fit_first_frames``).
+    A colour camera or stream with nothing asked (``--temporal``, ``--causal``, ``--k``) gets it
+    only up to ``LIVE_COLOUR_TEMPORAL_MAX_SIGMA``, the single-frame network above: as a stream
+    the causal temporal flow won on every held-out set up to sigma 35 and lost on the 256x256
+    clips at 50; in grey it won every clip at both 25 and 50, so a grey one gets it at any level
+    (docs/METHOD_NOTES.md, "Which network a video gets")."""
+    if live and channels != 1 and temporal is None and causal is None and k == 2:
+        return FitChoice(None, True, [], LIVE_COLOUR_TEMPORAL_MAX_SIGMA)
+    return FitChoice(temporal, live if causal is None else causal, [])
 
 
 def default_fit_frames(temporal: bool, k: int = 2) -> int:
@@ -54,7 +86,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     it is an InputError when asked for, the single-frame network with a note when not.
 
     ``temporal_max_sigma`` (with ``temporal`` None; a colour camera's or stream's, from
-    ``denoising.video_fit_choice``): the temporal network only where the first frames' noise
+    ``video_fit_choice``): the temporal network only where the first frames' noise
     level (``fit.noise_level.estimate_sigma``, on the 0..255 scale) is at most this, else the
     single-frame one (on its own default frames), with a note naming the level either way."""
     import numpy as np

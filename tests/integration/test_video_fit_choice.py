@@ -47,7 +47,7 @@ def test_single_frame_flow_and_too_few_frames_for_a_window(tmp_path):
 
 
 def test_what_a_video_is_fitted_with_files_and_live_sources():
-    from b2g_deploy.api.denoising import LIVE_COLOUR_TEMPORAL_MAX_SIGMA, FitChoice, video_fit_choice
+    from b2g_deploy.api.video_flow import LIVE_COLOUR_TEMPORAL_MAX_SIGMA, FitChoice, video_fit_choice
 
     assert video_fit_choice(None, None, 2, live=False) == FitChoice(None, False, [])  # the priors decide
     # colour: the priors decide, up to a noise level
