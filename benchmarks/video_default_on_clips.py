@@ -123,8 +123,8 @@ def run_clip(clean: list[np.ndarray], sigma: float, seed: int = 0, causal: bool 
     """Both ways on one clip: a row each, with the flow's notes (``causal``: the temporal one's
     window, None: the flow's choice, centred for a file and causal for a stream; ``live``: both
     as a camera or stream, ``as_live_stream``; ``label``: put before the video's colour)."""
-    video = ("grey" if clean[0].shape[0] == 1 else "RGB") if label is None else f"{label} " + (
-        "grey" if clean[0].shape[0] == 1 else "RGB")
+    colour = "grey" if clean[0].shape[0] == 1 else "RGB"
+    video = colour if label is None else f"{label} {colour}"
     if causal is not None:
         video += (", `--causal`" if causal else ", `--centred`") + ("" if live else " on a file")
     if live:

@@ -21,8 +21,7 @@ import torch.nn.functional as F
 
 from .align import _guide_scale
 from .flow_torch import _gaussian, flow_between, guides, warp
-
-_DECISION_BLUR = 1.5  # px, as fuse._DECISION_BLUR
+from .fuse import _DECISION_BLUR  # the CPU fusion's agreement blur: the same weights
 
 
 def inverse(field: torch.Tensor, iterations: int = 3) -> torch.Tensor:

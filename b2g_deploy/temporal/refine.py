@@ -129,5 +129,5 @@ def wiener_step_tensor(a, q, variance, patch: int = PATCH, stride: int | None = 
         if kept is not None:
             out = torch.cat([out, kept])
         if out.shape[0] == 3:
-            out = torch.einsum("dc,dhw->chw", _opponent().to(device), out)  # the inverse of an orthonormal map
+            out = torch.einsum("dc,dhw->chw", m, out)  # the inverse of an orthonormal map
     return out
