@@ -264,7 +264,10 @@ def denoise_video(
                                   fit_seconds=fit_seconds, device=device, seed=seed, temporal=choice.temporal, k=k,
                                   causal=choice.causal, force=force, progress=fit_progress,
                                   # unfused, the priors beat the fits on a 720p clip; fused, the fits won
-                                  check_prior=not fuse, temporal_max_sigma=choice.temporal_max_sigma)
+                                  check_prior=not fuse, temporal_max_sigma=choice.temporal_max_sigma,
+                                  stream_check=dict(live=_is_live(spec), blend=blend, blend_threshold=blend_threshold,
+                                                    sigma=sigma, fuse=fuse, fuse_flow=fuse_flow,
+                                                    fuse_frames=fuse_frames, refine=refine, unclip=unclip))
         kind = " temporal" if fitted.checkpoint.is_temporal else ""
         say(f"wrote {checkpoint} ({len(fitted.checkpoint.meta['frames'])} frames,{kind} "
             f"{fitted.steps} steps, {fitted.seconds:.1f} s)")
@@ -311,25 +314,41 @@ def _open(spec: str, channels: int | None, reconnects: int) -> Any:
 
 
 def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: int | None, force: bool,
-            batch: int, blend: float | None, blend_threshold: float | None, sigma: float | None, limit: int | None,
-            progress: Callable[[int, int | None, int], None] | None, fuse: bool = False, fuse_flow: str = "fine",
-            fuse_frames: int | None = None,
-            refine: bool = True, unclip: bool = True, live: bool = False):
+            batch: int, limit: int | None, progress: Callable[[int, int | None, int], None] | None,
+            live: bool = False, **finishing: Any):
+    """``source`` through ``runtime`` and ``finishing_steps(runtime, live=live, **finishing)``
+    into a new video file or folder ``output``."""
     from ..io.pipeline import check_channels, run_pipeline
-    from ..io.temporal import BLEND_THRESHOLD, FUSED_BLEND, TemporalBlend
     from ..io.video_writers import open_sink
 
     check_channels(runtime, source)
-    if blend is None:  # a light blend on a fused output (io.temporal.FUSED_BLEND), none on a network's own
-        blend = FUSED_BLEND[0] if fuse else 0.0
-    if blend_threshold is None:
-        blend_threshold = FUSED_BLEND[1] if fuse else BLEND_THRESHOLD
+    steps = finishing_steps(runtime, live=live, **finishing)  # before the sink: a bad option leaves no file
     sink = open_sink(output, source.info, codec, bit_depth, force)
-    blender = TemporalBlend(blend, blend_threshold, sigma / 255.0 if sigma is not None else None) if blend > 0 else None
     total = source.info.frame_count
     if limit is not None:
         total = min(limit, total or limit)
     on_frame = (lambda stats: progress(stats.written, total, stats.skipped)) if progress else None
+    # A file's next windows are aligned while the network runs (io.pipeline.TemporalFeeder);
+    # a live source's frames leave as soon as they are denoised.
+    return run_pipeline(source, runtime, sink, batch=batch, limit=limit, progress=on_frame, prepare_ahead=not live,
+                        **steps)
+
+
+def finishing_steps(runtime: Any, *, blend: float | None = None, blend_threshold: float | None = None,
+                    sigma: float | None = None, fuse: bool = True, fuse_flow: str = "fine",
+                    fuse_frames: int | None = None, refine: bool = True, unclip: bool = True,
+                    live: bool = False) -> dict[str, Any]:
+    """What follows ``runtime``'s network in a stream, as ``io.pipeline.run_pipeline``'s
+    ``fuse``, ``unclip`` and ``blend`` (options as :func:`denoise_video`'s; ``live``: a camera or
+    stream, nothing read ahead). The stream and the check that picks a video's network
+    (``api.recorrupted_choice``) build them here, so the check judges what is streamed."""
+    from ..io.temporal import BLEND_THRESHOLD, FUSED_BLEND, TemporalBlend
+
+    if blend is None:  # a light blend on a fused output (io.temporal.FUSED_BLEND), none on a network's own
+        blend = FUSED_BLEND[0] if fuse else 0.0
+    if blend_threshold is None:
+        blend_threshold = FUSED_BLEND[1] if fuse else BLEND_THRESHOLD
+    blender = TemporalBlend(blend, blend_threshold, sigma / 255.0 if sigma is not None else None) if blend > 0 else None
     fuser = None
     if fuse:
         from ..temporal.fuse_stream import OutputFuser
@@ -345,8 +364,6 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         workers = 1 if live else max(1, min(4, os.cpu_count() or 1))
         fuser = OutputFuser(k=fuse_frames, causal=causal, sigma=sigma / 255.0 if sigma is not None else None,
                             flow=fuse_flow, refine=refine, workers=workers)  # "lk": on the GPU where there is one
-    # A file's next windows are aligned while the network runs (io.pipeline.TemporalFeeder);
-    # a live source's frames leave as soon as they are denoised.
     unclipper = None
     if unclip:
         from ..clipping import Unclipper
@@ -354,8 +371,7 @@ def _stream(source: Any, runtime: Any, output: Path, *, codec: str, bit_depth: i
         # Every frame a reader gives was clipped to its bit depth's range (docs/METHOD_NOTES.md,
         # "Clipping's bias").
         unclipper = Unclipper(sigma / 255.0 if sigma is not None else None)
-    return run_pipeline(source, runtime, sink, batch=batch, blend=blender, fuse=fuser, limit=limit,
-                        progress=on_frame, prepare_ahead=not live, unclip=unclipper)
+    return {"fuse": fuser, "unclip": unclipper, "blend": blender}
 
 
 def _check_fuse_flow(flow: str) -> None:

@@ -40,10 +40,24 @@ class FittedNetwork:
     stage: TemporalStage | None
     notes: list[str]
     frames: Any = None  # (N, C, H, W) the frames fitted on, where the caller kept them (video flow)
+    single: Any = None  # the single-frame network the temporal stage started from (fitted, or the prior kept)
+    check_interrupted: bool = False  # Ctrl-C during the video flow's check of which network to stream
+
+    def single_frame_checkpoint(self) -> Any:
+        """The single-frame network as a checkpoint of its own; its metadata keeps the temporal
+        stage's record (``temporal_fit``), as a fallback for correlated noise does."""
+        import copy
+
+        from ..checkpoint import Checkpoint
+
+        meta = copy.deepcopy(self.checkpoint.meta)
+        meta["interrupted"] = self.result.interrupted
+        return Checkpoint(self.single.cpu().eval(), self.checkpoint.config, meta)
 
     @property
     def interrupted(self) -> bool:
-        return self.result.interrupted or (self.stage is not None and self.stage.interrupted)
+        return (self.result.interrupted or (self.stage is not None and self.stage.interrupted)
+                or self.check_interrupted)
 
     @property
     def steps(self) -> int:
@@ -139,7 +153,7 @@ def fit_network(
         meta["interrupted"] = stage.interrupted
     net = stage.net if stage is not None and stage.temporal else single_net
     return FittedNetwork(Checkpoint(net.cpu().eval() if stage is not None and stage.temporal else net, cfg, meta),
-                         result, stage, notes)
+                         result, stage, notes, single=single_net)
 
 
 def default_fit_outputs(noisy: Path, output: Path | None, checkpoint: Path | None) -> tuple[Path, Path]:

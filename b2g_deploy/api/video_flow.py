@@ -69,7 +69,8 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
                      fit_seconds: float | None = None, device: str = "auto", seed: int = 0,
                      temporal: bool | None = None, k: int = 2, causal: bool = False, force: bool = False,
                      progress: Callable[[int, int, float, float], None] | None = None,
-                     check_prior: bool = False, temporal_max_sigma: float | None = None) -> FittedNetwork:
+                     check_prior: bool = False, temporal_max_sigma: float | None = None,
+                     stream_check: dict[str, Any] | None = None) -> FittedNetwork:
     """Fit on the first ``fit_frames`` frames of ``spec`` (None: ``default_fit_frames``;
     ``info``: its VideoInfo) and save
     the checkpoint, also when the fit was interrupted (the caller then streams nothing: a
@@ -88,7 +89,12 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     ``temporal_max_sigma`` (with ``temporal`` None; a colour camera's or stream's, from
     ``video_fit_choice``): the temporal network only where the first frames' noise
     level (``fit.noise_level.estimate_sigma``, on the 0..255 scale) is at most this, else the
-    single-frame one (on its own default frames), with a note naming the level either way."""
+    single-frame one (on its own default frames), with a note naming the level either way.
+
+    ``stream_check`` (with ``temporal`` None): the options the output will be streamed with
+    (``live`` and ``denoising.finishing_steps``'); a temporal network fitted is then kept only
+    where its stream scores at least as well as the single-frame network's on the fitted frames
+    (``api.recorrupted_choice``), else the single-frame network is saved, with a note either way."""
     import numpy as np
 
     from ..checkpoint import save_checkpoint
@@ -135,9 +141,55 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         temporal_start=temporal_start, check_prior=check_prior,
     )
     fitted.notes[:0] = notes
+    if not asked and stream_check is not None and fitted.checkpoint.is_temporal and not fitted.interrupted:
+        _keep_the_better_stream(fitted, spec, info, frames, stream_check)
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
     fitted.frames = frames  # what an int8 export calibrates on
     return fitted
+
+
+def _keep_the_better_stream(fitted: FittedNetwork, spec: str, info: Any, frames: Any,
+                            stream_check: dict[str, Any]) -> None:
+    """Score the temporal network's stream against the single-frame network's on the fitted
+    ``frames`` (``recorrupted_choice.score_checkpoints``) and keep the better in ``fitted``, with
+    a note and the scores in its metadata (``network_check``). A file's next frames are read too,
+    as far as the stream looks ahead of the last fitted one, so that the fitted frames are scored
+    as they are streamed. Ctrl-C here keeps the temporal network and marks the fit interrupted
+    (nothing is streamed)."""
+    import numpy as np
+
+    from ..io.video_readers import read_frames
+    from ..temporal.model import window_shape
+    from .recorrupted_choice import lookahead, score_checkpoints
+
+    k, causal = window_shape(fitted.checkpoint.net)
+    ahead = lookahead(stream_check["live"], k, causal, stream_check.get("fuse", True), stream_check.get("fuse_frames"))
+    single = fitted.single_frame_checkpoint()
+    try:
+        scored = len(frames)
+        if ahead:
+            frames = np.stack(read_frames(spec, limit=scored + ahead, channels=info.channels))
+        scores = score_checkpoints(single, fitted.checkpoint, frames, scored=scored, **stream_check)
+    except KeyboardInterrupt:
+        fitted.check_interrupted = True
+        fitted.notes.append("interrupted while checking which network streams better: kept the temporal one")
+        return
+    # The difference of the two squared errors, in 8-bit levels squared: what the check measures
+    # (the errors themselves it cannot give, recorrupted_choice.NetworkScores.difference).
+    by = f"squared error ~{abs(scores.difference) * 255**2:.1f} lower, noise ~{scores.sigma * 255:.0f} of 255"
+    if scores.difference >= 0:
+        fitted.notes.append(f"the temporal network's stream scored ahead of the single-frame one's on the "
+                            f"{scores.frames} fitted frames ({by}): kept it")
+    elif scores.temporal_better:
+        fitted.notes.append(f"the single-frame network's stream scored ahead of the temporal one's on the "
+                            f"{scores.frames} fitted frames by less than twice the check's error ({by}): kept the "
+                            "temporal one")
+    else:
+        fitted.notes.append(f"the single-frame network's stream scored ahead of the temporal one's on the "
+                            f"{scores.frames} fitted frames ({by}): streaming it (--temporal keeps the temporal one)")
+        fitted.checkpoint = single
+        single.meta["temporal_fit"]["fallback"] = "the single-frame stream scored better"
+    fitted.checkpoint.meta["network_check"] = scores.record()
 
 
 def _temporal_by_noise(frames: Any, max_sigma: float) -> tuple[bool, str]:

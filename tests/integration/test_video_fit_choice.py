@@ -1,29 +1,84 @@
 """Which network `denoise VIDEO` fits without a model: temporal wherever a shipped temporal prior
 starts the fit (colour or grey), causal for a camera or stream and in colour there only up to a
-noise level, single-frame elsewhere, unless asked, and how many frames each fits on."""
+noise level, single-frame elsewhere, unless asked, and how many frames each fits on; and which
+of the temporal network and its single-frame fit it streams (the check on the fitted frames)."""
 
 from __future__ import annotations
 
 from b2g_deploy.checkpoint import load_checkpoint
+from b2g_deploy.runtimes.temporal import is_temporal_model
 from b2g_deploy.temporal.export import read_temporal_metadata
 from video_clips import clip, one_thread, run  # noqa: F401  (one_thread: an autouse fixture)
 
 
-def test_one_command_flow_fits_a_temporal_window_from_the_temporal_prior_by_default(tmp_path):
+def verdict(monkeypatch, kept: str) -> None:
+    """The check's scores made to favour ``kept`` ("temporal" or "single-frame"): on these tiny
+    clips the two streams score within the check's noise (its own tests: tests/unit/test_recorrupted_choice.py)."""
+    from b2g_deploy.api import recorrupted_choice
+    from b2g_deploy.api.recorrupted_choice import NetworkScores
+
+    scores = (0.03, 0.02) if kept == "temporal" else (0.02, 0.03)
+    monkeypatch.setattr(recorrupted_choice, "score_checkpoints",
+                        lambda single, temporal, frames, **options: NetworkScores(*scores, 0.1, 0.9, len(frames), 0.1))
+
+
+def checked(checkpoint, notes) -> str:
+    """The check's verdict, after asserting that the checkpoint and the notes agree with it."""
+    kept = checkpoint.meta["network_check"]["kept"]
+    assert checkpoint.is_temporal == (kept == "temporal")
+    assert any(f"the {kept} network's stream scored ahead" in n for n in notes), notes
+    return kept
+
+
+def test_one_command_flow_fits_a_temporal_window_from_the_temporal_prior_by_default(tmp_path, monkeypatch):
     # No flags: the temporal network, centred for a file, on 8 frames as fit --temporal: a 5-frame
     # window fits in them, so k stays 2 and the fit starts from the shipped temporal prior. On 4
     # (the single-frame flow's default, which --temporal used before) k fell to 1 and the prior
-    # was dropped.
+    # was dropped. Kept where its stream scores better than the single-frame fit's.
     from b2g_deploy.api import denoise_video
 
+    verdict(monkeypatch, "temporal")
     video = clip(tmp_path / "clip.mkv", n=10, channels=3)
     report = denoise_video(video, tmp_path / "out.mkv", preset="fast", fit_seconds=0.5, device="cpu")
     checkpoint = load_checkpoint(tmp_path / "out.b2g.pt")
-    assert checkpoint.is_temporal and checkpoint.meta["frames"] == list(range(8))
+    assert checked(checkpoint, report.notes) == "temporal" and checkpoint.meta["frames"] == list(range(8))
     assert checkpoint.meta["temporal_fit"]["start"] == "prior_rgb_t2.pt"
     meta = read_temporal_metadata(tmp_path / "out.onnx")
     assert (meta.k, meta.causal) == (2, False)
     assert report.written == 10 and not any("too few" in n or "single-frame fit" in n for n in report.notes)
+
+
+def test_the_flow_streams_the_single_frame_fit_where_its_stream_scores_better(tmp_path, monkeypatch):
+    # The check's verdict decides what is saved, exported and streamed; the temporal stage's
+    # record stays in the checkpoint, marked as not kept.
+    from b2g_deploy.api import denoise_video
+
+    verdict(monkeypatch, "single-frame")
+    video = clip(tmp_path / "clip.mkv", n=10, channels=3)
+    report = denoise_video(video, tmp_path / "out.mkv", preset="fast", fit_seconds=0.3, device="cpu")
+    checkpoint = load_checkpoint(tmp_path / "out.b2g.pt")
+    assert checked(checkpoint, report.notes) == "single-frame" and checkpoint.meta["frames"] == list(range(8))
+    assert checkpoint.meta["temporal_fit"]["fallback"] == "the single-frame stream scored better"
+    assert not is_temporal_model(tmp_path / "out.onnx") and report.written == 10
+    assert any("--temporal keeps the temporal one" in n for n in report.notes)
+    # Asked for, the temporal network is streamed unchecked.
+    asked = denoise_video(video, tmp_path / "t.mkv", preset="fast", fit_seconds=0.3, device="cpu", temporal=True)
+    fitted = load_checkpoint(tmp_path / "t.b2g.pt")
+    assert fitted.is_temporal and "network_check" not in fitted.meta and not any("scored" in n for n in asked.notes)
+
+
+def test_ctrl_c_during_the_check_keeps_the_temporal_network_and_streams_nothing(tmp_path, monkeypatch):
+    from b2g_deploy.api import denoise_video, recorrupted_choice
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recorrupted_choice, "score_checkpoints", interrupted)
+    video = clip(tmp_path / "clip.mkv", n=10, channels=3)
+    report = denoise_video(video, tmp_path / "out.mkv", preset="fast", fit_seconds=0.3, device="cpu")
+    assert report.interrupted and not report.streamed and not (tmp_path / "out.mkv").exists()
+    assert load_checkpoint(tmp_path / "out.b2g.pt").is_temporal
+    assert any("interrupted while checking" in n for n in report.notes)
 
 
 def test_single_frame_flow_and_too_few_frames_for_a_window(tmp_path):
@@ -60,17 +115,18 @@ def test_what_a_video_is_fitted_with_files_and_live_sources():
     assert video_fit_choice(None, None, 3, live=True) == FitChoice(None, True, [])  # --k
 
 
-def test_a_grey_video_fits_from_the_grey_temporal_priors_and_a_window_without_one(tmp_path):
+def test_a_grey_video_fits_from_the_grey_temporal_priors_and_a_window_without_one(tmp_path, monkeypatch):
     # A grey file gets the temporal network from the shipped grey temporal prior, as a colour one
     # does, and --causal from the grey causal one. For a window no prior reads (k=1) the flow
     # keeps the single-frame network, with a note (a temporal fit from the single-frame fit
     # measured no better, in more time); --temporal fits one anyway.
     from b2g_deploy.api import denoise_video
 
+    verdict(monkeypatch, "temporal")
     video = clip(tmp_path / "grey.mkv", n=6)
     report = denoise_video(video, tmp_path / "g.mkv", preset="fast", fit_seconds=0.3, device="cpu")
     checkpoint = load_checkpoint(tmp_path / "g.b2g.pt")
-    assert checkpoint.is_temporal and checkpoint.channels == 1 and report.written == 6
+    assert checked(checkpoint, report.notes) == "temporal" and checkpoint.channels == 1 and report.written == 6
     assert checkpoint.meta["temporal_fit"]["start"] == "prior_grey_t2.pt"
     assert read_temporal_metadata(tmp_path / "g.onnx").k == 2
     assert not any("no shipped temporal prior" in n or "single-frame fit" in n for n in report.notes)
@@ -96,16 +152,17 @@ def test_a_camera_gets_the_causal_temporal_network_in_grey_and_in_colour_up_to_a
     from b2g_deploy.io.video_readers import open_source
 
     monkeypatch.setattr(denoising, "_is_live", lambda spec: True)
+    verdict(monkeypatch, "temporal")
     monkeypatch.setattr(denoising, "_open", lambda spec, channels, reconnects: open_source(spec, channels))
     grey = denoise_video(clip(tmp_path / "grey.mkv", n=6, sigma=0.2), tmp_path / "g.mkv", preset="fast",
                          fit_seconds=0.3, device="cpu")
     fitted = load_checkpoint(tmp_path / "g.b2g.pt")
-    assert fitted.is_temporal and fitted.meta["temporal"]["causal"] and grey.written == 6
-    assert fitted.meta["temporal_fit"]["start"] == "prior_grey_t2c.pt" and not grey.notes
+    assert checked(fitted, grey.notes) == "temporal" and fitted.meta["temporal"]["causal"] and grey.written == 6
+    assert fitted.meta["temporal_fit"]["start"] == "prior_grey_t2c.pt" and len(grey.notes) == 1
     mild = denoise_video(clip(tmp_path / "rgb.mkv", n=9, channels=3), tmp_path / "c.mkv", preset="fast",
                          fit_seconds=0.3, device="cpu")  # sigma 0.1: 25.5 of 255
     fitted = load_checkpoint(tmp_path / "c.b2g.pt")
-    assert fitted.is_temporal and fitted.meta["temporal"]["causal"] and mild.written == 9
+    assert checked(fitted, mild.notes) == "temporal" and fitted.meta["temporal"]["causal"] and mild.written == 9
     assert fitted.meta["temporal_fit"]["start"] == "prior_rgb_t2c.pt" and fitted.meta["frames"] == list(range(8))
     assert any("noise level ~2" in n and "temporal network" in n for n in mild.notes), mild.notes
     high = clip(tmp_path / "rgb2.mkv", n=9, channels=3, sigma=0.2)  # 51 of 255

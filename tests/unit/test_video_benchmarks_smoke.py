@@ -75,7 +75,7 @@ def test_the_one_command_benchmark_scores_and_renders():
              "fit_frames": 8 if way == "temporal" else 4} for way in ("single", "temporal")]
     text = one.render(rows, [{"command": "c", "cpu": "cpu", "cores": 2, "date": "d", "torch": "t"}])
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
-    assert "(the default: temporal)" in lines[0] and "temporal on 8 frames" in lines[0]  # the default first
+    assert "--temporal` (the default until" in lines[0] and "temporal on 8 frames" in lines[0]  # the former default first
     assert "--single-frame" in lines[1] and "single-frame on 4 frames" in lines[1]
     # Rows of the file run as a stream (--live) follow the file's, with the stream's command.
     text = one.render(rows + [{**r, "live": True} for r in rows], [])
@@ -86,9 +86,14 @@ def test_the_one_command_benchmark_scores_and_renders():
     bf16 = {**rows[1], "restreamed": True, "precision": "bf16"}
     text = one.render([bf16, *rows], [])
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
-    assert "(the default: temporal)" in lines[0] and "--precision bf16" in lines[1] and "bfloat16" in text
+    assert "--temporal` (the default until" in lines[0] and "--precision bf16" in lines[1] and "bfloat16" in text
     lk = {**rows[1], "restreamed": True, "precision": "f32", "fuse_flow": "lk"}
     assert "`denoise VIDEO -m MODEL --fuse-flow lk`" in one.render([lk], [])
+    # The default since 2026-12-07 (the check picks), on a file and as a checked stream.
+    checked = {**rows[0], "way": "default", "network_check": {"kept": "single-frame"}}
+    text = one.render([checked, {**checked, "live": True}], [])
+    assert "`denoise VIDEO -o OUT` (the default since 2026-12-07: the check picks)" in text
+    assert "`denoise rtsp://CAMERA -o OUT` (the default, checked)" in text
 
 
 def test_the_cpu_runtimes_benchmark_runs_each_runtime_and_renders(tmp_path):
@@ -205,3 +210,17 @@ def test_the_flop_count_adds_up_by_resolution():
     full = 2 * 8 * 3 * 9 * 16 * 24 / 1e9
     assert got["full_resolution_gflop"] == pytest.approx(full)
     assert got["gflop"] == pytest.approx(full + 2 * 8 * 8 * 9 * 8 * 12 / 1e9 + 2 * 3 * 8 * 8 * 12 / 1e9)
+
+
+def test_the_check_benchmark_counts_the_clips_it_ranked_right_and_renders():
+    bench = _load("recorrupted_check_on_clips")
+
+    def row(temporal_psnr, kept):
+        return {"sigma": 25.0, "live": False, "true_psnr": {"temporal": temporal_psnr, "single": 35.0},
+                "true_difference": 1e-5, "variants": {v: {"difference": 2e-5 if kept else -2e-5, "kept_temporal": kept}
+                                                      for v in bench.VARIANTS}}
+
+    text = bench.render([row(35.5, True), row(34.5, True), row(34.0, False)], [])
+    line = next(line for line in text.splitlines() if "| default |" in line)
+    # right on the first and third clips; it streams 35.5, 34.5 and 35.0
+    assert "| 2 of 3 |" in line and f"| {np.mean([35.5, 34.5, 35.0]):.3f} |" in line and "| +0.67 |" in line
