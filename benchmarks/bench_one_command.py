@@ -58,16 +58,21 @@ def command(row: dict) -> str:
         options = ([f"--fuse-flow {row['fuse_flow']}"] if row.get("fuse_flow", "fine") != "fine" else []) + (
             [f"--precision {row['precision']}"] if row.get("precision", "f32") != "f32" else [])
         return f"the same model, `denoise VIDEO -m MODEL {' '.join(options)}`"
+    check = row.get("network_check") or {}
     if not row.get("live"):
+        if row["way"] == "default" and check.get("skipped"):
+            return "`denoise VIDEO -o OUT` (the default; noise above the check's limit of 35: temporal, unchecked)"
         return label
     # Both ways are asked for: a colour stream's default is the causal temporal network up to a
-    # noise level of 35 of 255 and the single-frame one above (api.video_flow.video_fit_choice).
-    return {"temporal": "`denoise rtsp://CAMERA -o OUT --temporal` (causal; a colour stream's default up to "
-                        "noise level 35)",
+    # noise level of 35 of 255, checked against its single-frame fit since 2026-12-07, and the
+    # single-frame one above (api.video_flow.video_fit_choice).
+    return {"temporal": "`denoise rtsp://CAMERA -o OUT --temporal` (causal)",
             "single": "`denoise rtsp://CAMERA -o OUT --single-frame` (a colour stream's default above noise "
                       "level 35)",
-            "default": "`denoise rtsp://CAMERA -o OUT` (the default" + (
-                ", checked" if row.get("network_check") else "") + ")"}[row["way"]]
+            "default": "`denoise rtsp://CAMERA -o OUT` " + (
+                "(the default, checked)" if check else "(the default until the check of 2026-12-07)"
+                if row["temporal_kept"] else "(the default: above noise level 35, the single-frame network)")
+            }[row["way"]]
 
 
 def render(rows: list[dict], facts: list[dict]) -> str:
@@ -79,7 +84,11 @@ def render(rows: list[dict], facts: list[dict]) -> str:
               "the stream alone)." if any(r.get("restreamed") for r in rows) else "") + " PSNR over frames 8 onwards (seen by neither fit) and over all frames, flicker against "
            "the clean clip's (0: the clean clip's), temporal error (x1000), seconds of the whole call."
            + (" `rtsp://` rows: the same noisy file run as a camera or stream is (`--live`: a causal window, "
-              "fused over the frames before, frames 0..2k at the start, nothing read ahead after that)." if any(r.get("live") for r in rows) else ""), "",
+              "fused over the frames before, frames 0..2k at the start, nothing read ahead after that)." if any(r.get("live") for r in rows) else "")
+           + (" Since 2026-12-07 (eleventh session) the default streams whichever of the temporal network and the "
+              "single-frame fit it started from (on the same 8 frames) scores better on the fitted frames, recorrupted "
+              "(`api.recorrupted_choice`; noise up to 35 of 255); \"fitted\" says which it kept."
+              if any(r.get("network_check") for r in rows) else ""), "",
            "| σ | command | frames | PSNR, frames 8+ | PSNR, all | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["sigma"], bool(r.get("live")), list(WAYS).index(r["way"]),

@@ -70,7 +70,7 @@ def fitted_pair(noisy: list[np.ndarray], live: bool, seed: int = 0):
 def run_clip(clean: list[np.ndarray], sigma: float, live: bool) -> dict:
     import torch
 
-    from b2g_deploy.api.recorrupted_choice import lookahead, score_runtimes, scored_pixels, stream_outputs
+    from b2g_deploy.api.recorrupted_choice import centre_crop, lookahead, score_runtimes, scored_pixels, stream_outputs
     from b2g_deploy.api.runtime_choice import open_runtime
     from b2g_deploy.checkpoint import save_checkpoint
     from b2g_deploy.clipping import unclipped_sigma
@@ -82,7 +82,7 @@ def run_clip(clean: list[np.ndarray], sigma: float, live: bool) -> dict:
     single, temporal = fitted_pair(noisy, live)
     # as the flow checks: the fitted frames, and on a file the frames its stream reads ahead
     scored = min(FIT_FRAMES, len(noisy) - lookahead(live, 2, live))
-    y = np.stack(noisy[: FIT_FRAMES + lookahead(live, 2, live)])
+    y = centre_crop(np.stack(noisy[: FIT_FRAMES + lookahead(live, 2, live)]))  # as score_checkpoints crops
     with torch.no_grad():
         estimate = denoise(single.net.eval(), torch.from_numpy(y)).clamp(0, 1).numpy()
     # the truth on the pixels the default scores, for the estimates' scale
@@ -97,7 +97,7 @@ def run_clip(clean: list[np.ndarray], sigma: float, live: bool) -> dict:
         for name, rt in runtimes.items():
             out = stream_outputs(rt, noisy, live)
             row["true_psnr"][name] = float(np.mean([psnr(o, c) for o, c in zip(out, clean)]))
-            errors[name] = float(np.mean(((out[:scored] - np.stack(clean[:scored])) ** 2)[pixels]))
+            errors[name] = float(np.mean(((centre_crop(out[:scored]) - centre_crop(np.stack(clean[:scored]))) ** 2)[pixels]))
         row["true_difference"] = errors["single"] - errors["temporal"]
         for variant, options in VARIANTS.items():
             scores = score_runtimes(runtimes["single"], runtimes["temporal"], y, estimate, live=live, scored=scored,
@@ -116,13 +116,15 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "\"right\": clips where the network kept is the one the clean frames rank better (over all frames); \"estimated / true "
            "difference\": the single-frame stream's squared error minus the temporal one's, x1e5, as the check "
            "estimates it on the fitted frames and as the clean frames give it on the pixels the default scores; "
-           "PSNR over all 12 frames of what each would stream (means over clips).", "",
-           "| stream | σ | check | right | estimated difference | true difference | PSNR streamed | "
+           "PSNR over all 12 frames of what each would stream (means over clips). \"720p\": `--mosaics`, the two "
+           "720p mosaics of held-out photographs, panned and bent by 6 px; the check on their centre 360x640, as "
+           "the flow checks.", "",
+           "| clips, stream | σ | check | right | estimated difference | true difference | PSNR streamed | "
            "always temporal | always single-frame |",
            "|---|---|---|---|---|---|---|---|---|"]
-    for live in sorted({r["live"] for r in rows}):
+    for video, live in sorted({(r.get("video", "256x256"), r["live"]) for r in rows}):
         for sigma in sorted({r["sigma"] for r in rows}):
-            group = [r for r in rows if r["live"] == live and r["sigma"] == sigma]
+            group = [r for r in rows if r.get("video", "256x256") == video and r["live"] == live and r["sigma"] == sigma]
             if not group:
                 continue
             always = {n: np.mean([r["true_psnr"][n] for r in group]) for n in ("temporal", "single")}
@@ -132,7 +134,7 @@ def render(rows: list[dict], facts: list[dict]) -> str:
                 kept = [r["variants"][variant]["kept_temporal"] for r in group]
                 right = sum(k == t for k, t in zip(kept, truth))
                 streamed = np.mean([r["true_psnr"]["temporal" if k else "single"] for r, k in zip(group, kept)])
-                out.append(f"| {'live (causal)' if live else 'file (centred)'} | {sigma:g} | {variant} | "
+                out.append(f"| {video}, {'live (causal)' if live else 'file (centred)'} | {sigma:g} | {variant} | "
                            f"{right} of {len(group)} | {1e5 * np.mean(est):+.2f} | "
                            f"{1e5 * np.mean([r['true_difference'] for r in group]):+.2f} | {streamed:.3f} | "
                            f"{always['temporal']:.3f} | {always['single']:.3f} |")
@@ -146,6 +148,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=6)
     ap.add_argument("--sigmas", default="25,50")
     ap.add_argument("--live", action="store_true", help="the causal network and stream (a camera's)")
+    ap.add_argument("--mosaics", action="store_true",
+                    help="the two 720p held-out mosaics instead (the check then runs on its centre crop, as in the flow)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
@@ -159,12 +163,15 @@ def main() -> None:
 
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        from benchmarks.temporal_priors_on_clips import held_out_clips
+        from benchmarks.temporal_priors_on_clips import held_out_clips, wobbled
+        from benchmarks.tune_temporal_fit import MOSAIC_SIZE, clip_from, mosaics
 
         facts, rows = run_facts(), []
+        clips = ([wobbled(clip_from(photo, MOSAIC_SIZE), 6.0, seed) for seed, (_, photo) in enumerate(mosaics())]
+                 if args.mosaics else held_out_clips(args.photos, 6.0))
         for sigma in (float(s) for s in args.sigmas.split(",")):
-            for c, clean in enumerate(held_out_clips(args.photos, 6.0)):
-                row = {**run_clip(clean, sigma, args.live), "clip": c}
+            for c, clean in enumerate(clips):
+                row = {**run_clip(clean, sigma, args.live), "clip": c, "video": "720p" if args.mosaics else "256x256"}
                 rows.append(row)
                 log(f"sigma {sigma:g} clip {c}: true temporal - single "
                     f"{row['true_psnr']['temporal'] - row['true_psnr']['single']:+.3f} dB; difference x1e5 true "

@@ -44,6 +44,12 @@ MIN_SHARE = 0.05  # fewer such pixels than this: score every pixel
 CROP_PIXELS = 360 * 640
 SEED = 20261207
 MARGIN_ERRORS = 2.0  # the single-frame network replaces the temporal one beyond this many standard errors
+# Above this noise level (0..255 scale, before clipping) the check is not run: at sigma 50 its
+# scores favoured the single-frame stream on held-out clips where the temporal one was better
+# (the estimated difference -2.1e-5 against a true +5.2e-5; docs/BENCHMARKS.md, "Which network a
+# video streams: the check on held-out clips"): clipping at black and white, which the scored
+# pixels leave out only in part there, makes the pair's noise non-Gaussian.
+MAX_SIGMA = 35.0
 
 
 @dataclass
@@ -60,11 +66,16 @@ class NetworkScores:
     standard_error: float = 0.0  # of ``difference``, from y-'s own noise
 
     @property
+    def run(self) -> bool:
+        """False where the noise was above ``MAX_SIGMA`` and nothing was scored."""
+        return self.frames > 0
+
+    @property
     def temporal_better(self) -> bool:
         """The temporal network is kept unless the single-frame one scores ahead by more than
         ``MARGIN_ERRORS`` standard errors: on held-out clips the temporal one was the better on
-        average wherever the flow fits it, so a tie keeps it."""
-        return self.difference >= -MARGIN_ERRORS * self.standard_error
+        average wherever the flow fits it, so a tie (or no check) keeps it."""
+        return not self.run or self.difference >= -MARGIN_ERRORS * self.standard_error
 
     @property
     def difference(self) -> float:
@@ -75,6 +86,9 @@ class NetworkScores:
         return self.single - self.temporal
 
     def record(self) -> dict[str, Any]:
+        if not self.run:
+            return {"sigma_255": round(self.sigma * 255, 2), "max_sigma_255": MAX_SIGMA, "kept": "temporal",
+                    "skipped": "noise above the check's limit"}
         return {"single": self.single, "temporal": self.temporal, "difference": self.difference,
                 "standard_error": self.standard_error,
                 "sigma_255": round(self.sigma * 255, 2), "alpha": ALPHA, "margin_sigmas": MARGIN_SIGMAS,
@@ -124,7 +138,7 @@ def stream_outputs(runtime: Any, frames: Sequence[np.ndarray], live: bool, **fin
 
 def score_runtimes(single: Any, temporal: Any, frames: np.ndarray, estimate: np.ndarray, *, live: bool,
                    scored: int | None = None, alpha: float = ALPHA, margin_sigmas: float = MARGIN_SIGMAS,
-                   haar_sigma: bool = False, **finishing: Any) -> NetworkScores:
+                   haar_sigma: bool = False, sigma: float | None = None, **finishing: Any) -> NetworkScores:
     """Both runtimes' streams on the recorrupted ``frames`` ((N, C, H, W) in [0, 1], noisy),
     scored on the first ``scored`` (None: all): a file's later frames are there so that the
     scored ones get the windows and fusion they get in the stream (``lookahead``), not the
@@ -132,19 +146,21 @@ def score_runtimes(single: Any, temporal: Any, frames: np.ndarray, estimate: np.
     single-frame network's), which the noise level before clipping and the scored pixels are
     read from. ``alpha``, ``margin_sigmas`` (0: every pixel) and ``haar_sigma`` (the noise level
     read by ``fit.noise_level.estimate_sigma`` instead) are there for the benchmark that chose
-    them (benchmarks/recorrupted_check_on_clips.py).
+    them (benchmarks/recorrupted_check_on_clips.py); ``sigma``: the noise level when the caller
+    has it already (``noise_before_clipping``).
 
     The standard error of the difference comes from y-'s noise, independent of the outputs:
     2 |F_single - F_temporal| s sqrt(1 + 1 / a^2) / n over the n scored values."""
     import torch
 
-    from ..clipping import unclipped_sigma
     from ..fit.noise_level import estimate_sigma
 
     start = time.perf_counter()
     frames = np.ascontiguousarray(frames, np.float32)
-    haar = estimate_sigma(torch.from_numpy(frames))
-    sigma = haar if haar_sigma else unclipped_sigma(frames, estimate, haar)
+    if haar_sigma:
+        sigma = estimate_sigma(torch.from_numpy(frames))
+    elif sigma is None:
+        sigma = noise_before_clipping(frames, estimate)
     scored = len(frames) if scored is None else scored
     pixels = scored_pixels(estimate[:scored], sigma, margin_sigmas)
     plus, minus = recorrupted_pair(frames, sigma, alpha)
@@ -156,6 +172,17 @@ def score_runtimes(single: Any, temporal: Any, frames: np.ndarray, estimate: np.
     return NetworkScores(float(np.mean((outs["single"] - minus) ** 2)), float(np.mean((outs["temporal"] - minus) ** 2)),
                          sigma, float(pixels.mean()), scored, time.perf_counter() - start,
                          float(2 * between * sigma * math.sqrt(1 + 1 / alpha**2) / pixels.sum()))
+
+
+def noise_before_clipping(frames: np.ndarray, estimate: np.ndarray) -> float:
+    """The noise level of ``frames`` before clipping (0..1 units; ``clipping.unclipped_sigma``
+    from their ``estimate``, the Haar estimate as its first guess)."""
+    import torch
+
+    from ..clipping import unclipped_sigma
+    from ..fit.noise_level import estimate_sigma
+
+    return unclipped_sigma(frames, estimate, estimate_sigma(torch.from_numpy(np.ascontiguousarray(frames))))
 
 
 def lookahead(live: bool, k: int, causal: bool, fuse: bool = True, fuse_frames: int | None = None) -> int:
@@ -174,7 +201,8 @@ def score_checkpoints(single: Any, temporal: Any, frames: np.ndarray, *, live: b
                       **finishing: Any) -> NetworkScores:
     """:func:`score_runtimes` for two ``checkpoint.Checkpoint`` objects (single-frame and
     temporal), each opened in PyTorch on the CPU from a temporary file, on the centre crop of
-    ``frames`` (``centre_crop``), the single-frame network's own output as the estimate."""
+    ``frames`` (``centre_crop``), the single-frame network's own output as the estimate. Above
+    ``MAX_SIGMA`` nothing is streamed: the scores are NaN (``NetworkScores.run`` False)."""
     import torch
 
     from ..checkpoint import save_checkpoint
@@ -185,12 +213,15 @@ def score_checkpoints(single: Any, temporal: Any, frames: np.ndarray, *, live: b
     y = np.ascontiguousarray(centre_crop(frames), np.float32)
     with torch.no_grad():
         estimate = denoise(single.net.cpu().eval(), torch.from_numpy(y)).clamp(0, 1).numpy()
+    sigma = noise_before_clipping(y, estimate)
+    if sigma * 255 > MAX_SIGMA:
+        return NetworkScores(math.nan, math.nan, sigma, 0.0, 0, time.perf_counter() - start)
     with tempfile.TemporaryDirectory(prefix="b2g-check-") as tmp, contextlib.ExitStack() as stack:
         runtimes = []
         for name, ckpt in (("single", single), ("temporal", temporal)):
             path = Path(tmp) / f"{name}.pt"
             save_checkpoint(path, ckpt)
             runtimes.append(stack.enter_context(open_runtime(path, "torch", "cpu")))
-        scores = score_runtimes(*runtimes, y, estimate, live=live, scored=scored, **finishing)
+        scores = score_runtimes(*runtimes, y, estimate, live=live, scored=scored, sigma=sigma, **finishing)
     scores.seconds = time.perf_counter() - start
     return scores

@@ -160,7 +160,7 @@ def _keep_the_better_stream(fitted: FittedNetwork, spec: str, info: Any, frames:
 
     from ..io.video_readers import read_frames
     from ..temporal.model import window_shape
-    from .recorrupted_choice import lookahead, score_checkpoints
+    from .recorrupted_choice import MAX_SIGMA, lookahead, score_checkpoints
 
     k, causal = window_shape(fitted.checkpoint.net)
     ahead = lookahead(stream_check["live"], k, causal, stream_check.get("fuse", True), stream_check.get("fuse_frames"))
@@ -177,7 +177,10 @@ def _keep_the_better_stream(fitted: FittedNetwork, spec: str, info: Any, frames:
     # The difference of the two squared errors, in 8-bit levels squared: what the check measures
     # (the errors themselves it cannot give, recorrupted_choice.NetworkScores.difference).
     by = f"squared error ~{abs(scores.difference) * 255**2:.1f} lower, noise ~{scores.sigma * 255:.0f} of 255"
-    if scores.difference >= 0:
+    if not scores.run:
+        fitted.notes.append(f"noise ~{scores.sigma * 255:.0f} of 255, above the {MAX_SIGMA:g} up to which the check "
+                            "of which network streams better ranks them reliably: kept the temporal network")
+    elif scores.difference >= 0:
         fitted.notes.append(f"the temporal network's stream scored ahead of the single-frame one's on the "
                             f"{scores.frames} fitted frames ({by}): kept it")
     elif scores.temporal_better:

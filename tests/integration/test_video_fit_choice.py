@@ -172,3 +172,16 @@ def test_a_camera_gets_the_causal_temporal_network_in_grey_and_in_colour_up_to_a
     assert any("above 35" in n and "single-frame network" in n for n in noisy.notes), noisy.notes
     asked = denoise_video(high, tmp_path / "a.mkv", preset="fast", fit_seconds=0.3, device="cpu", temporal=True)
     assert load_checkpoint(tmp_path / "a.b2g.pt").is_temporal and not any("noise level" in n for n in asked.notes)
+
+
+def test_above_the_checks_noise_limit_the_temporal_network_is_kept_unchecked(tmp_path):
+    # At sigma 50 the check's scores favoured the single-frame stream where the temporal one was
+    # better (held-out clips), so above 35 of 255 it is not run and the file keeps the temporal one.
+    from b2g_deploy.api import denoise_video
+
+    video = clip(tmp_path / "clip.mkv", n=10, channels=3, sigma=0.2)  # 51 of 255
+    report = denoise_video(video, tmp_path / "out.mkv", preset="fast", fit_seconds=0.3, device="cpu")
+    checkpoint = load_checkpoint(tmp_path / "out.b2g.pt")
+    assert checkpoint.is_temporal and checkpoint.meta["network_check"]["skipped"]
+    assert checkpoint.meta["network_check"]["sigma_255"] > 35
+    assert any("above the 35 up to which the check" in n for n in report.notes), report.notes

@@ -80,7 +80,7 @@ def test_the_one_command_benchmark_scores_and_renders():
     # Rows of the file run as a stream (--live) follow the file's, with the stream's command.
     text = one.render(rows + [{**r, "live": True} for r in rows], [])
     lines = [line for line in text.splitlines() if line.startswith("| 25 |")]
-    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT --temporal` (causal;" in lines[2]
+    assert "rtsp://" not in lines[1] and "`denoise rtsp://CAMERA -o OUT --temporal` (causal)" in lines[2]
     assert "`denoise rtsp://CAMERA -o OUT --single-frame` (a colour stream's default above" in lines[3]
     # A restreamed row (the same model in bfloat16) follows its way's own row, and says so.
     bf16 = {**rows[1], "restreamed": True, "precision": "bf16"}
@@ -94,6 +94,10 @@ def test_the_one_command_benchmark_scores_and_renders():
     text = one.render([checked, {**checked, "live": True}], [])
     assert "`denoise VIDEO -o OUT` (the default since 2026-12-07: the check picks)" in text
     assert "`denoise rtsp://CAMERA -o OUT` (the default, checked)" in text
+    above = {**rows[0], "way": "default", "live": True}  # a colour stream above noise level 35: no check
+    assert "(the default: above noise level 35, the single-frame network)" in one.render([above], [])
+    skipped = {**rows[1], "way": "default", "network_check": {"skipped": "noise", "kept": "temporal"}}
+    assert "noise above the check's limit of 35" in one.render([skipped], [])
 
 
 def test_the_cpu_runtimes_benchmark_runs_each_runtime_and_renders(tmp_path):
