@@ -118,7 +118,7 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "estimates it on the fitted frames and as the clean frames give it on the pixels the default scores; "
            "PSNR over all 12 frames of what each would stream (means over clips). \"720p\": `--mosaics`, the two "
            "720p mosaics of held-out photographs, panned and bent by 6 px; the check on their centre 360x640, as "
-           "the flow checks.", "",
+           "the flow checks. \"grey\": `--grey`, the clips in grey (BT.601 luma), from the grey priors.", "",
            "| clips, stream | σ | check | right | estimated difference | true difference | PSNR streamed | "
            "always temporal | always single-frame |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -150,6 +150,7 @@ def main() -> None:
     ap.add_argument("--live", action="store_true", help="the causal network and stream (a camera's)")
     ap.add_argument("--mosaics", action="store_true",
                     help="the two 720p held-out mosaics instead (the check then runs on its centre crop, as in the flow)")
+    ap.add_argument("--grey", action="store_true", help="the clips in grey (BT.601 luma; the grey priors)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="render --json (e.g. merged runs) into the doc")
@@ -163,15 +164,16 @@ def main() -> None:
 
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        from benchmarks.temporal_priors_on_clips import held_out_clips, wobbled
-        from benchmarks.tune_temporal_fit import MOSAIC_SIZE, clip_from, mosaics
+        from benchmarks.temporal_priors_on_clips import held_out_or_mosaic_clips
+        from benchmarks.video_default_on_clips import grey
 
         facts, rows = run_facts(), []
-        clips = ([wobbled(clip_from(photo, MOSAIC_SIZE), 6.0, seed) for seed, (_, photo) in enumerate(mosaics())]
-                 if args.mosaics else held_out_clips(args.photos, 6.0))
+        clips = held_out_or_mosaic_clips(args.mosaics, args.photos, 6.0)
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(clips):
-                row = {**run_clip(clean, sigma, args.live), "clip": c, "video": "720p" if args.mosaics else "256x256"}
+                video = ("720p" if args.mosaics else "256x256") + (" grey" if args.grey else "")
+                row = {**run_clip([grey(f) for f in clean] if args.grey else clean, sigma, args.live), "clip": c,
+                       "video": video}
                 rows.append(row)
                 log(f"sigma {sigma:g} clip {c}: true temporal - single "
                     f"{row['true_psnr']['temporal'] - row['true_psnr']['single']:+.3f} dB; difference x1e5 true "

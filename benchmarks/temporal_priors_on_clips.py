@@ -65,6 +65,16 @@ def held_out_clips(photos: int, wobble: float = 0.0) -> list[list[np.ndarray]]:
             for seed, ((_, photo), (_, other)) in enumerate(zip(pairs, pairs[1:]))]
 
 
+def held_out_or_mosaic_clips(mosaic: bool, photos: int, wobble: float) -> list[list[np.ndarray]]:
+    """``held_out_clips(photos, wobble)``, or with ``mosaic`` the two 720p held-out mosaics
+    (``tune_temporal_fit.mosaics``) panned and bent by ``wobble`` px: a 720p video's regime."""
+    from benchmarks.tune_temporal_fit import MOSAIC_SIZE, mosaics
+
+    if not mosaic:
+        return held_out_clips(photos, wobble)
+    return [wobbled(clip_from(photo, MOSAIC_SIZE), wobble, seed) for seed, (_, photo) in enumerate(mosaics())]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("priors", nargs="*", type=Path, help="k=2 temporal priors, centred or causal")

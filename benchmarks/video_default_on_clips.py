@@ -238,8 +238,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
         from benchmarks import tune_temporal_fit
-        from benchmarks.temporal_priors_on_clips import held_out_clips, wobbled
-        from benchmarks.tune_temporal_fit import MOSAIC_SIZE, clip_from, mosaics
+        from benchmarks.temporal_priors_on_clips import held_out_or_mosaic_clips
 
         from benchmarks import tune_output_fusion
 
@@ -249,8 +248,7 @@ def main() -> None:
         label = " ".join((["720p"] if args.mosaics else []) + ([f"pan x{args.speed:g}"] if args.speed != 1 else [])
                          + ([f"disc x{args.disc_speed:g}"] if args.disc_speed != 1 else []))
         facts, rows = run_facts(), []
-        clips = ([wobbled(clip_from(photo, MOSAIC_SIZE), args.wobble, seed) for seed, (_, photo) in enumerate(mosaics())]
-                 if args.mosaics else held_out_clips(args.photos, args.wobble))
+        clips = held_out_or_mosaic_clips(args.mosaics, args.photos, args.wobble)
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(clips):
                 got = run_clip([grey(f) for f in clean] if args.grey else clean, sigma, causal=args.window,

@@ -92,9 +92,10 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     single-frame one (on its own default frames), with a note naming the level either way.
 
     ``stream_check`` (with ``temporal`` None): the options the output will be streamed with
-    (``live`` and ``denoising.finishing_steps``'); a temporal network fitted is then kept only
-    where its stream scores at least as well as the single-frame network's on the fitted frames
-    (``api.recorrupted_choice``), else the single-frame network is saved, with a note either way."""
+    (``live`` and ``denoising.finishing_steps``'); a temporal network fitted is then replaced by
+    the single-frame network it started from where that one's stream scores ahead on the fitted
+    frames by more than the check's margin (``api.recorrupted_choice``; not above its noise
+    limit), with a note either way."""
     import numpy as np
 
     from ..checkpoint import save_checkpoint
@@ -160,7 +161,7 @@ def _keep_the_better_stream(fitted: FittedNetwork, spec: str, info: Any, frames:
 
     from ..io.video_readers import read_frames
     from ..temporal.model import window_shape
-    from .recorrupted_choice import MAX_SIGMA, lookahead, score_checkpoints
+    from .recorrupted_choice import lookahead, score_checkpoints
 
     k, causal = window_shape(fitted.checkpoint.net)
     ahead = lookahead(stream_check["live"], k, causal, stream_check.get("fuse", True), stream_check.get("fuse_frames"))
@@ -174,25 +175,32 @@ def _keep_the_better_stream(fitted: FittedNetwork, spec: str, info: Any, frames:
         fitted.check_interrupted = True
         fitted.notes.append("interrupted while checking which network streams better: kept the temporal one")
         return
-    # The difference of the two squared errors, in 8-bit levels squared: what the check measures
-    # (the errors themselves it cannot give, recorrupted_choice.NetworkScores.difference).
-    by = f"squared error ~{abs(scores.difference) * 255**2:.1f} lower, noise ~{scores.sigma * 255:.0f} of 255"
-    if not scores.run:
-        fitted.notes.append(f"noise ~{scores.sigma * 255:.0f} of 255, above the {MAX_SIGMA:g} up to which the check "
-                            "of which network streams better ranks them reliably: kept the temporal network")
-    elif scores.difference >= 0:
-        fitted.notes.append(f"the temporal network's stream scored ahead of the single-frame one's on the "
-                            f"{scores.frames} fitted frames ({by}): kept it")
-    elif scores.temporal_better:
-        fitted.notes.append(f"the single-frame network's stream scored ahead of the temporal one's on the "
-                            f"{scores.frames} fitted frames by less than twice the check's error ({by}): kept the "
-                            "temporal one")
-    else:
-        fitted.notes.append(f"the single-frame network's stream scored ahead of the temporal one's on the "
-                            f"{scores.frames} fitted frames ({by}): streaming it (--temporal keeps the temporal one)")
+    fitted.notes.append(_check_note(scores))
+    if not scores.temporal_better:
         fitted.checkpoint = single
         single.meta["temporal_fit"]["fallback"] = "the single-frame stream scored better"
     fitted.checkpoint.meta["network_check"] = scores.record()
+
+
+def _check_note(scores: Any) -> str:
+    """The one line that says what the check measured (``recorrupted_choice.NetworkScores``) and kept."""
+    from .recorrupted_choice import MAX_SIGMA
+
+    level = f"noise ~{scores.sigma * 255:.0f} of 255"
+    if not scores.run:
+        return (f"{level}, above the {MAX_SIGMA:g} up to which the check of which network streams better "
+                "ranks them reliably: kept the temporal network")
+    # The difference of the two squared errors, in 8-bit levels squared: what the check measures
+    # (the errors themselves it cannot give, recorrupted_choice.NetworkScores.difference).
+    by = f"squared error ~{abs(scores.difference) * 255**2:.1f} lower, {level}"
+    on = f"on the {scores.frames} fitted frames"
+    if scores.difference >= 0:
+        return f"the temporal network's stream scored ahead of the single-frame one's {on} ({by}): kept it"
+    if scores.temporal_better:
+        return (f"the single-frame network's stream scored ahead of the temporal one's {on} by less than twice "
+                f"the check's error ({by}): kept the temporal one")
+    return (f"the single-frame network's stream scored ahead of the temporal one's {on} ({by}): streaming it "
+            "(--temporal keeps the temporal one)")
 
 
 def _temporal_by_noise(frames: Any, max_sigma: float) -> tuple[bool, str]:

@@ -185,3 +185,19 @@ def test_above_the_checks_noise_limit_the_temporal_network_is_kept_unchecked(tmp
     assert checkpoint.is_temporal and checkpoint.meta["network_check"]["skipped"]
     assert checkpoint.meta["network_check"]["sigma_255"] > 35
     assert any("above the 35 up to which the check" in n for n in report.notes), report.notes
+
+
+def test_the_checks_note_says_what_it_kept_and_why():
+    import math
+
+    from b2g_deploy.api.recorrupted_choice import NetworkScores
+    from b2g_deploy.api.video_flow import _check_note
+
+    ahead = _check_note(NetworkScores(0.0201, 0.0200, 0.1, 1.0, 8, 0.0, 1e-6))
+    assert "temporal network's stream scored ahead" in ahead and "kept it" in ahead and "noise ~26 of 255" in ahead
+    tie = _check_note(NetworkScores(0.0200, 0.0201, 0.1, 1.0, 8, 0.0, 1e-4))
+    assert "by less than twice the check's error" in tie and tie.endswith("kept the temporal one")
+    behind = _check_note(NetworkScores(0.0200, 0.0210, 0.1, 1.0, 8, 0.0, 1e-6))
+    assert "streaming it (--temporal keeps the temporal one)" in behind and "~65.0 lower" in behind  # 0.001 x 255^2
+    skipped = _check_note(NetworkScores(math.nan, math.nan, 0.2, 0.0, 0, 0.0))
+    assert "above the 35" in skipped and "kept the temporal network" in skipped
