@@ -91,7 +91,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     level (``fit.noise_level.estimate_sigma``, on the 0..255 scale) is at most this, else the
     single-frame one (on its own default frames), with a note naming the level either way.
 
-    ``stream_check`` (with ``temporal`` None): the options the output will be streamed with
+    ``stream_check`` (with ``temporal`` None, colour frames): the options the output will be streamed with
     (``live`` and ``denoising.finishing_steps``'); a temporal network fitted is then replaced by
     the single-frame network it started from where that one's stream scores ahead on the fitted
     frames by more than the check's margin (``api.recorrupted_choice``; not above its noise
@@ -142,7 +142,12 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         temporal_start=temporal_start, check_prior=check_prior,
     )
     fitted.notes[:0] = notes
-    if not asked and stream_check is not None and fitted.checkpoint.is_temporal and not fitted.interrupted:
+    # In colour only: on grey held-out clips the check's noise level (clipping.unclipped_sigma on the
+    # single-frame output, which keeps more of the noise in grey) read 20-24 at sigma 25, and it
+    # favoured the single-frame stream on four clips of six where the temporal one was 0.97-1.66 dB
+    # better (docs/METHOD_NOTES.md, "Which network a video gets").
+    if (not asked and stream_check is not None and info.channels == 3 and fitted.checkpoint.is_temporal
+            and not fitted.interrupted):
         _keep_the_better_stream(fitted, spec, info, frames, stream_check)
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
     fitted.frames = frames  # what an int8 export calibrates on

@@ -117,3 +117,17 @@ def test_the_standard_error_is_small_against_a_clear_difference():
     scores = score_runtimes(_Runtime(lambda f: f), _Runtime(_blur), noisy, clean, live=False, fuse=False,
                             unclip=False, blend=0.0, scored=4)
     assert scores.frames == 4 and 0 < scores.standard_error < 0.05 * scores.difference
+
+
+def test_the_haar_estimate_inside_reads_the_noise_that_clipping_hides_elsewhere():
+    import torch
+
+    from b2g_deploy.api.recorrupted_choice import haar_inside
+    from b2g_deploy.fit.noise_level import estimate_sigma
+
+    rng = np.random.default_rng(0)
+    clean = np.full((4, 3, 128, 128), 0.5, np.float32)
+    clean[..., :64] = 0.98  # half the frame where clipping at white removes noise
+    noisy = np.clip(clean + rng.normal(0, 2 * SIGMA, clean.shape), 0, 1).astype(np.float32)
+    assert estimate_sigma(torch.from_numpy(noisy)) < 0.8 * 2 * SIGMA  # the plain estimate reads low
+    assert haar_inside(noisy, clean) == pytest.approx(2 * SIGMA, rel=0.03)
