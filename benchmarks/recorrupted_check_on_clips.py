@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -72,45 +71,31 @@ def fitted_pair(noisy: list[np.ndarray], live: bool, seed: int = 0):
 
 
 def run_clip(clean: list[np.ndarray], sigma: float, live: bool) -> dict:
-    import torch
-
-    from b2g_deploy.api.recorrupted_choice import centre_crop, lookahead, score_runtimes, scored_pixels, stream_outputs
-    from b2g_deploy.api.runtime_choice import open_runtime
-    from b2g_deploy.checkpoint import save_checkpoint
-    from b2g_deploy.clipping import unclipped_sigma
-    from b2g_deploy.fit.noise_level import estimate_sigma
+    from b2g_deploy.api.recorrupted_choice import (
+        centre_crop, cropped_with_estimate, lookahead, noise_before_clipping, score_runtimes, scored_pixels,
+        stream_outputs, torch_runtimes)
     from b2g_deploy.metrics import psnr
-    from b2g_deploy.model import denoise
 
     noisy = [add_video_noise(f, sigma, i) for i, f in enumerate(clean)]
     single, temporal = fitted_pair(noisy, live)
     # as the flow checks: the fitted frames, and on a file the frames its stream reads ahead
     scored = min(FIT_FRAMES, len(noisy) - lookahead(live, 2, live))
-    y = centre_crop(np.stack(noisy[: FIT_FRAMES + lookahead(live, 2, live)]))  # as score_checkpoints crops
-    with torch.no_grad():
-        estimate = denoise(single.net.eval(), torch.from_numpy(y)).clamp(0, 1).numpy()
+    y, estimate = cropped_with_estimate(single, np.stack(noisy[: FIT_FRAMES + lookahead(live, 2, live)]))
     # the truth on the pixels the default scores, for the estimates' scale
-    pixels = scored_pixels(estimate[:scored], unclipped_sigma(y, estimate, estimate_sigma(torch.from_numpy(y))))
+    pixels = scored_pixels(estimate[:scored], noise_before_clipping(y, estimate))
     row = {"sigma": sigma, "live": live, "true_psnr": {}, "true_difference": None, "variants": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        runtimes = {}
-        for name, ckpt in (("single", single), ("temporal", temporal)):
-            save_checkpoint(Path(tmp) / f"{name}.pt", ckpt)
-            runtimes[name] = open_runtime(Path(tmp) / f"{name}.pt", "torch", "cpu").__enter__()
+    with torch_runtimes(single, temporal) as (single_rt, temporal_rt):
         errors = {}
-        for name, rt in runtimes.items():
+        for name, rt in (("single", single_rt), ("temporal", temporal_rt)):
             out = stream_outputs(rt, noisy, live)
             row["true_psnr"][name] = float(np.mean([psnr(o, c) for o, c in zip(out, clean)]))
             errors[name] = float(np.mean(((centre_crop(out[:scored]) - centre_crop(np.stack(clean[:scored]))) ** 2)[pixels]))
         row["true_difference"] = errors["single"] - errors["temporal"]
         for variant, options in VARIANTS.items():
-            scores = score_runtimes(runtimes["single"], runtimes["temporal"], y, estimate, live=live, scored=scored,
-                                    **options)
+            scores = score_runtimes(single_rt, temporal_rt, y, estimate, live=live, scored=scored, **options)
             row["variants"][variant] = {"difference": scores.difference, "standard_error": scores.standard_error,
                                         "kept_temporal": scores.temporal_better, "sigma_255": scores.sigma * 255,
                                         "share": scores.share, "seconds": scores.seconds}
-        for rt in runtimes.values():
-            rt.close()
     return row
 
 

@@ -34,7 +34,7 @@ import contextlib
 import math
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,15 +201,14 @@ def haar_inside(frames: np.ndarray, estimate: np.ndarray, margin_sigmas: float =
     denoiser kept as signal. Every block where too few are inside."""
     import torch
 
-    from ..fit.noise_level import estimate_sigma
+    from ..fit.noise_level import diagonal_detail, estimate_sigma
 
     guess = estimate_sigma(torch.from_numpy(np.ascontiguousarray(frames)))
-    h, w = frames.shape[-2] // 2 * 2, frames.shape[-1] // 2 * 2
-    x, e = frames[..., :h, :w], estimate[..., :h, :w]
-    hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
+    h, w = estimate.shape[-2] // 2 * 2, estimate.shape[-1] // 2 * 2
+    e = estimate[..., :h, :w]
     block = (e[..., 0::2, 0::2] + e[..., 0::2, 1::2] + e[..., 1::2, 0::2] + e[..., 1::2, 1::2]) / 4
     inside = scored_pixels(block, guess, margin_sigmas)
-    return float(np.median(np.abs(hh[inside])) / 0.6745)
+    return float(np.median(np.abs(diagonal_detail(frames)[inside])) / 0.6745)
 
 
 def lookahead(live: bool, k: int, causal: bool, fuse: bool = True, fuse_frames: int | None = None) -> int:
@@ -224,31 +223,46 @@ def lookahead(live: bool, k: int, causal: bool, fuse: bool = True, fuse_frames: 
     return reach + (0 if causal else k)
 
 
-def score_checkpoints(single: Any, temporal: Any, frames: np.ndarray, *, live: bool, scored: int | None = None,
-                      **finishing: Any) -> NetworkScores:
-    """:func:`score_runtimes` for two ``checkpoint.Checkpoint`` objects (single-frame and
-    temporal), each opened in PyTorch on the CPU from a temporary file, on the centre crop of
-    ``frames`` (``centre_crop``), the single-frame network's own output as the estimate. Above
-    ``MAX_SIGMA`` nothing is streamed: the scores are NaN (``NetworkScores.run`` False)."""
+def cropped_with_estimate(single: Any, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The centre crop of ``frames`` (``centre_crop``, float32) and the single-frame checkpoint's
+    output on it, clamped to [0, 1]: what the noise level and the scored pixels are read from."""
     import torch
 
-    from ..checkpoint import save_checkpoint
     from ..model import denoise
-    from .runtime_choice import open_runtime
 
-    start = time.perf_counter()
     y = np.ascontiguousarray(centre_crop(frames), np.float32)
     with torch.no_grad():
         estimate = denoise(single.net.cpu().eval(), torch.from_numpy(y)).clamp(0, 1).numpy()
+    return y, estimate
+
+
+@contextlib.contextmanager
+def torch_runtimes(*checkpoints: Any) -> Iterator[list[Any]]:
+    """Each ``checkpoint.Checkpoint`` opened in PyTorch on the CPU (through a temporary file, as
+    ``api.open_runtime`` opens a file), closed on leaving."""
+    from ..checkpoint import save_checkpoint
+    from .runtime_choice import open_runtime
+
+    with tempfile.TemporaryDirectory(prefix="b2g-check-") as tmp, contextlib.ExitStack() as stack:
+        runtimes = []
+        for n, ckpt in enumerate(checkpoints):
+            path = Path(tmp) / f"{n}.pt"
+            save_checkpoint(path, ckpt)
+            runtimes.append(stack.enter_context(open_runtime(path, "torch", "cpu")))
+        yield runtimes
+
+
+def score_checkpoints(single: Any, temporal: Any, frames: np.ndarray, *, live: bool, scored: int | None = None,
+                      **finishing: Any) -> NetworkScores:
+    """:func:`score_runtimes` for two ``checkpoint.Checkpoint`` objects (single-frame and
+    temporal, ``torch_runtimes``) on ``cropped_with_estimate(single, frames)``. Above
+    ``MAX_SIGMA`` nothing is streamed: the scores are NaN (``NetworkScores.run`` False)."""
+    start = time.perf_counter()
+    y, estimate = cropped_with_estimate(single, frames)
     sigma = noise_before_clipping(y, estimate)
     if sigma * 255 > MAX_SIGMA:
         return NetworkScores(math.nan, math.nan, sigma, 0.0, 0, time.perf_counter() - start)
-    with tempfile.TemporaryDirectory(prefix="b2g-check-") as tmp, contextlib.ExitStack() as stack:
-        runtimes = []
-        for name, ckpt in (("single", single), ("temporal", temporal)):
-            path = Path(tmp) / f"{name}.pt"
-            save_checkpoint(path, ckpt)
-            runtimes.append(stack.enter_context(open_runtime(path, "torch", "cpu")))
+    with torch_runtimes(single, temporal) as runtimes:
         scores = score_runtimes(*runtimes, y, estimate, live=live, scored=scored, sigma=sigma, **finishing)
     scores.seconds = time.perf_counter() - start
     return scores

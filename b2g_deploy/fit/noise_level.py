@@ -11,13 +11,18 @@ from __future__ import annotations
 import torch
 
 
+def diagonal_detail(x):
+    """The finest diagonal Haar coefficients of ``x`` (a tensor or array, (..., H, W)): the
+    orthonormal HH = (a - b - c + d) / 2 over each 2x2 block, odd last rows and columns dropped."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :h, :w]
+    return (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
+
+
 def estimate_sigma(frames: torch.Tensor) -> float:
     """Noise std of (N, C, H, W) or (C, H, W) frames in [0, 1] units."""
     x = frames if frames.dim() == 4 else frames.unsqueeze(0)
-    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-    x = x[..., :h, :w].float()
-    # Orthonormal Haar: HH = (a - b - c + d) / 2 over each 2x2 block.
-    hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
+    hh = diagonal_detail(x.float())
     per_channel = hh.abs().flatten(2).median(dim=2).values / 0.6745  # (N, C)
     return float(per_channel.median())
 
