@@ -143,7 +143,7 @@ def stream_outputs(runtime: Any, frames: Sequence[np.ndarray], live: bool, **fin
 
 def score_runtimes(single: Any, temporal: Any, frames: np.ndarray, estimate: np.ndarray, *, live: bool,
                    scored: int | None = None, alpha: float = ALPHA, margin_sigmas: float = MARGIN_SIGMAS,
-                   noise: str = "unclipped", sigma: float | None = None, **finishing: Any) -> NetworkScores:
+                   noise: str = "unclipped", level: float | None = None, **finishing: Any) -> NetworkScores:
     """Both runtimes' streams on the recorrupted ``frames`` ((N, C, H, W) in [0, 1], noisy),
     scored on the first ``scored`` (None: all): a file's later frames are there so that the
     scored ones get the windows and fusion they get in the stream (``lookahead``), not the
@@ -153,8 +153,9 @@ def score_runtimes(single: Any, temporal: Any, frames: np.ndarray, estimate: np.
     pixel) and ``noise`` ("unclipped": ``noise_before_clipping``; "haar": the level
     ``fit.noise_level.estimate_sigma`` reads; "haar-inside": ``haar_inside``) are there for the
     benchmark that chose
-    them (benchmarks/recorrupted_check_on_clips.py); ``sigma``: the noise level when the caller
-    has it already (``noise_before_clipping``).
+    them (benchmarks/recorrupted_check_on_clips.py); ``level``: the noise level when the caller
+    has it already (``noise_before_clipping``). ``finishing``: the stream's options
+    (``denoising.finishing_steps``; its ``sigma`` is the stream's own, not the pair's).
 
     The standard error of the difference comes from y-'s noise, independent of the outputs:
     2 |F_single - F_temporal| s sqrt(1 + 1 / a^2) / n over the n scored values."""
@@ -168,8 +169,8 @@ def score_runtimes(single: Any, temporal: Any, frames: np.ndarray, estimate: np.
         sigma = estimate_sigma(torch.from_numpy(frames))
     elif noise == "haar-inside":
         sigma = haar_inside(frames, estimate, margin_sigmas)
-    elif sigma is None:
-        sigma = noise_before_clipping(frames, estimate)
+    else:
+        sigma = noise_before_clipping(frames, estimate) if level is None else level
     scored = len(frames) if scored is None else scored
     pixels = scored_pixels(estimate[:scored], sigma, margin_sigmas)
     plus, minus = recorrupted_pair(frames, sigma, alpha)
@@ -263,6 +264,6 @@ def score_checkpoints(single: Any, temporal: Any, frames: np.ndarray, *, live: b
     if sigma * 255 > MAX_SIGMA:
         return NetworkScores(math.nan, math.nan, sigma, 0.0, 0, time.perf_counter() - start)
     with torch_runtimes(single, temporal) as runtimes:
-        scores = score_runtimes(*runtimes, y, estimate, live=live, scored=scored, sigma=sigma, **finishing)
+        scores = score_runtimes(*runtimes, y, estimate, live=live, scored=scored, level=sigma, **finishing)
     scores.seconds = time.perf_counter() - start
     return scores

@@ -175,6 +175,22 @@ def test_a_camera_gets_the_causal_temporal_network_in_grey_and_in_colour_up_to_a
     assert load_checkpoint(tmp_path / "a.b2g.pt").is_temporal and not any("noise level" in n for n in asked.notes)
 
 
+def test_the_check_itself_runs_in_the_flow_with_the_streams_options(tmp_path):
+    # Unpatched: the check streams both networks with the options the output gets (its own
+    # --sigma among them, not the recorrupted pair's noise level) and records what it read.
+    from b2g_deploy.api import denoise_video
+
+    video = clip(tmp_path / "rgb.mkv", n=10, channels=3)  # noise 25.5 of 255
+    for sigma in (None, 0.1):
+        out = tmp_path / f"out-{sigma}.mkv"
+        report = denoise_video(video, out, preset="fast", fit_seconds=0.3, device="cpu", sigma=sigma)
+        checkpoint = load_checkpoint(out.with_suffix(".b2g.pt"))
+        check = checkpoint.meta["network_check"]
+        assert "skipped" not in check and 20 < check["sigma_255"] < 31
+        assert check["kept"] == ("temporal" if checkpoint.is_temporal else "single-frame") and report.written == 10
+        assert any("stream scored ahead" in n for n in report.notes), report.notes
+
+
 def test_above_the_checks_noise_limit_the_temporal_network_is_kept_unchecked(tmp_path):
     # At sigma 50 the check's scores favoured the single-frame stream where the temporal one was
     # better (held-out clips), so above 35 of 255 it is not run and the file keeps the temporal one.
