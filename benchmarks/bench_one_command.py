@@ -46,9 +46,10 @@ RESULTS = REPO / "benchmarks" / "results" / "one_command.json"
 WAYS = {"temporal": ("`denoise VIDEO -o OUT --temporal` (the default until 2026-12-07)", True),
         "single": ("`denoise VIDEO -o OUT --single-frame`", False),
         # nothing asked, the flow's own choice: since 2026-12-07 (eleventh session) the temporal network
-        # or its single-frame fit, whichever streams better on the fitted frames (api.recorrupted_choice);
-        # for a colour stream above noise level 35 the single-frame network, unchecked
-        "default": ("`denoise VIDEO -o OUT` (the default since 2026-12-07: the check picks)", None)}
+        # or its single-frame fit, whichever streams better on the fitted frames (api.recorrupted_choice;
+        # its noise level the Haar estimate inside since the twelfth); for a colour stream above noise
+        # level 35 the single-frame network, unchecked
+        "default": ("`denoise VIDEO -o OUT` (the default since the twelfth session: the check picks)", None)}
 
 
 def command(row: dict) -> str:
@@ -59,9 +60,15 @@ def command(row: dict) -> str:
             [f"--precision {row['precision']}"] if row.get("precision", "f32") != "f32" else [])
         return f"the same model, `denoise VIDEO -m MODEL {' '.join(options)}`"
     check = row.get("network_check") or {}
+    # the check's noise level: the Haar estimate inside since the twelfth session, the
+    # single-frame network's residual before it (rows without "noise")
+    since = "" if not check or check.get("noise") == "haar-inside" else " at the residual's noise level, eleventh session"
     if not row.get("live"):
         if row["way"] == "default" and check.get("skipped"):
-            return "`denoise VIDEO -o OUT` (the default; noise above the check's limit of 35: temporal, unchecked)"
+            return (f"`denoise VIDEO -o OUT` (the default{' in the eleventh session' if since else ''}; noise above "
+                    f"the check's limit of {check.get('max_sigma_255', 35):g}: temporal, unchecked)")
+        if row["way"] == "default" and since:
+            return f"`denoise VIDEO -o OUT` (the default, checked{since})"
         return label
     # Both ways are asked for: a colour stream's default is the causal temporal network up to a
     # noise level of 35 of 255, checked against its single-frame fit since 2026-12-07, and the
@@ -70,7 +77,7 @@ def command(row: dict) -> str:
             "single": "`denoise rtsp://CAMERA -o OUT --single-frame` (a colour stream's default above noise "
                       "level 35)",
             "default": "`denoise rtsp://CAMERA -o OUT` " + (
-                "(the default, checked)" if check else "(the default until the check of 2026-12-07)"
+                f"(the default, checked{since or ', twelfth session'})" if check else "(the default until the check of 2026-12-07)"
                 if row["temporal_kept"] else "(the default: above noise level 35, the single-frame network)")
             }[row["way"]]
 
@@ -87,7 +94,8 @@ def render(rows: list[dict], facts: list[dict]) -> str:
               "fused over the frames before, frames 0..2k at the start, nothing read ahead after that)." if any(r.get("live") for r in rows) else "")
            + (" Since 2026-12-07 (eleventh session) the default streams whichever of the temporal network and the "
               "single-frame fit it started from (on the same 8 frames) scores better on the fitted frames, recorrupted "
-              "(`api.recorrupted_choice`; noise up to 35 of 255); \"fitted\" says which it kept."
+              "(`api.recorrupted_choice`; noise up to 35 of 255, since the twelfth session up to 55 in colour and "
+              "40 in grey, its noise level read by the Haar estimate inside); \"fitted\" says which it kept."
               if any(r.get("network_check") for r in rows) else ""), "",
            "| σ | command | frames | PSNR, frames 8+ | PSNR, all | flicker | temporal error | seconds | fitted |",
            "|---|---|---|---|---|---|---|---|---|"]

@@ -91,11 +91,11 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
     level (``fit.noise_level.estimate_sigma``, on the 0..255 scale) is at most this, else the
     single-frame one (on its own default frames), with a note naming the level either way.
 
-    ``stream_check`` (with ``temporal`` None, colour frames): the options the output will be streamed with
+    ``stream_check`` (with ``temporal`` None): the options the output will be streamed with
     (``live`` and ``denoising.finishing_steps``'); a temporal network fitted is then replaced by
     the single-frame network it started from where that one's stream scores ahead on the fitted
     frames by more than the check's margin (``api.recorrupted_choice``; not above its noise
-    limit), with a note either way."""
+    limit for grey or colour frames), with a note either way."""
     import numpy as np
 
     from ..checkpoint import save_checkpoint
@@ -142,11 +142,7 @@ def fit_first_frames(spec: str, info: Any, checkpoint: Path, *, fit_frames: int 
         temporal_start=temporal_start, check_prior=check_prior,
     )
     fitted.notes[:0] = notes
-    # In colour only: on grey held-out clips the check's noise level (clipping.unclipped_sigma on the
-    # single-frame output, which keeps more of the noise in grey) read 20-24 at sigma 25, and it
-    # favoured the single-frame stream on four clips of six where the temporal one was 0.97-1.66 dB
-    # better (docs/METHOD_NOTES.md, "Which network a video gets").
-    if (not asked and stream_check is not None and info.channels == 3 and fitted.checkpoint.is_temporal
+    if (not asked and stream_check is not None and fitted.checkpoint.is_temporal
             and not fitted.interrupted):
         _keep_the_better_stream(fitted, spec, info, frames, stream_check)
     save_checkpoint(checkpoint, fitted.checkpoint, force=force)
@@ -189,11 +185,9 @@ def _keep_the_better_stream(fitted: FittedNetwork, spec: str, info: Any, frames:
 
 def _check_note(scores: Any) -> str:
     """The one line that says what the check measured (``recorrupted_choice.NetworkScores``) and kept."""
-    from .recorrupted_choice import MAX_SIGMA
-
     level = f"noise ~{scores.sigma * 255:.0f} of 255"
     if not scores.run:
-        return (f"{level}, above the {MAX_SIGMA:g} up to which the check of which network streams better "
+        return (f"{level}, above the {scores.max_sigma:g} up to which the check of which network streams better "
                 "ranks them reliably: kept the temporal network")
     # The difference of the two squared errors, in 8-bit levels squared: what the check measures
     # (the errors themselves it cannot give, recorrupted_choice.NetworkScores.difference).

@@ -131,3 +131,15 @@ def test_the_haar_estimate_inside_reads_the_noise_that_clipping_hides_elsewhere(
     noisy = np.clip(clean + rng.normal(0, 2 * SIGMA, clean.shape), 0, 1).astype(np.float32)
     assert estimate_sigma(torch.from_numpy(noisy)) < 0.8 * 2 * SIGMA  # the plain estimate reads low
     assert haar_inside(noisy, clean) == pytest.approx(2 * SIGMA, rel=0.03)
+
+
+def test_the_check_draws_its_pair_at_the_haar_level_inside_by_default():
+    from b2g_deploy.api.recorrupted_choice import haar_inside, noise_level
+
+    rng = np.random.default_rng(1)
+    clean = _scene(4)
+    noisy = np.clip(clean + rng.normal(0, SIGMA, clean.shape), 0, 1).astype(np.float32)
+    assert noise_level(noisy, clean) == haar_inside(noisy, clean) == pytest.approx(SIGMA, rel=0.05)
+    assert noise_level(noisy, clean, "unclipped") == pytest.approx(SIGMA, rel=0.05)
+    with pytest.raises(ValueError, match="haar-inside, unclipped or haar"):
+        noise_level(noisy, clean, "median")

@@ -89,15 +89,23 @@ def test_the_one_command_benchmark_scores_and_renders():
     assert "--temporal` (the default until" in lines[0] and "--precision bf16" in lines[1] and "bfloat16" in text
     lk = {**rows[1], "restreamed": True, "precision": "f32", "fuse_flow": "lk"}
     assert "`denoise VIDEO -m MODEL --fuse-flow lk`" in one.render([lk], [])
-    # The default since 2026-12-07 (the check picks), on a file and as a checked stream.
-    checked = {**rows[0], "way": "default", "network_check": {"kept": "single-frame"}}
+    # The default since the twelfth session (the check picks at the Haar level inside), on a file
+    # and as a checked stream; the eleventh session's rows (no "noise" in the check) say theirs.
+    checked = {**rows[0], "way": "default", "network_check": {"kept": "single-frame", "noise": "haar-inside"}}
     text = one.render([checked, {**checked, "live": True}], [])
-    assert "`denoise VIDEO -o OUT` (the default since 2026-12-07: the check picks)" in text
-    assert "`denoise rtsp://CAMERA -o OUT` (the default, checked)" in text
+    assert "`denoise VIDEO -o OUT` (the default since the twelfth session: the check picks)" in text
+    assert "`denoise rtsp://CAMERA -o OUT` (the default, checked, twelfth session)" in text
+    eleventh = {**checked, "network_check": {"kept": "single-frame"}}
+    text = one.render([eleventh, {**eleventh, "live": True}], [])
+    assert "`denoise VIDEO -o OUT` (the default, checked at the residual's noise level, eleventh session)" in text
+    assert "`denoise rtsp://CAMERA -o OUT` (the default, checked at the residual's noise level" in text
     above = {**rows[0], "way": "default", "live": True}  # a colour stream above noise level 35: no check
     assert "(the default: above noise level 35, the single-frame network)" in one.render([above], [])
+    skipped = {**rows[1], "way": "default",
+               "network_check": {"skipped": "noise", "kept": "temporal", "noise": "haar-inside", "max_sigma_255": 55.0}}
+    assert "(the default; noise above the check's limit of 55: temporal, unchecked)" in one.render([skipped], [])
     skipped = {**rows[1], "way": "default", "network_check": {"skipped": "noise", "kept": "temporal"}}
-    assert "noise above the check's limit of 35" in one.render([skipped], [])
+    assert "(the default in the eleventh session; noise above the check's limit of 35" in one.render([skipped], [])
 
 
 def test_the_cpu_runtimes_benchmark_runs_each_runtime_and_renders(tmp_path):
