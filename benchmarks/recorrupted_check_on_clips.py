@@ -19,7 +19,9 @@ unless the single-frame one scores ahead by more than 2 standard errors:
   residual (``recorrupted_choice.noise_before_clipping``), which reads low where the network
   keeps noise (grey, sigma 50);
 - ``Haar sigma, every pixel``: plain Recorrupted-to-Recorrupted, z at the level
-  ``fit.noise_level.estimate_sigma`` reads (low where clipping removes noise).
+  ``fit.noise_level.estimate_sigma`` reads (low where clipping removes noise);
+- with ``--alphas``, ``a = X``: the default with that a (y+ nearer the frames' own noise, y-
+  noisier).
 
 Rows run before the Haar estimate inside became the default (2026-12-07, eleventh session) name
 their variants as they are now; they also tried, on the residual's level, ``every pixel``,
@@ -114,7 +116,7 @@ def render(rows: list[dict], facts: list[dict]) -> str:
            "the flow's check (since the twelfth session its noise level is the Haar estimate inside the margin; "
            "\"residual level\" was the default before, and the eleventh session's rows are named as they are "
            "now); the flow runs it up to a noise level of 55 of 255 in colour and 40 in grey, so not at grey "
-           "σ=50.", "",
+           "σ=45 and 50. \"a = 0.25\": y+ = y + z/4, y- = y - 4z (`--alphas`).", "",
            "| clips, stream | σ | check | right | estimated difference | true difference | PSNR streamed | "
            "always temporal | always single-frame |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -145,6 +147,8 @@ def render(rows: list[dict], facts: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--photos", type=int, default=6)
+    ap.add_argument("--alphas", default="",
+                    help="also score with these a (a comma list): y+ nearer the frames' own noise, for more variance")
     ap.add_argument("--first", type=int, default=0,
                     help="skip the first clips (more held-out clips after those of an earlier run)")
     ap.add_argument("--sigmas", default="25,50")
@@ -163,6 +167,7 @@ def main() -> None:
         import cv2
         import torch
 
+        VARIANTS.update({f"a = {a:g}": {"alpha": a} for a in (float(a) for a in args.alphas.split(",") if a)})
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
         from benchmarks.temporal_priors_on_clips import held_out_or_mosaic_clips

@@ -52,10 +52,12 @@ MARGIN_ERRORS = 2.0  # the single-frame network replaces the temporal one beyond
 # network is kept. Each is 5 over the highest level at which the check ranked every held-out set
 # right (docs/BENCHMARKS.md, "Which network a video streams: the check on held-out clips"), so
 # that a video at that level whose estimate reads a little high is still checked: colour 50
-# (files: 14 of 15 clips, the miss by 0.10 dB, and both 720p mosaics); grey 35. In grey at 50 it
-# favoured the single-frame stream on every clip where the temporal one was 1.0-2.2 dB better:
-# y+ carries noise 56, past the 55 the priors were trained to, and the grey temporal network
-# lost more there than the single-frame one.
+# (files: 14 of 15 clips, the miss by 0.10 dB, and both 720p mosaics); grey 35. In grey at 45
+# and 50 it favoured the single-frame stream on 3 and 6 clips of 6 where the temporal one was
+# 0.9-2.2 dB better. The check ranks the two streams at y+'s noise, sqrt(1 + ALPHA^2) = 1.12
+# times the frames' own, where the two streams' order need not be their order at the frames'
+# own noise: with a = 0.25 (1.03 times) it ranked 5 of 6 right at both levels, for 1.8 times
+# the standard error; not yet the default.
 MAX_SIGMA = {3: 55.0, 1: 40.0}
 
 
