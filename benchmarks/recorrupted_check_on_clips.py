@@ -74,7 +74,7 @@ def fitted_pair(noisy: list[np.ndarray], live: bool, seed: int = 0):
     return fitted.single_frame_checkpoint(), fitted.checkpoint
 
 
-def run_clip(clean: list[np.ndarray], sigma: float, live: bool) -> dict:
+def run_clip(clean: list[np.ndarray], sigma: float, live: bool, variants: dict = VARIANTS) -> dict:
     from b2g_deploy.api.recorrupted_choice import (
         centre_crop, cropped_with_estimate, lookahead, noise_before_clipping, score_runtimes, scored_pixels,
         stream_outputs, torch_runtimes)
@@ -96,7 +96,7 @@ def run_clip(clean: list[np.ndarray], sigma: float, live: bool) -> dict:
             row["true_psnr"][name] = float(np.mean([psnr(o, c) for o, c in zip(out, clean)]))
             errors[name] = float(np.mean(((centre_crop(out[:scored]) - centre_crop(np.stack(clean[:scored]))) ** 2)[pixels]))
         row["true_difference"] = errors["single"] - errors["temporal"]
-        for variant, options in VARIANTS.items():
+        for variant, options in variants.items():
             scores = score_runtimes(single_rt, temporal_rt, y, estimate, live=live, scored=scored, **options)
             row["variants"][variant] = {"difference": scores.difference, "standard_error": scores.standard_error,
                                         "kept_temporal": scores.temporal_better, "sigma_255": scores.sigma * 255,
@@ -167,7 +167,7 @@ def main() -> None:
         import cv2
         import torch
 
-        VARIANTS.update({f"a = {a:g}": {"alpha": a} for a in (float(a) for a in args.alphas.split(",") if a)})
+        variants = {**VARIANTS, **{f"a = {a:g}": {"alpha": a} for a in (float(a) for a in args.alphas.split(",") if a)}}
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
         from benchmarks.temporal_priors_on_clips import held_out_or_mosaic_clips
@@ -178,7 +178,7 @@ def main() -> None:
         for sigma in (float(s) for s in args.sigmas.split(",")):
             for c, clean in enumerate(clips, args.first):
                 video = ("720p" if args.mosaics else "256x256") + (" grey" if args.grey else "")
-                row = {**run_clip([grey(f) for f in clean] if args.grey else clean, sigma, args.live), "clip": c,
+                row = {**run_clip([grey(f) for f in clean] if args.grey else clean, sigma, args.live, variants), "clip": c,
                        "video": video}
                 rows.append(row)
                 log(f"sigma {sigma:g} clip {c}: true temporal - single "
