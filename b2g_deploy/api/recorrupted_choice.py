@@ -183,28 +183,21 @@ def noise_level(frames: np.ndarray, estimate: np.ndarray, noise: str = "haar-ins
     """The noise level the pair is drawn at (0..1 units): "haar-inside" (the check's,
     ``haar_inside``), "unclipped" (``noise_before_clipping``, its first) or "haar" (what
     ``fit.noise_level.estimate_sigma`` reads on every pixel)."""
-    import torch
-
-    from ..fit.noise_level import estimate_sigma
-
     if noise == "haar-inside":
         return haar_inside(frames, estimate)
     if noise == "unclipped":
         return noise_before_clipping(frames, estimate)
     if noise == "haar":
-        return estimate_sigma(torch.from_numpy(np.ascontiguousarray(frames)))
+        return _haar_sigma(frames)
     raise ValueError(f"unknown noise level {noise!r}: haar-inside, unclipped or haar")
 
 
 def noise_before_clipping(frames: np.ndarray, estimate: np.ndarray) -> float:
     """The noise level of ``frames`` before clipping (0..1 units; ``clipping.unclipped_sigma``
     from their ``estimate``, the Haar estimate as its first guess)."""
-    import torch
-
     from ..clipping import unclipped_sigma
-    from ..fit.noise_level import estimate_sigma
 
-    return unclipped_sigma(frames, estimate, estimate_sigma(torch.from_numpy(np.ascontiguousarray(frames))))
+    return unclipped_sigma(frames, estimate, _haar_sigma(frames))
 
 
 def haar_inside(frames: np.ndarray, estimate: np.ndarray, margin_sigmas: float = MARGIN_SIGMAS) -> float:
@@ -212,16 +205,24 @@ def haar_inside(frames: np.ndarray, estimate: np.ndarray, margin_sigmas: float =
     whose ``estimate`` lies ``margin_sigmas`` x the first estimate inside [0, 1], where clipping
     has not removed noise; unlike the residual of a denoiser, it does not read the noise the
     denoiser kept as signal. Every block where too few are inside."""
-    import torch
+    from ..fit.noise_level import diagonal_detail
 
-    from ..fit.noise_level import diagonal_detail, estimate_sigma
-
-    guess = estimate_sigma(torch.from_numpy(np.ascontiguousarray(frames)))
+    guess = _haar_sigma(frames)
     h, w = estimate.shape[-2] // 2 * 2, estimate.shape[-1] // 2 * 2
     e = estimate[..., :h, :w]
     block = (e[..., 0::2, 0::2] + e[..., 0::2, 1::2] + e[..., 1::2, 0::2] + e[..., 1::2, 1::2]) / 4
     inside = scored_pixels(block, guess, margin_sigmas)
     return float(np.median(np.abs(diagonal_detail(frames)[inside])) / 0.6745)
+
+
+def _haar_sigma(frames: np.ndarray) -> float:
+    """``fit.noise_level.estimate_sigma`` on (N, C, H, W) numpy frames: the Haar estimate over
+    every pixel."""
+    import torch
+
+    from ..fit.noise_level import estimate_sigma
+
+    return estimate_sigma(torch.from_numpy(np.ascontiguousarray(frames)))
 
 
 def lookahead(live: bool, k: int, causal: bool, fuse: bool = True, fuse_frames: int | None = None) -> int:
